@@ -1,0 +1,21 @@
+# The two commands the README promises: `make demo` (set up and run) and `make test`.
+PY ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: install test lint typecheck demo bench clean
+
+install:
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check fastq tests bench
+
+typecheck:
+	$(PY) -m mypy
+
+clean:
+	rm -rf build dist *.egg-info fastq/_core.c fastq/_core*.so .pytest_cache .mypy_cache

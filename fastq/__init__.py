@@ -1,0 +1,95 @@
+"""fastq: a fast, reliable Python task queue on Redis that speaks the Asynq protocol."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from fastq.errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ConfigError,
+    DecodeError,
+    DuplicateTaskError,
+    EnqueueError,
+    FastqError,
+    InvalidOptionError,
+    InvalidStateError,
+    LeaseLostError,
+    NotFoundError,
+    PayloadTooLargeError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+    RevokeTask,
+    SkipRetry,
+    TaskIDConflictError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+    UnknownTaskTypeError,
+)
+
+__version__ = "0.1.0"
+
+# Heavier pieces load on first use, so `import fastq` stays cheap in producers and
+# a worker process does not import the dashboard.
+_LAZY = {
+    "Task": "fastq.task",
+    "TaskInfo": "fastq.task",
+    "TaskState": "fastq.task",
+    "Client": "fastq.client",
+    "AsyncClient": "fastq.client",
+    "Inspector": "fastq.inspector",
+    "App": "fastq.app",
+    "Context": "fastq.app",
+    "RedisConfig": "fastq.config",
+}
+
+if TYPE_CHECKING:
+    from fastq.app import App, Context
+    from fastq.client import AsyncClient, Client
+    from fastq.config import RedisConfig
+    from fastq.inspector import Inspector
+    from fastq.task import Task, TaskInfo, TaskState
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastq' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "App",
+    "AsyncClient",
+    "BrokerConnectionError",
+    "BrokerError",
+    "Client",
+    "ConfigError",
+    "Context",
+    "DecodeError",
+    "DuplicateTaskError",
+    "EnqueueError",
+    "FastqError",
+    "Inspector",
+    "InvalidOptionError",
+    "InvalidStateError",
+    "LeaseLostError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "QueueNotEmptyError",
+    "QueueNotFoundError",
+    "RedisConfig",
+    "RevokeTask",
+    "SkipRetry",
+    "Task",
+    "TaskIDConflictError",
+    "TaskInfo",
+    "TaskNotFoundError",
+    "TaskState",
+    "TaskTimeoutError",
+    "UnknownTaskTypeError",
+    "__version__",
+]

@@ -1,0 +1,120 @@
+"""Configuration: frozen dataclasses, named DEFAULT_* constants, from_url / from_env."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+from fastq.errors import InvalidOptionError
+
+ENV_REDIS_URL = "FASTQ_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_RETRY = 25
+DEFAULT_TIMEOUT = 30 * 60  # seconds, used when neither timeout nor deadline is set
+DEFAULT_LEASE_DURATION = 30  # seconds, as Asynq
+DEFAULT_ARCHIVE_MAX_SIZE = 10_000
+DEFAULT_ARCHIVE_MAX_AGE = 90 * 24 * 3600  # seconds
+DEFAULT_STATS_TTL = 90 * 24 * 3600  # daily counters expire after this
+DEFAULT_SHUTDOWN_TIMEOUT = 8.0  # seconds
+DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+DEFAULT_SOCKET_TIMEOUT = 10.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+MAX_QUEUE_NAME_LENGTH = 512
+
+
+def redact_url(url: str) -> str:
+    """Return the URL with any password replaced by '***', safe for logs and titles."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable redis url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        user = creds.split(":", 1)[0] if ":" in creds else ""
+        netloc = f"{user}:***@{host}" if user else f"***@{host}"
+    query = parts.query
+    if "password" in query:
+        query = "&".join(
+            "password=***" if q.startswith("password=") else q for q in query.split("&")
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisConfig:
+    """How to reach Redis.
+
+    Args:
+        url: ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS) or
+            ``unix:///path/to/socket?db=N``.
+        socket_timeout: seconds a command may take before the connection counts as lost.
+        connect_timeout: seconds to wait for a new connection.
+        max_connections: pool size limit per client (None: redis-py's default).
+    """
+
+    url: str = DEFAULT_REDIS_URL
+    socket_timeout: float = DEFAULT_SOCKET_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    max_connections: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        scheme = urlsplit(self.url).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise InvalidOptionError(
+                "redis_url", f"scheme must be redis://, rediss:// or unix://, got {scheme!r}"
+            )
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisConfig:
+        """Build a config from a Redis URL."""
+        return cls(url=url, **kwargs)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> RedisConfig:
+        """Build a config from ``FASTQ_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``)."""
+        env = os.environ if env is None else env  # type: ignore[assignment]
+        assert env is not None
+        return cls(url=env.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL, **kwargs)
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with its password masked."""
+        return redact_url(self.url)
+
+    @property
+    def db(self) -> int:
+        """The database number the URL selects."""
+        parts = urlsplit(self.url)
+        q = parse_qs(parts.query)
+        if "db" in q:
+            return int(q["db"][0])
+        path = unquote(parts.path or "").strip("/")
+        return int(path) if parts.scheme != "unix" and path.isdigit() else 0
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis.from_url`` / ``redis.asyncio.Redis.from_url``."""
+        kw: dict[str, Any] = {
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.connect_timeout,
+            "decode_responses": False,
+            "health_check_interval": 30,
+        }
+        if self.max_connections is not None:
+            kw["max_connections"] = self.max_connections
+        kw.update(self.extra)
+        return kw
+
+
+def resolve_redis(redis_url: str | RedisConfig | None) -> RedisConfig:
+    """Accept a URL, a config or None (environment) and return a RedisConfig."""
+    if isinstance(redis_url, RedisConfig):
+        return redis_url
+    if redis_url is None:
+        return RedisConfig.from_env()
+    return RedisConfig.from_url(redis_url)

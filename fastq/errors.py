@@ -1,0 +1,143 @@
+"""The one exception tree: everything fastq raises derives from FastqError."""
+
+from __future__ import annotations
+
+
+class FastqError(Exception):
+    """Base class of every error fastq raises."""
+
+
+class InvalidOptionError(FastqError, ValueError):
+    """An option or argument is invalid; raised before anything touches Redis."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(f"invalid option {option!r}: {message}")
+
+
+class PayloadTooLargeError(InvalidOptionError):
+    """The encoded task is larger than the configured limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        FastqError.__init__(self, f"task payload is {size} bytes, over the limit of {limit} bytes")
+        self.option = "payload"
+
+
+class DecodeError(FastqError, ValueError):
+    """Bytes could not be decoded as the expected protobuf message."""
+
+
+class BrokerError(FastqError):
+    """Redis answered with an error fastq did not expect."""
+
+
+class BrokerConnectionError(BrokerError, ConnectionError):
+    """Redis could not be reached (down, refused, timed out)."""
+
+    def __init__(self, target: str, cause: BaseException | None = None) -> None:
+        self.target = target  # always redacted: never carries a password
+        detail = f": {type(cause).__name__}" if cause is not None else ""
+        super().__init__(f"cannot reach Redis at {target}{detail}")
+
+
+class EnqueueError(FastqError):
+    """A task could not be enqueued."""
+
+
+class TaskIDConflictError(EnqueueError):
+    """A task with the same id already exists in the queue."""
+
+    def __init__(self, queue: str, task_id: str) -> None:
+        self.queue = queue
+        self.task_id = task_id
+        super().__init__(f"task id {task_id!r} already exists in queue {queue!r}")
+
+
+class DuplicateTaskError(EnqueueError):
+    """A unique task is refused while its uniqueness lock is held."""
+
+    def __init__(self, queue: str, unique_key: str) -> None:
+        self.queue = queue
+        self.unique_key = unique_key
+        super().__init__(f"duplicate task: uniqueness lock {unique_key!r} is held")
+
+
+class NotFoundError(FastqError, LookupError):
+    """A queue or task the caller named does not exist."""
+
+
+class QueueNotFoundError(NotFoundError):
+    """The queue does not exist."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        super().__init__(f"queue {queue!r} does not exist")
+
+
+class TaskNotFoundError(NotFoundError):
+    """The task does not exist in the queue."""
+
+    def __init__(self, queue: str, task_id: str) -> None:
+        self.queue = queue
+        self.task_id = task_id
+        super().__init__(f"task {task_id!r} not found in queue {queue!r}")
+
+
+class QueueNotEmptyError(FastqError):
+    """A queue with tasks in it cannot be removed without force."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        super().__init__(f"queue {queue!r} is not empty (use force to remove it)")
+
+
+class InvalidStateError(FastqError):
+    """The operation does not apply to a task in its current state."""
+
+    def __init__(self, task_id: str, state: str, operation: str) -> None:
+        self.task_id = task_id
+        self.state = state
+        self.operation = operation
+        super().__init__(f"cannot {operation} task {task_id!r}: it is {state}")
+
+
+class UnknownTaskTypeError(FastqError):
+    """No handler is registered for the task's type."""
+
+    def __init__(self, task_type: str) -> None:
+        self.task_type = task_type
+        super().__init__(f"no handler registered for task type {task_type!r}")
+
+
+class LeaseLostError(FastqError):
+    """This worker no longer holds the task's lease; its result is not written."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"lease on task {task_id!r} was lost; result not acknowledged")
+
+
+class TaskTimeoutError(FastqError, TimeoutError):
+    """The handler ran past its timeout or deadline."""
+
+
+class TaskCanceledError(FastqError):
+    """The task was canceled while it ran."""
+
+
+class TaskControl(FastqError):
+    """Raised by a handler to steer what happens to its task instead of a normal failure."""
+
+
+class SkipRetry(TaskControl):
+    """Archive the task now, without retrying."""
+
+
+class RevokeTask(TaskControl):
+    """Drop the task: no retry, no archive."""
+
+
+class ConfigError(FastqError):
+    """Worker or application configuration is invalid or cannot be loaded."""

@@ -1,0 +1,1 @@
+"""The worker side: one worker process (engine) and the prefork supervisor around it."""

@@ -1,0 +1,124 @@
+"""Worker configuration shared by the engine (one process) and the supervisor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from fastq.config import (
+    DEFAULT_ARCHIVE_MAX_AGE,
+    DEFAULT_ARCHIVE_MAX_SIZE,
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    RedisConfig,
+)
+from fastq.errors import InvalidOptionError
+
+DEFAULT_QUEUES: dict[str, int] = {"default": 1}
+DEFAULT_CONCURRENCY = 10  # per process
+DEFAULT_FETCH_BATCH = 0  # 0: as many as free slots allow
+DEFAULT_POLL_INTERVAL = 0.1  # seconds between polls when idle (Go producers send no wake-up)
+DEFAULT_RECOVER_CAP = 3  # crash recoveries that are free before one burns a retry
+DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds
+DEFAULT_SYNC_GRACE = 5.0  # seconds a def handler may overrun its deadline before recycling
+DEFAULT_MAINTENANCE_INTERVAL = 0.5  # forwarder / recoverer cadence, seconds
+DEFAULT_JANITOR_INTERVAL = 8.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerIdentity:
+    """Who this server is in ``asynq:servers`` / ``asynq:workers`` (host:pid:server_id)."""
+
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    server_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """Everything a worker process needs to run.
+
+    Args:
+        redis: how to reach Redis.
+        queues: queue name -> weight (weights are reduced by their GCD).
+        strict_priority: try queues in descending weight instead of weighted-random.
+        concurrency: tasks one process runs at once.
+        fetch_batch: most tasks one fetch moves to active (0: up to the free slots).
+        lease_duration: seconds a lease lasts; extended well before it ends.
+        shutdown_timeout: seconds a graceful stop waits for running tasks.
+        archive_max_size: archived tasks kept per queue (newest first).
+        archive_max_age: seconds an archived task is kept.
+        recover_cap: lease-expiry recoveries that do not burn a retry (poison-pill cap).
+        poll_interval: idle poll cadence for tasks enqueued without a wake-up signal.
+        sync_grace: seconds a ``def`` handler may run past its deadline before the
+            process asks to be recycled.
+        max_tasks_per_child: recycle the process after this many tasks (0: never).
+        identity: the server identity written to the Asynq heartbeat keys.
+        heartbeat_interval: seconds between Redis heartbeats (servers/workers keys).
+    """
+
+    redis: RedisConfig = field(default_factory=RedisConfig.from_env)
+    queues: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_QUEUES))
+    strict_priority: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    fetch_batch: int = DEFAULT_FETCH_BATCH
+    lease_duration: float = DEFAULT_LEASE_DURATION
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    archive_max_size: int = DEFAULT_ARCHIVE_MAX_SIZE
+    archive_max_age: float = DEFAULT_ARCHIVE_MAX_AGE
+    recover_cap: int = DEFAULT_RECOVER_CAP
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    sync_grace: float = DEFAULT_SYNC_GRACE
+    max_tasks_per_child: int = 0
+    identity: ServerIdentity = field(default_factory=ServerIdentity)
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
+    janitor_interval: float = DEFAULT_JANITOR_INTERVAL
+
+    def __post_init__(self) -> None:
+        if not self.queues:
+            raise InvalidOptionError("queues", "at least one queue is required")
+        for name, weight in self.queues.items():
+            if not name:
+                raise InvalidOptionError("queues", "queue names must not be empty")
+            if not isinstance(weight, int) or weight < 1:
+                raise InvalidOptionError("queues", f"weight of {name!r} must be an int >= 1")
+        if self.concurrency < 1:
+            raise InvalidOptionError("concurrency", "must be >= 1")
+        if self.fetch_batch < 0:
+            raise InvalidOptionError("fetch_batch", "must be >= 0")
+        if self.lease_duration < 1:
+            raise InvalidOptionError("lease_duration", "must be >= 1 second")
+        if self.shutdown_timeout < 0:
+            raise InvalidOptionError("shutdown_timeout", "must be >= 0")
+        if self.archive_max_size < 1 or self.archive_max_age <= 0:
+            raise InvalidOptionError("archive", "max size and max age must be positive")
+        if self.recover_cap < 0:
+            raise InvalidOptionError("recover_cap", "must be >= 0")
+        if self.max_tasks_per_child < 0:
+            raise InvalidOptionError("max_tasks_per_child", "must be >= 0")
+
+
+def parse_queues(spec: str) -> dict[str, int]:
+    """Parse ``critical=6,high=4,default`` (a missing weight means 1)."""
+    out: dict[str, int] = {}
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, weight = part.partition("=")
+        name = name.strip()
+        if not name:
+            raise InvalidOptionError("queues", f"empty queue name in {spec!r}")
+        try:
+            w = int(weight) if weight else 1
+        except ValueError:
+            raise InvalidOptionError("queues", f"weight of {name!r} is not an integer") from None
+        if w < 1:
+            raise InvalidOptionError("queues", f"weight of {name!r} must be >= 1")
+        out[name] = w
+    if not out:
+        raise InvalidOptionError("queues", "no queues given")
+    return out
