@@ -64,6 +64,19 @@ def _is_noscript(reply: Any) -> bool:
     )
 
 
+def _merge_replies(
+    replies: list[Any], todo: list[int], got: list[Any], *, retry: bool
+) -> list[int]:
+    """Store pipeline replies in place; return the indexes that hit NOSCRIPT (did not run)."""
+    missing = []
+    for i, reply in zip(todo, got, strict=True):
+        if retry and _is_noscript(reply):
+            missing.append(i)
+        else:
+            replies[i] = reply
+    return missing
+
+
 class SyncConn:
     """A blocking connection pool plus script runner."""
 
@@ -90,23 +103,17 @@ class SyncConn:
 
     def call_many(self, calls: Sequence[Call]) -> list[Any]:
         replies: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
+        todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
             with translate_errors(self.target):
                 pipe = self.redis.pipeline(transaction=False)
                 for i in todo:
                     pipe.execute_command(*_evalsha_args(calls[i]))
                 got = pipe.execute(raise_on_error=False)
-            missing = []
-            for i, r in zip(todo, got, strict=True):
-                if _is_noscript(r) and attempt == 0:
-                    missing.append(i)
-                else:
-                    replies[i] = r
-            if not missing:
+            todo = _merge_replies(replies, todo, got, retry=attempt == 0)
+            if not todo:
                 break
             self.load_scripts()
-            todo = missing
         return replies
 
     def ping(self) -> bool:
@@ -144,23 +151,17 @@ class AsyncConn:
 
     async def call_many(self, calls: Sequence[Call]) -> list[Any]:
         replies: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
+        todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
             with translate_errors(self.target):
                 pipe = self.redis.pipeline(transaction=False)
                 for i in todo:
                     pipe.execute_command(*_evalsha_args(calls[i]))
                 got = await pipe.execute(raise_on_error=False)
-            missing = []
-            for i, r in zip(todo, got, strict=True):
-                if _is_noscript(r) and attempt == 0:
-                    missing.append(i)
-                else:
-                    replies[i] = r
-            if not missing:
+            todo = _merge_replies(replies, todo, got, retry=attempt == 0)
+            if not todo:
                 break
             await self.load_scripts()
-            todo = missing
         return replies
 
     async def ping(self) -> bool:
