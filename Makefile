@@ -19,3 +19,9 @@ typecheck:
 
 clean:
 	rm -rf build dist *.egg-info fastq/_core.c fastq/_core*.so .pytest_cache .mypy_cache
+
+demo: install
+	$(PY) examples/demo.py
+
+bench: install
+	$(PY) bench/run.py
