@@ -1,0 +1,6 @@
+"""fastq's compiled hot path: the Asynq protobuf codec, the weighted queue order and
+the lease table. The contract is fastq/_core.pyi; the pieces live in the .pxi files."""
+
+include "_wire.pxi"
+include "_composite.pxi"
+include "_task.pxi"
