@@ -1,0 +1,52 @@
+-- Acknowledge a batch of successful tasks of one queue: delete each (Asynq Done) or
+-- keep it as completed until its retention ends (Asynq MarkAsComplete).
+-- KEYS[1] -> asynq:{<qname>}:active
+-- KEYS[2] -> asynq:{<qname>}:lease
+-- KEYS[3] -> asynq:{<qname>}:completed
+-- KEYS[4] -> asynq:{<qname>}:processed:<yyyy-mm-dd>
+-- KEYS[5] -> asynq:{<qname>}:processed
+-- KEYS[6] -> asynq:{<qname>}:x:recovered
+-- KEYS[5+2j]   -> asynq:{<qname>}:t:<id of task j> (j = 1..n)
+-- KEYS[6+2j]   -> the unique lock key of task j, or the task key again when it has none
+-- ARGV[1]      -> daily stats expiry (unix seconds)
+-- ARGV[4j-2]   -> id of task j
+-- ARGV[4j-1]   -> lease score this worker holds for task j
+-- ARGV[4j]     -> completed expiry (unix seconds; 0 deletes the task)
+-- ARGV[4j+1]   -> updated message with completed_at (used when kept as completed)
+-- Output: one code per task: 1 acknowledged, 0 lease lost (nothing written),
+-- -1 not in active (nothing written).
+local codes = {}
+local done = 0
+local n = (#KEYS - 6) / 2
+for j = 1, n do
+    local taskkey, uniquekey = KEYS[5+2*j], KEYS[6+2*j]
+    local id, held = ARGV[4*j-2], ARGV[4*j-1]
+    local expiry = tonumber(ARGV[4*j])
+    local score = redis.call("ZSCORE", KEYS[2], id)
+    if (not score) or tonumber(score) ~= tonumber(held) then
+        codes[j] = 0
+    elseif redis.call("LREM", KEYS[1], 0, id) == 0 then
+        codes[j] = -1
+    else
+        redis.call("ZREM", KEYS[2], id)
+        if expiry == 0 then
+            redis.call("DEL", taskkey)
+        else
+            redis.call("ZADD", KEYS[3], expiry, id)
+            redis.call("HSET", taskkey, "msg", ARGV[4*j+1], "state", "completed")
+        end
+        if uniquekey ~= taskkey and redis.call("GET", uniquekey) == id then
+            redis.call("DEL", uniquekey)
+        end
+        redis.call("HDEL", KEYS[6], id)
+        done = done + 1
+        codes[j] = 1
+    end
+end
+if done > 0 then
+    if redis.call("INCRBY", KEYS[4], done) == done then
+        redis.call("EXPIREAT", KEYS[4], ARGV[1])
+    end
+    redis.call("INCRBY", KEYS[5], done)
+end
+return codes

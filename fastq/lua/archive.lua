@@ -1,0 +1,50 @@
+-- Move a failed active task to the archive (Asynq Archive), if this worker still holds
+-- its lease, then trim the archive by age and size.
+-- KEYS[1] -> asynq:{<qname>}:t:<task_id>
+-- KEYS[2] -> asynq:{<qname>}:active
+-- KEYS[3] -> asynq:{<qname>}:lease
+-- KEYS[4] -> asynq:{<qname>}:archived
+-- KEYS[5] -> asynq:{<qname>}:processed:<yyyy-mm-dd>
+-- KEYS[6] -> asynq:{<qname>}:failed:<yyyy-mm-dd>
+-- KEYS[7] -> asynq:{<qname>}:processed
+-- KEYS[8] -> asynq:{<qname>}:failed
+-- KEYS[9] -> asynq:{<qname>}:x:recovered
+-- ARGV[1] -> task id
+-- ARGV[2] -> updated message (error_msg, last_failed_at)
+-- ARGV[3] -> archived at (unix seconds)
+-- ARGV[4] -> cutoff: archived tasks older than this are deleted (unix seconds)
+-- ARGV[5] -> most archived tasks kept (the newest)
+-- ARGV[6] -> daily stats expiry (unix seconds)
+-- ARGV[7] -> lease score this worker holds
+-- ARGV[8] -> task key prefix (asynq:{<qname>}:t:); hashes of trimmed tasks are
+--            built from it because their ids are only known here
+-- Output: 1 archived, 0 lease lost (nothing written), -1 not in active (nothing written).
+local score = redis.call("ZSCORE", KEYS[3], ARGV[1])
+if (not score) or tonumber(score) ~= tonumber(ARGV[7]) then
+    return 0
+end
+if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
+    return -1
+end
+redis.call("ZREM", KEYS[3], ARGV[1])
+redis.call("ZADD", KEYS[4], ARGV[3], ARGV[1])
+redis.call("HSET", KEYS[1], "msg", ARGV[2], "state", "archived")
+redis.call("HDEL", KEYS[9], ARGV[1])
+for _, old in ipairs(redis.call("ZRANGEBYSCORE", KEYS[4], "-inf", ARGV[4])) do
+    redis.call("DEL", ARGV[8] .. old)
+    redis.call("ZREM", KEYS[4], old)
+end
+local extra = redis.call("ZRANGE", KEYS[4], 0, -(tonumber(ARGV[5]) + 1))
+for _, old in ipairs(extra) do
+    redis.call("DEL", ARGV[8] .. old)
+    redis.call("ZREM", KEYS[4], old)
+end
+if redis.call("INCR", KEYS[5]) == 1 then
+    redis.call("EXPIREAT", KEYS[5], ARGV[6])
+end
+if redis.call("INCR", KEYS[6]) == 1 then
+    redis.call("EXPIREAT", KEYS[6], ARGV[6])
+end
+redis.call("INCR", KEYS[7])
+redis.call("INCR", KEYS[8])
+return 1

@@ -1,0 +1,49 @@
+-- Move up to N tasks from pending to active under a lease, trying queues in order.
+-- For queue i (1-based), four keys:
+-- KEYS[4i-3] -> asynq:{<qname>}:pending
+-- KEYS[4i-2] -> asynq:{<qname>}:paused
+-- KEYS[4i-1] -> asynq:{<qname>}:active
+-- KEYS[4i]   -> asynq:{<qname>}:lease
+-- ARGV[1]   -> lease expiry (unix seconds)
+-- ARGV[2]   -> most tasks to move (N)
+-- ARGV[2+i] -> task key prefix of queue i (asynq:{<qname>}:t:); the task hash is
+--              built from it because its id is only known here (same hash slot)
+-- Output: a flat array of triples. {i, id, msg} for a moved task (state=active,
+-- pending_since removed, lease added, as Asynq's Dequeue). {-i, id, reason} for an
+-- id whose task hash is missing or not a hash: it is taken off active and gets no
+-- lease. {-i, "", reason} when queue i's keys have the wrong type (queue skipped).
+local out = {}
+local want = tonumber(ARGV[2])
+local nq = #KEYS / 4
+local function ok_type(key, expected)
+    local t = redis.call("TYPE", key)["ok"]
+    return t == "none" or t == expected
+end
+for i = 1, nq do
+    if want <= 0 then break end
+    local pending, paused, active, lease = KEYS[4*i-3], KEYS[4*i-2], KEYS[4*i-1], KEYS[4*i]
+    if redis.call("EXISTS", paused) == 0 then
+        if not (ok_type(pending, "list") and ok_type(active, "list") and ok_type(lease, "zset")) then
+            table.insert(out, -i); table.insert(out, ""); table.insert(out, "WRONGTYPE queue keys")
+        else
+            local prefix = ARGV[2+i]
+            while want > 0 do
+                local id = redis.call("RPOPLPUSH", pending, active)
+                if not id then break end
+                local key = prefix .. id
+                if redis.call("TYPE", key)["ok"] ~= "hash" then
+                    redis.call("LREM", active, 1, id)
+                    table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash")
+                else
+                    redis.call("HSET", key, "state", "active")
+                    redis.call("HDEL", key, "pending_since")
+                    redis.call("ZADD", lease, ARGV[1], id)
+                    local msg = redis.call("HGET", key, "msg")
+                    table.insert(out, i); table.insert(out, id); table.insert(out, msg or "")
+                    want = want - 1
+                end
+            end
+        end
+    end
+end
+return out

@@ -1,0 +1,29 @@
+-- Put unfinished active tasks of one queue back at the head of pending without
+-- burning a retry (Asynq Requeue, used on shutdown), and wake idle workers.
+-- KEYS[1] -> asynq:{<qname>}:active
+-- KEYS[2] -> asynq:{<qname>}:lease
+-- KEYS[3] -> asynq:{<qname>}:pending
+-- KEYS[4] -> asynq:{<qname>}:x:wake
+-- KEYS[4+j] -> asynq:{<qname>}:t:<id of task j> (j = 1..n)
+-- ARGV[2j-1] -> id of task j
+-- ARGV[2j]   -> lease score this worker holds for task j
+-- Output: one code per task: 1 requeued, 0 lease lost, -1 not in active (nothing written).
+local codes = {}
+local n = #KEYS - 4
+for j = 1, n do
+    local id = ARGV[2*j-1]
+    local score = redis.call("ZSCORE", KEYS[2], id)
+    if (not score) or tonumber(score) ~= tonumber(ARGV[2*j]) then
+        codes[j] = 0
+    elseif redis.call("LREM", KEYS[1], 0, id) == 0 then
+        codes[j] = -1
+    else
+        redis.call("ZREM", KEYS[2], id)
+        redis.call("RPUSH", KEYS[3], id)
+        redis.call("HSET", KEYS[4+j], "state", "pending")
+        redis.call("LPUSH", KEYS[4], "1")
+        codes[j] = 1
+    end
+end
+redis.call("LTRIM", KEYS[4], 0, 15)
+return codes

@@ -1,0 +1,37 @@
+-- Move a failed active task to retry (Asynq Retry), if this worker still holds its lease.
+-- KEYS[1] -> asynq:{<qname>}:t:<task_id>
+-- KEYS[2] -> asynq:{<qname>}:active
+-- KEYS[3] -> asynq:{<qname>}:lease
+-- KEYS[4] -> asynq:{<qname>}:retry
+-- KEYS[5] -> asynq:{<qname>}:processed:<yyyy-mm-dd>
+-- KEYS[6] -> asynq:{<qname>}:failed:<yyyy-mm-dd>
+-- KEYS[7] -> asynq:{<qname>}:processed
+-- KEYS[8] -> asynq:{<qname>}:failed
+-- ARGV[1] -> task id
+-- ARGV[2] -> updated message (retried, error_msg, last_failed_at)
+-- ARGV[3] -> retry at (unix seconds)
+-- ARGV[4] -> daily stats expiry (unix seconds)
+-- ARGV[5] -> 1 if the error counts as a failure (stats), else 0
+-- ARGV[6] -> lease score this worker holds
+-- Output: 1 moved, 0 lease lost (nothing written), -1 not in active (nothing written).
+local score = redis.call("ZSCORE", KEYS[3], ARGV[1])
+if (not score) or tonumber(score) ~= tonumber(ARGV[6]) then
+    return 0
+end
+if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
+    return -1
+end
+redis.call("ZREM", KEYS[3], ARGV[1])
+redis.call("ZADD", KEYS[4], ARGV[3], ARGV[1])
+redis.call("HSET", KEYS[1], "msg", ARGV[2], "state", "retry")
+if tonumber(ARGV[5]) == 1 then
+    if redis.call("INCR", KEYS[5]) == 1 then
+        redis.call("EXPIREAT", KEYS[5], ARGV[4])
+    end
+    if redis.call("INCR", KEYS[6]) == 1 then
+        redis.call("EXPIREAT", KEYS[6], ARGV[4])
+    end
+    redis.call("INCR", KEYS[7])
+    redis.call("INCR", KEYS[8])
+end
+return 1

@@ -1,0 +1,318 @@
+"""Calls the worker engine and its maintenance loops make (fetch, ack, leases, recovery).
+
+Each function builds ``Call`` objects (run them with ``SyncConn``/``AsyncConn``
+``call``/``call_many``) or parses a script's reply. Nothing here decodes task
+messages: that is the engine's job, on the Cython codec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastq import keys
+from fastq.config import DEFAULT_STATS_TTL
+from fastq.rdb.conn import Call
+
+# Ack result codes shared by the ack scripts.
+ACKED = 1
+LEASE_LOST = 0
+NOT_ACTIVE = -1
+
+# Stable identifiers of the maintenance batches (Asynq uses 100 for the forwarder).
+FORWARD_BATCH = 100
+JANITOR_BATCH = 100
+RECOVER_BATCH = 100
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def stats_expiry(now: float) -> int:
+    """Unix second at which a daily counter created at ``now`` expires."""
+    return int(now) + DEFAULT_STATS_TTL
+
+
+# --- fetch ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One id the dequeue script moved to active (``msg`` set) or had to skip."""
+
+    queue: str
+    task_id: str
+    msg: bytes | None  # None: skipped, see ``problem``
+    problem: str = ""
+
+
+def dequeue_call(queues: Sequence[str], count: int, lease_expiry: int) -> Call:
+    """Move up to ``count`` tasks from the queues' pending lists, in the given order."""
+    ks: list[str] = []
+    for q in queues:
+        ks += [keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)]
+    args: list[str | int] = [lease_expiry, count]
+    args += [keys.task_key_prefix(q) for q in queues]
+    return Call("dequeue", ks, args)
+
+
+def parse_dequeue(queues: Sequence[str], reply: Sequence[Any]) -> list[Fetched]:
+    out: list[Fetched] = []
+    for i in range(0, len(reply), 3):
+        idx = int(reply[i])
+        q = queues[abs(idx) - 1]
+        if idx > 0:
+            out.append(Fetched(q, _s(reply[i + 1]), bytes(reply[i + 2])))
+        else:
+            out.append(Fetched(q, _s(reply[i + 1]), None, _s(reply[i + 2])))
+    return out
+
+
+def wake_keys(queues: Iterable[str]) -> list[str]:
+    return [keys.wake_key(q) for q in queues]
+
+
+# --- acknowledge --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """A task to acknowledge as succeeded; ``completed_msg`` set keeps it as completed."""
+
+    task_id: str
+    lease: int
+    unique_key: str = ""
+    completed_expiry: int = 0  # 0: delete the task
+    completed_msg: bytes = b""
+
+
+def ack_success_call(queue: str, items: Sequence[Success], now: float) -> Call:
+    ks: list[str] = [
+        keys.active_key(queue),
+        keys.lease_key(queue),
+        keys.completed_key(queue),
+        keys.processed_key(queue, now),
+        keys.processed_total_key(queue),
+        keys.recovered_count_key(queue),
+    ]
+    args: list[str | int | bytes] = [stats_expiry(now)]
+    for it in items:
+        tk = keys.task_key(queue, it.task_id)
+        ks += [tk, it.unique_key or tk]
+        args += [it.task_id, it.lease, it.completed_expiry, it.completed_msg]
+    return Call("ack_success", ks, args)
+
+
+def retry_call(
+    queue: str,
+    task_id: str,
+    msg: bytes,
+    retry_at: int,
+    *,
+    is_failure: bool,
+    lease: int,
+    now: float,
+) -> Call:
+    ks = [
+        keys.task_key(queue, task_id),
+        keys.active_key(queue),
+        keys.lease_key(queue),
+        keys.retry_key(queue),
+        keys.processed_key(queue, now),
+        keys.failed_key(queue, now),
+        keys.processed_total_key(queue),
+        keys.failed_total_key(queue),
+    ]
+    return Call("retry", ks, [task_id, msg, retry_at, stats_expiry(now), int(is_failure), lease])
+
+
+def archive_call(
+    queue: str,
+    task_id: str,
+    msg: bytes,
+    *,
+    lease: int,
+    now: float,
+    max_size: int,
+    max_age: float,
+) -> Call:
+    ks = [
+        keys.task_key(queue, task_id),
+        keys.active_key(queue),
+        keys.lease_key(queue),
+        keys.archived_key(queue),
+        keys.processed_key(queue, now),
+        keys.failed_key(queue, now),
+        keys.processed_total_key(queue),
+        keys.failed_total_key(queue),
+        keys.recovered_count_key(queue),
+    ]
+    args: list[str | int | bytes] = [
+        task_id,
+        msg,
+        int(now),
+        int(now - max_age),
+        max_size,
+        stats_expiry(now),
+        lease,
+        keys.task_key_prefix(queue),
+    ]
+    return Call("archive", ks, args)
+
+
+def write_result_call(queue: str, task_id: str, result: bytes) -> Call:
+    return Call("write_result", [keys.task_key(queue, task_id)], [result])
+
+
+def requeue_call(queue: str, held: Sequence[tuple[str, int]]) -> Call:
+    """Put (task id, lease score) pairs back at the head of pending."""
+    ks = [keys.active_key(queue), keys.lease_key(queue), keys.pending_key(queue)]
+    ks.append(keys.wake_key(queue))
+    args: list[str | int] = []
+    for task_id, lease in held:
+        ks.append(keys.task_key(queue, task_id))
+        args += [task_id, lease]
+    return Call("requeue", ks, args)
+
+
+def extend_lease_call(queue: str, held: Sequence[tuple[str, int]], expiry: int) -> Call:
+    args: list[str | int] = [expiry]
+    for task_id, lease in held:
+        args += [task_id, lease]
+    return Call("extend_lease", [keys.lease_key(queue)], args)
+
+
+def parse_ids(reply: Sequence[Any]) -> list[str]:
+    return [_s(x) for x in reply]
+
+
+# --- maintenance ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A task whose lease ended, as the recoverer sees it."""
+
+    queue: str
+    task_id: str
+    lease: int
+    msg: bytes | None  # None: the task hash is gone
+    recovered: int
+
+
+def list_lease_expired_call(queue: str, cutoff: float, limit: int = RECOVER_BATCH) -> Call:
+    return Call(
+        "list_lease_expired",
+        [keys.lease_key(queue), keys.recovered_count_key(queue)],
+        [int(cutoff), limit, keys.task_key_prefix(queue)],
+    )
+
+
+def parse_lease_expired(queue: str, reply: Sequence[Any]) -> list[Expired]:
+    out = []
+    for i in range(0, len(reply), 4):
+        msg = bytes(reply[i + 2])
+        out.append(
+            Expired(queue, _s(reply[i]), int(float(reply[i + 1])), msg or None, int(reply[i + 3]))
+        )
+    return out
+
+
+def recover_call(
+    item: Expired,
+    *,
+    mode: str,
+    msg: bytes,
+    at: int,
+    is_failure: bool,
+    now: float,
+    max_size: int,
+    max_age: float,
+) -> Call:
+    q = item.queue
+    ks = [
+        keys.task_key(q, item.task_id),
+        keys.active_key(q),
+        keys.lease_key(q),
+        keys.retry_key(q),
+        keys.archived_key(q),
+        keys.processed_key(q, now),
+        keys.failed_key(q, now),
+        keys.processed_total_key(q),
+        keys.failed_total_key(q),
+        keys.recovered_count_key(q),
+    ]
+    args: list[str | int | bytes] = [
+        item.task_id,
+        item.lease,
+        mode,
+        msg,
+        at,
+        int(is_failure),
+        stats_expiry(now),
+        int(now - max_age),
+        max_size,
+        keys.task_key_prefix(q),
+    ]
+    return Call("recover", ks, args)
+
+
+def forward_call(queue: str, source: str, now: float, limit: int = FORWARD_BATCH) -> Call:
+    """Forward due tasks from ``source`` ("scheduled" or "retry")."""
+    return Call(
+        "forward",
+        [
+            keys.state_key(queue, source),
+            keys.pending_key(queue),
+            keys.groups_key(queue),
+            keys.wake_key(queue),
+        ],
+        [
+            int(now),
+            int(now * 1_000_000_000),
+            limit,
+            keys.task_key_prefix(queue),
+            keys.group_key(queue, ""),
+        ],
+    )
+
+
+def delete_expired_completed_call(queue: str, now: float, limit: int = JANITOR_BATCH) -> Call:
+    return Call(
+        "delete_expired_completed",
+        [keys.completed_key(queue)],
+        [int(now), keys.task_key_prefix(queue), limit],
+    )
+
+
+def archive_trim_call(queue: str, now: float, max_size: int, max_age: float) -> Call:
+    return Call(
+        "archive_trim",
+        [keys.archived_key(queue)],
+        [int(now - max_age), max_size, keys.task_key_prefix(queue)],
+    )
+
+
+# --- heartbeat ------------------------------------------------------------------
+
+
+def worker_info_sync_call(
+    workers_key: str, started: Sequence[tuple[str, bytes]], finished: Sequence[str], ttl: int
+) -> Call:
+    args: list[str | int | bytes] = [ttl, len(started)]
+    for task_id, info in started:
+        args += [task_id, info]
+    args += list(finished)
+    return Call("worker_info_sync", [workers_key], args)
+
+
+def write_server_info_call(
+    server_key: str, workers_key: str, info: bytes, ttl: int, now: float
+) -> Call:
+    return Call(
+        "write_server_info",
+        [server_key, workers_key, keys.ALL_SERVERS, keys.ALL_WORKERS],
+        [ttl, info, int(now) + ttl],
+    )
