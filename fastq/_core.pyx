@@ -4,3 +4,6 @@ the lease table. The contract is fastq/_core.pyi; the pieces live in the .pxi fi
 include "_wire.pxi"
 include "_composite.pxi"
 include "_task.pxi"
+include "_info.pxi"
+include "_order.pxi"
+include "_leases.pxi"
