@@ -64,6 +64,22 @@ class DuplicateTaskError(EnqueueError):
         super().__init__(f"duplicate task: uniqueness lock {unique_key!r} is held")
 
 
+class EnqueueManyError(EnqueueError):
+    """Some tasks of an ``enqueue_many`` batch were refused; the others are enqueued."""
+
+    def __init__(self, results: list[object]) -> None:
+        self.results = results  # in input order: a TaskInfo, or the exception for that task
+        self.errors = {i: r for i, r in enumerate(results) if isinstance(r, BaseException)}
+        first = next(iter(self.errors.items()), None)
+        detail = f"; first: tasks[{first[0]}]: {first[1]}" if first else ""
+        super().__init__(f"{len(self.errors)} of {len(results)} tasks were not enqueued{detail}")
+
+    @property
+    def enqueued(self) -> list[object]:
+        """The TaskInfo of every task that was enqueued, in input order."""
+        return [r for r in self.results if not isinstance(r, BaseException)]
+
+
 class NotFoundError(FastqError, LookupError):
     """A queue or task the caller named does not exist."""
 
@@ -91,6 +107,14 @@ class QueueNotEmptyError(FastqError):
     def __init__(self, queue: str) -> None:
         self.queue = queue
         super().__init__(f"queue {queue!r} is not empty (use force to remove it)")
+
+
+class QueueBusyError(QueueNotEmptyError):
+    """A queue with active tasks cannot be removed, even with force."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        FastqError.__init__(self, f"queue {queue!r} has active tasks; it cannot be removed")
 
 
 class InvalidStateError(FastqError):
@@ -141,3 +165,12 @@ class RevokeTask(TaskControl):
 
 class ConfigError(FastqError):
     """Worker or application configuration is invalid or cannot be loaded."""
+
+
+class AppImportError(ConfigError):
+    """The worker's APP (``module:attribute``) cannot be imported or is not a fastq.App."""
+
+    def __init__(self, spec: str, reason: str) -> None:
+        self.spec = spec
+        self.reason = reason
+        super().__init__(f"cannot load APP {spec!r}: {reason}")

@@ -1,0 +1,51 @@
+-- Archive up to ARGV[2] tasks of one state (Inspector archive all), oldest first, then
+-- trim the archive to its limits. The caller repeats it until it returns 0 so a huge
+-- state never blocks Redis for long.
+-- KEYS[1] -> source: asynq:{<q>}:pending (LIST) or asynq:{<q>}:scheduled|retry or
+--            asynq:{<q>}:g:<group> (ZSET)
+-- KEYS[2] -> asynq:{<q>}:archived
+-- KEYS[3] -> asynq:{<q>}:groups
+-- ARGV[1] -> "list" or "zset"
+-- ARGV[2] -> chunk size
+-- ARGV[3] -> task key prefix asynq:{<q>}:t: (task hashes are built from it: their ids
+--            are only known here)
+-- ARGV[4] -> now, unix seconds (archive score)
+-- ARGV[5] -> cutoff, unix seconds: archived before this are trimmed
+-- ARGV[6] -> archive size limit
+-- ARGV[7] -> group name when KEYS[1] is a group zset, else ""
+-- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
+local n = tonumber(ARGV[2])
+local ids = {}
+if ARGV[1] == "list" then
+  ids = redis.call("RPOP", KEYS[1], n) or {}
+else
+  local popped = redis.call("ZPOPMIN", KEYS[1], n)
+  for i = 1, #popped, 2 do table.insert(ids, popped[i]) end
+end
+local moved, dropped = 0, 0
+for _, id in ipairs(ids) do
+  local key = ARGV[3] .. id
+  if redis.call("EXISTS", key) == 1 then
+    redis.call("ZADD", KEYS[2], ARGV[4], id)
+    redis.call("HSET", key, "state", "archived")
+    redis.call("HDEL", key, "pending_since")
+    moved = moved + 1
+  else
+    dropped = dropped + 1
+  end
+end
+if ARGV[7] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
+  redis.call("SREM", KEYS[3], ARGV[7])
+end
+local old = redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", "(" .. ARGV[5])
+local extra = redis.call("ZCARD", KEYS[2]) - #old - tonumber(ARGV[6])
+if extra > 0 then
+  for _, id in ipairs(redis.call("ZRANGE", KEYS[2], #old, #old + extra - 1)) do
+    table.insert(old, id)
+  end
+end
+for _, id in ipairs(old) do
+  redis.call("ZREM", KEYS[2], id)
+  redis.call("DEL", ARGV[3] .. id)
+end
+return {moved, dropped}

@@ -1,0 +1,28 @@
+-- Move up to ARGV[1] tasks from one zset to pending (Inspector run all), oldest first.
+-- The caller repeats it until it returns 0 so a huge state never blocks Redis for long.
+-- KEYS[1] -> source ZSET: asynq:{<q>}:scheduled|retry|archived or asynq:{<q>}:g:<group>
+-- KEYS[2] -> asynq:{<q>}:pending
+-- KEYS[3] -> asynq:{<q>}:groups
+-- ARGV[1] -> chunk size
+-- ARGV[2] -> task key prefix asynq:{<q>}:t: (task hashes are built from it: their ids
+--            are only known here)
+-- ARGV[3] -> now, unix nanoseconds (pending_since)
+-- ARGV[4] -> group name when KEYS[1] is a group zset, else ""
+-- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
+local popped = redis.call("ZPOPMIN", KEYS[1], tonumber(ARGV[1]))
+local moved, dropped = 0, 0
+for i = 1, #popped, 2 do
+  local id = popped[i]
+  local key = ARGV[2] .. id
+  if redis.call("EXISTS", key) == 1 then
+    redis.call("LPUSH", KEYS[2], id)
+    redis.call("HSET", key, "state", "pending", "pending_since", ARGV[3])
+    moved = moved + 1
+  else
+    dropped = dropped + 1
+  end
+end
+if ARGV[4] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
+  redis.call("SREM", KEYS[3], ARGV[4])
+end
+return {moved, dropped}

@@ -1,0 +1,519 @@
+"""Redis I/O of the Inspector, written once for both sync and asyncio callers.
+
+Every operation is a *plan*: a generator that yields batches of operations (raw
+commands or script calls), receives their replies in order, and finally returns a
+result. ``run_sync`` and ``run_async`` drive a plan over a ``SyncConn`` or an
+``AsyncConn``, one pipelined round trip per batch, so an asyncio Inspector is a thin
+wrapper over the same plans. Plans return raw data (bytes, numbers); decoding into
+the public dataclasses is ``fastq.inspector``'s job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+from redis.exceptions import ResponseError
+
+from fastq import keys
+from fastq.config import DEFAULT_ARCHIVE_MAX_AGE, DEFAULT_ARCHIVE_MAX_SIZE
+from fastq.errors import (
+    BrokerError,
+    QueueBusyError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+)
+from fastq.rdb.conn import (
+    AsyncConn,
+    Call,
+    SyncConn,
+    _evalsha_args,
+    _merge_replies,
+    translate_errors,
+)
+
+T = TypeVar("T")
+
+
+class Cmd(NamedTuple):
+    """One raw Redis command, e.g. ``Cmd(("SMEMBERS", "asynq:queues"))``."""
+
+    args: tuple[Any, ...]
+
+
+Op = Call | Cmd
+Plan = Generator[list[Op], list[Any], T]
+
+MEMORY_SAMPLE_SIZE = 20  # task hashes sampled per index, as Asynq samples
+SCAN_CHUNK = 2000  # ids a filtered listing scans per script call
+BULK_CHUNK = 1000  # tasks a bulk operation moves per script call
+STATE_KINDS = {
+    "pending": "list",
+    "active": "list",
+    "scheduled": "zset",
+    "retry": "zset",
+    "archived": "zset",
+    "completed": "zset",
+}
+
+# --- drivers ---------------------------------------------------------------------------
+
+
+def _op_args(op: Op) -> tuple[Any, ...]:
+    return _evalsha_args(op) if isinstance(op, Call) else op.args
+
+
+def run_sync(conn: SyncConn, plan: Plan[T]) -> T:
+    """Run a plan on a blocking connection: one pipelined round trip per batch."""
+    try:
+        batch = next(plan)
+        while True:
+            batch = plan.send(_exec_sync(conn, batch))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_async(conn: AsyncConn, plan: Plan[T]) -> T:
+    """Run a plan on an asyncio connection: one pipelined round trip per batch."""
+    try:
+        batch = next(plan)
+        while True:
+            batch = plan.send(await _exec_async(conn, batch))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def _exec_sync(conn: SyncConn, batch: Sequence[Op]) -> list[Any]:
+    replies: list[Any] = [None] * len(batch)
+    todo = list(range(len(batch)))
+    for attempt in range(2):
+        with translate_errors(conn.target):
+            pipe = conn.redis.pipeline(transaction=False)
+            for i in todo:
+                pipe.execute_command(*_op_args(batch[i]))
+            got = pipe.execute(raise_on_error=False)
+        todo = _merge_replies(replies, todo, got, retry=attempt == 0)
+        if not todo:
+            break
+        conn.load_scripts()  # Redis restarted or was flushed: only the scripts re-run
+    return replies
+
+
+async def _exec_async(conn: AsyncConn, batch: Sequence[Op]) -> list[Any]:
+    replies: list[Any] = [None] * len(batch)
+    todo = list(range(len(batch)))
+    for attempt in range(2):
+        with translate_errors(conn.target):
+            pipe = conn.redis.pipeline(transaction=False)
+            for i in todo:
+                pipe.execute_command(*_op_args(batch[i]))
+            got = await pipe.execute(raise_on_error=False)
+        todo = _merge_replies(replies, todo, got, retry=attempt == 0)
+        if not todo:
+            break
+        await conn.load_scripts()
+    return replies
+
+
+def ok(reply: Any) -> Any:
+    """A reply, or BrokerError if Redis answered that command with an error."""
+    if isinstance(reply, BaseException):
+        raise BrokerError(str(reply)) from reply
+    return reply
+
+
+def _s(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def queue_exists_or_raise(queue: str) -> Plan[None]:
+    """Raise QueueNotFoundError unless ``queue`` is in ``asynq:queues``."""
+    (found,) = yield [Cmd(("SISMEMBER", keys.ALL_QUEUES, queue))]
+    if not ok(found):
+        raise QueueNotFoundError(queue)
+
+
+# --- queues ----------------------------------------------------------------------------
+
+
+def queues() -> Plan[list[str]]:
+    (names,) = yield [Cmd(("SMEMBERS", keys.ALL_QUEUES))]
+    return sorted(_s(n) for n in ok(names))
+
+
+def queue_stats(queue: str, now: float) -> Plan[tuple[list[Any], int]]:
+    """Raw counters of a queue (see inspect_queue_stats.lua) and its memory estimate."""
+    found, stats, memory = yield [
+        Cmd(("SISMEMBER", keys.ALL_QUEUES, queue)),
+        Call("inspect_queue_stats", _stats_keys(queue, now), [
+            keys.task_key_prefix(queue), keys.group_key(queue, "")]),
+        Call("inspect_memory_usage", [*(_index_keys(queue)), keys.groups_key(queue)], [
+            keys.task_key_prefix(queue), keys.group_key(queue, ""), MEMORY_SAMPLE_SIZE]),
+    ]
+    if not ok(found):
+        raise QueueNotFoundError(queue)
+    return list(ok(stats)), 0 if isinstance(memory, ResponseError) else int(memory)
+
+
+def _index_keys(queue: str) -> list[str]:
+    return [keys.state_key(queue, s) for s in STATE_KINDS]
+
+
+def _stats_keys(queue: str, now: float) -> list[str]:
+    return [
+        *_index_keys(queue),
+        keys.processed_key(queue, now),
+        keys.failed_key(queue, now),
+        keys.processed_total_key(queue),
+        keys.failed_total_key(queue),
+        keys.paused_key(queue),
+        keys.groups_key(queue),
+    ]
+
+
+def history(queue: str, days: int, now: float) -> Plan[list[tuple[float, int, int]]]:
+    """(day start as unix time, processed, failed) for today and the days before it."""
+    yield from queue_exists_or_raise(queue)
+    stamps = [now - i * 86400 for i in range(days)]
+    names = [k for t in stamps for k in (keys.processed_key(queue, t), keys.failed_key(queue, t))]
+    (values,) = yield [Cmd(("MGET", *names))]
+    values = ok(values)
+    return [
+        (t - t % 86400, _int(values[2 * i]), _int(values[2 * i + 1]))
+        for i, t in enumerate(stamps)
+    ]
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(v) if v is not None else 0
+    except ValueError:
+        return 0
+
+
+def pause(queue: str, now: float) -> Plan[bool]:
+    """Mark the queue paused; False if it already was."""
+    yield from queue_exists_or_raise(queue)
+    (done,) = yield [Cmd(("SET", keys.paused_key(queue), int(now), "NX"))]
+    return bool(ok(done))
+
+
+def unpause(queue: str) -> Plan[bool]:
+    """Resume the queue; False if it was not paused."""
+    yield from queue_exists_or_raise(queue)
+    (n,) = yield [Cmd(("DEL", keys.paused_key(queue)))]
+    return bool(ok(n))
+
+
+def delete_queue(queue: str, force: bool, now: float) -> Plan[None]:
+    """Remove the queue; with force, its tasks are first deleted in chunks."""
+    yield from queue_exists_or_raise(queue)
+    if force:
+        for state in ("pending", "scheduled", "retry", "archived", "completed", "aggregating"):
+            yield from bulk(queue, "delete", state, None)
+    fixed = [
+        keys.ALL_QUEUES,
+        keys.active_key(queue),
+        keys.pending_key(queue),
+        keys.scheduled_key(queue),
+        keys.retry_key(queue),
+        keys.archived_key(queue),
+        keys.completed_key(queue),
+        keys.groups_key(queue),
+    ]
+    days = DEFAULT_ARCHIVE_MAX_AGE // 86400 + 1
+    others = [
+        keys.lease_key(queue),
+        keys.paused_key(queue),
+        keys.processed_total_key(queue),
+        keys.failed_total_key(queue),
+        keys.all_aggregation_sets_key(queue),
+        keys.wake_key(queue),
+        keys.recovered_count_key(queue),
+        *(keys.processed_key(queue, now - i * 86400) for i in range(days)),
+        *(keys.failed_key(queue, now - i * 86400) for i in range(days)),
+    ]
+    (code,) = yield [Call("inspect_delete_queue", [*fixed, *others], [
+        queue, "1" if force else "0", keys.task_key_prefix(queue), keys.group_key(queue, "")])]
+    code = ok(code)
+    if code == 0:
+        raise QueueNotFoundError(queue)
+    if code == -2:
+        raise QueueBusyError(queue)
+    if code == -1:
+        raise QueueNotEmptyError(queue)
+
+
+# --- listing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One task as a listing read it; ``problem`` names what was wrong, if anything."""
+
+    id: str
+    msg: bytes | None
+    state: str | None  # the hash's state field
+    score: float | None  # zset score
+    result: bytes | None
+    lease: float | None  # lease expiry of an active task
+    problem: str | None = None
+    pending_since: float | None = None  # unix seconds
+
+
+def sources(queue: str, state: str) -> Plan[list[tuple[str, str, str]]]:
+    """The index keys holding one state as (key, "list"|"zset", group name or "")."""
+    if state != "aggregating":
+        return [(keys.state_key(queue, state), STATE_KINDS[state], "")]
+    (names,) = yield [Cmd(("SMEMBERS", keys.groups_key(queue)))]
+    names = ok(names) if not isinstance(names, ResponseError) else []
+    return [(keys.group_key(queue, g), "zset", g) for g in sorted(_s(n) for n in names)]
+
+
+def list_rows(
+    queue: str,
+    state: str,
+    *,
+    group: str | None,
+    skip: int,
+    size: int,
+    task_type: str | None,
+    error_contains: str | None,
+    chunk: int | None = None,
+) -> Plan[list[Row]]:
+    """One page of a state in Asynq's order; filters are applied server-side in chunks."""
+    yield from queue_exists_or_raise(queue)
+    if group is not None:
+        srcs = [(keys.group_key(queue, group), "zset", group)]
+    else:
+        srcs = yield from sources(queue, state)
+    filtering = bool(task_type or error_contains)
+    chunk = chunk or SCAN_CHUNK
+    rows: list[Row] = []
+    for key, kind, _ in srcs:
+        if len(rows) >= size:
+            break
+        offset = 0
+        if not filtering:  # jump straight to the page by index
+            (n,) = yield [Cmd(("LLEN" if kind == "list" else "ZCARD", key))]
+            if isinstance(n, ResponseError):
+                rows.append(Row("", None, None, None, None, None, f"{key} has the wrong type"))
+                continue
+            if skip >= n:
+                skip -= n
+                continue
+            offset, skip = skip, 0
+        while len(rows) < size:
+            need = skip + size - len(rows)
+            window = chunk if filtering else need
+            (reply,) = yield [Call("inspect_list_tasks", [key, keys.lease_key(queue)], [
+                kind, offset, window, keys.task_key_prefix(queue), task_type or "",
+                (error_contains or "").lower(), need if filtering else 0,
+                "1" if state == "active" else "0"])]
+            reply = ok(reply)
+            if reply[0] == -1:
+                problem = f"{key} is a {_s(reply[1])}, not a {kind}"
+                rows.append(Row("", None, None, None, None, None, problem))
+                break
+            scanned, found = reply[0], _rows(reply)
+            dropped = min(skip, len(found))
+            skip -= dropped
+            rows.extend(found[dropped:])
+            offset += scanned
+            if scanned == 0 or (scanned < window and len(found) < need):
+                break  # end of this index
+    return rows[:size]
+
+
+def _rows(reply: list[Any]) -> list[Row]:
+    out = []
+    for i in range(1, len(reply), 7):
+        tid, msg, state, score, result, lease, wrong = reply[i : i + 7]
+        out.append(Row(
+            id=_s(tid),
+            msg=msg,
+            state=_s(state) if state is not None else None,
+            score=float(score) if score is not None else None,
+            result=result,
+            lease=float(lease) if lease is not None else None,
+            problem="task key is not a hash" if wrong is not None else None,
+        ))
+    return out
+
+
+def task_row(queue: str, task_id: str) -> Plan[tuple[bool, Row | None]]:
+    """(queue exists, the task's row or None when no hash exists)."""
+    found, reply = yield [
+        Cmd(("SISMEMBER", keys.ALL_QUEUES, queue)),
+        Call("inspect_task_info", [
+            keys.task_key(queue, task_id), keys.lease_key(queue), keys.scheduled_key(queue),
+            keys.retry_key(queue), keys.archived_key(queue), keys.completed_key(queue)],
+            [task_id]),
+    ]
+    reply = ok(reply)
+    if reply is None:
+        return bool(ok(found)), None
+    if len(reply) == 1:
+        return True, Row(task_id, None, None, None, None, None, "task key is not a hash")
+    msg, state, result, pending_since, score = reply
+    row = Row(
+        id=task_id,
+        msg=msg,
+        state=_s(state) if state is not None else None,
+        score=float(score) if score is not None else None,
+        result=result,
+        lease=float(score) if score is not None and state == b"active" else None,
+        pending_since=_int(pending_since) / 1e9 if pending_since is not None else None,
+    )
+    return bool(ok(found)), row
+
+
+# --- mutations -------------------------------------------------------------------------
+
+
+def mutate(
+    queue: str, action: str, task_ids: Sequence[str], now: float
+) -> Plan[list[tuple[int, str]]]:
+    """Run, archive or delete tasks by id, all in one round trip: one (code, state) each.
+
+    Codes: 1 done, 0 not found, -1 refused in the returned state.
+    """
+    yield from queue_exists_or_raise(queue)
+    calls: list[Op] = [_mutation(queue, action, tid, now) for tid in task_ids]
+    replies = yield calls
+    return [(int(ok(r)[0]), _s(ok(r)[1])) for r in replies]
+
+
+def _mutation(queue: str, action: str, task_id: str, now: float) -> Call:
+    tkey, gprefix = keys.task_key(queue, task_id), keys.group_key(queue, "")
+    pend, sched = keys.pending_key(queue), keys.scheduled_key(queue)
+    retry, arch, groups = keys.retry_key(queue), keys.archived_key(queue), keys.groups_key(queue)
+    if action == "run":
+        return Call("inspect_run_task", [tkey, pend, sched, retry, arch, groups],
+                    [task_id, gprefix, int(now * 1e9)])
+    if action == "archive":
+        return Call("inspect_archive_task", [tkey, pend, sched, retry, arch, groups], [
+            task_id, gprefix, int(now), int(now) - DEFAULT_ARCHIVE_MAX_AGE,
+            DEFAULT_ARCHIVE_MAX_SIZE, keys.task_key_prefix(queue)])
+    if action == "delete":
+        return Call("inspect_delete_task",
+                    [tkey, pend, sched, retry, arch, keys.completed_key(queue), groups],
+                    [task_id, gprefix])
+    raise ValueError(f"unknown action {action!r}")
+
+
+Progress = Callable[[int, int], None]
+
+
+def bulk(
+    queue: str,
+    action: str,
+    state: str,
+    group: str | None,
+    *,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+) -> Plan[int]:
+    """Run, archive or delete every task of a state in chunks; returns how many moved.
+
+    ``progress(done, total)`` is called after each chunk; ``total`` is the size of the
+    state when the operation started, and the operation stops there so producers
+    that keep adding tasks cannot make it run forever.
+    """
+    if group is not None:
+        srcs = [(keys.group_key(queue, group), "zset", group)]
+    else:
+        srcs = yield from sources(queue, state)
+    sizes = yield [Cmd(("LLEN" if kind == "list" else "ZCARD", key)) for key, kind, _ in srcs]
+    sizes = [0 if isinstance(n, ResponseError) else int(n) for n in sizes]
+    total, done = sum(sizes), 0
+    for (key, kind, gname), size in zip(srcs, sizes, strict=True):
+        left = size
+        while left > 0:
+            n = min(chunk or BULK_CHUNK, left)
+            (reply,) = yield [_bulk_call(queue, action, key, kind, gname, n)]
+            moved, dropped = (int(x) for x in ok(reply))
+            if moved + dropped == 0:
+                break
+            left -= moved + dropped
+            done += moved
+            if progress is not None:
+                progress(done, total)
+    return done
+
+
+def _bulk_call(queue: str, action: str, key: str, kind: str, group: str, n: int) -> Call:
+    now = time.time()
+    prefix, groups = keys.task_key_prefix(queue), keys.groups_key(queue)
+    if action == "run":
+        return Call("inspect_run_all", [key, keys.pending_key(queue), groups],
+                    [n, prefix, time.time_ns(), group])
+    if action == "archive":
+        return Call("inspect_archive_all", [key, keys.archived_key(queue), groups], [
+            kind, n, prefix, int(now), int(now) - DEFAULT_ARCHIVE_MAX_AGE,
+            DEFAULT_ARCHIVE_MAX_SIZE, group])
+    if action == "delete":
+        return Call("inspect_delete_all", [key, groups], [kind, n, prefix, group])
+    raise ValueError(f"unknown action {action!r}")
+
+
+def update_message(
+    queue: str, task_id: str, transform: Callable[[bytes], bytes], allowed: Sequence[str]
+) -> Plan[tuple[int, str]]:
+    """Replace a task's message with ``transform(old)`` by compare-and-set (retried)."""
+    tkey = keys.task_key(queue, task_id)
+    for _ in range(5):
+        (msg,) = yield [Cmd(("HGET", tkey, "msg"))]
+        if isinstance(msg, ResponseError) or msg is None:
+            return 0, ""
+        (reply,) = yield [Call("inspect_update_payload", [tkey], [msg, transform(msg), *allowed])]
+        code, state = int(ok(reply)[0]), _s(ok(reply)[1])
+        if code != -2:
+            return code, state
+    return -2, state
+
+
+def cancel(task_id: str) -> Plan[int]:
+    """Publish a cancel request; returns how many subscribers (servers) received it."""
+    (n,) = yield [Cmd(("PUBLISH", keys.CANCEL_CHANNEL, task_id))]
+    return int(ok(n))
+
+
+# --- servers, schedulers, redis --------------------------------------------------------
+
+
+def servers(now: float) -> Plan[tuple[list[bytes], list[list[bytes]]]]:
+    """Encoded ServerInfo of live servers, and the WorkerInfo values of live workers."""
+    skeys, wkeys = yield [
+        Cmd(("ZRANGEBYSCORE", keys.ALL_SERVERS, now, "+inf")),
+        Cmd(("ZRANGEBYSCORE", keys.ALL_WORKERS, now, "+inf")),
+    ]
+    skeys, wkeys = ok(skeys), ok(wkeys)
+    replies = yield [
+        *(Cmd(("GET", k)) for k in skeys),
+        *(Cmd(("HVALS", k)) for k in wkeys),
+    ]
+    infos = [r for r in replies[: len(skeys)] if isinstance(r, bytes)]
+    workers = [r for r in replies[len(skeys) :] if isinstance(r, list)]
+    return infos, workers
+
+
+def scheduler_entries(now: float) -> Plan[list[bytes]]:
+    """Encoded SchedulerEntry messages of live schedulers."""
+    (skeys,) = yield [Cmd(("ZRANGEBYSCORE", keys.ALL_SCHEDULERS, now, "+inf"))]
+    lists = yield [Cmd(("LRANGE", k, 0, -1)) for k in ok(skeys)]
+    return [e for lst in lists if isinstance(lst, list) for e in lst]
+
+
+def scheduler_history(entry_id: str, offset: int, count: int) -> Plan[list[bytes]]:
+    """Encoded SchedulerEnqueueEvent messages, newest first."""
+    (events,) = yield [Cmd(("ZREVRANGE", keys.scheduler_history_key(entry_id),
+                            offset, offset + count - 1))]
+    return [] if isinstance(events, ResponseError) else list(events)
+
+
+def redis_info() -> Plan[dict[str, Any]]:
+    (info,) = yield [Cmd(("INFO",))]
+    return dict(ok(info))
