@@ -1,0 +1,217 @@
+"""Producers: ``Client`` (blocking) and ``AsyncClient`` (asyncio).
+
+Both share every decision (``_Producer``); they differ only in how the calls reach
+Redis. An enqueue is one EVALSHA round trip. The first enqueue into a queue also
+adds the queue to ``asynq:queues``, in the same pipelined round trip; the client
+then remembers the queue and skips that step (as Asynq's client does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES, RedisConfig, resolve_redis
+from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError
+from fastq.rdb.conn import AsyncConn, SyncConn
+from fastq.rdb.enqueue import (
+    DEFAULT_WAKE_TOKENS,
+    Plan,
+    check_published,
+    enqueue_call,
+    finish_many,
+    finish_one,
+    plan_many,
+    publish_calls,
+)
+from fastq.task import Prepared, Task, TaskInfo, normalize_options, prepare
+
+
+class _Producer:
+    """What the sync and async clients share: validation, calls, reply parsing."""
+
+    def __init__(
+        self, redis_url: str | RedisConfig | None, max_payload_bytes: int, wake_tokens: int
+    ) -> None:
+        if not isinstance(max_payload_bytes, int) or max_payload_bytes < 1:
+            raise InvalidOptionError(
+                "max_payload_bytes", f"must be an int >= 1, got {max_payload_bytes!r}"
+            )
+        if not isinstance(wake_tokens, int) or wake_tokens < 1:
+            raise InvalidOptionError("wake_tokens", f"must be an int >= 1, got {wake_tokens!r}")
+        self.config: RedisConfig = resolve_redis(redis_url)
+        self._max_bytes = max_payload_bytes
+        self._wake_tokens = wake_tokens
+        self._published: set[str] = set()  # queues this client already added to asynq:queues
+
+    def _prepare_one(self, task: Task, options: Mapping[str, Any]) -> Prepared:
+        overrides = normalize_options(options) if options else options
+        return prepare(task, overrides, time.time_ns(), self._max_bytes)
+
+    def _finish_first(self, p: Prepared, replies: list[Any]) -> TaskInfo:
+        check_published(replies[:-1])
+        self._published.add(p.queue)
+        return finish_one(p, replies[-1])
+
+    def _plan_many(
+        self, tasks: Iterable[Task], options: Mapping[str, Any]
+    ) -> tuple[list[Prepared], Plan, list[str]]:
+        """Validate and encode every task (all or nothing), then plan the pipeline."""
+        tasks = list(tasks)
+        if options.get("task_id") is not None and len(tasks) > 1:
+            raise InvalidOptionError("task_id", "one task id cannot be given to several tasks")
+        overrides = normalize_options(options) if options else options
+        now_ns = time.time_ns()
+        max_bytes = self._max_bytes
+        prepared = [prepare(t, overrides, now_ns, max_bytes) for t in tasks]
+        new_queues = sorted({p.queue for p in prepared} - self._published)
+        return prepared, plan_many(prepared, new_queues, self._wake_tokens), new_queues
+
+    def _finish_many(
+        self, prepared: list[Prepared], plan: Plan, replies: list[Any], new_queues: list[str]
+    ) -> list[TaskInfo]:
+        results = finish_many(prepared, plan, replies)
+        self._published.update(new_queues)
+        if any(isinstance(r, FastqError) for r in results):
+            raise EnqueueManyError(list(results))
+        return results  # type: ignore[return-value]  # no errors: all TaskInfo
+
+
+class Client(_Producer):
+    """Enqueue tasks (blocking). Safe to share between threads.
+
+    Args:
+        redis_url: ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS),
+            ``unix:///path?db=N``, a ``RedisConfig``, or None to read
+            ``FASTQ_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``).
+        max_payload_bytes: the largest encoded task accepted; a larger one raises
+            ``PayloadTooLargeError`` before anything is sent.
+        wake_tokens: how many wake tokens a queue's wake list keeps (fastq workers
+            blocked on it wake at once; Asynq ignores it).
+
+    Use as a context manager or call ``close()``. An unreachable Redis raises
+    ``BrokerConnectionError`` naming the URL without its password.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | RedisConfig | None = None,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        wake_tokens: int = DEFAULT_WAKE_TOKENS,
+    ) -> None:
+        super().__init__(redis_url, max_payload_bytes, wake_tokens)
+        self._conn = SyncConn(self.config)
+
+    def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
+        """Enqueue one task; returns its TaskInfo (state pending, scheduled or aggregating).
+
+        Args:
+            task: the task to enqueue.
+            **options: queue, max_retry, timeout, deadline, process_in, process_at,
+                unique, task_id, retention, group, headers (see ``fastq.Task``); each
+                overrides the task's own. ``None`` means "not given".
+
+        Raises ``InvalidOptionError`` / ``PayloadTooLargeError`` before touching
+        Redis, ``TaskIDConflictError`` if the id exists, ``DuplicateTaskError`` if a
+        unique task's lock is held, ``BrokerConnectionError`` if Redis is unreachable.
+        """
+        p = self._prepare_one(task, options)
+        call = enqueue_call(p, self._wake_tokens)
+        if p.queue in self._published:
+            return finish_one(p, self._conn.call(call))
+        return self._finish_first(p, self._conn.call_many([*publish_calls((p.queue,)), call]))
+
+    def enqueue_many(self, tasks: Iterable[Task], /, **options: Any) -> list[TaskInfo]:
+        """Enqueue many tasks in one pipelined round trip; returns their TaskInfos in order.
+
+        Args:
+            tasks: the tasks to enqueue.
+            **options: as for ``enqueue``, applied to every task (``task_id`` only
+                with a single task).
+
+        Every task is validated and encoded first: one bad task raises
+        ``InvalidOptionError`` / ``PayloadTooLargeError`` and nothing is sent. Refusals
+        by Redis are per task: if any task is refused (id conflict, duplicate) the
+        others are still enqueued and ``EnqueueManyError`` is raised after the round
+        trip; its ``results`` holds, in input order, each TaskInfo or the exception.
+        """
+        prepared, plan, new_queues = self._plan_many(tasks, options)
+        if not prepared:
+            return []
+        replies = self._conn.call_many(plan.calls)
+        return self._finish_many(prepared, plan, replies, new_queues)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._conn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_Producer):
+    """Enqueue tasks from asyncio code. Same arguments and behaviour as ``Client``.
+
+    Args:
+        redis_url: a Redis URL, a ``RedisConfig``, or None for ``FASTQ_REDIS_URL``.
+        max_payload_bytes: the largest encoded task accepted.
+        wake_tokens: how many wake tokens a queue's wake list keeps.
+
+    Use ``async with AsyncClient(...) as client`` or ``await client.close()``.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | RedisConfig | None = None,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        wake_tokens: int = DEFAULT_WAKE_TOKENS,
+    ) -> None:
+        super().__init__(redis_url, max_payload_bytes, wake_tokens)
+        self._conn = AsyncConn(self.config)
+
+    async def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
+        """Enqueue one task; see ``Client.enqueue``."""
+        p = self._prepare_one(task, options)
+        call = enqueue_call(p, self._wake_tokens)
+        if p.queue in self._published:
+            return finish_one(p, await self._conn.call(call))
+        replies = await self._conn.call_many([*publish_calls((p.queue,)), call])
+        return self._finish_first(p, replies)
+
+    async def enqueue_many(self, tasks: Iterable[Task], /, **options: Any) -> list[TaskInfo]:
+        """Enqueue many tasks in one round trip; see ``Client.enqueue_many``."""
+        prepared, plan, new_queues = self._plan_many(tasks, options)
+        if not prepared:
+            return []
+        replies = await self._conn.call_many(plan.calls)
+        return self._finish_many(prepared, plan, replies, new_queues)
+
+    async def close(self) -> None:
+        """Release the connection pool."""
+        await self._conn.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+__all__ = ["AsyncClient", "Client"]

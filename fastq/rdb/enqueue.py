@@ -1,0 +1,186 @@
+"""The enqueue family: build the script calls for a prepared task, parse the replies.
+
+The paths are Asynq's (internal/rdb/rdb.go): enqueue, enqueue-unique, schedule,
+schedule-unique, add-to-group and add-to-group-unique, one Lua script each, plus
+the SADD of the queue name into ``asynq:queues``. Nothing here does I/O: the sync
+and async clients hand the calls to their connection and the replies back here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from fastq import keys
+from fastq.errors import BrokerError, DuplicateTaskError, FastqError, TaskIDConflictError
+from fastq.rdb.conn import ArgT, Call
+from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared
+
+# Wake tokens kept per queue: enough to wake that many idle workers at once while
+# the list stays tiny when no fastq worker listens (e.g. only Go workers run).
+DEFAULT_WAKE_TOKENS = 16
+
+# Plain tasks per enqueue_batch call: large enough to amortize the script call,
+# small enough that one call blocks Redis for only a few milliseconds.
+BATCH_SIZE = 500
+
+# Queue names per SADD call: Lua's unpack() has a stack limit of a few thousand.
+_PUBLISH_CHUNK = 1000
+
+_OK, _CONFLICT, _DUPLICATE = 1, 0, -1
+
+
+def enqueue_call(p: Prepared, wake_tokens: int = DEFAULT_WAKE_TOKENS) -> Call:
+    """The one script call that writes ``p`` along its path."""
+    q = p.queue
+    msg = p.msg
+    task_id = msg.id
+    task_key = keys.task_key(q, task_id)
+    if p.state is TaskState.PENDING:
+        if p.unique_ttl:
+            return Call(
+                "enqueue_unique",
+                (msg.unique_key, task_key, keys.pending_key(q), keys.wake_key(q)),
+                (p.encoded, task_id, p.now_ns, p.unique_ttl, wake_tokens),
+            )
+        return Call(
+            "enqueue",
+            (task_key, keys.pending_key(q), keys.wake_key(q)),
+            (p.encoded, task_id, p.now_ns, wake_tokens),
+        )
+    if p.state is TaskState.SCHEDULED:
+        score = int(p.process_at)  # whole unix seconds, as Asynq's processAt.Unix()
+        if p.unique_ttl:
+            return Call(
+                "schedule_unique",
+                (msg.unique_key, task_key, keys.scheduled_key(q)),
+                (p.encoded, task_id, score, p.unique_ttl),
+            )
+        return Call("schedule", (task_key, keys.scheduled_key(q)), (p.encoded, task_id, score))
+    group = msg.group_key
+    now = p.now_ns // 1_000_000_000
+    if p.unique_ttl:
+        return Call(
+            "add_to_group_unique",
+            (msg.unique_key, task_key, keys.group_key(q, group), keys.groups_key(q)),
+            (p.encoded, task_id, now, group, p.unique_ttl),
+        )
+    return Call(
+        "add_to_group",
+        (task_key, keys.group_key(q, group), keys.groups_key(q)),
+        (p.encoded, task_id, now, group),
+    )
+
+
+def publish_calls(queues: Iterable[str]) -> list[Call]:
+    """Calls that add queue names to ``asynq:queues``."""
+    names = sorted(set(queues))
+    return [
+        Call("publish_queues", (keys.ALL_QUEUES,), names[i : i + _PUBLISH_CHUNK])
+        for i in range(0, len(names), _PUBLISH_CHUNK)
+    ]
+
+
+def reply_error(p: Prepared, reply: Any) -> FastqError | None:
+    """The typed error an enqueue script's reply stands for, or None on success."""
+    if reply == _OK:
+        return None
+    if reply == _CONFLICT:
+        return TaskIDConflictError(p.queue, p.msg.id)
+    if reply == _DUPLICATE:
+        return DuplicateTaskError(p.queue, p.msg.unique_key)
+    if isinstance(reply, BaseException):
+        return BrokerError(f"enqueue of task {p.msg.id!r} failed: {reply}")
+    return BrokerError(f"unexpected reply from the enqueue script: {reply!r}")
+
+
+def finish_one(p: Prepared, reply: Any) -> TaskInfo:
+    """The TaskInfo of an enqueued task, or its typed error raised."""
+    err = reply_error(p, reply)
+    if err is not None:
+        raise err
+    return info_from_prepared(p)
+
+
+def check_published(replies: Sequence[Any]) -> None:
+    """Raise if a ``publish_queues`` call failed (the caller then keeps no cache entry)."""
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise BrokerError(f"could not add the queue to {keys.ALL_QUEUES}: {reply}")
+
+
+class Plan(NamedTuple):
+    """The pipeline for a batch: publish calls first, then the enqueue calls.
+
+    ``covers[j]`` names the tasks (indexes into the prepared list) that enqueue
+    call ``j`` writes: one index for a single-task script, a list for a batch.
+    """
+
+    calls: list[Call]
+    n_publish: int
+    covers: list[int | list[int]]
+
+
+def plan_many(
+    prepared: Sequence[Prepared],
+    new_queues: Iterable[str],
+    wake_tokens: int = DEFAULT_WAKE_TOKENS,
+    batch_size: int = BATCH_SIZE,
+) -> Plan:
+    """Build the calls for many tasks. Plain pending tasks (no uniqueness lock) go
+    through ``enqueue_batch``, up to ``batch_size`` per call and queue, which saves
+    the per-call cost of a script; every other task gets its own script call."""
+    calls = publish_calls(new_queues)
+    n_publish = len(calls)
+    covers: list[int | list[int]] = []
+    batches: dict[str, list[int]] = {}
+
+    def flush(queue: str, idx: list[int]) -> None:
+        task_keys = [keys.task_key(queue, prepared[i].msg.id) for i in idx]
+        args: list[ArgT] = [prepared[idx[0]].now_ns, wake_tokens]
+        for i in idx:
+            args.append(prepared[i].encoded)
+            args.append(prepared[i].msg.id)
+        calls.append(
+            Call("enqueue_batch", [keys.pending_key(queue), keys.wake_key(queue), *task_keys], args)
+        )
+        covers.append(idx)
+
+    for i, p in enumerate(prepared):
+        if p.state is TaskState.PENDING and not p.unique_ttl:
+            batch = batches.setdefault(p.queue, [])
+            batch.append(i)
+            if len(batch) >= batch_size:
+                flush(p.queue, batch)
+                batches[p.queue] = []
+        else:
+            calls.append(enqueue_call(p, wake_tokens))
+            covers.append(i)
+    for queue, batch in batches.items():
+        if batch:
+            flush(queue, batch)
+    return Plan(calls, n_publish, covers)
+
+
+def finish_many(
+    prepared: Sequence[Prepared], plan: Plan, replies: Sequence[Any]
+) -> list[TaskInfo | FastqError]:
+    """Per task, in input order: its TaskInfo, or the typed error it was refused with.
+
+    Raises ``BrokerError`` if a publish call failed.
+    """
+    check_published(replies[: plan.n_publish])
+    out: list[TaskInfo | FastqError | None] = [None] * len(prepared)
+    for cover, reply in zip(plan.covers, replies[plan.n_publish :], strict=True):
+        if isinstance(cover, int):
+            err = reply_error(prepared[cover], reply)
+            out[cover] = info_from_prepared(prepared[cover]) if err is None else err
+            continue
+        if not isinstance(reply, list) or len(reply) != len(cover):
+            reply = [reply] * len(cover)  # the whole batch failed (e.g. a Redis error)
+        for i, code in zip(cover, reply, strict=True):
+            if code == _OK:
+                out[i] = info_from_prepared(prepared[i])
+            else:
+                out[i] = reply_error(prepared[i], code)
+    return out  # type: ignore[return-value]  # every slot is filled above
