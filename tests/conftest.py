@@ -10,7 +10,7 @@ import pytest
 import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from redis_harness import RedisServer  # noqa: E402
+from redis_harness import RedisServer
 
 
 @pytest.fixture(scope="session")
