@@ -505,7 +505,32 @@ class TaskInfo:
         return json.loads(self.payload)
 
 
-def info_from_prepared(p: Prepared) -> TaskInfo:
-    """The TaskInfo of a task that was just enqueued along ``p``'s path."""
-    npa = None if p.state is TaskState.AGGREGATING else _utc(p.process_at)
-    return TaskInfo.from_message(p.msg, p.state, next_process_at=npa)
+def info_from_prepared(p: Prepared, now: datetime | None = None) -> TaskInfo:
+    """The TaskInfo of a task that was just enqueued along ``p``'s path.
+
+    ``now`` (the datetime of ``p.now_ns``) lets a batch share one datetime object.
+    """
+    msg = p.msg
+    state = p.state
+    if state is TaskState.AGGREGATING:
+        next_at = None
+    elif state is TaskState.PENDING and now is not None:
+        next_at = now
+    else:
+        next_at = _utc(p.process_at)
+    deadline = msg.deadline
+    # A fresh task has no retries, errors or completion yet: those keep their defaults.
+    return TaskInfo(
+        id=msg.id,
+        queue=p.queue,
+        type=msg.type,
+        payload=msg.payload,
+        state=state,
+        max_retry=msg.retry,
+        timeout=msg.timeout,
+        deadline=_utc(deadline) if deadline else None,
+        group=msg.group_key,
+        next_process_at=next_at,
+        retention=msg.retention,
+        headers=msg.headers,
+    )

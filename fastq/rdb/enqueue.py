@@ -9,6 +9,7 @@ and async clients hand the calls to their connection and the replies back here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from fastq import keys
@@ -171,16 +172,17 @@ def finish_many(
     """
     check_published(replies[: plan.n_publish])
     out: list[TaskInfo | FastqError | None] = [None] * len(prepared)
+    now = datetime.fromtimestamp(prepared[0].now_ns / 1e9, timezone.utc) if prepared else None
     for cover, reply in zip(plan.covers, replies[plan.n_publish :], strict=True):
         if isinstance(cover, int):
             err = reply_error(prepared[cover], reply)
-            out[cover] = info_from_prepared(prepared[cover]) if err is None else err
+            out[cover] = info_from_prepared(prepared[cover], now) if err is None else err
             continue
         if not isinstance(reply, list) or len(reply) != len(cover):
             reply = [reply] * len(cover)  # the whole batch failed (e.g. a Redis error)
         for i, code in zip(cover, reply, strict=True):
             if code == _OK:
-                out[i] = info_from_prepared(prepared[i])
+                out[i] = info_from_prepared(prepared[i], now)
             else:
                 out[i] = reply_error(prepared[i], code)
     return out  # type: ignore[return-value]  # every slot is filled above

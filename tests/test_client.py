@@ -1,0 +1,373 @@
+"""Client against a real redis-server: every enqueue path, its errors and its layout."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from fastq import keys
+from fastq.client import Client
+from fastq.config import RedisConfig
+from fastq.devredis import RedisServer, free_port
+from fastq.errors import (
+    BrokerConnectionError,
+    DuplicateTaskError,
+    EnqueueManyError,
+    InvalidOptionError,
+    PayloadTooLargeError,
+    TaskIDConflictError,
+)
+from fastq.rdb.enqueue import BATCH_SIZE
+from fastq.task import Task, TaskInfo, TaskState
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Client]:
+    with Client(redis_url) as c:
+        yield c
+
+
+def task_hash(r: redis.Redis, queue: str, task_id: str) -> dict[bytes, bytes]:
+    return r.hgetall(keys.task_key(queue, task_id))  # type: ignore[return-value]
+
+
+def test_enqueue_pending(client: Client, r: redis.Redis) -> None:
+    before = time.time_ns()
+    info = client.enqueue(Task.json("email:send", {"to": "a@b.c"}))
+    after = time.time_ns()
+    assert isinstance(info, TaskInfo)
+    assert (info.state, info.queue, info.type) == (TaskState.PENDING, "default", "email:send")
+    assert (info.max_retry, info.timeout, info.deadline, info.retention) == (25, 1800, None, 0)
+    assert info.next_process_at is not None
+    assert abs(info.next_process_at.timestamp() - before / 1e9) < 5
+    h = task_hash(r, "default", info.id)
+    assert set(h) == {b"msg", b"state", b"pending_since"}
+    assert h[b"state"] == b"pending"
+    assert before <= int(h[b"pending_since"]) <= after
+    assert r.lrange(keys.pending_key("default"), 0, -1) == [info.id.encode()]
+    assert r.smembers(keys.ALL_QUEUES) == {b"default"}
+
+
+def test_pending_order_is_fifo(client: Client, r: redis.Redis) -> None:
+    ids = [client.enqueue(Task("x", b"%d" % i)).id for i in range(3)]
+    # LPUSH on enqueue, RPOPLPUSH on dequeue: the oldest is at the right end.
+    assert r.lrange(keys.pending_key("default"), 0, -1) == [i.encode() for i in reversed(ids)]
+
+
+def test_enqueue_scheduled(client: Client, r: redis.Redis) -> None:
+    at = time.time() + 3600.7
+    info = client.enqueue(Task("x"), process_at=at, queue="later")
+    assert info.state is TaskState.SCHEDULED
+    assert info.next_process_at is not None
+    assert info.next_process_at.timestamp() == pytest.approx(at)
+    h = task_hash(r, "later", info.id)
+    assert set(h) == {b"msg", b"state"}
+    assert h[b"state"] == b"scheduled"
+    assert r.zscore(keys.scheduled_key("later"), info.id) == int(at)
+    assert r.llen(keys.pending_key("later")) == 0
+    assert not r.exists(keys.wake_key("later"))
+    assert r.smembers(keys.ALL_QUEUES) == {b"later"}
+
+
+def test_enqueue_into_group(client: Client, r: redis.Redis) -> None:
+    now = int(time.time())
+    info = client.enqueue(Task("x", group="batch-1"))
+    assert info.state is TaskState.AGGREGATING
+    assert (info.group, info.next_process_at) == ("batch-1", None)
+    h = task_hash(r, "default", info.id)
+    assert h == {b"msg": h[b"msg"], b"state": b"aggregating", b"group": b"batch-1"}
+    score = r.zscore(keys.group_key("default", "batch-1"), info.id)
+    assert score is not None and now <= score <= now + 2 and score == int(score)
+    assert r.smembers(keys.groups_key("default")) == {b"batch-1"}
+    assert r.llen(keys.pending_key("default")) == 0
+    assert not r.exists(keys.wake_key("default"))
+
+
+def test_unique_pending(client: Client, r: redis.Redis) -> None:
+    info = client.enqueue(Task("sync", b"user:1"), unique=300)
+    ukey = f"asynq:{{default}}:unique:sync:{hashlib.md5(b'user:1').hexdigest()}"
+    assert r.get(ukey) == info.id.encode()
+    assert 298 <= r.ttl(ukey) <= 300
+    assert task_hash(r, "default", info.id)[b"unique_key"] == ukey.encode()
+    with pytest.raises(DuplicateTaskError) as exc:
+        client.enqueue(Task("sync", b"user:1"), unique=300)
+    assert exc.value.unique_key == ukey
+    assert r.llen(keys.pending_key("default")) == 1
+    # Another payload, type or queue is another lock.
+    client.enqueue(Task("sync", b"user:2"), unique=300)
+    client.enqueue(Task("sync", b"user:1"), unique=300, queue="other")
+
+
+def test_unique_empty_payload_key_has_no_checksum(client: Client, r: redis.Redis) -> None:
+    client.enqueue(Task("tick"), unique=10)
+    assert r.exists("asynq:{default}:unique:tick:")
+
+
+def test_unique_scheduled_ttl_covers_the_wait(client: Client, r: redis.Redis) -> None:
+    info = client.enqueue(Task("x", b"p"), unique=60, process_in=600)
+    ukey = keys.unique_key("default", "x", b"p")
+    assert 658 <= r.ttl(ukey) <= 660
+    h = task_hash(r, "default", info.id)
+    assert (h[b"state"], h[b"unique_key"]) == (b"scheduled", ukey.encode())
+    with pytest.raises(DuplicateTaskError):
+        client.enqueue(Task("x", b"p"), unique=60)
+
+
+def test_unique_group(client: Client, r: redis.Redis) -> None:
+    info = client.enqueue(Task("x", b"p", group="g", unique=30))
+    ukey = keys.unique_key("default", "x", b"p")
+    assert r.get(ukey) == info.id.encode()
+    # As in Asynq: no unique_key field in the hash on this path (the message has it).
+    assert set(task_hash(r, "default", info.id)) == {b"msg", b"state", b"group"}
+    with pytest.raises(DuplicateTaskError):
+        client.enqueue(Task("x", b"p", group="g", unique=30))
+
+
+def test_task_id_conflict_on_every_path(client: Client, r: redis.Redis) -> None:
+    client.enqueue(Task("x", b"first"), task_id="fixed")
+    before = task_hash(r, "default", "fixed")
+    for extra in ({}, {"process_in": 60}, {"group": "g"}):
+        with pytest.raises(TaskIDConflictError) as exc:
+            client.enqueue(Task("x", b"second"), task_id="fixed", **extra)  # type: ignore[arg-type]
+        assert (exc.value.queue, exc.value.task_id) == ("default", "fixed")
+    assert task_hash(r, "default", "fixed") == before
+    assert r.llen(keys.pending_key("default")) == 1
+    assert not r.exists(keys.scheduled_key("default"), keys.group_key("default", "g"))
+    # The same id in another queue is another task.
+    client.enqueue(Task("x"), task_id="fixed", queue="q2")
+
+
+@pytest.mark.parametrize("extra", [{}, {"process_in": 60}, {"group": "g"}])
+def test_unique_conflict_leaves_no_lock(client: Client, r: redis.Redis, extra: dict) -> None:  # type: ignore[type-arg]
+    client.enqueue(Task("x", b"a"), task_id="fixed")
+    with pytest.raises(TaskIDConflictError):
+        client.enqueue(Task("x", b"b"), task_id="fixed", unique=60, **extra)
+    assert not r.exists(keys.unique_key("default", "x", b"b"))
+
+
+def test_options_headers_retention_deadline(client: Client, r: redis.Redis) -> None:
+    dl = int(time.time()) + 500
+    info = client.enqueue(
+        Task("x", headers={"trace-id": "t1"}, retention=120, max_retry=2),
+        deadline=dl,
+        queue="critical",
+    )
+    assert (info.queue, info.retention, info.max_retry, info.timeout) == ("critical", 120, 2, 0)
+    assert info.deadline is not None and info.deadline.timestamp() == dl
+    assert info.headers == {"trace-id": "t1"}
+    assert r.exists(keys.task_key("critical", info.id))
+
+
+def test_validation_happens_before_redis(client: Client, r: redis.Redis) -> None:
+    with pytest.raises(InvalidOptionError):
+        client.enqueue(Task("x"), queue="bad{name}")
+    with pytest.raises(InvalidOptionError) as exc:
+        client.enqueue(Task("x"), retries=3)
+    assert "max_retry" in str(exc.value)
+    with pytest.raises(InvalidOptionError):
+        client.enqueue("not a task")  # type: ignore[arg-type]
+    assert r.dbsize() == 0
+
+
+def test_payload_limit(redis_url: str, r: redis.Redis) -> None:
+    with Client(redis_url, max_payload_bytes=1000) as c:
+        c.enqueue(Task("x", b"a" * 900))
+        with pytest.raises(PayloadTooLargeError) as exc:
+            c.enqueue(Task("x", b"a" * 1000))
+        assert exc.value.limit == 1000
+        with pytest.raises(PayloadTooLargeError):
+            c.enqueue_many([Task("x"), Task("x", b"a" * 1000)])
+    assert r.llen(keys.pending_key("default")) == 1
+
+
+def test_bad_client_arguments() -> None:
+    with pytest.raises(InvalidOptionError):
+        Client("redis://127.0.0.1:1/0", max_payload_bytes=0)
+    with pytest.raises(InvalidOptionError):
+        Client("redis://127.0.0.1:1/0", wake_tokens=0)
+    with pytest.raises(InvalidOptionError):
+        Client("http://127.0.0.1:1/0")
+
+
+def test_queue_published_once_per_client(client: Client, r: redis.Redis) -> None:
+    client.enqueue(Task("x"), queue="a")
+    assert r.smembers(keys.ALL_QUEUES) == {b"a"}
+    r.delete(keys.ALL_QUEUES)
+    client.enqueue(Task("x"), queue="a")  # cached: one round trip, no SADD
+    assert not r.exists(keys.ALL_QUEUES)
+    client.enqueue(Task("x"), queue="b", process_in=10)
+    client.enqueue(Task("x"), queue="c", group="g")
+    assert r.smembers(keys.ALL_QUEUES) == {b"b", b"c"}
+
+
+def test_wake_tokens(redis_url: str, r: redis.Redis) -> None:
+    wake = keys.wake_key("default")
+    with Client(redis_url) as c:
+        c.enqueue(Task("x"))
+        assert r.lrange(wake, 0, -1) == [b"1"]
+        for _ in range(30):
+            c.enqueue(Task("x"))
+        assert r.llen(wake) == 16
+        c.enqueue(Task("x"), unique=5)
+        assert r.llen(wake) == 16
+    r.delete(wake)
+    with Client(redis_url, wake_tokens=3) as c:
+        c.enqueue_many([Task("x", b"%d" % i) for i in range(10)])
+        assert r.llen(wake) == 3
+        c.enqueue(Task("u"), unique=5)
+        assert r.llen(wake) == 3
+
+
+def test_script_cache_flush_is_survived(client: Client, r: redis.Redis) -> None:
+    client.enqueue(Task("x"))
+    r.script_flush()
+    client.enqueue(Task("x"))
+    client.enqueue_many([Task("x"), Task("y", process_in=5)])
+    assert r.llen(keys.pending_key("default")) == 3
+
+
+# ---------------------------------------------------------------------------
+# enqueue_many
+
+
+def test_enqueue_many_in_order(client: Client, r: redis.Redis) -> None:
+    tasks = [Task("x", b"%d" % i) for i in range(5)]
+    infos = client.enqueue_many(tasks, queue="bulk")
+    assert [i.payload for i in infos] == [t.payload for t in tasks]
+    assert all(i.state is TaskState.PENDING and i.queue == "bulk" for i in infos)
+    assert r.lrange(keys.pending_key("bulk"), 0, -1) == [i.id.encode() for i in reversed(infos)]
+    h = task_hash(r, "bulk", infos[0].id)
+    assert set(h) == {b"msg", b"state", b"pending_since"}
+    assert r.smembers(keys.ALL_QUEUES) == {b"bulk"}
+
+
+def test_enqueue_many_mixed_paths_and_queues(client: Client, r: redis.Redis) -> None:
+    n = BATCH_SIZE + 7  # more than one batch call
+    tasks = [Task("x", b"%d" % i, queue="q1" if i % 2 else "q2") for i in range(n)]
+    tasks += [
+        Task("s", process_in=60),
+        Task("g", group="grp"),
+        Task("u", b"1", unique=60),
+        Task("su", b"2", unique=60, process_in=60),
+        Task("gu", b"3", unique=60, group="grp"),
+    ]
+    infos = client.enqueue_many(tasks)
+    assert len(infos) == n + 5
+    assert [i.state for i in infos[n:]] == [
+        TaskState.SCHEDULED, TaskState.AGGREGATING, TaskState.PENDING,
+        TaskState.SCHEDULED, TaskState.AGGREGATING,
+    ]
+    assert r.llen(keys.pending_key("q1")) + r.llen(keys.pending_key("q2")) == n
+    assert r.llen(keys.pending_key("default")) == 1
+    assert r.zcard(keys.scheduled_key("default")) == 2
+    assert r.zcard(keys.group_key("default", "grp")) == 2
+    assert r.smembers(keys.ALL_QUEUES) == {b"q1", b"q2", b"default"}
+    for info in infos:
+        assert r.exists(keys.task_key(info.queue, info.id))
+
+
+def test_enqueue_many_partial_failure(client: Client, r: redis.Redis) -> None:
+    client.enqueue(Task("x"), task_id="taken")
+    client.enqueue(Task("u", b"k"), unique=60)
+    tasks = [
+        Task("x", b"ok1"),
+        Task("x", task_id="taken"),
+        Task("u", b"k", unique=60),
+        Task("x", b"ok2", process_in=30),
+    ]
+    with pytest.raises(EnqueueManyError) as exc:
+        client.enqueue_many(tasks)
+    err = exc.value
+    assert set(err.errors) == {1, 2}
+    assert isinstance(err.results[1], TaskIDConflictError)
+    assert isinstance(err.results[2], DuplicateTaskError)
+    ok = err.enqueued
+    assert [i.payload for i in ok] == [b"ok1", b"ok2"]  # type: ignore[attr-defined]
+    assert all(r.exists(keys.task_key("default", i.id)) for i in ok)  # type: ignore[attr-defined]
+    assert "2 of 4" in str(err)
+
+
+def test_enqueue_many_conflict_inside_one_batch(client: Client, r: redis.Redis) -> None:
+    with pytest.raises(EnqueueManyError) as exc:
+        client.enqueue_many([Task("x", b"a", task_id="same"), Task("x", b"b", task_id="same")])
+    assert list(exc.value.errors) == [1]
+    assert r.llen(keys.pending_key("default")) == 1
+
+
+def test_enqueue_many_validation_is_all_or_nothing(client: Client, r: redis.Redis) -> None:
+    with pytest.raises(InvalidOptionError):
+        client.enqueue_many([Task("x"), "nope"])  # type: ignore[list-item]
+    with pytest.raises(InvalidOptionError):
+        client.enqueue_many([Task("x"), Task("y")], queue="")
+    with pytest.raises(InvalidOptionError):
+        client.enqueue_many([Task("x"), Task("y")], task_id="shared")
+    assert r.dbsize() == 0
+    assert client.enqueue_many([]) == []
+    assert len(client.enqueue_many([Task("x")], task_id="only-one")) == 1
+
+
+# ---------------------------------------------------------------------------
+# Connections
+
+
+def test_redis_down_raises_broker_connection_error_without_password() -> None:
+    url = f"redis://alice:s3cr3t-pw@127.0.0.1:{free_port()}/0"
+    with Client(url) as c:
+        with pytest.raises(BrokerConnectionError) as exc:
+            c.enqueue(Task("x"))
+        with pytest.raises(ConnectionError):
+            c.enqueue_many([Task("x")])
+    assert "s3cr3t-pw" not in str(exc.value)
+    assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in str(exc.value)
+    assert "***" in exc.value.target
+
+
+def test_url_from_environment(
+    redis_url: str, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FASTQ_REDIS_URL", redis_url)
+    with Client() as c:
+        c.enqueue(Task("x"))
+    assert r.llen(keys.pending_key("default")) == 1
+
+
+def test_config_object_and_db_number(redis_server: RedisServer, redis_url: str) -> None:
+    cfg = RedisConfig(url=f"redis://127.0.0.1:{redis_server.port}/3")
+    with Client(cfg) as c:
+        c.enqueue(Task("x"))
+    r3 = redis.Redis(port=redis_server.port, db=3)
+    try:
+        assert r3.llen(keys.pending_key("default")) == 1
+    finally:
+        r3.flushdb()
+        r3.close()
+
+
+def test_unix_socket_and_acl_user(tmp_path_factory: pytest.TempPathFactory) -> None:
+    sock = tmp_path_factory.mktemp("sock") / "redis.sock"
+    server = RedisServer(extra=["--unixsocket", str(sock), "--unixsocketperm", "700"])
+    server.start()
+    try:
+        admin = redis.Redis(port=server.port)
+        admin.acl_setuser(
+            "producer", enabled=True, passwords=["+pw1"], keys=["*"], commands=["+@all"]
+        )
+        admin.close()
+        with Client(f"unix://producer:pw1@{sock}?db=2") as c:
+            info = c.enqueue(Task("x"))
+        with Client(f"redis://producer:pw1@127.0.0.1:{server.port}/2") as c:
+            c.enqueue(Task("y"))
+        with Client(f"redis://producer:wrong@127.0.0.1:{server.port}/2") as c:
+            with pytest.raises(BrokerConnectionError) as exc:
+                c.enqueue(Task("z"))
+            assert "wrong" not in str(exc.value)
+        r2 = redis.Redis(port=server.port, db=2)
+        assert r2.llen(keys.pending_key("default")) == 2
+        assert r2.exists(keys.task_key("default", info.id))
+        r2.close()
+    finally:
+        server.cleanup()
