@@ -7,13 +7,17 @@ messages: that is the engine's job, on the Cython codec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from fastq import keys
-from fastq.config import DEFAULT_STATS_TTL
-from fastq.rdb.conn import Call
+from fastq.config import DEFAULT_STATS_TTL, RedisConfig
+from fastq.rdb.conn import Call, translate_errors
+
+__all__ = ["Call"]
 
 # Ack result codes shared by the ack scripts.
 ACKED = 1
@@ -316,3 +320,57 @@ def write_server_info_call(
         [server_key, workers_key, keys.ALL_SERVERS, keys.ALL_WORKERS],
         [ttl, info, int(now) + ttl],
     )
+
+
+# --- blocking wake-ups and cancel notices (dedicated connections) -----------------
+
+
+class WakeWaiter:
+    """Blocks on the queues' wake keys (BLPOP) over its own connection.
+
+    An idle worker waits here instead of sleeping: fastq producers push a token on
+    every pending enqueue. The timeout is the poll interval, so tasks that Go
+    producers enqueue (no token) are still found quickly.
+    """
+
+    def __init__(self, config: RedisConfig, queues: Sequence[str]) -> None:
+        kw = config.connection_kwargs()
+        kw["socket_timeout"] = None  # a blocking pop must not trip the socket timeout
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        self._keys = wake_keys(queues)
+        self._target = config.redacted_url
+
+    async def wait(self, timeout: float) -> bool:
+        """True if a token arrived within ``timeout`` seconds."""
+        with translate_errors(self._target):
+            got = await self._redis.blpop(self._keys, timeout=max(timeout, 0.01))
+        return got is not None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class CancelListener:
+    """Subscribes to ``asynq:cancel``; yields the task ids to cancel."""
+
+    def __init__(self, config: RedisConfig) -> None:
+        kw = config.connection_kwargs()
+        kw["socket_timeout"] = None
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        self._target = config.redacted_url
+
+    async def listen(self) -> AsyncIterator[str]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            with translate_errors(self._target):
+                await pubsub.subscribe(keys.CANCEL_CHANNEL)
+            while True:
+                with translate_errors(self._target):
+                    message = await pubsub.get_message(timeout=1.0)
+                if message and message.get("type") == "message":
+                    yield _s(message["data"])
+        finally:
+            await pubsub.aclose()
+
+    async def close(self) -> None:
+        await self._redis.aclose()

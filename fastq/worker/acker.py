@@ -1,0 +1,197 @@
+"""Turns finished tasks into acknowledgement calls, flushed in one round trip.
+
+Successes of one queue share one ``ack_success`` script call; failures each get a
+``retry`` or ``archive`` call; all of them, plus results, lease extensions and the
+workers-hash sync, go out in one pipeline. Every script checks that this worker
+still holds the task's lease and writes nothing otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from fastq.app import App, IncomingTask
+from fastq.errors import RevokeTask, SkipRetry
+from fastq.rdb import worker as rdb
+from fastq.rdb.conn import Call
+from fastq.worker.executor import Running, describe
+from fastq.worker.leases import Leases
+from fastq.worker.settings import WorkerSettings
+
+log = structlog.get_logger("fastq.worker")
+
+_SUCCESS_CHUNK = 256
+
+
+@dataclass(slots=True)
+class _Pending:
+    task_id: str
+    queue: str
+    kind: str  # "success", "retry", "archive"
+
+
+class Acker:
+    """Collects outcomes; ``build`` drains them into calls, ``apply`` reads the replies."""
+
+    def __init__(
+        self, app: App, settings: WorkerSettings, leases: Leases, clock: Callable[[], float]
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.leases = leases
+        self.clock = clock
+        self._successes: dict[str, list[rdb.Success]] = {}
+        self._calls: list[tuple[Call, _Pending]] = []
+        self._results: list[Call] = []
+        self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._successes.values()) + len(self._calls)
+
+    def _lease(self, r: Running, now: float) -> int | None:
+        if not self.leases.valid(r.task_id, now):
+            log.warning("lease lost; result not acknowledged", task_id=r.task_id, queue=r.queue)
+            self.leases.remove(r.task_id)
+            return None
+        return self.leases.score(r.task_id)
+
+    def success(self, r: Running) -> None:
+        now = self.clock()
+        lease = self._lease(r, now)
+        if lease is None:
+            return
+        msg = r.msg
+        if msg.retention > 0:
+            kept = msg.copy()
+            kept.completed_at = int(now)
+            item = rdb.Success(
+                r.task_id, lease, msg.unique_key, int(now) + msg.retention, kept.encode()
+            )
+            if r.ctx.result is not None:
+                self._results.append(rdb.write_result_call(r.queue, r.task_id, r.ctx.result))
+        else:
+            item = rdb.Success(r.task_id, lease, msg.unique_key)
+        self._successes.setdefault(r.queue, []).append(item)
+
+    def failure(self, r: Running, exc: BaseException) -> None:
+        now = self.clock()
+        lease = self._lease(r, now)
+        if lease is None:
+            return
+        if isinstance(exc, RevokeTask):
+            self._successes.setdefault(r.queue, []).append(
+                rdb.Success(r.task_id, lease, r.msg.unique_key)
+            )
+            return
+        if r.ctx.result is not None:
+            self._results.append(rdb.write_result_call(r.queue, r.task_id, r.ctx.result))
+        msg = r.msg.copy()
+        msg.error_msg = describe(exc)
+        msg.last_failed_at = int(now)
+        task = IncomingTask(r.msg)
+        failure = self._is_failure(exc)
+        if failure and self.app.error_handler is not None:
+            try:
+                self.app.error_handler(task, exc)
+            except Exception as err:
+                log.error("error handler failed", error=describe(err), task_id=r.task_id)
+        if failure and (isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry):
+            call = rdb.archive_call(
+                r.queue,
+                r.task_id,
+                msg.encode(),
+                lease=lease,
+                now=now,
+                max_size=self.settings.archive_max_size,
+                max_age=self.settings.archive_max_age,
+            )
+            self._calls.append((call, _Pending(r.task_id, r.queue, "archive")))
+            return
+        try:
+            delay = self.app.retry_delay(r.msg.retried, exc, task)
+        except Exception as err:
+            log.error("retry_delay_func failed", error=describe(err), task_id=r.task_id)
+            delay = 0.0
+        if failure:
+            msg.retried += 1
+        call = rdb.retry_call(
+            r.queue,
+            r.task_id,
+            msg.encode(),
+            int(now + delay),
+            is_failure=failure,
+            lease=lease,
+            now=now,
+        )
+        self._calls.append((call, _Pending(r.task_id, r.queue, "retry")))
+
+    def archive_raw(self, queue: str, task_id: str, raw: bytes, lease: int, reason: str) -> None:
+        """Archive a task whose message cannot be decoded, keeping its bytes as they are."""
+        log.warning("archiving undecodable task", task_id=task_id, queue=queue, reason=reason)
+        call = rdb.archive_call(
+            queue,
+            task_id,
+            raw,
+            lease=lease,
+            now=self.clock(),
+            max_size=self.settings.archive_max_size,
+            max_age=self.settings.archive_max_age,
+        )
+        self._calls.append((call, _Pending(task_id, queue, "archive")))
+
+    def _is_failure(self, exc: BaseException) -> bool:
+        try:
+            return bool(self.app.is_failure(exc))
+        except Exception as err:
+            log.error("is_failure hook failed", error=describe(err))
+            return True
+
+    def build(self) -> tuple[list[Call], list[list[_Pending]]]:
+        """Drain what was collected into calls (results first, then acks)."""
+        calls: list[Call] = list(self._results)
+        meta: list[list[_Pending]] = [[] for _ in self._results]
+        now = self.clock()
+        for queue, items in self._successes.items():
+            for i in range(0, len(items), _SUCCESS_CHUNK):
+                chunk = items[i : i + _SUCCESS_CHUNK]
+                calls.append(rdb.ack_success_call(queue, chunk, now))
+                meta.append([_Pending(it.task_id, queue, "success") for it in chunk])
+        for call, pending in self._calls:
+            calls.append(call)
+            meta.append([pending])
+        self._results = []
+        self._successes = {}
+        self._calls = []
+        return calls, meta
+
+    def apply(self, meta: list[list[_Pending]], replies: list[Any]) -> int:
+        """Read the replies; returns how many tasks were acknowledged."""
+        acked = 0
+        for pendings, reply in zip(meta, replies, strict=True):
+            if not pendings:
+                continue  # a result write
+            if isinstance(reply, BaseException):
+                log.error("acknowledgement failed", error=str(reply), task_id=pendings[0].task_id)
+                for p in pendings:
+                    self.leases.remove(p.task_id)
+                continue
+            codes = reply if isinstance(reply, list) else [reply]
+            for p, code in zip(pendings, codes, strict=True):
+                self.leases.remove(p.task_id)
+                if code == rdb.ACKED:
+                    acked += 1
+                else:
+                    reason = "lease lost" if code == rdb.LEASE_LOST else "not active"
+                    log.warning(
+                        "task not acknowledged",
+                        reason=reason,
+                        task_id=p.task_id,
+                        queue=p.queue,
+                        outcome=p.kind,
+                    )
+        self.acked += acked
+        return acked

@@ -1,0 +1,185 @@
+"""Runs handlers: ``async def`` ones on the event loop, ``def`` ones in a thread pool.
+
+Finished tasks are reported to one callback on the loop. The thread pool hands its
+results back in batches: a worker thread appends to a deque and wakes the loop only
+if no wake-up is already pending, so a burst of short ``def`` handlers costs one
+loop wake-up, not one per task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import queue
+import threading
+from collections.abc import Callable
+
+from fastq._core import TaskMessage
+from fastq.app import App, Context, IncomingTask, Route, run_async, run_sync
+from fastq.errors import TaskCanceledError, TaskTimeoutError, UnknownTaskTypeError
+
+# Why a running task was interrupted; "shutdown" and "lease" outcomes are not acked.
+TIMEOUT = "timeout"
+CANCELED = "canceled"
+SHUTDOWN = "shutdown"
+LEASE_LOST = "lease"
+
+
+class Running:
+    """A task this process is running."""
+
+    __slots__ = (
+        "atask",
+        "ctx",
+        "deadline",
+        "is_async",
+        "msg",
+        "queue",
+        "reported",
+        "started",
+        "task_id",
+        "thread_done",
+    )
+
+    def __init__(self, msg: TaskMessage, queue: str, started: float, deadline: float) -> None:
+        self.msg = msg
+        self.task_id = msg.id
+        self.queue = queue
+        self.started = started
+        self.deadline = deadline
+        self.ctx = Context(msg.id, queue, deadline)
+        self.atask: asyncio.Task[None] | None = None
+        self.is_async = False
+        self.reported = False  # outcome already handed to the acker
+        self.thread_done = True  # False while a def handler occupies a thread
+
+
+Done = Callable[[Running, BaseException | None], None]
+
+
+def interruption_error(running: Running) -> BaseException:
+    """The error recorded for a task interrupted by the worker."""
+    if running.ctx.cancel_reason == TIMEOUT:
+        return TaskTimeoutError(f"task {running.task_id} exceeded its deadline")
+    return TaskCanceledError(f"task {running.task_id} was canceled")
+
+
+class ThreadPool:
+    """Daemon threads (a stuck handler never blocks exit) with batched result hand-off."""
+
+    def __init__(self, size: int, loop: asyncio.AbstractEventLoop, deliver: Done) -> None:
+        self._size = size
+        self._loop = loop
+        self._deliver = deliver
+        self._jobs: queue.SimpleQueue[tuple[Route, Running] | None] = queue.SimpleQueue()
+        self._results: collections.deque[tuple[Running, BaseException | None]] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+
+    def submit(self, route: Route, running: Running) -> None:
+        if self._idle == 0 and len(self._threads) < self._size:
+            t = threading.Thread(target=self._work, name="fastq-handler", daemon=True)
+            self._threads.append(t)
+            self._idle += 1  # counted before it starts, so a burst spawns enough threads
+            t.start()
+        self._jobs.put((route, running))
+
+    def _work(self) -> None:
+        started = False
+        while True:
+            if started:
+                with self._lock:
+                    self._idle += 1
+            started = True
+            job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+            if job is None:
+                return
+            route, running = job
+            exc: BaseException | None = None
+            if running.ctx.cancel_reason:
+                exc = interruption_error(running)
+            else:
+                try:
+                    run_sync(route, IncomingTask(running.msg), running.ctx)
+                except BaseException as err:
+                    exc = err
+            self._results.append((running, exc))
+            with self._lock:
+                if self._wake_pending:
+                    continue
+                self._wake_pending = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:
+                return  # the loop is closed: the process is exiting
+
+    def _drain(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        results = self._results
+        while results:
+            running, exc = results.popleft()
+            self._deliver(running, exc)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+class Executor:
+    """Starts tasks and reports each one's end to ``on_done`` on the event loop."""
+
+    def __init__(
+        self, app: App, loop: asyncio.AbstractEventLoop, concurrency: int, on_done: Done
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.on_done = on_done
+        self.pool = ThreadPool(concurrency, loop, self._thread_done)
+
+    def start(self, running: Running) -> None:
+        try:
+            route = self.app.route(running.msg.type)
+        except UnknownTaskTypeError as exc:
+            self.on_done(running, exc)
+            return
+        if route.is_async:
+            running.is_async = True
+            running.atask = self.loop.create_task(self._run_async(route, running))
+        else:
+            running.thread_done = False
+            self.pool.submit(route, running)
+
+    async def _run_async(self, route: Route, running: Running) -> None:
+        exc: BaseException | None = None
+        try:
+            await run_async(route, IncomingTask(running.msg), running.ctx)
+        except asyncio.CancelledError:
+            exc = interruption_error(running)
+        except Exception as err:
+            exc = err
+        self.on_done(running, exc)
+
+    def _thread_done(self, running: Running, exc: BaseException | None) -> None:
+        running.thread_done = True
+        self.on_done(running, exc)
+
+    def interrupt(self, running: Running, reason: str) -> None:
+        """Cancel a running task: an async one at once, a def one through its ctx."""
+        running.ctx.cancel(reason)
+        if running.atask is not None and not running.atask.done():
+            running.atask.cancel()
+
+    def stop(self) -> None:
+        self.pool.stop()
+
+
+def describe(exc: BaseException) -> str:
+    """The error message recorded on the task."""
+    text = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name

@@ -1,0 +1,500 @@
+"""One worker process: fetch, run, acknowledge, keep leases, stop cleanly.
+
+``run_worker`` is what a supervisor child (or ``python3 -m fastq.worker.process
+module:app``) calls. It owns a fresh event loop, its own Redis connections (never
+ones made before a fork) and a thread pool for ``def`` handlers.
+
+Signals: SIGTERM stops gracefully (stop fetching, wait up to shutdown_timeout,
+put unfinished tasks back at the head of pending without burning a retry);
+SIGQUIT and SIGINT stop fast (requeue at once); SIGUSR1 goes quiet (no more
+fetching, running tasks finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from fastq._core import ServerInfo, TaskMessage, decode_messages
+from fastq.app import App
+from fastq.config import DEFAULT_TIMEOUT, RedisConfig
+from fastq.errors import BrokerConnectionError, ConfigError, DecodeError
+from fastq.rdb import worker as rdb
+from fastq.rdb.conn import AsyncConn, Call
+from fastq.worker import heartbeat
+from fastq.worker.acker import Acker
+from fastq.worker.control import ChildControl, NullControl
+from fastq.worker.executor import (
+    CANCELED,
+    LEASE_LOST,
+    SHUTDOWN,
+    TIMEOUT,
+    Executor,
+    Running,
+    interruption_error,
+)
+from fastq.worker.fetcher import Fetcher
+from fastq.worker.leases import Leases
+from fastq.worker.settings import WorkerSettings, parse_queues
+
+log = structlog.get_logger("fastq.worker")
+
+TICK = 0.05  # seconds between deadline / heartbeat / lease checks
+LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
+BACKOFF = 0.5  # seconds to wait after a lost Redis connection
+
+
+def task_deadline(msg: TaskMessage, now: float) -> float:
+    """Asynq's rule: min(now + timeout, deadline), the default timeout if neither is set."""
+    if msg.timeout > 0 and msg.deadline > 0:
+        return min(now + msg.timeout, float(msg.deadline))
+    if msg.timeout > 0:
+        return now + msg.timeout
+    if msg.deadline > 0:
+        return float(msg.deadline)
+    return now + DEFAULT_TIMEOUT
+
+
+class Engine:
+    """The asyncio side of a worker process; ``run`` returns the exit code.
+
+    Args:
+        app: the handler registry.
+        settings: the worker settings.
+        control: the supervisor link (NullControl when standalone).
+        maintenance: also run the maintenance loops in a thread of this process.
+        clock: unix time source for leases, retries and deadlines (tests inject one).
+    """
+
+    def __init__(
+        self,
+        app: App,
+        settings: WorkerSettings,
+        *,
+        control: ChildControl | None = None,
+        maintenance: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.standalone = control is None
+        self.control: ChildControl = control if control is not None else NullControl()
+        self.with_maintenance = maintenance
+        self.clock = clock
+        self.capacity = settings.concurrency
+        self.busy = 0
+        self.running: dict[str, Running] = {}
+        self._overdue: dict[str, Running] = {}  # def handlers reported timed out, still running
+        self.leases = Leases(settings.lease_duration)
+        self.acker = Acker(app, settings, self.leases, clock)
+        self.info = heartbeat.WorkerInfoSync(
+            settings.identity, heartbeat.worker_ttl(settings.heartbeat_interval)
+        )
+        self.exit_code = 0
+        self._quiet = False
+        self._recycling = False
+        self._stop_graceful: bool | None = None
+        self._next_extend = 0.0
+        self._next_beat = 0.0
+
+    # --- control -------------------------------------------------------------
+
+    def stop(self, graceful: bool = True) -> None:
+        """Begin stopping; a fast stop overrides a graceful one in progress."""
+        if self._stop_graceful is None or not graceful:
+            self._stop_graceful = graceful
+        self._quiet = True
+        self._stop_event.set()
+        if not graceful:
+            self._fast_event.set()
+        self._slot_free.set()
+
+    def quiet(self) -> None:
+        """Stop fetching; running tasks finish and are acknowledged."""
+        self._quiet = True
+        self._slot_free.set()
+
+    # --- main ----------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._fast_event = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._ack_wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self.conn = AsyncConn(self.settings.redis)
+        self.fetcher = Fetcher(self.settings, self.conn, self.clock)
+        self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
+        self.cancels = rdb.CancelListener(self.settings.redis)
+        if self._stop_graceful is not None:
+            self._stop_event.set()
+        maint_stop = threading.Event()
+        maint_thread = self._start_maintenance(maint_stop) if self.with_maintenance else None
+        self._fetch_task = asyncio.create_task(self._fetch_loop())
+        self._writer_task = asyncio.create_task(self._writer_loop())
+        self._tick_task = asyncio.create_task(self._tick_loop())
+        self._cancel_task = asyncio.create_task(self._cancel_loop())
+        try:
+            await self._stop_event.wait()
+            await self._shutdown(bool(self._stop_graceful))
+        finally:
+            maint_stop.set()
+            for t in (self._fetch_task, self._writer_task, self._tick_task, self._cancel_task):
+                t.cancel()
+            for t in (self._fetch_task, self._writer_task, self._tick_task, self._cancel_task):
+                with contextlib.suppress(BaseException):
+                    await t
+            self.executor.stop()
+            await self.fetcher.close()
+            await self.cancels.close()
+            await self.conn.close()
+            if maint_thread is not None:
+                maint_thread.join(timeout=5)
+        return self.exit_code
+
+    def _start_maintenance(self, stop: threading.Event) -> threading.Thread:
+        from fastq.worker.maintenance import Maintenance
+
+        m = Maintenance(self.settings, clock=self.clock)
+        t = threading.Thread(
+            target=m.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
+        )
+        t.start()
+        return t
+
+    # --- fetch and dispatch ----------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        batch = self.settings.fetch_batch
+        while not self._quiet:
+            self._slot_free.clear()
+            free = self.capacity - self.busy
+            if free <= 0:
+                await self._slot_free.wait()
+                await asyncio.sleep(0)  # let completions of the same loop turn pile up
+                continue
+            try:
+                fetched, expiry = await self.fetcher.fetch(min(free, batch) if batch else free)
+            except BrokerConnectionError as exc:
+                log.warning("fetch failed; retrying", error=str(exc))
+                await asyncio.sleep(BACKOFF)
+                continue
+            except Exception as exc:  # a broken queue must not kill the loop
+                log.error("fetch failed", error=repr(exc))
+                await asyncio.sleep(BACKOFF)
+                continue
+            if fetched:
+                self._dispatch(fetched, expiry)
+                await asyncio.sleep(0)
+                continue
+            try:
+                await self.fetcher.wait(self.settings.poll_interval)
+            except BrokerConnectionError as exc:
+                log.warning("wake-up wait failed; retrying", error=str(exc))
+                await asyncio.sleep(BACKOFF)
+
+    def _dispatch(self, fetched: list[rdb.Fetched], expiry: int) -> None:
+        now = self.clock()
+        good = [f for f in fetched if f.msg is not None]
+        for f in fetched:
+            if f.msg is None:
+                log.error(
+                    "skipped a pending entry", queue=f.queue, task_id=f.task_id, reason=f.problem
+                )
+        decoded = decode_messages([f.msg for f in good])
+        for f, msg in zip(good, decoded, strict=True):
+            self.leases.add(f.task_id, f.queue, expiry)
+            if not isinstance(msg, TaskMessage):
+                reason = str(msg) if isinstance(msg, DecodeError) else "empty message"
+                self.acker.archive_raw(f.queue, f.task_id, f.msg or b"", expiry, reason)
+                self._ack_wake.set()
+                continue
+            if msg.id != f.task_id:  # keep the id the keys use
+                msg.id = f.task_id
+            r = Running(msg, f.queue, now, task_deadline(msg, now))
+            self.running[f.task_id] = r
+            self.busy += 1
+            self.info.started(f.task_id, r)
+            self.executor.start(r)
+
+    def _on_done(self, r: Running, exc: BaseException | None) -> None:
+        if not r.reported:
+            r.reported = True
+            self.running.pop(r.task_id, None)
+            self.info.finished(r.task_id)
+            reason = r.ctx.cancel_reason
+            if reason in (SHUTDOWN, LEASE_LOST):
+                self.leases.remove(r.task_id) if reason == LEASE_LOST else None
+            elif exc is None:
+                self.acker.success(r)
+            else:
+                self.acker.failure(r, exc)
+            self._ack_wake.set()
+        if r.thread_done:
+            self._overdue.pop(r.task_id, None)
+            self.busy -= 1
+            self._slot_free.set()
+            if not self.running and not self._overdue:
+                self._idle.set()
+
+    def _interrupt(self, r: Running, reason: str) -> None:
+        """Interrupt a running task; a def handler's failure is reported at once."""
+        if r.reported or r.ctx.cancel_reason:
+            return
+        self.executor.interrupt(r, reason)
+        if not r.is_async and not r.thread_done:
+            self._overdue[r.task_id] = r
+            self._on_done(r, interruption_error(r))
+
+    # --- acknowledgements, leases, worker info ----------------------------------
+
+    async def _writer_loop(self) -> None:
+        while True:
+            await self._ack_wake.wait()
+            self._ack_wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        now = self.clock()
+        calls, meta = self.acker.build()
+        ext_calls: list[Call] = []
+        ext_meta: list[tuple[str, int]] = []
+        if now >= self._next_extend:
+            self._next_extend = now + LEASE_CHECK_EVERY
+            ext_calls, ext_meta = self.leases.extension_calls(now)
+        extra: list[Call] = []
+        if now >= self._next_beat:
+            self._next_beat = now + self.settings.heartbeat_interval
+            extra.append(self.info.call())
+            if self.standalone:
+                extra.append(self._server_info_call(now))
+        if not calls and not ext_calls and not extra:
+            return
+        while True:
+            try:
+                replies = await self.conn.call_many([*calls, *ext_calls, *extra])
+                break
+            except BrokerConnectionError as exc:
+                log.warning("acknowledgement round trip failed; retrying", error=str(exc))
+                if self._fast_event.is_set():
+                    return
+                await asyncio.sleep(BACKOFF)
+        self.acker.apply(meta, replies[: len(calls)])
+        lost = self.leases.apply_extension(
+            ext_calls, ext_meta, replies[len(calls) : len(calls) + len(ext_calls)]
+        )
+        for task_id in lost:
+            log.warning("lease lost while running", task_id=task_id)
+            r = self.running.get(task_id)
+            if r is not None:
+                self._interrupt(r, LEASE_LOST)
+        limit = self.settings.max_tasks_per_child
+        if limit and self.acker.acked >= limit and not self._recycling:
+            self._recycle(f"processed {self.acker.acked} tasks (max_tasks_per_child)")
+
+    def _server_info_call(self, now: float, status: str = "active") -> Call:
+        ident = self.settings.identity
+        info = ServerInfo(
+            host=ident.host,
+            pid=ident.pid,
+            server_id=ident.server_id,
+            concurrency=self.capacity,
+            queues=self.settings.queues,
+            strict_priority=self.settings.strict_priority,
+            status=status,
+            start_time=(int(self._started_at), 0),
+            active_worker_count=len(self.running),
+        )
+        return heartbeat.server_info_call(ident, info, self.info.ttl, now)
+
+    _started_at = time.time()
+
+    def _recycle(self, reason: str) -> None:
+        self._recycling = True
+        log.info("requesting recycle", reason=reason)
+        self.control.request_recycle(reason)
+        self.stop(graceful=True)
+
+    # --- periodic checks ---------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        grace = self.settings.sync_grace
+        while True:
+            now = self.clock()
+            self.control.heartbeat(
+                busy=self.busy, capacity=self.capacity, processed=self.acker.acked
+            )
+            if not self.control.parent_alive() and self._stop_graceful is None:
+                log.warning("supervisor is gone; stopping")
+                self.stop(graceful=True)
+            for r in list(self.running.values()):
+                if now >= r.deadline:
+                    self._interrupt(r, TIMEOUT)
+            for r in list(self._overdue.values()):
+                if now >= r.deadline + grace and not self._recycling:
+                    self._recycle(f"def handler of task {r.task_id} ignored its deadline")
+            if now >= self._next_extend or now >= self._next_beat:
+                self._ack_wake.set()
+            await asyncio.sleep(TICK)
+
+    async def _cancel_loop(self) -> None:
+        while True:
+            try:
+                async for task_id in self.cancels.listen():
+                    r = self.running.get(task_id)
+                    if r is not None:
+                        log.info("canceling task", task_id=task_id)
+                        self._interrupt(r, CANCELED)
+            except BrokerConnectionError as exc:
+                log.warning("cancel subscription lost; resubscribing", error=str(exc))
+                await asyncio.sleep(BACKOFF)
+
+    # --- shutdown -----------------------------------------------------------------
+
+    async def _shutdown(self, graceful: bool) -> None:
+        self._quiet = True
+        self._fetch_task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._fetch_task
+        if graceful and self.running:
+            self._idle.clear()
+            waiters = [
+                asyncio.ensure_future(self._idle.wait()),
+                asyncio.ensure_future(self._fast_event.wait()),
+            ]
+            await asyncio.wait(
+                waiters,
+                timeout=self.settings.shutdown_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for w in waiters:
+                w.cancel()
+        leftover = [r for r in self.running.values() if not r.reported]
+        for r in leftover:
+            r.reported = True
+            self.executor.interrupt(r, SHUTDOWN)
+            self.running.pop(r.task_id, None)
+            self.info.finished(r.task_id)
+        await asyncio.sleep(0)  # let cancelled async handlers unwind
+        self._next_beat = 0.0
+        await self._flush()
+        await self._requeue(leftover)
+
+    async def _requeue(self, leftover: list[Running]) -> None:
+        by_queue: dict[str, list[tuple[str, int]]] = {}
+        for r in leftover:
+            score = self.leases.score(r.task_id)
+            if score is not None and r.task_id not in self.leases.lost:
+                by_queue.setdefault(r.queue, []).append((r.task_id, score))
+        if not by_queue:
+            return
+        calls = [rdb.requeue_call(q, held) for q, held in by_queue.items()]
+        try:
+            await self.conn.call_many(calls)
+        except BrokerConnectionError as exc:
+            log.error(
+                "could not requeue unfinished tasks; their leases will expire", error=str(exc)
+            )
+            return
+        log.info("requeued unfinished tasks", count=sum(len(h) for h in by_queue.values()))
+
+
+def run_worker(
+    app: App,
+    settings: WorkerSettings,
+    *,
+    control: ChildControl | None = None,
+    maintenance: bool = False,
+    index: int = 0,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Run one worker process until it is told to stop; returns its exit code.
+
+    Blocking. Creates its own event loop, Redis connections and thread pool, and
+    installs the signal handlers (SIGTERM graceful, SIGQUIT/SIGINT fast, SIGUSR1
+    quiet), so call it from the main thread of a fresh (forked) process.
+
+    Args:
+        app: the handler registry.
+        settings: the worker settings (``identity`` is the server's, shared by
+            every child of one supervisor).
+        control: the supervisor link; None runs standalone (and then this process
+            also writes the server heartbeat).
+        maintenance: also run forwarder, recoverer and janitor in this process.
+        index: the child's slot number under the supervisor (logging only).
+        clock: unix time source (tests inject one).
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    engine = Engine(app, settings, control=control, maintenance=maintenance, clock=clock)
+    loop.add_signal_handler(signal.SIGTERM, engine.stop, True)
+    loop.add_signal_handler(signal.SIGQUIT, engine.stop, False)
+    loop.add_signal_handler(signal.SIGINT, engine.stop, False)
+    loop.add_signal_handler(signal.SIGUSR1, engine.quiet)
+    structlog.contextvars.bind_contextvars(worker=index, pid=os.getpid())
+    try:
+        return loop.run_until_complete(engine.run())
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGUSR1):
+            loop.remove_signal_handler(sig)
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def load_app(spec: str) -> App:
+    """Import ``module:attr`` and return the App it names."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"expected module:app, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
+    app = getattr(module, attr, None)
+    if not isinstance(app, App):
+        raise ConfigError(f"{spec!r} is not a fastq.App")
+    return app
+
+
+def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
+    """Standalone settings: FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"),
+    FASTQ_CONCURRENCY, FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH."""
+    e = dict(os.environ) if env is None else env
+    kw: dict[str, object] = {
+        "redis": RedisConfig.from_env(e),
+        "queues": parse_queues(e.get("FASTQ_QUEUES") or "default"),
+    }
+    for name, key, conv in (
+        ("concurrency", "FASTQ_CONCURRENCY", int),
+        ("fetch_batch", "FASTQ_FETCH_BATCH", int),
+        ("lease_duration", "FASTQ_LEASE_DURATION", float),
+        ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
+    ):
+        if e.get(key):
+            kw[name] = conv(e[key])
+    return WorkerSettings(**kw)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m fastq.worker.process module:app", file=sys.stderr)
+        return 2
+    sys.path.insert(0, os.getcwd())
+    app = load_app(args[0])
+    maintenance = os.environ.get("FASTQ_MAINTENANCE", "1") != "0"
+    return run_worker(app, settings_from_env(), maintenance=maintenance)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
