@@ -1,0 +1,138 @@
+"""Logging setup for fastq processes: structlog, console or JSON, to stderr.
+
+Every line carries the pid (taken when the line is written, so it is right after a
+fork) and whatever is bound in ``structlog.contextvars`` (the engine binds
+``task_id`` while a handler runs). Both structlog loggers and stdlib ``logging``
+loggers (``logging.getLogger("fastq...")``, third-party libraries) render the same
+way. Secrets never reach the output: Redis URLs are redacted and values of keys
+that look secret are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+from fastq.config import redact_url
+
+LOG_FORMATS = ("console", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+DEFAULT_LOG_FORMAT = "console"
+DEFAULT_LOG_LEVEL = "info"
+
+_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|credential|auth", re.IGNORECASE)
+_URL_WITH_CREDS = re.compile(r"\b(rediss?|unix)://[^\s'\"]*@[^\s'\"]*")
+
+
+def redact_text(text: str) -> str:
+    """Mask the password of every Redis URL found in ``text``."""
+    if "://" not in text:
+        return text
+    return _URL_WITH_CREDS.sub(lambda m: redact_url(m.group(0)), text)
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        if _SECRET_KEYS.search(key) and value:
+            return "***"
+        return redact_text(value)
+    return value
+
+
+def redact_secrets(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask secrets in every string field (and the event)."""
+    for key, value in event_dict.items():
+        event_dict[key] = _redact_value(key, value)
+    return event_dict
+
+
+def add_pid(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the pid at the time of the call (right after fork)."""
+    event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks URLs in stdlib records' formatted messages (e.g. redis-py's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            try:
+                record.msg = record.getMessage()
+                record.args = None
+            except (TypeError, ValueError):
+                return True
+        if isinstance(record.msg, str):
+            record.msg = redact_text(record.msg)
+        return True
+
+
+def configure_logging(
+    fmt: str = DEFAULT_LOG_FORMAT, level: str = DEFAULT_LOG_LEVEL, *, stream: TextIO | None = None
+) -> None:
+    """Route structlog and stdlib logging to one handler on ``stream``.
+
+    Args:
+        fmt: ``console`` (human, colors when ``stream`` is a terminal) or ``json``
+            (one object a line, for log shippers).
+        level: the lowest level written: debug, info, warning, error or critical.
+        stream: where lines go (default: ``sys.stderr``).
+    """
+    fmt, level = fmt.lower(), level.lower()
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    stream = sys.stderr if stream is None else stream
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        add_pid,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_RedactingFilter())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger named ``name`` (configured by ``configure_logging``)."""
+    return structlog.stdlib.get_logger(name)

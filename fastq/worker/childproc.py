@@ -1,0 +1,175 @@
+"""The child side of the prefork supervisor: what runs right after ``fork()``.
+
+A child talks to the supervisor over one pipe: short text lines, each written
+whole in one ``write`` (under PIPE_BUF, so atomic):
+
+- ``h <busy> <capacity> <processed>``: heartbeat (liveness + load);
+- ``r <reason>``: please start a replacement, then stop me gracefully.
+
+The supervisor only ever answers with signals (TERM graceful, QUIT fast, USR1 quiet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import faulthandler
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+import structlog
+from setproctitle import setproctitle
+
+from fastq.errors import BrokerConnectionError
+from fastq.worker.control import ChildControl
+from fastq.worker.exitcodes import CHILD_BOOT_FAILED
+from fastq.worker.settings import WorkerSettings
+
+HEARTBEAT_MIN_INTERVAL = 0.2  # seconds: the engine may beat more often; the pipe need not
+PR_SET_PDEATHSIG = 1
+
+# run_worker's signature: (app, settings, *, control, maintenance, index) -> exit code
+WorkerTarget = Callable[..., int]
+
+log = structlog.stdlib.get_logger("fastq.worker.child")
+
+
+def title_for(index: int, busy: int | None = None, capacity: int | None = None) -> str:
+    """``fastq-worker: worker 3 (busy 7/10)``; index 0 is the maintenance process."""
+    if index == 0:
+        return "fastq-worker: maintenance"
+    if busy is None:
+        return f"fastq-worker: worker {index} (booting)"
+    return f"fastq-worker: worker {index} (busy {busy}/{capacity})"
+
+
+class PipeControl(ChildControl):
+    """The ChildControl a forked child hands to the engine.
+
+    Args:
+        fd: the write end of this child's pipe to the supervisor.
+        index: the child's slot number (shown in the process title).
+        ppid: the supervisor's pid, to notice when it is gone.
+    """
+
+    def __init__(self, fd: int, index: int, ppid: int) -> None:
+        self._fd = fd
+        self._index = index
+        self._ppid = ppid
+        self._last_sent = 0.0
+        self._last_load: tuple[int, int] | None = None
+        self._parent_gone = False
+        self.ready = False  # set by the first heartbeat: boot is over
+
+    def _send(self, line: str) -> None:
+        if self._parent_gone:
+            return
+        try:
+            os.write(self._fd, line.encode()[:500] + b"\n")
+        except BlockingIOError:
+            pass  # the supervisor is busy; the next beat will get through
+        except OSError:  # EPIPE: the supervisor closed its end, it is gone
+            self._parent_gone = True
+
+    def heartbeat(self, *, busy: int, capacity: int, processed: int) -> None:
+        self.ready = True
+        load = (busy, capacity)
+        changed = load != self._last_load
+        if changed:
+            self._last_load = load
+            setproctitle(title_for(self._index, busy, capacity))
+        now = time.monotonic()
+        if changed or now - self._last_sent >= HEARTBEAT_MIN_INTERVAL:
+            self._last_sent = now
+            self._send(f"h {busy} {capacity} {processed}")
+
+    def request_recycle(self, reason: str) -> None:
+        self._send("r " + " ".join(reason.split()))
+
+    def parent_alive(self) -> bool:
+        return not self._parent_gone and os.getppid() == self._ppid
+
+
+def _set_parent_death_signal(sig: int) -> None:
+    """Linux: have the kernel send ``sig`` to this child when the supervisor dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def _reset_process_state(close_fds: Iterable[int]) -> None:
+    # A terminal's Ctrl-C / Ctrl-Z reach only the supervisor's process group; the
+    # supervisor decides what children get (TERM for graceful, not the raw INT).
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU,
+                signal.SIGTSTP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for fd in close_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    faulthandler.enable()  # SIGABRT from the supervisor dumps every thread's stack
+    structlog.contextvars.clear_contextvars()
+
+
+def child_main(
+    target: Callable[[PipeControl], int],
+    *,
+    index: int,
+    write_fd: int,
+    ppid: int,
+    close_fds: Iterable[int],
+) -> NoReturn:
+    """Run ``target(control)`` in a freshly forked child and exit with its code.
+
+    An exception before the first heartbeat exits with CHILD_BOOT_FAILED so the
+    supervisor halts instead of restarting a child that can never start; an
+    unreachable Redis is a plain crash (restarted with backoff) instead.
+    """
+    code = 1
+    control = PipeControl(write_fd, index, ppid)
+    try:
+        _reset_process_state(close_fds)
+        _set_parent_death_signal(signal.SIGTERM)
+        setproctitle(title_for(index))
+        # A supervisor that died while we forked gets no new worker.
+        code = int(target(control) or 0) if os.getppid() == ppid else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        code = 0
+    except BrokerConnectionError as exc:
+        log.error("worker process lost Redis", index=index, error=str(exc))
+        code = 1
+    except BaseException:
+        if control.ready:
+            log.exception("worker process crashed", index=index)
+            code = 1
+        else:
+            log.exception("worker process failed to boot", index=index)
+            code = CHILD_BOOT_FAILED
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    os._exit(code)
+
+
+def worker_target(
+    run: WorkerTarget, app: Any, settings: WorkerSettings, index: int
+) -> Callable[[PipeControl], int]:
+    """Bind ``run_worker(app, settings, control=…, index=…)`` for ``child_main``."""
+
+    def target(control: PipeControl) -> int:
+        return run(app, settings, control=control, maintenance=False, index=index)
+
+    return target

@@ -1,0 +1,94 @@
+"""Wires the supervisor to the real engine: worker bodies, maintenance, server state.
+
+Maintenance (forwarder, recoverer, janitor) runs once per supervisor, in a
+dedicated child process rather than a thread of the supervisor: a process that
+forks must not have other threads (a lock held by one at fork time stays held
+forever in the child), a stuck Redis call cannot stall signal handling, and the
+maintenance process is watched, restarted and killed like any worker.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from fastq.worker.childproc import PipeControl
+from fastq.worker.options import WorkerOptions
+from fastq.worker.sdnotify import SdNotifier
+from fastq.worker.settings import ServerIdentity, WorkerSettings
+from fastq.worker.supervisor import ChildBody, Reloader, Supervisor, build_settings
+
+log = structlog.stdlib.get_logger("fastq.worker.maintenance")
+
+MAINTENANCE_BEAT = 0.5  # seconds between the maintenance process's heartbeats
+
+
+def engine_worker(app: Any, settings: WorkerSettings, index: int) -> ChildBody:
+    """The body of worker ``index``: the engine's ``run_worker``."""
+
+    def body(control: PipeControl) -> int:
+        from fastq.worker.process import run_worker
+
+        return run_worker(app, settings, control=control, maintenance=False, index=index)
+
+    return body
+
+
+def engine_maintenance(settings: WorkerSettings) -> ChildBody:
+    """The body of the maintenance process: ``Maintenance.run_forever`` in a thread,
+    the main thread proving liveness while that thread runs."""
+
+    def body(control: PipeControl) -> int:
+        from fastq.worker.maintenance import Maintenance
+
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+            signal.signal(sig, on_signal)
+        maintenance = Maintenance(settings)
+        thread = threading.Thread(target=maintenance.run_forever, args=(stop,),
+                                  name="fastq-maintenance", daemon=True)
+        thread.start()
+        while not stop.is_set():
+            if not thread.is_alive():
+                log.error("maintenance loop ended unexpectedly")
+                return 1
+            control.heartbeat(busy=0, capacity=0, processed=0)
+            if not control.parent_alive():
+                stop.set()
+            stop.wait(MAINTENANCE_BEAT)
+        thread.join(timeout=10)
+        return 0
+
+    return body
+
+
+def build_supervisor(
+    options: WorkerOptions,
+    app: Any,
+    *,
+    reloader: Reloader | None = None,
+    notifier: SdNotifier | None = None,
+) -> Supervisor:
+    """The supervisor ``fastq-worker`` runs: real engine, maintenance, server state."""
+    from fastq.worker.serverstate import RedisServerState
+
+    identity = ServerIdentity()
+    state = RedisServerState(build_settings(options, identity))
+    return Supervisor(
+        options,
+        app,
+        worker_factory=engine_worker,
+        maintenance_factory=engine_maintenance,
+        server_state=state,
+        reloader=reloader,
+        notifier=notifier,
+        identity=identity,
+    )

@@ -1,0 +1,536 @@
+"""The prefork supervisor of ``fastq-worker``, modeled on gunicorn's arbiter.
+
+One loop: wait (signals wake it), read children's heartbeats, dispatch queued
+signals to ``handle_<name>``, reap dead children, murder stuck ones, then manage
+the set (keep N serving, replace recycled ones, keep the maintenance process).
+Nothing else happens inside signal handlers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+import psutil
+import structlog
+from setproctitle import setproctitle
+
+from fastq.config import RedisConfig
+from fastq.errors import FastqError
+from fastq.worker.childproc import PipeControl, child_main
+from fastq.worker.children import MAINTENANCE_INDEX, Child, describe_exit, signal_name
+from fastq.worker.exitcodes import CHILD_BOOT_FAILED, ExitCode
+from fastq.worker.options import WorkerOptions
+from fastq.worker.sdnotify import SdNotifier
+from fastq.worker.settings import ServerIdentity, WorkerSettings
+from fastq.worker.wakeup import SignalQueue
+
+log = structlog.stdlib.get_logger("fastq.worker.supervisor")
+
+DUPLICATE_SIGNAL = 0.5  # a second TERM/INT this soon is the same request delivered twice
+STOP_GRACE = 5.0  # seconds past shutdown_timeout before a draining child gets SIGKILL
+FAST_STOP_TIMEOUT = 5.0  # seconds a SIGQUIT-ed child gets before SIGKILL
+ABORT_GRACE = 2.0  # seconds between SIGABRT (stack dump) and SIGKILL for a stuck child
+CRASH_WINDOW = 60.0  # crashes within this many seconds raise the restart backoff
+BACKOFF_BASE = 0.1
+BACKOFF_MAX = 30.0  # the frequency cap: while crashing, at most one restart per 30 s
+LOOP_TICK = 0.5
+MEMORY_CHECK_INTERVAL = 1.0
+STATUS_INTERVAL = 2.0
+
+# A child body: gets its PipeControl, returns the exit code.
+ChildBody = Callable[[PipeControl], int]
+# (app, settings, index) -> the body of worker ``index``
+WorkerFactory = Callable[[Any, WorkerSettings, int], ChildBody]
+MaintenanceFactory = Callable[[WorkerSettings], ChildBody]
+Reloader = Callable[[], tuple[WorkerOptions, Any]]
+
+
+class ServerState(Protocol):
+    """The Asynq-visible server state the supervisor keeps in Redis."""
+
+    def beat(self, settings: WorkerSettings, *, processes: int, status: str, active: int) -> None:
+        """Write ServerInfo (TTL'd) and refresh the workers key."""
+
+    def prune(self) -> None:
+        """Drop WorkerInfo entries of tasks that are no longer active (a killed child's)."""
+
+    def clear(self) -> None:
+        """Delete this server's keys (on exit)."""
+
+
+def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSettings:
+    """The WorkerSettings every child of this supervisor runs with."""
+    return WorkerSettings(
+        redis=RedisConfig.from_url(options.redis_url),
+        queues=dict(options.queues),
+        strict_priority=options.strict_priority,
+        concurrency=options.concurrency,
+        lease_duration=options.lease_duration,
+        shutdown_timeout=options.shutdown_timeout,
+        max_tasks_per_child=options.max_tasks_per_child,
+        identity=identity,
+    )
+
+
+class Supervisor:
+    """Forks and watches the worker processes of one ``fastq-worker``.
+
+    Args:
+        options: the resolved options.
+        app: the loaded fastq.App (children inherit it through fork).
+        worker_factory: builds the body of a worker child (the real engine in
+            ``fastq-worker``; tests of the arbiter mechanics pass a stand-in).
+        maintenance_factory: builds the body of the maintenance child (None: none).
+        server_state: writes the Asynq server heartbeat (None: nothing in Redis).
+        reloader: on SIGHUP, returns fresh options and app (None: reload off).
+        notifier: systemd notifications.
+        identity: the server identity shared by every child.
+    """
+
+    def __init__(
+        self,
+        options: WorkerOptions,
+        app: Any,
+        *,
+        worker_factory: WorkerFactory,
+        maintenance_factory: MaintenanceFactory | None = None,
+        server_state: ServerState | None = None,
+        reloader: Reloader | None = None,
+        notifier: SdNotifier | None = None,
+        identity: ServerIdentity | None = None,
+    ) -> None:
+        self.options = options
+        self.app = app
+        self.worker_factory = worker_factory
+        self.maintenance_factory = maintenance_factory
+        self.server_state = server_state
+        self.reloader = reloader
+        self.notifier = notifier or SdNotifier()
+        self.identity = identity or ServerIdentity()
+        self.settings = build_settings(options, self.identity)
+        self.target = options.processes
+        self.children: dict[int, Child] = {}  # pid -> child
+        self.signals = SignalQueue()
+        self.generation = 0
+        self.quiet = False
+        self.stopping: str | None = None  # None, "graceful" or "fast"
+        self.exit_code = ExitCode.OK
+        self.crashes: deque[float] = deque()
+        self.next_spawn = 0.0
+        self.maintenance_next_spawn = 0.0
+        self.notified_ready = False
+        self._next_beat = 0.0
+        self._next_prune = 0.0
+        self._next_memory = 0.0
+        self._next_status = 0.0
+        self._next_watchdog = 0.0
+        self._last_status = ""
+        self._stop_requested = 0.0
+
+    # -- the loop -------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped; return the ExitCode."""
+        self.signals.install()
+        self._set_title()
+        log.info(
+            "supervisor started",
+            processes=self.target,
+            concurrency=self.options.concurrency,
+            queues=self.options.queues_text(),
+            redis=RedisConfig.from_url(self.options.redis_url).redacted_url,
+            server_id=self.identity.server_id,
+        )
+        try:
+            while True:
+                now = time.monotonic()
+                fds = [c.fd for c in self.children.values()]
+                self._read_children(self.signals.wait(fds, self._timeout(now)))
+                while (sig := self.signals.pop()) is not None:
+                    self._dispatch(sig)
+                self.reap()
+                self.murder()
+                if self.stopping and not self.children:
+                    break
+                self.manage()
+                self._housekeeping()
+        except Exception:
+            log.exception("supervisor failed")
+            self.exit_code = ExitCode.FAILURE
+            self._kill_all(signal.SIGKILL)
+            self._reap_blocking(2.0)
+        finally:
+            self._on_exit()
+        return int(self.exit_code)
+
+    def _timeout(self, now: float) -> float:
+        if self.next_spawn > now:
+            return min(LOOP_TICK, self.next_spawn - now)
+        return LOOP_TICK
+
+    def _dispatch(self, sig: int) -> None:
+        name = signal_name(sig)
+        handler = getattr(self, "handle_" + name[3:].lower(), None)
+        log.info("signal received", signal=name)
+        if handler is not None:
+            handler()
+
+    def _read_children(self, readable: list[int]) -> None:
+        if not readable:
+            return
+        now = time.monotonic()
+        by_fd = {c.fd: c for c in self.children.values()}
+        for fd in readable:
+            child = by_fd.get(fd)
+            if child is None:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                continue  # EOF: the child is exiting; reap() will tell
+            was_ready = child.ready
+            for reason in child.feed(data, now):
+                self._want_replacement(child, reason)
+            if child.ready and not was_ready:
+                log.info("worker ready", index=child.index, child_pid=child.pid)
+                if self.quiet and not child.is_maintenance:
+                    child.signal(signal.SIGUSR1)
+
+    # -- signal handlers (called from the loop, never from the handler) ---------
+
+    def handle_term(self) -> None:
+        """Graceful stop; a second TERM/INT makes it fast."""
+        if self.stopping:
+            # An init system may signal both the pid and its group at once: only a
+            # second request that comes later (a second Ctrl-C) means "hurry".
+            if time.monotonic() - self._stop_requested >= DUPLICATE_SIGNAL:
+                self.handle_quit()
+            return
+        self._stop_requested = time.monotonic()
+        self.stopping = "graceful"
+        deadline = time.monotonic() + self.options.shutdown_timeout + STOP_GRACE
+        log.info("stopping gracefully", shutdown_timeout=self.options.shutdown_timeout)
+        self.notifier.stopping("draining running tasks")
+        self._set_title()
+        for child in list(self.children.values()):
+            self._retire(child, signal.SIGTERM, deadline)
+
+    handle_int = handle_term
+
+    def handle_quit(self) -> None:
+        """Fast stop: children requeue running tasks and exit at once."""
+        first = self.stopping != "fast"
+        self.stopping = "fast"
+        if first:
+            log.info("stopping fast")
+            self.notifier.stopping("fast shutdown")
+        deadline = time.monotonic() + FAST_STOP_TIMEOUT
+        for child in list(self.children.values()):
+            child.retiring_since = child.retiring_since or time.monotonic()
+            child.kill_deadline = min(child.kill_deadline or deadline, deadline)
+            child.signal(signal.SIGQUIT)
+
+    def handle_tstp(self) -> None:
+        """Quiet: stop taking new tasks everywhere, finish the running ones."""
+        if self.quiet or self.stopping:
+            return
+        self.quiet = True
+        log.info("quiet: worker processes stop fetching new tasks")
+        for child in self.children.values():
+            if not child.is_maintenance:
+                child.signal(signal.SIGUSR1)
+        self._set_title()
+
+    def handle_ttin(self) -> None:
+        self.target += 1
+        log.info("one more worker process", processes=self.target)
+        self._set_title()
+
+    def handle_ttou(self) -> None:
+        if self.target <= 1:
+            log.info("already at one worker process")
+            return
+        self.target -= 1
+        log.info("one fewer worker process", processes=self.target)
+        self._set_title()
+
+    def handle_hup(self) -> None:
+        """Reload: re-read config and app; new children replace the old gracefully."""
+        if self.stopping:
+            return
+        if self.reloader is None:
+            log.warning("reload is not available in this mode")
+            return
+        self.notifier.reloading()
+        try:
+            options, app = self.reloader()
+        except (FastqError, ValueError) as exc:
+            log.error("reload failed; keeping the running configuration", error=str(exc))
+            self.notifier.ready(self._status_text())
+            return
+        self.options, self.app = options, app
+        self.settings = build_settings(options, self.identity)
+        self.target = options.processes
+        self.generation += 1
+        self.notified_ready = False  # READY=1 again once the new generation is up
+        log.info("reloading: new worker processes will replace the old ones",
+                 processes=self.target, queues=options.queues_text())
+        for child in self.children.values():
+            if child.is_maintenance:
+                self._retire(child, signal.SIGTERM)
+            else:
+                self._want_replacement(child, "reload", log_it=False)
+        self._set_title()
+
+    # -- children -------------------------------------------------------------
+
+    def _want_replacement(self, child: Child, reason: str, *, log_it: bool = True) -> None:
+        if child.replace_reason is not None or child.retiring_since is not None:
+            return
+        child.replace_reason = reason
+        if log_it:
+            log.info("replacing worker process", index=child.index, child_pid=child.pid,
+                     reason=reason)
+
+    def _retire(self, child: Child, sig: int, deadline: float | None = None) -> None:
+        if child.retiring_since is not None and sig == signal.SIGTERM:
+            return
+        now = time.monotonic()
+        child.retiring_since = now
+        child.kill_deadline = deadline or now + self.options.shutdown_timeout + STOP_GRACE
+        child.signal(sig)
+
+    def spawn(self, index: int) -> Child:
+        """Fork one child into slot ``index`` (0: maintenance)."""
+        if index == MAINTENANCE_INDEX:
+            assert self.maintenance_factory is not None
+            body = self.maintenance_factory(self.settings)
+        else:
+            body = self.worker_factory(self.app, self.settings, index)
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(write_fd, False)
+        inherited = [read_fd, *self.signals.fds(), *(c.fd for c in self.children.values())]
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        ppid = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child never returns from here
+            child_main(body, index=index, write_fd=write_fd, ppid=ppid, close_fds=inherited)
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        now = time.monotonic()
+        child = Child(index=index, pid=pid, fd=read_fd, generation=self.generation,
+                      started=now, last_seen=now)
+        self.children[pid] = child
+        log.debug("forked", index=index, child_pid=pid)
+        return child
+
+    def reap(self) -> None:
+        """Collect every dead child (waitpid(-1, WNOHANG) until none is left)."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is not None:
+                self._on_child_exit(child, status)
+
+    def _on_child_exit(self, child: Child, status: int) -> None:
+        with contextlib.suppress(OSError):
+            while data := os.read(child.fd, 65536):  # last words: a final heartbeat
+                child.feed(data, time.monotonic())
+        os.close(child.fd)
+        code = os.waitstatus_to_exitcode(status)
+        we_killed = child.sent_kill or child.aborted_at is not None
+        why = describe_exit(status, we_killed=we_killed)
+        fields = {"index": child.index, "child_pid": child.pid, "why": why}
+        if code == CHILD_BOOT_FAILED and not self.stopping:
+            log.critical("a worker process failed to boot; stopping (see its error above)",
+                         **fields)
+            self.exit_code = ExitCode.WORKER_BOOT_ERROR
+            self.handle_quit()
+            return
+        asked = child.retiring_since is not None or child.replace_reason is not None
+        if asked or self.stopping:
+            clean = code in (0, -signal.SIGTERM, -signal.SIGQUIT)
+            (log.info if clean else log.warning)("worker process stopped", **fields)
+            return
+        log.error("worker process died; restarting it", **fields)
+        self._record_crash(child.is_maintenance)
+
+    def _record_crash(self, maintenance: bool) -> None:
+        now = time.monotonic()
+        self.crashes.append(now)
+        while self.crashes and self.crashes[0] < now - CRASH_WINDOW:
+            self.crashes.popleft()
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (len(self.crashes) - 1))
+        if maintenance:
+            self.maintenance_next_spawn = now + delay
+        else:
+            self.next_spawn = max(self.next_spawn, now + delay)
+        if delay >= 1:
+            log.warning("workers keep crashing; backing off", restart_in=round(delay, 1),
+                        crashes_last_minute=len(self.crashes))
+
+    def murder(self) -> None:
+        """Kill children that stopped beating or overran their stop deadline."""
+        now = time.monotonic()
+        timeout = self.options.child_timeout
+        for child in list(self.children.values()):
+            if child.sent_kill:
+                continue
+            if child.aborted_at is not None:
+                if now - child.aborted_at >= ABORT_GRACE:
+                    child.sent_kill = child.signal(signal.SIGKILL)
+            elif child.kill_deadline is not None and now >= child.kill_deadline:
+                log.warning("worker process did not stop in time; killing it",
+                            index=child.index, child_pid=child.pid)
+                child.sent_kill = child.signal(signal.SIGKILL)
+            elif child.retiring_since is None and now - child.last_seen > timeout:
+                log.error("worker process is stuck (no heartbeat); aborting it",
+                          index=child.index, child_pid=child.pid,
+                          silent_for=round(now - child.last_seen, 1))
+                child.aborted_at = now
+                child.signal(signal.SIGABRT)
+
+    def manage(self) -> None:
+        """Keep ``target`` workers serving, retire extras, replace recycled ones."""
+        if self.stopping:
+            return
+        now = time.monotonic()
+        workers = [c for c in self.children.values() if not c.is_maintenance]
+        serving = [c for c in workers if c.serving]
+        if len(serving) < self.target and not self.quiet and now >= self.next_spawn:
+            used = {c.index for c in workers}
+            for _ in range(self.target - len(serving)):
+                index = next(i for i in range(1, len(used) + 2) if i not in used)
+                used.add(index)
+                self.spawn(index)
+        elif len(serving) > self.target:
+            extra = sorted(serving, key=lambda c: (c.ready, -c.index))[: len(serving) - self.target]
+            for child in extra:
+                log.info("retiring worker process", index=child.index, child_pid=child.pid)
+                self._retire(child, signal.SIGTERM)
+        ready = sum(1 for c in serving if c.ready)
+        waiting = [c for c in workers if c.replace_reason and c.retiring_since is None]
+        waiting.sort(key=lambda c: c.started)
+        # One old child leaves per new child that is ready: capacity never drops.
+        while waiting and ready + len(waiting) > self.target:
+            self._retire(waiting.pop(0), signal.SIGTERM)
+        self._manage_maintenance(now)
+
+    def _manage_maintenance(self, now: float) -> None:
+        if self.maintenance_factory is None or now < self.maintenance_next_spawn:
+            return
+        if not any(c.is_maintenance and c.retiring_since is None for c in self.children.values()):
+            self.spawn(MAINTENANCE_INDEX)
+
+    # -- periodic work --------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        workers = [c for c in self.children.values() if not c.is_maintenance]
+        if not self.notified_ready and not self.stopping:
+            serving_ready = [c for c in workers if c.serving and c.ready]
+            if len(serving_ready) >= self.target:
+                self.notified_ready = True
+                log.info("all worker processes are up", processes=self.target)
+                self.notifier.ready(self._status_text())
+        if self.options.max_memory_per_child and now >= self._next_memory:
+            self._next_memory = now + MEMORY_CHECK_INTERVAL
+            self._check_memory(workers)
+        if now >= self._next_status:
+            self._next_status = now + STATUS_INTERVAL
+            text = self._status_text()
+            if text != self._last_status:
+                self._last_status = text
+                self.notifier.status(text)
+        if self.notifier.watchdog_interval and now >= self._next_watchdog:
+            self._next_watchdog = now + self.notifier.watchdog_interval
+            self.notifier.watchdog()
+        if self.server_state is not None:
+            self._beat(now, workers)
+
+    def _beat(self, now: float, workers: list[Child]) -> None:
+        assert self.server_state is not None
+        try:
+            if now >= self._next_beat:
+                self._next_beat = now + self.settings.heartbeat_interval
+                status = "stopped" if (self.quiet or self.stopping) else "active"
+                self.server_state.beat(self.settings, processes=self.target, status=status,
+                                       active=sum(c.busy for c in workers))
+            if now >= self._next_prune:
+                self._next_prune = now + max(5.0, self.settings.heartbeat_interval * 2)
+                self.server_state.prune()
+        except FastqError as exc:
+            log.warning("could not write the server heartbeat", error=str(exc))
+
+    def _check_memory(self, workers: list[Child]) -> None:
+        limit = self.options.max_memory_per_child
+        for child in workers:
+            if not child.serving or not child.ready:
+                continue
+            try:
+                rss = psutil.Process(child.pid).memory_info().rss
+            except psutil.Error:
+                continue
+            if rss > limit:
+                self._want_replacement(child, f"memory: rss {rss >> 20} MiB over the limit "
+                                              f"of {limit >> 20} MiB")
+
+    def _status_text(self) -> str:
+        workers = [c for c in self.children.values() if not c.is_maintenance]
+        state = "stopping" if self.stopping else ("quiet" if self.quiet else "running")
+        busy = sum(c.busy for c in workers)
+        ready = sum(1 for c in workers if c.ready and c.serving)
+        return f"{state}: {ready}/{self.target} worker processes, {busy} tasks running"
+
+    def _set_title(self) -> None:
+        state = " stopping" if self.stopping else (" quiet" if self.quiet else "")
+        setproctitle(f"fastq-worker: supervisor{state} [{self.options.queues_text()}] "
+                     f"x{self.target}")
+
+    # -- exit -----------------------------------------------------------------
+
+    def _kill_all(self, sig: int) -> None:
+        for child in self.children.values():
+            child.sent_kill = child.sent_kill or sig == signal.SIGKILL
+            child.signal(sig)
+
+    def _reap_blocking(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.children and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.05)
+
+    def _on_exit(self) -> None:
+        if self.server_state is not None:
+            try:
+                self.server_state.clear()
+            except FastqError as exc:
+                log.warning("could not clear the server state", error=str(exc))
+        self.notifier.stopping()
+        self.signals.uninstall()
+        log.info("supervisor stopped", exit_code=int(self.exit_code),
+                 reason=ExitCode(self.exit_code).meaning)
+
+
+def replace_options(options: WorkerOptions, **changes: Any) -> WorkerOptions:
+    """A copy of ``options`` with ``changes`` (tests and the reloader use it)."""
+    return replace(options, **changes)
