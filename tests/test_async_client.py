@@ -1,0 +1,93 @@
+"""AsyncClient: the same paths and errors as Client, over asyncio."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from fastq import keys
+from fastq.client import AsyncClient
+from fastq.devredis import free_port
+from fastq.errors import (
+    BrokerConnectionError,
+    DuplicateTaskError,
+    EnqueueManyError,
+    InvalidOptionError,
+    PayloadTooLargeError,
+    TaskIDConflictError,
+)
+from fastq.task import Task, TaskState
+
+
+async def test_enqueue_paths(redis_url: str, r: redis.Redis) -> None:
+    async with AsyncClient(redis_url) as c:
+        p = await c.enqueue(Task.json("x", {"a": 1}))
+        s = await c.enqueue(Task("x"), process_in=120, queue="later")
+        g = await c.enqueue(Task("x", group="grp"))
+    assert (p.state, s.state, g.state) == (
+        TaskState.PENDING, TaskState.SCHEDULED, TaskState.AGGREGATING,
+    )
+    assert p.json() == {"a": 1}
+    assert r.hget(keys.task_key("default", p.id), "state") == b"pending"
+    assert r.lrange(keys.pending_key("default"), 0, -1) == [p.id.encode()]
+    assert r.zscore(keys.scheduled_key("later"), s.id) == int(s.next_process_at.timestamp())  # type: ignore[union-attr]
+    assert r.zscore(keys.group_key("default", "grp"), g.id) is not None
+    assert r.smembers(keys.ALL_QUEUES) == {b"default", b"later"}
+    assert r.lrange(keys.wake_key("default"), 0, -1) == [b"1"]
+
+
+async def test_unique_and_conflict(redis_url: str, r: redis.Redis) -> None:
+    async with AsyncClient(redis_url) as c:
+        info = await c.enqueue(Task("u", b"k"), unique=60, task_id="id1")
+        with pytest.raises(DuplicateTaskError):
+            await c.enqueue(Task("u", b"k"), unique=60)
+        with pytest.raises(TaskIDConflictError):
+            await c.enqueue(Task("other"), task_id="id1")
+    assert r.get(keys.unique_key("default", "u", b"k")) == info.id.encode()
+    assert r.llen(keys.pending_key("default")) == 1
+
+
+async def test_enqueue_many_and_partial_failure(redis_url: str, r: redis.Redis) -> None:
+    async with AsyncClient(redis_url) as c:
+        infos = await c.enqueue_many([Task("x", b"%d" % i) for i in range(50)], queue="b")
+        assert [i.payload for i in infos] == [b"%d" % i for i in range(50)]
+        with pytest.raises(EnqueueManyError) as exc:
+            await c.enqueue_many([Task("x", task_id=infos[0].id, queue="b"), Task("y", queue="b")])
+        assert list(exc.value.errors) == [0]
+        assert await c.enqueue_many([]) == []
+    assert r.llen(keys.pending_key("b")) == 51
+
+
+async def test_validation_and_limits_before_redis(redis_url: str, r: redis.Redis) -> None:
+    async with AsyncClient(redis_url, max_payload_bytes=64) as c:
+        with pytest.raises(InvalidOptionError):
+            await c.enqueue(Task("x"), queue=" ")
+        with pytest.raises(PayloadTooLargeError):
+            await c.enqueue(Task("x", b"z" * 64))
+        with pytest.raises(InvalidOptionError):
+            await c.enqueue_many([Task("x")], bogus=1)
+    assert r.dbsize() == 0
+
+
+async def test_redis_down() -> None:
+    c = AsyncClient(f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    start = time.monotonic()
+    with pytest.raises(BrokerConnectionError) as exc:
+        await c.enqueue(Task("x"))
+    with pytest.raises(ConnectionError):
+        await c.enqueue_many([Task("x")])
+    await c.close()
+    assert "hunter2" not in str(exc.value)
+    assert time.monotonic() - start < 30
+
+
+async def test_queue_cache(redis_url: str, r: redis.Redis) -> None:
+    async with AsyncClient(redis_url) as c:
+        await c.enqueue(Task("x"))
+        r.delete(keys.ALL_QUEUES)
+        await c.enqueue(Task("x"))
+        assert not r.exists(keys.ALL_QUEUES)
+        await c.enqueue_many([Task("x", queue="new")])
+    assert r.smembers(keys.ALL_QUEUES) == {b"new"}
