@@ -1,0 +1,398 @@
+"""The ``fastq`` command line: inspect and steer queues, tasks, servers and schedulers.
+
+The verbs follow the asynq CLI (``stats``, ``queue``, ``task``, ``server``, ``cron``).
+Every read command takes ``--json``; errors exit with the named codes of ``ExitCode``.
+Run it as ``fastq ...`` or ``python3 -m fastq.cli ...``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, TypeVar
+
+import click
+
+from fastq.cli_render import (
+    console,
+    error_rate,
+    fmt_bytes,
+    fmt_duration,
+    fmt_time,
+    payload_preview,
+    print_json,
+    table,
+)
+from fastq.config import ENV_REDIS_URL, RedisConfig, redact_url
+from fastq.errors import (
+    BrokerConnectionError,
+    DuplicateTaskError,
+    FastqError,
+    InvalidOptionError,
+    InvalidStateError,
+    NotFoundError,
+    QueueNotEmptyError,
+    TaskIDConflictError,
+)
+from fastq.inspector import Inspector
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of the ``fastq`` command."""
+
+    OK = 0  # success
+    ERROR = 1  # any other failure
+    USAGE = 2  # bad arguments or options, or a destructive command without --yes and no TTY
+    NOT_FOUND = 3  # the queue, task or entry does not exist
+    REDIS_UNAVAILABLE = 4  # Redis could not be reached
+    CONFLICT = 5  # the task's state forbids it, queue not empty, duplicate or existing task
+    ABORTED = 6  # the user declined the confirmation prompt
+
+
+EPILOG = "\b\nExit codes:\n" + "\n".join(
+    f"  {c.value}  {c.name}" for c in ExitCode
+) + f"\n\n\bRedis: --redis-url or ${ENV_REDIS_URL} (default redis://127.0.0.1:6379/0)."
+
+# Leaf commands carry the codes on one line; the root and groups show the full list.
+LEAF_EPILOG = "Exit codes: " + ", ".join(f"{c.value} {c.name}" for c in ExitCode) + "."
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    """A failure already explained for the user, with its exit code."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = int(code)
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@dataclass
+class State:
+    """What the root command resolved, shared with every subcommand."""
+
+    redis_url: str | None
+    _inspector: Inspector | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> RedisConfig:
+        try:
+            return RedisConfig.from_url(self.redis_url) if self.redis_url else \
+                RedisConfig.from_env()
+        except InvalidOptionError as exc:
+            raise CliError(str(exc), ExitCode.USAGE) from exc
+
+    def inspector(self) -> Inspector:
+        if self._inspector is None:
+            self._inspector = Inspector(self.config)
+        return self._inspector
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print JSON instead of a table.")(f)
+
+
+def yes_option(f: F) -> F:
+    return click.option("--yes", "-y", is_flag=True,
+                        help="Do not ask for confirmation.")(f)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive change; refuse cleanly when nobody can answer."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError(f"{question} Refusing without confirmation: pass --yes "
+                       "(stdin is not a terminal).", ExitCode.USAGE)
+    if not click.confirm(question, default=False, err=True):
+        raise CliError("aborted", ExitCode.ABORTED)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--redis-url", metavar="URL", default=None,
+              help=f"Redis to inspect (default: ${ENV_REDIS_URL}, else "
+                   "redis://127.0.0.1:6379/0). Never printed with its password.")
+@click.version_option(package_name="fastq", prog_name="fastq")
+@click.pass_context
+def cli(ctx: click.Context, redis_url: str | None) -> None:
+    """Inspect and steer fastq (and Go Asynq) queues in Redis."""
+    ctx.obj = State(redis_url)
+    ctx.call_on_close(lambda: ctx.obj._inspector and ctx.obj._inspector.close())
+
+
+# --- stats -----------------------------------------------------------------------------
+
+STATE_COLUMNS = ("pending", "active", "scheduled", "retry", "archived", "completed",
+                 "aggregating")
+
+
+@cli.command(epilog=LEAF_EPILOG)
+@json_option
+@pass_state
+def stats(st: State, as_json: bool) -> None:
+    """Show counts per state and queue, today's processed/failed, and Redis info."""
+    insp = st.inspector()
+    infos = [insp.queue_info(q) for q in insp.queues()]
+    redis = insp.redis_info()
+    totals = {s: sum(getattr(i, s) for i in infos) for s in STATE_COLUMNS}
+    processed = sum(i.processed for i in infos)
+    failed = sum(i.failed for i in infos)
+    if as_json:
+        print_json({"totals": totals, "processed_today": processed, "failed_today": failed,
+                    "queues": infos, "redis": redis})
+        return
+    out = console()
+    out.print(table("Task Count by State", [s.title() for s in STATE_COLUMNS],
+                    [[totals[s] for s in STATE_COLUMNS]]))
+    out.print()
+    out.print(table("Task Count by Queue", ["Queue", "Paused", "Size", "Latency", *(
+        s.title() for s in STATE_COLUMNS)], [
+        [i.queue, "yes" if i.paused else "no", i.size, fmt_duration(i.latency),
+         *(getattr(i, s) for s in STATE_COLUMNS)] for i in infos]))
+    out.print()
+    out.print(table("Daily Stats (UTC today)", ["Processed", "Failed", "Error Rate"],
+                    [[processed, failed, error_rate(processed, failed)]]))
+    out.print()
+    out.print(table("Redis Info", ["Version", "Uptime", "Connections", "Memory Usage",
+                                   "Peak Memory"], [[
+        redis.get("redis_version", ""), fmt_duration(float(redis.get("uptime_in_seconds", 0))),
+        redis.get("connected_clients", ""), redis.get("used_memory_human", ""),
+        redis.get("used_memory_peak_human", "")]]))
+
+
+# --- queue -----------------------------------------------------------------------------
+
+
+@cli.group(epilog=EPILOG)
+def queue() -> None:
+    """Manage queues: list, inspect, history, pause, resume, remove."""
+
+
+@queue.command("ls", epilog=LEAF_EPILOG)
+@json_option
+@pass_state
+def queue_ls(st: State, as_json: bool) -> None:
+    """List queue names, one a line."""
+    names = st.inspector().queues()
+    if as_json:
+        print_json(names)
+    else:
+        for name in names:
+            click.echo(name)
+
+
+@queue.command("inspect", epilog=LEAF_EPILOG)
+@click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
+@json_option
+@pass_state
+def queue_inspect(st: State, queues: Sequence[str], as_json: bool) -> None:
+    """Show details of one or more queues."""
+    infos = [st.inspector().queue_info(q) for q in queues]
+    if as_json:
+        print_json(infos if len(infos) > 1 else infos[0])
+        return
+    out = console()
+    for n, i in enumerate(infos):
+        if n:
+            out.print()
+        out.print("[bold]Queue Info[/bold]")
+        out.print(f"Name:         {i.queue}\nSize:         {i.size}\nGroups:       {i.groups}\n"
+                  f"Latency:      {fmt_duration(i.latency)}\n"
+                  f"Memory usage: {fmt_bytes(i.memory_usage)}\n"
+                  f"Paused:       {'yes' if i.paused else 'no'}", markup=False)
+        for p in i.problems:
+            out.print(f"Problem:      {p}", markup=False)
+        out.print()
+        out.print(table("Task Count by State", [s.title() for s in STATE_COLUMNS],
+                        [[getattr(i, s) for s in STATE_COLUMNS]]))
+        out.print()
+        out.print(table("Daily Stats", ["", "Processed", "Failed", "Error Rate"], [
+            ["today (UTC)", i.processed, i.failed, error_rate(i.processed, i.failed)],
+            ["all time", i.processed_total, i.failed_total,
+             error_rate(i.processed_total, i.failed_total)]]))
+
+
+@queue.command("history", epilog=LEAF_EPILOG)
+@click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
+@click.option("--days", "-x", type=click.IntRange(1, 90), default=7, show_default=True,
+              help="How many days back, today first.")
+@json_option
+@pass_state
+def queue_history(st: State, queues: Sequence[str], days: int, as_json: bool) -> None:
+    """Show daily processed/failed counts of one or more queues."""
+    hist = {q: st.inspector().history(q, days) for q in queues}
+    if as_json:
+        print_json(hist if len(queues) > 1 else hist[queues[0]])
+        return
+    out = console()
+    for q, rows in hist.items():
+        out.print(table(f"Queue: {q}", ["Date (UTC)", "Processed", "Failed", "Error Rate"],
+                        [[d.date, d.processed, d.failed, error_rate(d.processed, d.failed)]
+                         for d in rows]))
+
+
+@queue.command("pause", epilog=LEAF_EPILOG)
+@click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
+@pass_state
+def queue_pause(st: State, queues: Sequence[str]) -> None:
+    """Pause queues: workers stop fetching new tasks from them."""
+    for q in queues:
+        changed = st.inspector().pause(q)
+        click.echo(f"Paused queue {q!r}" if changed else f"Queue {q!r} was already paused")
+
+
+@queue.command("resume", epilog=LEAF_EPILOG)
+@click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
+@pass_state
+def queue_resume(st: State, queues: Sequence[str]) -> None:
+    """Resume paused queues (alias: unpause)."""
+    for q in queues:
+        changed = st.inspector().unpause(q)
+        click.echo(f"Resumed queue {q!r}" if changed else f"Queue {q!r} was not paused")
+
+
+queue.add_command(queue_resume, "unpause")
+
+
+@queue.command("rm", epilog=LEAF_EPILOG)
+@click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
+@click.option("--force", "-f", is_flag=True,
+              help="Also delete the tasks in the queue (never active ones).")
+@yes_option
+@pass_state
+def queue_rm(st: State, queues: Sequence[str], force: bool, yes: bool) -> None:
+    """Remove queues. Refused if a queue has tasks, unless --force."""
+    if force:
+        insp = st.inspector()
+        sizes = {q: insp.queue_info(q).size for q in queues}
+        confirm(f"Delete queue(s) {', '.join(queues)} and their "
+                f"{sum(sizes.values())} task(s)?", yes)
+    for q in queues:
+        st.inspector().delete_queue(q, force=force)
+        click.echo(f"Removed queue {q!r}")
+
+
+# --- servers and cron ------------------------------------------------------------------
+
+
+@cli.group(epilog=EPILOG)
+def server() -> None:
+    """Show the worker servers that are running."""
+
+
+@server.command("ls", epilog=LEAF_EPILOG)
+@json_option
+@pass_state
+def server_ls(st: State, as_json: bool) -> None:
+    """List live servers (fastq and Go Asynq) and how busy they are."""
+    servers = st.inspector().servers()
+    if as_json:
+        print_json(servers)
+        return
+    if not servers:
+        click.echo("No running servers")
+        return
+    console().print(table(None, ["Host", "PID", "Server ID", "State", "Active Workers",
+                                 "Queues", "Started"], [
+        [s.host, s.pid, s.server_id, s.status, f"{len(s.active_workers)}/{s.concurrency}",
+         ", ".join(f"{q}:{w}" for q, w in sorted(s.queues.items())), fmt_time(s.started)]
+        for s in servers]))
+
+
+@cli.group(epilog=EPILOG)
+def cron() -> None:
+    """Show periodic task entries and their enqueue history."""
+
+
+@cron.command("ls", epilog=LEAF_EPILOG)
+@json_option
+@pass_state
+def cron_ls(st: State, as_json: bool) -> None:
+    """List periodic task entries of the live schedulers."""
+    entries = st.inspector().scheduler_entries()
+    if as_json:
+        print_json(entries)
+        return
+    if not entries:
+        click.echo("No scheduler entries")
+        return
+    console().print(table(None, ["Entry ID", "Spec", "Type", "Payload", "Options",
+                                 "Next Enqueue", "Prev Enqueue"], [
+        [e.id, e.spec, e.task_type, payload_preview(e.payload), ", ".join(e.options),
+         fmt_time(e.next_enqueue_at), fmt_time(e.prev_enqueue_at)] for e in entries]))
+
+
+@cron.command("history", epilog=LEAF_EPILOG)
+@click.argument("entry_ids", nargs=-1, required=True, metavar="ENTRY_ID...")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--size", type=click.IntRange(1, 10_000), default=30, show_default=True)
+@json_option
+@pass_state
+def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int,
+                 as_json: bool) -> None:
+    """Show the tasks each entry enqueued, newest first."""
+    hist = {e: st.inspector().scheduler_history(e, page, size) for e in entry_ids}
+    if as_json:
+        print_json(hist if len(entry_ids) > 1 else hist[entry_ids[0]])
+        return
+    out = console()
+    for e, events in hist.items():
+        out.print(table(f"Entry: {e}", ["Enqueued At", "Task ID"],
+                        [[fmt_time(ev.enqueued_at), ev.task_id] for ev in events]))
+
+
+# --- entry point -----------------------------------------------------------------------
+
+
+def _exit_code(exc: FastqError) -> ExitCode:
+    if isinstance(exc, BrokerConnectionError):
+        return ExitCode.REDIS_UNAVAILABLE
+    if isinstance(exc, NotFoundError):
+        return ExitCode.NOT_FOUND
+    if isinstance(exc, (InvalidStateError, QueueNotEmptyError, TaskIDConflictError,
+                        DuplicateTaskError)):
+        return ExitCode.CONFLICT
+    if isinstance(exc, InvalidOptionError):
+        return ExitCode.USAGE
+    return ExitCode.ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (an ``ExitCode``)."""
+    from fastq import cli_task  # noqa: F401  (registers the ``task`` group)
+
+    try:
+        rv = cli.main(args=list(argv) if argv is not None else None, prog_name="fastq",
+                      standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return ExitCode.ABORTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except FastqError as exc:
+        message = str(exc)
+        if isinstance(exc, BrokerConnectionError):
+            message = f"cannot reach Redis at {redact_url(exc.target)}"
+        click.echo(f"error: {message}", err=True)
+        return _exit_code(exc)
+    except BrokenPipeError:
+        return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error
+    return rv if isinstance(rv, int) else ExitCode.OK
+
+
+if __name__ == "__main__":
+    # Run the imported module, not this __main__ copy, so the ``task`` group that
+    # fastq.cli_task registers on ``fastq.cli.cli`` is the one that runs.
+    from fastq.cli import main as _main
+
+    sys.exit(_main())

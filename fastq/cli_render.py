@@ -1,0 +1,120 @@
+"""How the ``fastq`` CLI shows things: payload previews, times, sizes, tables, JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from fastq.inspector_types import to_jsonable
+
+TABLE_PAYLOAD_WIDTH = 40
+TABLE_TEXT_WIDTH = 60
+
+
+def console(*, stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output keeps whole rows (no wrapping at 80 columns) so grep/awk still work.
+    width = None if stream.isatty() else 400
+    return Console(file=stream, width=width, soft_wrap=not stream.isatty(), highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def escape_text(text: str) -> str:
+    """Control and other non-printable characters as Python-style escapes."""
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in "\n\t\r":
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[ch])
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+def truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def payload_preview(data: bytes | None, *, full: bool = False) -> str:
+    """JSON compact (pretty when ``full``), text escaped, binary as a hex/base64 note."""
+    if not data:
+        return ""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        if full:
+            return f"<binary, {len(data)} bytes> base64: {base64.b64encode(data).decode()}"
+        return truncate(f"<binary {len(data)} B> {data[:16].hex()}", TABLE_PAYLOAD_WIDTH)
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    else:
+        if isinstance(obj, (dict, list)):
+            if full:
+                return json.dumps(obj, indent=2, ensure_ascii=False)
+            compact = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            return truncate(escape_text(compact), TABLE_PAYLOAD_WIDTH)
+    return escape_text(text) if full else truncate(escape_text(text), TABLE_PAYLOAD_WIDTH)
+
+
+def fmt_time(t: datetime | None, *, now: datetime | None = None) -> str:
+    """``2026-11-28 01:22:39 UTC (in 5m)`` style; "" for None."""
+    if t is None:
+        return ""
+    now = now or datetime.now(timezone.utc)
+    delta = (t - now).total_seconds()
+    rel = f"in {fmt_duration(delta)}" if delta >= 1 else f"{fmt_duration(-delta)} ago"
+    return f"{t.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC ({rel})"
+
+
+def fmt_duration(seconds: float) -> str:
+    """Short human duration: 450ms, 12s, 3m4s, 2h5m, 3d4h."""
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    return f"{s // 86400}d{s % 86400 // 3600}h"
+
+
+def fmt_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def error_rate(processed: int, failed: int) -> str:
+    return f"{failed / processed * 100:.2f}%" if processed else "0.00%"
+
+
+def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """An aligned, borderless table in the spirit of the asynq CLI's."""
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+              pad_edge=False, title_style="bold")
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    for row in rows:
+        t.add_row(*(str(c) for c in row))
+    return t
