@@ -1,0 +1,79 @@
+"""Bar chart of bench/results/latest.json: one panel per metric, fastq highlighted.
+
+Run alone to redraw: `bench/.venv/bin/python bench/chart.py [results.json] [out.png]`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from report import METRICS, _columns
+
+FASTQ = "#d62728"
+PEER = "#7f7f7f"
+
+
+def draw(doc: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = _columns(doc)
+    cols = 4 if len(keys) > 4 else len(keys)
+    nrows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(keys) :]:
+        ax.axis("off")
+    for ax, key in zip(axes.flat, keys, strict=False):
+        title, unit, higher = METRICS[key]
+        names, values, missing = [], [], []
+        for s in doc["systems"]:
+            m = doc["results"].get(s, {}).get(key)
+            v = m.get("value") if isinstance(m, dict) else None
+            names.append(s)
+            values.append(v or 0.0)
+            missing.append(v is None)
+        colors = [FASTQ if n == "fastq" else PEER for n in names]
+        bars = ax.bar(range(len(names)), values, color=colors)
+        for bar, gone, m in zip(bars, missing, names, strict=True):
+            if gone:
+                res = doc["results"].get(m, {}).get(key)
+                label = "n/a" if isinstance(res, dict) and res.get("na") else "x"
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    0,
+                    label,
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        better = "higher is better" if higher else "lower is better"
+        ax.set_title(f"{title}\n{unit}, {better}", fontsize=9)
+        ax.tick_params(axis="y", labelsize=8)
+        if key.startswith("latency") and max(values, default=0) > 50 * max(
+            min((v for v in values if v > 0), default=1), 1
+        ):
+            ax.set_yscale("log")
+    mach = doc["machine"]
+    fig.suptitle(
+        f"fastq vs peers - {mach['nproc']} cores, Redis {mach['redis']}, Python {mach['python']}"
+        f" ({doc['mode']} run, {doc['when']})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    here = Path(__file__).resolve().parent
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "results" / "latest.json"
+    dst = Path(sys.argv[2]) if len(sys.argv) > 2 else src.with_suffix(".png")
+    draw(json.loads(src.read_text()), dst)
+    print(f"wrote {dst}")

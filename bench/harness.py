@@ -1,0 +1,276 @@
+"""The workloads of one system, run against the shared bench Redis.
+
+Each system first drains a small calibration batch; the drain pools are then
+sized so a measurement takes a few seconds at that system's own speed (capped at
+``Config.n_drain``). A forking RQ worker runs ~60 tasks/s on this machine, so a
+fixed 20,000-task pool would take it six minutes per run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from common import (
+    BENCH_DIR,
+    DONE,
+    LATENCY,
+    QUEUES,
+    ROOT,
+    Job,
+    Measure,
+    Peer,
+    Timeout,
+    Workers,
+    WorkerSpec,
+    drain_rate,
+    percentile,
+    wait_done,
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    runs: int
+    n_enqueue: int  # most tasks enqueued one by one (the rest of the pool goes in bulk)
+    n_drain: int  # largest drain pool
+    n_io: int  # largest I/O pool
+    n_latency: int
+    seconds: float  # a drain pool is sized to take about this long
+    latency_budget: float  # seconds of latency probing per run
+    calibration: int  # tasks in the calibration drain
+    workloads: tuple[str, ...]
+
+
+METRIC_KEYS = (
+    "enqueue",
+    "bulk",
+    "drain",
+    "weighted",
+    "latency_p50",
+    "latency_p99",
+    "io",
+    "rss_mb",
+)
+
+
+class Bench:
+    """Runs the selected workloads ``cfg.runs`` times for one system."""
+
+    def __init__(self, peer: Peer, cfg: Config, url: str, log: Path) -> None:
+        self.peer, self.cfg, self.url, self.log = peer, cfg, url, log
+        self.r = redis.Redis.from_url(url)
+        self.m = {k: Measure() for k in METRIC_KEYS}
+        self.notes: list[str] = []
+        self.pool = cfg.n_drain
+        self.io_pool = cfg.n_io
+        self.rate = 1000.0
+        self.io_rate = 100.0
+        if not peer.has_bulk:
+            self.m["bulk"].na = "no bulk enqueue API"
+        if not peer.has_queues:
+            self.m["weighted"].na = "a worker serves one queue"
+
+    def want(self, w: str) -> bool:
+        return w in self.cfg.workloads
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: m.as_json() for k, m in self.m.items()}
+        out["pool"] = self.pool
+        out["io_pool"] = self.io_pool
+        out["notes"] = self.notes
+        return out
+
+    # ------------------------------------------------------------- plumbing
+
+    def workers(self, spec: WorkerSpec) -> Workers:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(BENCH_DIR / "peers"), str(BENCH_DIR), str(ROOT), env.get("PYTHONPATH", "")]
+        )
+        commands = self.peer.worker_commands(self.url, spec)
+        env.update(self.peer.worker_env())  # after: the commands may pick the environment
+        return Workers(commands, env, self.log)
+
+    def fail(self, keys: tuple[str, ...], err: str) -> None:
+        for k in keys:
+            if not self.m[k].na and not self.m[k].error:
+                self.m[k].error = err
+
+    def guard(self, keys: tuple[str, ...], cycle: Callable[[], None]) -> bool:
+        try:
+            cycle()
+            return True
+        except Timeout as exc:
+            print(f"    invalid: {exc}", flush=True)
+            self.fail(keys, str(exc))
+        except Exception as exc:  # one system's failure must not stop the others
+            traceback.print_exc()
+            self.fail(keys, f"{type(exc).__name__}: {exc}")
+        return False
+
+    def pre_enqueue(self, jobs: list[Job]) -> None:
+        (self.peer.enqueue_bulk if self.peer.has_bulk else self.peer.enqueue)(jobs)
+
+    def timed(self, key: str, fn: Callable[[list[Job]], None], jobs: list[Job]) -> float:
+        t0 = time.perf_counter()
+        fn(jobs)
+        rate = len(jobs) / (time.perf_counter() - t0)
+        print(f"    {key}: {rate:,.0f} tasks/s ({len(jobs)} tasks)", flush=True)
+        return rate
+
+    def drain(
+        self,
+        spec: WorkerSpec,
+        total: int,
+        expect_rate: float,
+        then: Callable[[Workers], None] | None = None,
+    ) -> float:
+        """Start workers on a filled queue; wait for all ``total``; the handlers' rate."""
+        w = self.workers(spec)
+        try:
+            wait_done(self.r, total, min(120.0, 15 + 4 * total / expect_rate), w)
+            rate = drain_rate(self.r, total)
+            time.sleep(0.3)  # a task run twice would show up now
+            done = int(self.r.get(DONE) or 0)
+            if done > total:
+                self.notes.append(f"{done - total} extra run(s) of {total} tasks (redelivery)")
+            if then:
+                then(w)
+            return rate
+        finally:
+            w.stop()
+
+    # ------------------------------------------------------------ workloads
+
+    def run(self) -> None:
+        main_keys = ("enqueue", "bulk", "drain", "latency_p50", "latency_p99", "rss_mb")
+        needs_pool = ("enqueue", "bulk", "drain", "weighted", "latency", "rss")
+        if any(self.want(w) for w in needs_pool) and not self.guard(
+            (*main_keys, "weighted"), self.calibrate
+        ):
+            return
+        io = self.want("io") and self.guard(("io",), self.calibrate_io)
+        for i in range(self.cfg.runs):
+            print(f"  run {i + 1}/{self.cfg.runs}", flush=True)
+            if any(self.want(w) for w in ("enqueue", "bulk", "drain", "latency", "rss")):
+                self.guard(main_keys, self.cycle_main)
+            if self.want("weighted") and not self.m["weighted"].na:
+                self.guard(("weighted",), self.cycle_weighted)
+            if io:
+                self.guard(("io",), self.cycle_io)
+
+    def _size(self, rate: float, cap: int, floor: int) -> int:
+        return max(floor, min(cap, int(rate * self.cfg.seconds)))
+
+    def calibrate(self) -> None:
+        self.r.flushdb()
+        n = self.cfg.calibration
+        self.peer.open(self.url)
+        try:
+            self.pre_enqueue([Job()] * n)
+            self.rate = self.drain(WorkerSpec(), n, 50.0)
+        finally:
+            self.peer.close()
+        self.pool = self._size(self.rate, self.cfg.n_drain, min(500, self.cfg.n_drain))
+        print(f"  calibration: {self.rate:,.0f} tasks/s -> drain pool {self.pool}", flush=True)
+
+    def calibrate_io(self) -> None:
+        self.r.flushdb()
+        n = max(50, self.cfg.calibration // 2)
+        self.peer.open(self.url)
+        try:
+            self.pre_enqueue([Job(kind="sleep")] * n)
+            self.io_rate = self.drain(WorkerSpec(io=True), n, 20.0)
+        finally:
+            self.peer.close()
+        self.io_pool = self._size(self.io_rate, self.cfg.n_io, min(200, self.cfg.n_io))
+        print(f"  calibration: {self.io_rate:,.0f} I/O tasks/s -> pool {self.io_pool}", flush=True)
+
+    def cycle_main(self) -> None:
+        """Enqueue one by one, the rest in bulk, drain, then probe latency and RSS."""
+        self.r.flushdb()
+        pool = self.pool if self.want("drain") or self.want("bulk") else 0
+        n_one = min(self.cfg.n_enqueue, max(1, self.pool // 4)) if self.want("enqueue") else 0
+        rest = [Job()] * max(0, pool - n_one)
+        rates: dict[str, float] = {}
+        self.peer.open(self.url)
+        try:
+            if n_one:
+                rates["enqueue"] = self.timed("enqueue", self.peer.enqueue, [Job()] * n_one)
+            if rest and self.want("bulk") and self.peer.has_bulk:
+                rates["bulk"] = self.timed("bulk", self.peer.enqueue_bulk, rest)
+            elif rest:
+                self.pre_enqueue(rest)
+            total = n_one + len(rest)
+            post = self.latency_and_rss if self.want("latency") or self.want("rss") else None
+            rate = self.drain(WorkerSpec(), total, self.rate, post)
+            if self.want("drain"):
+                rates["drain"] = rate
+                print(f"    drain: {rate:,.0f} tasks/s ({total} tasks)", flush=True)
+            # Enqueue rates count only once the drain proved that every task ran.
+            for k, v in rates.items():
+                self.m[k].runs.append(v)
+        finally:
+            self.peer.close()
+
+    def latency_and_rss(self, w: Workers) -> None:
+        if self.want("latency"):
+            self.probe_latency(w)
+        if self.want("rss"):
+            time.sleep(1.0)
+            mb = w.rss_bytes() / 2**20
+            self.m["rss_mb"].runs.append(mb)
+            print(f"    rss: {mb:.0f} MB over {w.process_count()} processes", flush=True)
+
+    def probe_latency(self, w: Workers) -> None:
+        """One task at a time to idle workers; the handler records start - enqueue time."""
+        self.r.delete(LATENCY)
+        time.sleep(1.0)  # let the workers settle into their idle wait
+        base = int(self.r.get(DONE) or 0)
+        deadline = time.monotonic() + self.cfg.latency_budget
+        sent = 0
+        while sent < self.cfg.n_latency and time.monotonic() < deadline:
+            self.peer.enqueue([Job(stamp=True)])
+            sent += 1
+            wait_done(self.r, base + sent, max(1.0, deadline - time.monotonic()) + 5, w)
+            time.sleep(random.uniform(0.005, 0.05))
+        lat = [float(x) * 1000 for x in self.r.lrange(LATENCY, 0, -1)]
+        if len(lat) < sent:
+            raise Timeout(f"{len(lat)} latency samples for {sent} tasks")
+        p50, p99 = percentile(lat, 50), percentile(lat, 99)
+        self.m["latency_p50"].runs.append(p50)
+        self.m["latency_p99"].runs.append(p99)
+        print(f"    latency p50 {p50:.1f} ms, p99 {p99:.1f} ms (n={sent})", flush=True)
+
+    def cycle_weighted(self) -> None:
+        self.r.flushdb()
+        names = list(QUEUES)
+        jobs = [Job(queue=names[i % len(names)]) for i in range(self.pool)]
+        self.peer.open(self.url)
+        try:
+            self.pre_enqueue(jobs)
+            rate = self.drain(WorkerSpec(queues=tuple(names)), len(jobs), self.rate)
+        finally:
+            self.peer.close()
+        self.m["weighted"].runs.append(rate)
+        print(f"    weighted: {rate:,.0f} tasks/s ({len(jobs)} tasks)", flush=True)
+
+    def cycle_io(self) -> None:
+        self.r.flushdb()
+        jobs = [Job(kind="sleep")] * self.io_pool
+        self.peer.open(self.url)
+        try:
+            self.pre_enqueue(jobs)
+            rate = self.drain(WorkerSpec(io=True), len(jobs), self.io_rate)
+        finally:
+            self.peer.close()
+        self.m["io"].runs.append(rate)
+        print(f"    io: {rate:,.0f} tasks/s ({len(jobs)} tasks)", flush=True)

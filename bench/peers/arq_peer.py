@@ -1,0 +1,61 @@
+"""arq: asyncio; one `arq` process per worker, so two of them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from common import IO_CONCURRENCY, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
+
+
+async def noop(ctx: dict[str, Any], sent_at: float | None = None) -> None:
+    await run_async("noop", sent_at)
+
+
+async def sleep(ctx: dict[str, Any], sent_at: float | None = None) -> None:
+    await run_async("sleep", sent_at)
+
+
+class WorkerSettings:
+    functions = [noop, sleep]
+    redis_settings = RedisSettings.from_dsn(redis_url())
+    max_jobs = 10  # arq's default
+
+
+class WorkerSettingsIO:  # arq reads the class __dict__, so no inheritance
+    functions = [noop, sleep]
+    redis_settings = RedisSettings.from_dsn(redis_url())
+    max_jobs = IO_CONCURRENCY
+
+
+class ArqPeer(Peer):
+    name = "arq"
+    packages = ("arq",)
+    setup_note = "2 x `arq` (max_jobs 10 default; 50 for I/O); polls every 0.5 s when idle"
+
+    def open(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.pool = self.loop.run_until_complete(create_pool(RedisSettings.from_dsn(url)))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.pool.aclose())
+        self.loop.close()
+
+    def enqueue(self, jobs: Sequence[Job]) -> None:
+        async def go() -> None:
+            for j in jobs:
+                await self.pool.enqueue_job(j.kind, time.time() if j.stamp else None)
+
+        self.loop.run_until_complete(go())
+
+    def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
+        settings = "arq_peer.WorkerSettingsIO" if spec.io else "arq_peer.WorkerSettings"
+        return [[venv_bin("arq"), settings]] * PROCESSES
+
+
+PEER = ArqPeer()

@@ -1,0 +1,121 @@
+"""fastq through its public API: `fastq-worker module:app --processes 2 --concurrency N`.
+
+Handlers are ``async def`` (set BENCH_FASTQ_HANDLERS=sync for ``def`` handlers in
+the worker's thread pool).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import fastq
+
+from common import (
+    IO_CONCURRENCY,
+    PROCESSES,
+    QUEUES,
+    Job,
+    Peer,
+    WorkerSpec,
+    python,
+    run_async,
+    run_sync,
+)
+
+CONCURRENCY = 10  # fastq's default per process
+app = fastq.App()
+
+
+def _sent_at(task: Any) -> float | None:
+    return float(task.payload) if task.payload else None
+
+
+if os.environ.get("BENCH_FASTQ_HANDLERS", "async") == "sync":
+
+    @app.task("noop")
+    def noop(task: Any, ctx: Any) -> None:
+        run_sync("noop", _sent_at(task))
+
+    @app.task("sleep")
+    def sleep(task: Any, ctx: Any) -> None:
+        run_sync("sleep", _sent_at(task))
+
+else:
+
+    @app.task("noop")
+    async def anoop(task: Any, ctx: Any) -> None:
+        await run_async("noop", _sent_at(task))
+
+    @app.task("sleep")
+    async def asleep(task: Any, ctx: Any) -> None:
+        await run_async("sleep", _sent_at(task))
+
+
+def _task(j: Job) -> fastq.Task:
+    payload = repr(time.time()).encode() if j.stamp else b""
+    return fastq.Task(j.kind, payload, queue=j.queue)
+
+
+class FastqPeer(Peer):
+    name = "fastq"
+    packages = ("fastq",)
+    has_bulk = True
+    has_queues = True
+    queue_note = "weighted 6/4/2/1"
+    setup_note = "`fastq-worker --processes 2` (concurrency 10 default; 50 for I/O), async handlers"
+
+    def open(self, url: str) -> None:
+        self.client = fastq.Client(url)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def enqueue(self, jobs: Sequence[Job]) -> None:
+        for j in jobs:
+            self.client.enqueue(_task(j))
+
+    def enqueue_bulk(self, jobs: Sequence[Job]) -> None:
+        # One pipelined round trip per few thousand tasks keeps the reply buffers modest.
+        for i in range(0, len(jobs), 5000):
+            self.client.enqueue_many([_task(j) for j in jobs[i : i + 5000]])
+
+    def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
+        concurrency = IO_CONCURRENCY if spec.io else CONCURRENCY
+        queues = ",".join(f"{q}={w}" for q, w in QUEUES.items() if q in spec.queues)
+        self._env = {}
+        if importlib.util.find_spec("fastq.worker.cli") is not None:
+            # The console script's entry point, run by module so no install step is needed.
+            launcher = "import sys; from fastq.worker.cli import main; sys.exit(main())"
+            return [
+                [
+                    python(),
+                    "-c",
+                    launcher,
+                    "fastq_peer:app",
+                    "--processes",
+                    str(PROCESSES),
+                    "--concurrency",
+                    str(concurrency),
+                    "--queues",
+                    queues,
+                    "--redis-url",
+                    url,
+                ]
+            ]
+        # Before the supervisor exists: one standalone worker process per core.
+        self._env = {
+            "FASTQ_REDIS_URL": url,
+            "FASTQ_QUEUES": queues,
+            "FASTQ_CONCURRENCY": str(concurrency),
+        }
+        return [[python(), "-m", "fastq.worker.process", "fastq_peer:app"]] * PROCESSES
+
+    def worker_env(self) -> dict[str, str]:
+        return getattr(self, "_env", {})
+
+
+PEER = FastqPeer()

@@ -1,0 +1,51 @@
+"""Huey: RedisHuey, `huey_consumer -w 2 -k process`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from huey import RedisHuey
+
+from common import PROCESSES, Job, Peer, WorkerSpec, redis_url, run_sync, venv_bin
+
+huey = RedisHuey("bench", url=redis_url())
+
+
+@huey.task()
+def noop(sent_at: float | None = None) -> None:
+    run_sync("noop", sent_at)
+
+
+@huey.task()
+def sleep(sent_at: float | None = None) -> None:
+    run_sync("sleep", sent_at)
+
+
+TASKS = {"noop": noop, "sleep": sleep}
+
+
+class HueyPeer(Peer):
+    name = "huey"
+    packages = ("huey",)
+    setup_note = "`huey_consumer -w 2 -k process` (I/O workload too)"
+
+    def enqueue(self, jobs: Sequence[Job]) -> None:
+        for j in jobs:
+            TASKS[j.kind](time.time() if j.stamp else None)
+
+    def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
+        return [
+            [
+                venv_bin("huey_consumer"),
+                "huey_peer.huey",
+                "-w",
+                str(PROCESSES),
+                "-k",
+                "process",
+                "-q",
+            ]
+        ]
+
+
+PEER = HueyPeer()

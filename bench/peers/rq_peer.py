@@ -1,0 +1,60 @@
+"""RQ: two `rq worker` processes (the default forking worker: a work horse per job)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import redis
+import rq
+
+from common import PROCESSES, QUEUES, Job, Peer, WorkerSpec, run_sync, venv_bin
+
+
+def noop(sent_at: float | None = None) -> None:
+    run_sync("noop", sent_at)
+
+
+def sleep(sent_at: float | None = None) -> None:
+    run_sync("sleep", sent_at)
+
+
+FUNCS = {"noop": noop, "sleep": sleep}
+
+
+class RQPeer(Peer):
+    name = "rq"
+    packages = ("rq",)
+    has_bulk = True
+    has_queues = True
+    queue_note = "strict order (no weights)"
+    setup_note = "2 x `rq worker` (forks a work horse per job)"
+
+    def open(self, url: str) -> None:
+        self.conn = redis.Redis.from_url(url)
+        self.queues = {q: rq.Queue(q, connection=self.conn) for q in QUEUES}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def enqueue(self, jobs: Sequence[Job]) -> None:
+        for j in jobs:
+            self.queues[j.queue].enqueue(FUNCS[j.kind], time.time() if j.stamp else None)
+
+    def enqueue_bulk(self, jobs: Sequence[Job]) -> None:
+        by_queue: dict[str, list[Job]] = {}
+        for j in jobs:
+            by_queue.setdefault(j.queue, []).append(j)
+        for q, group in by_queue.items():
+            self.queues[q].enqueue_many(
+                [rq.Queue.prepare_data(FUNCS[j.kind], args=(None,)) for j in group]
+            )
+
+    def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
+        # A worker listens to its queues in the order given: strict priority.
+        order = [q for q in QUEUES if q in spec.queues]
+        cmd = [venv_bin("rq"), "worker", "-q", "-u", url, *order]
+        return [cmd] * PROCESSES
+
+
+PEER = RQPeer()

@@ -1,0 +1,57 @@
+"""SAQ: asyncio, `saq module.settings --workers 2`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from saq import Queue
+
+from common import IO_CONCURRENCY, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
+
+
+async def noop(ctx: dict[str, Any], *, sent_at: float | None = None) -> None:
+    await run_async("noop", sent_at)
+
+
+async def sleep(ctx: dict[str, Any], *, sent_at: float | None = None) -> None:
+    await run_async("sleep", sent_at)
+
+
+settings = {
+    "queue": Queue.from_url(redis_url()),
+    "functions": [noop, sleep],
+    "concurrency": 10,  # SAQ's default
+}
+settings_io = {**settings, "concurrency": IO_CONCURRENCY}
+
+
+class SaqPeer(Peer):
+    name = "saq"
+    packages = ("saq",)
+    setup_note = "`saq --workers 2` (concurrency 10 default; 50 for I/O)"
+
+    def open(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.queue = Queue.from_url(url)
+        self.loop.run_until_complete(self.queue.connect())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.queue.disconnect())
+        self.loop.close()
+
+    def enqueue(self, jobs: Sequence[Job]) -> None:
+        async def go() -> None:
+            for j in jobs:
+                await self.queue.enqueue(j.kind, sent_at=time.time() if j.stamp else None)
+
+        self.loop.run_until_complete(go())
+
+    def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
+        target = "saq_peer.settings_io" if spec.io else "saq_peer.settings"
+        return [[venv_bin("saq"), target, "--workers", str(PROCESSES), "--quiet"]]
+
+
+PEER = SaqPeer()

@@ -1,0 +1,290 @@
+"""Turn measurements into the JSON document, the console table and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+from typing import Any
+
+import redis
+
+# key -> (column title, unit, higher is better)
+METRICS: dict[str, tuple[str, str, bool]] = {
+    "enqueue": ("enqueue 1-by-1", "tasks/s", True),
+    "bulk": ("bulk enqueue", "tasks/s", True),
+    "drain": ("drain 1 queue", "tasks/s", True),
+    "weighted": ("drain 4 queues", "tasks/s", True),
+    "latency_p50": ("pickup p50", "ms", False),
+    "latency_p99": ("pickup p99", "ms", False),
+    "io": ("I/O 10 ms", "tasks/s", True),
+    "rss_mb": ("worker RSS", "MB", False),
+}
+PACKAGES = {
+    "fastq": ("fastq",),
+    "rq": ("rq",),
+    "celery": ("celery", "kombu"),
+    "dramatiq": ("dramatiq",),
+    "arq": ("arq",),
+    "saq": ("saq",),
+    "taskiq": ("taskiq", "taskiq-redis"),
+    "huey": ("huey",),
+}
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine(url: str) -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import psutil
+
+    r = redis.Redis.from_url(url)
+    try:
+        redis_version = str(r.info("server")["redis_version"])
+    finally:
+        r.close()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "redis": redis_version,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "redis_py": _version("redis"),
+    }
+
+
+def build(
+    measures: dict[str, dict[str, Any]],
+    notes: dict[str, str],
+    systems: list[str],
+    config: dict[str, Any],
+    url: str,
+    elapsed: float,
+    quick: bool,
+) -> dict[str, Any]:
+    return {
+        "when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if quick else "full",
+        "elapsed_s": round(elapsed),
+        "config": config,
+        "machine": machine(url),
+        "versions": {s: {d: _version(d) for d in PACKAGES[s]} for s in systems},
+        "setup": notes,
+        "systems": systems,
+        "results": measures,
+    }
+
+
+def _fmt(v: float) -> str:
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell(doc: dict[str, Any], system: str, key: str) -> str:
+    """`value (ratio to fastq)`, or why there is no value."""
+    res = doc["results"].get(system, {})
+    if "error" in res and key not in res:
+        return "error"
+    m = res.get(key, {})
+    if m.get("na"):
+        return "n/a"
+    if m.get("error"):
+        return "invalid"
+    if m.get("value") is None:
+        return "-"
+    v = float(m["value"])
+    base = doc["results"].get("fastq", {}).get(key, {}).get("value")
+    if system == "fastq" or not base:
+        return _fmt(v)
+    return f"{_fmt(v)} ({v / float(base):.2f}x)"
+
+
+def fastq_vs_best(doc: dict[str, Any], key: str) -> str:
+    """fastq's number over the best peer's (higher-is-better), or best / fastq otherwise."""
+    higher = METRICS[key][2]
+    base = doc["results"].get("fastq", {}).get(key, {}).get("value")
+    peers = [
+        (float(res[key]["value"]), s)
+        for s, res in doc["results"].items()
+        if s != "fastq" and isinstance(res.get(key), dict) and res[key].get("value") is not None
+    ]
+    if not base or not peers:
+        return "-"
+    best, who = max(peers) if higher else min(peers)
+    ratio = float(base) / best if higher else best / float(base)
+    return f"{ratio:.2f}x ({who})"
+
+
+def _columns(doc: dict[str, Any]) -> list[str]:
+    wanted = set(doc["config"]["workloads"])
+    keys = []
+    for key in METRICS:
+        base = key.split("_")[0] if key.startswith("latency") else key
+        base = "rss" if key == "rss_mb" else base
+        if base in wanted:
+            keys.append(key)
+    return keys
+
+
+def rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    keys = _columns(doc)
+    head = ["system"] + [f"{METRICS[k][0]} ({METRICS[k][1]})" for k in keys]
+    body = [[s] + [cell(doc, s, k) for k in keys] for s in doc["systems"]]
+    if "fastq" in doc["systems"] and len(doc["systems"]) > 1:
+        body.append(["fastq vs best peer"] + [fastq_vs_best(doc, k) for k in keys])
+    return head, body
+
+
+def table(doc: dict[str, Any]) -> str:
+    head, body = rows(doc)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n" + _legend(doc)
+
+
+def _legend(doc: dict[str, Any]) -> str:
+    out = [
+        "(x) = the system's number / fastq's. Higher is better for tasks/s, lower for ms and MB.",
+        "fastq vs best peer: fastq / best peer for tasks/s, best peer / fastq for ms and MB"
+        " (above 1 = fastq ahead).",
+    ]
+    for s, res in doc["results"].items():
+        if "error" in res and isinstance(res["error"], str):
+            out.append(f"{s}: {res['error']}")
+            continue
+        for k, m in res.items():
+            if isinstance(m, dict) and m.get("error"):
+                out.append(f"{s} {k}: invalid: {m['error']}")
+    return "\n".join(out)
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    head, body = rows(doc)
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(r) + " |" for r in body]
+    mach = doc["machine"]
+    cfg = doc["config"]
+    versions = "\n".join(
+        f"| {s} | {', '.join(f'{d} {v}' for d, v in doc['versions'][s].items())} | "
+        f"{doc['setup'].get(s, '')} |"
+        for s in doc["systems"]
+    )
+    issues = _legend(doc).split("\n")[2:]
+    problems = "\n".join(f"- {p}" for p in issues) or "- none: every measurement was valid."
+    return TEMPLATE.format(
+        when=doc["when"],
+        mode=doc["mode"],
+        elapsed=doc["elapsed_s"],
+        table="\n".join(md),
+        problems=problems,
+        nproc=mach["nproc"],
+        cpu=mach["cpu"],
+        mem=mach["memory_gib"],
+        redis=mach["redis"],
+        python=mach["python"],
+        redis_py=mach["redis_py"],
+        platform=mach["platform"],
+        versions=versions,
+        runs=cfg["runs"],
+        n_drain=cfg["n_drain"],
+        n_enqueue=cfg["n_enqueue"],
+        n_latency=cfg["n_latency"],
+        n_io=cfg["n_io"],
+    )
+
+
+TEMPLATE = """# Benchmarks: fastq and its peers
+
+Measured {when} ({mode} run, {elapsed} s, medians of {runs} run(s)), generated by
+`python3 bench/run.py --write-docs`. Every system ran against the same private
+redis-server, one after the other, with 2 worker processes each.
+
+{table}
+
+`(x)` is the system's number divided by fastq's. Higher is better for tasks/s,
+lower for milliseconds and MB. The last row is fastq / the best peer for
+tasks/s, and the best peer / fastq for ms and MB, so above 1 means fastq is ahead.
+
+![fastq and its peers](benchmarks.png)
+
+Measurements that could not be made:
+
+{problems}
+
+## What each number is
+
+Every task increments a counter in Redis from inside its handler. A
+measurement counts only when the counter ends at exactly the number of tasks
+enqueued; otherwise, or when a bounded wait runs out, it is reported invalid.
+
+- **enqueue 1-by-1**: {n_enqueue} tasks, one call each, from one producer thread
+  (`Client.enqueue`, `Queue.enqueue`, `apply_async`, `send`, `enqueue_job`,
+  `enqueue`, `kiq`, a Huey call). Workers are not running.
+- **bulk enqueue**: the rest of the {n_drain}-task pool with the system's
+  many-at-once API (`enqueue_many` for fastq and RQ, a `group` for Celery and
+  Dramatiq); n/a where there is none.
+- **drain 1 queue**: those {n_drain} no-op tasks, already enqueued, run by workers
+  started afterwards. The rate runs from the first to the last completion, as the
+  handlers' clocks record them, so worker start-up is not counted.
+- **drain 4 queues**: the same over critical, high, default and low (fastq weights
+  6/4/2/1; the note per peer says how it orders queues); n/a where a worker serves
+  only one queue.
+- **pickup p50/p99**: {n_latency} tasks sent one at a time to idle workers, each
+  carrying its enqueue time; the handler records start time minus enqueue time.
+- **I/O 10 ms**: {n_io} tasks that each sleep 10 ms (`asyncio.sleep` in async
+  handlers, `time.sleep` in sync ones), at 50 per process where the system has
+  such a setting.
+- **worker RSS**: resident memory summed over every process of the workers
+  (supervisor included), idle after the drain.
+
+## Machine
+
+| | |
+|---|---|
+| CPU | {cpu}, {nproc} cores |
+| memory | {mem} GiB |
+| Redis | {redis} |
+| Python | {python} (redis-py {redis_py}) |
+| OS | {platform} |
+
+The cores are shared with the Redis server and the producer, so absolute
+numbers are lower than on a larger machine; the ratios are the point.
+
+## Versions and setup
+
+| system | versions | how its workers run |
+|---|---|---|
+{versions}
+
+## Reproduce
+
+```
+python3 bench/run.py                 # full: all systems and workloads, 3 runs
+python3 bench/run.py --quick         # smoke test, about 2-3 minutes
+python3 bench/run.py --systems fastq,rq --workloads drain,latency --runs 5
+python3 bench/run.py --write-docs    # also rewrite this page and its chart
+```
+
+The first run creates `bench/.venv`, installs the peers from PyPI
+(`bench/requirements-peers.txt`) and fastq (`pip install -e .`) into it. The
+results go to `bench/results/latest.json` and `bench/results/latest.png`.
+"""
