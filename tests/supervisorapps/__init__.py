@@ -1,0 +1,1 @@
+"""Tiny apps and entry points the supervisor tests run as real subprocesses."""

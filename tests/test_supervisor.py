@@ -1,0 +1,207 @@
+"""The supervisor's mechanics with real processes and real signals.
+
+These run the real Supervisor around a stand-in worker body
+(tests/supervisorapps/fake_main.py), so they exercise forking, signals, reaping,
+restarts and murder without Redis. tests/test_supervisor_engine.py runs the real
+`fastq-worker` on the real engine.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from supervisorapps.harness import SupervisorProc, kill_quietly, wait_for
+
+from fastq.worker.exitcodes import ExitCode
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[SupervisorProc]]:
+    procs: list[SupervisorProc] = []
+    yield procs
+    for p in procs:
+        p.close()
+
+
+def fake(started: list[SupervisorProc], tmp_path: Path, *args: str, **env: str) -> SupervisorProc:
+    p = SupervisorProc.fake(
+        ["--processes", "2", "--concurrency", "3", "--shutdown-timeout", "2", *args],
+        tmp_path, env,
+    )
+    started.append(p)
+    return p
+
+
+def started_pids(p: SupervisorProc) -> list[int]:
+    return [int(e[0]) for e in p.events() if e[1] == "start"]
+
+
+def test_ttin_and_ttou_change_the_number_of_children(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path)
+    wait_for(lambda: len(p.workers()) == 2, what="2 children")
+    p.signal(signal.SIGTTIN)
+    wait_for(lambda: len(p.workers()) == 3, what="3 children after TTIN")
+    p.signal(signal.SIGTTOU)
+    wait_for(lambda: len(p.workers()) == 2, what="2 children after TTOU")
+    p.signal(signal.SIGTTOU)  # (the kernel merges a signal sent while one is pending)
+    wait_for(lambda: len(p.workers()) == 1, what="1 child after two TTOU")
+    p.signal(signal.SIGTTOU)  # never below one
+    time.sleep(0.5)
+    assert len(p.workers()) == 1
+    retired = [e for e in p.events() if e[1] == "term"]
+    assert len(retired) == 2  # retired gracefully, not killed
+    p.signal(signal.SIGTERM)
+    assert p.wait() == ExitCode.OK
+
+
+def test_graceful_stop_forwards_term_and_exits_zero(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path)
+    pids = wait_for(lambda: len(started_pids(p)) == 2 and started_pids(p), what="2 starts")
+    wait_for(lambda: all("busy 1/3" in t for t in p.titles()) and len(p.titles()) == 2,
+             what="busy titles")
+    p.signal(signal.SIGTERM)
+    assert p.wait() == ExitCode.OK
+    events = p.events()
+    for pid in pids:
+        assert [str(pid), "term"] in events
+        assert [str(pid), "exit", "term"] in events
+    assert "supervisor stopped" in p.log()
+
+
+def test_second_sigint_escalates_to_fast(started: list[SupervisorProc], tmp_path: Path) -> None:
+    p = fake(started, tmp_path, "--shutdown-timeout", "20", FAKE_MODE="slow_stop")
+    pids = wait_for(lambda: len(started_pids(p)) == 2 and started_pids(p), what="2 starts")
+    wait_for(lambda: len(p.titles()) == 2 and all("busy 1/3" in t for t in p.titles()),
+             what="busy")
+    p.signal(signal.SIGINT)  # graceful: children get TERM and keep draining
+    wait_for(lambda: all([str(pid), "term"] in p.events() for pid in pids), what="term")
+    time.sleep(0.7)
+    assert p.proc.poll() is None
+    p.signal(signal.SIGINT)  # the second one: fast
+    assert p.wait() == ExitCode.OK
+    for pid in pids:
+        assert [str(pid), "exit", "quit"] in p.events()
+    assert "stopping fast" in p.log()
+
+
+def test_kill_9_of_a_child_restarts_it(started: list[SupervisorProc], tmp_path: Path) -> None:
+    p = fake(started, tmp_path)
+    first = wait_for(lambda: len(p.workers()) == 2 and p.workers(), what="2 children")
+    victim = first[0].pid
+    kill_quietly(victim)
+    wait_for(lambda: len(p.workers()) == 2 and victim not in {c.pid for c in p.workers()},
+             what="a replacement")
+    log = p.log()
+    assert "killed by SIGKILL: out of memory?" in log
+    assert "restarting" in log
+
+
+def test_a_crash_is_logged_with_its_exit_code(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path, FAKE_MODE="crash_once")
+    wait_for(lambda: any(e[1] == "crash" for e in p.events()), what="the crash")
+    wait_for(lambda: len(started_pids(p)) == 3, what="the restart")
+    assert "exited with code 9" in p.log()
+
+
+def test_boot_failure_halts_with_its_exit_code(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path, FAKE_MODE="boot_fail")
+    assert p.wait() == ExitCode.WORKER_BOOT_ERROR
+    log = p.log()
+    assert "this worker cannot start" in log  # the child's traceback
+    assert "failed to boot" in log
+    assert len(started_pids(p)) == 2  # no restart loop
+
+
+def test_stuck_child_is_aborted_and_replaced(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path, "--child-timeout", "1", FAKE_MODE="stuck_once")
+    wait_for(lambda: any(e[1] == "stuck" for e in p.events()), what="a stuck child")
+    stuck = next(int(e[0]) for e in p.events() if e[1] == "stuck")
+    wait_for(lambda: not psutil.pid_exists(stuck) or
+             psutil.Process(stuck).status() == psutil.STATUS_ZOMBIE,
+             timeout=8, what="the stuck child to die")
+    wait_for(lambda: len(started_pids(p)) == 3, what="its replacement")
+    log = p.log()
+    assert "is stuck (no heartbeat)" in log
+    assert "killed by SIGABRT" in log
+    # faulthandler in the child dumped where it hung
+    assert "Current thread" in log or "Fatal Python error" in log
+
+
+def test_recycle_request_starts_a_replacement(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path, "--processes", "1", FAKE_MODE="recycle")
+    wait_for(lambda: sum(1 for e in p.events() if e[1] == "recycle") >= 2, timeout=10,
+             what="two recycles")
+    wait_for(lambda: len(p.workers()) == 1, what="one serving child")
+    log = p.log()
+    assert "replacing worker process" in log and "fake max tasks" in log
+    assert "died; restarting" not in log  # a recycle is not a crash: no backoff
+
+
+def test_quiet_sends_usr1_to_every_child(started: list[SupervisorProc], tmp_path: Path) -> None:
+    p = fake(started, tmp_path)
+    pids = wait_for(lambda: len(started_pids(p)) == 2 and started_pids(p), what="2 starts")
+    wait_for(lambda: len(p.titles()) == 2 and all("busy 1/3" in t for t in p.titles()),
+             what="busy")
+    p.signal(signal.SIGTSTP)
+    wait_for(lambda: all([str(pid), "usr1"] in p.events() for pid in pids), what="usr1")
+    wait_for(lambda: all("busy 0/3" in t for t in p.titles()), what="quiet titles")
+    assert psutil.Process(p.pid).status() != psutil.STATUS_STOPPED
+    p.signal(signal.SIGTERM)
+    assert p.wait() == ExitCode.OK
+
+
+def test_children_stop_when_the_supervisor_dies(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path)
+    kids = wait_for(lambda: len(p.workers()) == 2 and p.workers(), what="2 children")
+    p.proc.kill()
+    p.proc.wait()
+    for kid in kids:
+        kid.wait(timeout=5)  # no orphans left behind
+    events = p.events()
+    for kid in kids:
+        assert [str(kid.pid), "term"] in events or [str(kid.pid), "orphan"] in events
+
+
+def test_sd_notify_messages(started: list[SupervisorProc], tmp_path: Path) -> None:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5)
+    try:
+        p = fake(started, tmp_path, NOTIFY_SOCKET=path, WATCHDOG_USEC="1000000")
+        got: list[str] = []
+        while not any("READY=1" in m for m in got):
+            got.append(sock.recv(4096).decode())
+        ready = next(m for m in got if "READY=1" in m)
+        assert f"MAINPID={p.pid}" in ready
+        assert "STATUS=running: 2/2 worker processes" in ready
+        while not any(m == "WATCHDOG=1" for m in got):
+            got.append(sock.recv(4096).decode())
+        p.signal(signal.SIGTERM)
+        while not any(m.startswith("STOPPING=1") for m in got):
+            got.append(sock.recv(4096).decode())
+        assert p.wait() == ExitCode.OK
+    finally:
+        sock.close()
