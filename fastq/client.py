@@ -26,7 +26,7 @@ from fastq.rdb.enqueue import (
     plan_many,
     publish_calls,
 )
-from fastq.task import Prepared, Task, TaskInfo, normalize_options, prepare
+from fastq.task import Prepared, Task, TaskInfo, new_task_ids, normalize_options, prepare
 
 
 class _Producer:
@@ -65,7 +65,10 @@ class _Producer:
         overrides = normalize_options(options) if options else options
         now_ns = time.time_ns()
         max_bytes = self._max_bytes
-        prepared = [prepare(t, overrides, now_ns, max_bytes) for t in tasks]
+        ids = new_task_ids(len(tasks))
+        prepared = [
+            prepare(t, overrides, now_ns, max_bytes, i) for t, i in zip(tasks, ids, strict=True)
+        ]
         new_queues = sorted({p.queue for p in prepared} - self._published)
         return prepared, plan_many(prepared, new_queues, self._wake_tokens), new_queues
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastq import keys
 from fastq._core import TaskMessage
@@ -248,11 +248,12 @@ class Task:
         headers: str -> str metadata carried in the message.
     """
 
-    __slots__ = ("_options", "payload", "type")
+    __slots__ = ("_options", "_resolved", "payload", "type")
 
     type: str
     payload: bytes
     _options: dict[str, Any]
+    _resolved: _Resolved
 
     def __init__(
         self,
@@ -288,6 +289,7 @@ class Task:
                 "headers": headers,
             }
         )
+        self._resolved = _resolve(self._options)  # reused by every enqueue without overrides
 
     @classmethod
     def json(cls, type: str, obj: Any, **options: Any) -> Task:
@@ -334,10 +336,55 @@ _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def new_task_id() -> str:
-    """A random (version 4) UUID string, as Asynq's uuid.NewString(); about 3x
-    faster than str(uuid.uuid4()), which matters when enqueueing in bulk."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    """A random (version 4) UUID string, as Asynq's uuid.NewString()."""
+    return new_task_ids(1)[0]
+
+
+def new_task_ids(n: int) -> list[str]:
+    """``n`` random (version 4) UUID strings from one read of the system's random
+    source: about 4x faster per id than str(uuid.uuid4()) in bulk."""
+    h = os.urandom(16 * n).hex()
+    return [
+        f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}"
+        f"{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
+
+
+class _Resolved(NamedTuple):
+    """Options with Asynq's defaults applied, in the order ``prepare`` unpacks them."""
+
+    queue: str
+    max_retry: int
+    timeout: int
+    deadline: int
+    retention: int
+    group: str
+    headers: dict[str, str] | None
+    unique: float  # 0: not unique
+    task_id: str | None
+    process_at: float | None
+    process_in: float
+
+
+def _resolve(opts: Mapping[str, Any]) -> _Resolved:
+    timeout = opts.get("timeout", 0)
+    deadline = opts.get("deadline", 0)
+    if not timeout and not deadline:
+        timeout = DEFAULT_TIMEOUT  # Asynq: neither given means the default timeout
+    return _Resolved(
+        opts.get("queue", DEFAULT_QUEUE),
+        opts.get("max_retry", DEFAULT_MAX_RETRY),
+        timeout,
+        deadline,
+        opts.get("retention", 0),
+        opts.get("group", ""),
+        opts.get("headers"),
+        opts.get("unique", 0.0),
+        opts.get("task_id"),
+        opts.get("process_at"),
+        opts.get("process_in", 0.0),
+    )
 
 
 @dataclass(slots=True)
@@ -353,7 +400,13 @@ class Prepared:
     now_ns: int
 
 
-def prepare(task: Task, overrides: Mapping[str, Any], now_ns: int, max_bytes: int) -> Prepared:
+def prepare(
+    task: Task,
+    overrides: Mapping[str, Any],
+    now_ns: int,
+    max_bytes: int,
+    fresh_id: str | None = None,
+) -> Prepared:
     """Resolve options and build the message the way Asynq's Client.Enqueue does.
 
     Args:
@@ -362,50 +415,42 @@ def prepare(task: Task, overrides: Mapping[str, Any], now_ns: int, max_bytes: in
             (a batch normalizes them once); they win over the task's.
         now_ns: the current time in unix nanoseconds.
         max_bytes: the largest encoded message accepted.
+        fresh_id: the id to use when neither the task nor the options name one
+            (a batch draws them in bulk); None draws a new uuid4.
 
     Raises ``InvalidOptionError`` or ``PayloadTooLargeError``; does no I/O.
     """
     if not isinstance(task, Task):
         raise InvalidOptionError("task", f"must be a fastq.Task, got {type(task).__name__}")
-    opts = merge_options(task._options, overrides) if overrides else task._options
-    now = now_ns / 1e9
-    queue: str = opts.get("queue", DEFAULT_QUEUE)
-    timeout: int = opts.get("timeout", 0)
-    deadline: int = opts.get("deadline", 0)
-    if not timeout and not deadline:
-        timeout = DEFAULT_TIMEOUT
-    unique: float = opts.get("unique", 0)
-    group: str = opts.get("group", "")
+    # Without overrides the task's own resolution is reused: nothing is re-validated.
+    merged = _resolve(merge_options(task._options, overrides)) if overrides else task._resolved
+    queue, retry, timeout, deadline, retention, group, headers, unique, task_id, at, delay = merged
+    ttype, payload = task.type, task.payload
     msg = TaskMessage(
-        type=task.type,
-        payload=task.payload,
-        id=opts.get("task_id") or new_task_id(),
+        type=ttype,
+        payload=payload,
+        id=task_id or fresh_id or new_task_id(),
         queue=queue,
-        retry=opts.get("max_retry", DEFAULT_MAX_RETRY),
+        retry=retry,
         timeout=timeout,
         deadline=deadline,
-        unique_key=keys.unique_key(queue, task.type, task.payload) if unique else "",
-        retention=opts.get("retention", 0),
+        unique_key=keys.unique_key(queue, ttype, payload) if unique else "",
+        retention=retention,
         group_key=group,
-        headers=opts.get("headers"),
+        headers=headers,
     )
     encoded = msg.encode()
     if len(encoded) > max_bytes:
         raise PayloadTooLargeError(len(encoded), max_bytes)
 
-    if "process_at" in opts:
-        process_at: float = opts["process_at"]
-    else:
-        process_at = now + opts.get("process_in", 0.0)
+    now = now_ns / 1e9
+    process_at = now + delay if at is None else at
     if process_at > now:
-        state = TaskState.SCHEDULED
         # The lock must outlive the wait as well as the unique window (Asynq).
-        ttl = int(process_at + unique - now) if unique else 0
-    else:
-        state = TaskState.AGGREGATING if group else TaskState.PENDING
-        process_at = now
-        ttl = int(unique)
-    return Prepared(msg, encoded, queue, state, process_at, max(ttl, 1) if unique else 0, now_ns)
+        ttl = max(int(process_at + unique - now), 1) if unique else 0
+        return Prepared(msg, encoded, queue, TaskState.SCHEDULED, process_at, ttl, now_ns)
+    state = TaskState.AGGREGATING if group else TaskState.PENDING
+    return Prepared(msg, encoded, queue, state, now, int(unique), now_ns)
 
 
 # ---------------------------------------------------------------------------
@@ -505,12 +550,43 @@ class TaskInfo:
         return json.loads(self.payload)
 
 
+class _FreshInfo:
+    """Builds a TaskInfo for a task that was just enqueued, 5x faster than the frozen
+    dataclass __init__ (whose object.__setattr__ per field dominated enqueue_many's
+    client-side cost). It shares TaskInfo's slot layout, fills every slot with plain
+    attribute stores, then becomes a TaskInfo; tests check it matches TaskInfo(...)."""
+
+    __slots__ = TaskInfo.__slots__
+
+    def __init__(self, p: Prepared, next_at: datetime | None) -> None:
+        msg = p.msg
+        deadline = msg.deadline
+        self.id = msg.id
+        self.queue = p.queue
+        self.type = msg.type
+        self.payload = msg.payload
+        self.state = p.state
+        self.max_retry = msg.retry
+        self.retried = 0
+        self.last_err = ""
+        self.last_failed_at = None
+        self.timeout = msg.timeout
+        self.deadline = _utc(deadline) if deadline else None
+        self.group = msg.group_key
+        self.next_process_at = next_at
+        self.is_orphaned = False
+        self.retention = msg.retention
+        self.completed_at = None
+        self.result = None
+        self.headers = msg.headers  # the message is private to this enqueue: no copy
+        self.__class__ = TaskInfo  # type: ignore[assignment]
+
+
 def info_from_prepared(p: Prepared, now: datetime | None = None) -> TaskInfo:
     """The TaskInfo of a task that was just enqueued along ``p``'s path.
 
     ``now`` (the datetime of ``p.now_ns``) lets a batch share one datetime object.
     """
-    msg = p.msg
     state = p.state
     if state is TaskState.AGGREGATING:
         next_at = None
@@ -518,19 +594,4 @@ def info_from_prepared(p: Prepared, now: datetime | None = None) -> TaskInfo:
         next_at = now
     else:
         next_at = _utc(p.process_at)
-    deadline = msg.deadline
-    # A fresh task has no retries, errors or completion yet: those keep their defaults.
-    return TaskInfo(
-        id=msg.id,
-        queue=p.queue,
-        type=msg.type,
-        payload=msg.payload,
-        state=state,
-        max_retry=msg.retry,
-        timeout=msg.timeout,
-        deadline=_utc(deadline) if deadline else None,
-        group=msg.group_key,
-        next_process_at=next_at,
-        retention=msg.retention,
-        headers=msg.headers,
-    )
+    return _FreshInfo(p, next_at)  # type: ignore[return-value]  # it is a TaskInfo now

@@ -18,8 +18,10 @@ from fastq.task import (
     Task,
     TaskInfo,
     TaskState,
+    info_from_prepared,
     merge_options,
     new_task_id,
+    new_task_ids,
     normalize_options,
     prepare,
 )
@@ -323,3 +325,33 @@ def test_taskinfo_json_helper_on_bad_json() -> None:
     info = TaskInfo(id="i", queue="q", type="t", payload=b"\xff", state=TaskState.PENDING)
     with pytest.raises(ValueError):
         info.json()
+
+
+def test_fresh_info_matches_the_dataclass_constructor() -> None:
+    now = time.time()
+    for task in (
+        Task("x", b"p", headers={"a": "b"}, deadline=2_000_000_000, retention=5, max_retry=3),
+        Task("x", group="g"),
+        Task("x", process_in=30, unique=10),
+    ):
+        p = prep(task, now=now)
+        fast = info_from_prepared(p)
+        assert type(fast) is TaskInfo
+        m = p.msg
+        slow = TaskInfo(
+            id=m.id, queue=m.queue, type=m.type, payload=m.payload, state=p.state,
+            max_retry=m.retry, timeout=m.timeout,
+            deadline=datetime.fromtimestamp(m.deadline, timezone.utc) if m.deadline else None,
+            group=m.group_key, next_process_at=fast.next_process_at, retention=m.retention,
+            headers=dict(m.headers),
+        )
+        assert fast == slow
+        assert dataclasses.asdict(fast) == dataclasses.asdict(slow)  # every slot is filled
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.id = "y"  # type: ignore[misc]
+
+
+def test_new_task_ids_are_distinct_uuid4() -> None:
+    ids = new_task_ids(500)
+    assert len(set(ids)) == 500
+    assert all(uuid.UUID(i).version == 4 for i in ids)
