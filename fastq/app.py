@@ -190,8 +190,8 @@ class App:
             retried without counting as failed and without using a retry (Asynq's
             IsFailure). Default: every error is a failure.
         error_handler: ``f(task, exc)`` called for every failure (Asynq's
-            ErrorHandler), in the thread of a ``def`` handler or on the event loop
-            for an ``async def`` one; keep it fast, its own errors are logged.
+            ErrorHandler), on the worker's event loop; keep it fast, its own
+            errors are logged.
     """
 
     def __init__(

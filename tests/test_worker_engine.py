@@ -346,3 +346,97 @@ async def test_weighted_fairness_under_saturation(redis_url: str, r: redis.Redis
     share = {q: sample.count(q) / len(sample) for q in weights}
     for q, expected in zip(weights, (0.46, 0.31, 0.15, 0.08), strict=True):
         assert abs(share[q] - expected) <= 0.03, share
+
+
+class _Control:
+    def __init__(self) -> None:
+        self.alive = True
+        self.beats = 0
+        self.recycle: list[str] = []
+
+    def heartbeat(self, *, busy: int, capacity: int, processed: int) -> None:
+        self.beats += 1
+
+    def request_recycle(self, reason: str) -> None:
+        self.recycle.append(reason)
+
+    def parent_alive(self) -> bool:
+        return self.alive
+
+
+async def test_max_tasks_per_child_recycles(redis_url: str, r: redis.Redis) -> None:
+    app = App()
+
+    @app.task("n")
+    async def n(task: IncomingTask, ctx: Context) -> None:
+        return None
+
+    control = _Control()
+    settings = WorkerSettings(
+        redis=RedisConfig.from_url(redis_url),
+        max_tasks_per_child=3,
+        poll_interval=0.05,
+        concurrency=1,
+    )
+    e = Engine(app, settings, control=control)
+    run = asyncio.create_task(e.run())
+    for _ in range(5):
+        enqueue(r, "n")
+    assert await asyncio.wait_for(run, 10) == 0
+    assert control.recycle and "max_tasks_per_child" in control.recycle[0]
+    assert control.beats > 0
+    assert r.llen(keys.pending_key("default")) == 2
+
+
+async def test_parent_death_and_quiet_stop_fetching(redis_url: str, r: redis.Redis) -> None:
+    app = App()
+
+    @app.task("n")
+    async def n(task: IncomingTask, ctx: Context) -> None:
+        return None
+
+    control = _Control()
+    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), poll_interval=0.05)
+    e = Engine(app, settings, control=control)
+    run = asyncio.create_task(e.run())
+    first = enqueue(r, "n")
+    await until(_gone(r, "default", first))
+    e.quiet()
+    await asyncio.sleep(0.2)
+    later = enqueue(r, "n")
+    await asyncio.sleep(0.3)
+    assert _state(r, "default", later)() == b"pending"
+    control.alive = False
+    assert await asyncio.wait_for(run, 10) == 0
+
+
+async def test_worker_info_is_written_for_running_tasks(redis_url: str, r: redis.Redis) -> None:
+    from fastq._core import WorkerInfo
+    from fastq.worker.settings import ServerIdentity
+
+    app = App()
+    release = asyncio.Event()
+
+    @app.task("hold")
+    async def hold(task: IncomingTask, ctx: Context) -> None:
+        await release.wait()
+
+    ident = ServerIdentity(host="h", pid=42, server_id="sid")
+    wk = keys.workers_key("h", 42, "sid")
+    async with engine(app, redis_url, identity=ident, heartbeat_interval=0.1):
+        tid = enqueue(r, "hold", b"pp")
+        await until(lambda: r.hexists(wk, tid))
+        info = WorkerInfo.decode(r.hget(wk, tid) or b"")
+        assert (
+            info.host,
+            info.pid,
+            info.server_id,
+            info.task_type,
+            info.task_payload,
+            info.queue,
+        ) == ("h", 42, "sid", "hold", b"pp", "default")
+        assert info.start_time is not None and info.deadline is not None
+        assert r.zscore(keys.ALL_SERVERS, keys.server_info_key("h", 42, "sid")) is not None
+        release.set()
+        await until(lambda: not r.hexists(wk, tid))
+    assert not r.exists(keys.server_info_key("h", 42, "sid"))  # cleared on exit

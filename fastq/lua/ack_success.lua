@@ -25,7 +25,7 @@ for j = 1, n do
     local score = redis.call("ZSCORE", KEYS[2], id)
     if (not score) or tonumber(score) ~= tonumber(held) then
         codes[j] = 0
-    elseif redis.call("LREM", KEYS[1], 0, id) == 0 then
+    elseif redis.call("LREM", KEYS[1], -1, id) == 0 then
         codes[j] = -1
     else
         redis.call("ZREM", KEYS[2], id)

@@ -30,6 +30,7 @@ from fastq.config import DEFAULT_TIMEOUT, RedisConfig
 from fastq.errors import BrokerConnectionError, ConfigError, DecodeError
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import AsyncConn, Call
+from fastq.rdb.servers import clear_server_state_call
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
 from fastq.worker.control import ChildControl, NullControl
@@ -92,6 +93,7 @@ class Engine:
         self.clock = clock
         self.capacity = settings.concurrency
         self.busy = 0
+        self.dispatched = 0  # tasks taken from Redis, for max_tasks_per_child
         self.running: dict[str, Running] = {}
         self._overdue: dict[str, Running] = {}  # def handlers reported timed out, still running
         self.leases = Leases(settings.lease_duration)
@@ -183,8 +185,15 @@ class Engine:
                 await self._slot_free.wait()
                 await asyncio.sleep(0)  # let completions of the same loop turn pile up
                 continue
+            want = min(free, batch) if batch else free
+            limit = self.settings.max_tasks_per_child
+            if limit:
+                if self.dispatched >= limit:
+                    self._recycle(f"started {self.dispatched} tasks (max_tasks_per_child)")
+                    return
+                want = min(want, limit - self.dispatched)
             try:
-                fetched, expiry = await self.fetcher.fetch(min(free, batch) if batch else free)
+                fetched, expiry = await self.fetcher.fetch(want)
             except BrokerConnectionError as exc:
                 log.warning("fetch failed; retrying", error=str(exc))
                 await asyncio.sleep(BACKOFF)
@@ -205,6 +214,7 @@ class Engine:
 
     def _dispatch(self, fetched: list[rdb.Fetched], expiry: int) -> None:
         now = self.clock()
+        self.dispatched += len(fetched)
         good = [f for f in fetched if f.msg is not None]
         for f in fetched:
             if f.msg is None:
@@ -298,9 +308,6 @@ class Engine:
             r = self.running.get(task_id)
             if r is not None:
                 self._interrupt(r, LEASE_LOST)
-        limit = self.settings.max_tasks_per_child
-        if limit and self.acker.acked >= limit and not self._recycling:
-            self._recycle(f"processed {self.acker.acked} tasks (max_tasks_per_child)")
 
     def _server_info_call(self, now: float, status: str = "active") -> Call:
         ident = self.settings.identity
@@ -389,6 +396,11 @@ class Engine:
         self._next_beat = 0.0
         await self._flush()
         await self._requeue(leftover)
+        if self.standalone:
+            ident = self.settings.identity
+            name = (ident.host, ident.pid, ident.server_id)
+            with contextlib.suppress(BrokerConnectionError):
+                await self.conn.call(clear_server_state_call(name))
 
     async def _requeue(self, leftover: list[Running]) -> None:
         by_queue: dict[str, list[tuple[str, int]]] = {}

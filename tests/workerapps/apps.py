@@ -29,3 +29,9 @@ async def sleep(task: IncomingTask, ctx: Context) -> None:
 @app.task("sleep_sync")
 def sleep_sync(task: IncomingTask, ctx: Context) -> None:
     time.sleep(float(task.payload or b"30"))
+
+
+@app.task("latency")
+async def latency(task: IncomingTask, ctx: Context) -> None:
+    # The pickup time, read back by bench/bench_worker.py from the kept task.
+    ctx.write_result(repr(time.time()).encode())
