@@ -70,10 +70,11 @@ class AppLoader:
 
         On failure the old modules are put back, so the running app stays usable.
         """
+        roots = _installed_roots()
         fresh = {
             name: mod
-            for name, mod in sys.modules.items()
-            if name not in self._baseline and _is_project_module(name, mod)
+            for name, mod in list(sys.modules.items())
+            if name not in self._baseline and _is_project_module(name, mod, roots)
         }
         for name in fresh:
             del sys.modules[name]
@@ -92,7 +93,7 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths)
 
 
-def _is_project_module(name: str, module: ModuleType | None) -> bool:
+def _is_project_module(name: str, module: ModuleType | None, roots: tuple[str, ...]) -> bool:
     """Only the project's own modules are re-imported: installed libraries (some
     C extensions cannot be imported twice) and fastq itself stay as they are."""
     if name == "fastq" or name.startswith("fastq."):
@@ -100,7 +101,7 @@ def _is_project_module(name: str, module: ModuleType | None) -> bool:
     path = getattr(module, "__file__", None)
     if not path:
         return False
-    return not path.startswith(_installed_roots())
+    return not path.startswith(roots)
 
 
 def _check_app(spec: str, obj: Any) -> None:

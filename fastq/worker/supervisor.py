@@ -165,6 +165,7 @@ class Supervisor:
         except Exception:
             log.exception("supervisor failed")
             self.exit_code = ExitCode.FAILURE
+            self.stopping = "fast"
             self._kill_all(signal.SIGKILL)
             self._reap_blocking(2.0)
         finally:

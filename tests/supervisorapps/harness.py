@@ -34,6 +34,7 @@ class SupervisorProc:
 
     def __init__(self, argv: list[str], tmp: Path, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        tmp.mkdir(parents=True, exist_ok=True)
         self.events_file = tmp / "events"
         self.log_file = tmp / "supervisor.log"
         full_env = dict(os.environ)
