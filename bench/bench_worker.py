@@ -120,7 +120,7 @@ def pickup(url: str, r: redis.Redis, client: Client, workers: int, samples: int)
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def main() -> int:
