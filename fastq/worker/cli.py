@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+from setproctitle import setproctitle
 
 from fastq.config import RedisConfig, redact_url
 from fastq.errors import AppImportError, BrokerConnectionError, ConfigError, InvalidOptionError
@@ -119,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli = {k: v for k, v in vars(args).items() if v is not None}
     if argv is None:
         _scrub_argv(sys.argv)
+        # Replaces the command line `ps` shows, which may hold a --redis-url password.
+        setproctitle("fastq-worker: starting")
     env = dict(os.environ)
     try:
         options = load_options(cli, env)
