@@ -72,19 +72,27 @@ end
 
 local filtering = want_type ~= "" or want_err ~= ""
 local out, found, scanned = {0}, 0, 0
+-- Cheap C-level substring checks first; only candidates get their fields parsed.
+local function matches(msg)
+  if want_type ~= "" and not string.find(msg, want_type, 1, true) then return false end
+  if want_err ~= "" and not string.find(string.lower(msg), want_err, 1, true) then
+    return false
+  end
+  local typ, err = type_and_error(msg)
+  return typ ~= nil and (want_type == "" or typ == want_type)
+    and (want_err == "" or string.find(string.lower(err), want_err, 1, true) ~= nil)
+end
+
 for i, id in ipairs(ids) do
   scanned = i
-  local okh, h = pcall(redis.call, "HMGET", ARGV[4] .. id, "msg", "state", "result")
+  local key = ARGV[4] .. id
   local keep = true
   if filtering then
-    keep = false
-    if okh and h[1] then
-      local typ, err = type_and_error(h[1])
-      keep = typ ~= nil and (want_type == "" or typ == want_type)
-        and (want_err == "" or string.find(string.lower(err), want_err, 1, true) ~= nil)
-    end
+    local okm, msg = pcall(redis.call, "HGET", key, "msg")
+    keep = okm and msg and matches(msg) or false
   end
   if keep then
+    local okh, h = pcall(redis.call, "HMGET", key, "msg", "state", "result")
     local lease = false
     if ARGV[8] == "1" then
       local okl, s = pcall(redis.call, "ZSCORE", KEYS[2], id)
