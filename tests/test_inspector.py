@@ -238,3 +238,21 @@ async def test_async_inspector(redis_url: str, r: redis.Redis) -> None:
         assert [t.id for t in await ai.list_tasks("q", "pending")] == ["x"]
         await ai.archive_task("q", "x")
         assert (await ai.task_info("q", "x")).state is TaskState.ARCHIVED
+
+
+def test_unreachable_redis_raises_typed_error_without_password() -> None:
+    from fastq.errors import BrokerConnectionError
+
+    with Inspector("redis://:hunter2@127.0.0.1:1/0") as i, \
+            pytest.raises(BrokerConnectionError) as e:
+        i.queues()
+    assert "hunter2" not in str(e.value)
+
+
+def test_scripts_reload_after_flush(insp: Inspector, r: redis.Redis) -> None:
+    put_task(r, "q", "pending", task_id="x")
+    assert insp.queue_info("q").pending == 1
+    r.script_flush()  # as after a Redis restart: the next batch hits NOSCRIPT
+    assert insp.queue_info("q").pending == 1
+    r.script_flush()
+    assert [t.id for t in insp.list_tasks("q", "pending")] == ["x"]
