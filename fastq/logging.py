@@ -10,6 +10,7 @@ that look secret are masked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -131,6 +132,16 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def task_context(task_id: str, **fields: Any) -> contextlib.AbstractContextManager[None]:
+    """Bind ``task_id`` (and ``fields``) to every log line written inside the block.
+
+    The engine wraps each handler run in it, in the handler's own context (its
+    asyncio task, or ``contextvars.copy_context().run`` for a thread), so lines
+    from concurrent tasks never mix their ids.
+    """
+    return structlog.contextvars.bound_contextvars(task_id=task_id, **fields)
 
 
 def get_logger(name: str) -> Any:

@@ -200,3 +200,20 @@ def test_hup_reload_imports_the_new_code(
     wait_for(lambda: done(r) == [f"v2:{task_id}"], timeout=10, what="the new handler")
     p.signal(signal.SIGTERM)
     assert p.wait(15) == ExitCode.OK
+
+
+def test_max_memory_per_child_replaces_children_without_loss(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    # Any Python process is over 1 MB: every child is replaced as soon as it is
+    # ready, so tasks keep running across constant replacements.
+    ids = enqueue(redis_url, [("record", 0.05)] * 30)
+    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "4",
+               "--max-memory-per-child", "1MB", "--shutdown-timeout", "2")
+    wait_for(lambda: len(done(r)) >= len(ids), timeout=40, what="every task done")
+    wait_for(lambda: p.log().count("memory: rss") >= 2, timeout=10, what="two replacements")
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == ExitCode.OK
+    counts = Counter(done(r))
+    assert set(counts) == set(ids) and max(counts.values()) == 1
+    assert "died; restarting" not in p.log()

@@ -160,3 +160,32 @@ def test_password_on_the_command_line_is_hidden_from_ps() -> None:
     assert p.returncode == ExitCode.REDIS_UNREACHABLE
     assert "s3cret" not in out
     assert "prefer FASTQ_REDIS_URL" in out
+
+
+def test_logging_json_has_pid_task_id_and_no_secrets() -> None:
+    import io
+    import json
+    import logging
+
+    from fastq.logging import configure_logging, get_logger, task_context
+
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out)
+    try:
+        log = get_logger("fastq.test")
+        with task_context("task-123", task_type="email"):
+            log.info("running", redis="redis://u:hunter2@h:6379/0", password="hunter2")
+        log.debug("hidden below the level")
+        logging.getLogger("redis.thing").warning("connect to redis://:hunter2@h:1 failed")
+        lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    finally:
+        configure_logging("console", "warning")
+    assert len(lines) == 2
+    first, second = lines
+    assert first["task_id"] == "task-123" and first["task_type"] == "email"
+    assert first["pid"] == os.getpid() and first["level"] == "info" and "timestamp" in first
+    assert first["redis"] == "redis://u:***@h:6379/0" and first["password"] == "***"
+    assert "task_id" not in second
+    assert "hunter2" not in out.getvalue()
+    with pytest.raises(ValueError, match="log format"):
+        configure_logging("xml", "info")
