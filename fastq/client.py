@@ -15,6 +15,7 @@ from typing import Any
 
 from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES, RedisConfig, resolve_redis
 from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError
+from fastq.options import normalize_options
 from fastq.rdb.conn import AsyncConn, SyncConn
 from fastq.rdb.enqueue import (
     DEFAULT_WAKE_TOKENS,
@@ -26,7 +27,7 @@ from fastq.rdb.enqueue import (
     plan_many,
     publish_calls,
 )
-from fastq.task import Prepared, Task, TaskInfo, new_task_ids, normalize_options, prepare
+from fastq.task import Prepared, Task, TaskInfo, new_task_ids, prepare
 
 
 class _Producer:

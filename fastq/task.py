@@ -5,33 +5,38 @@ options into the encoded Asynq ``TaskMessage`` and the path it takes (pending,
 scheduled or a group), exactly as Asynq's ``Client.Enqueue`` decides. ``TaskInfo``
 is the read-only view of a task that enqueue, the inspector and the worker return.
 
-Times: durations are seconds (int or float) or ``datetime.timedelta``; instants
-(``deadline``, ``process_at``) are unix seconds or ``datetime``. A naive datetime
-is read as UTC (never as local time); prefer aware datetimes.
+Option validation lives in ``fastq.options``. Times: durations are seconds (int or
+float) or ``datetime.timedelta``; instants (``deadline``, ``process_at``) are unix
+seconds or ``datetime``. A naive datetime is read as UTC (never as local time);
+prefer aware datetimes.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any
 
 from fastq import keys
 from fastq._core import TaskMessage
-from fastq.config import (
-    DEFAULT_MAX_RETRY,
-    DEFAULT_QUEUE,
-    DEFAULT_TIMEOUT,
-    MAX_QUEUE_NAME_LENGTH,
-)
+from fastq.config import DEFAULT_MAX_RETRY
 from fastq.errors import InvalidOptionError, PayloadTooLargeError
-
-_INT32_MAX = 2**31 - 1  # TaskMessage.retry is an int32
+from fastq.options import (
+    OPTION_NAMES,
+    OPTION_SET,
+    Resolved,
+    check_option,
+    check_payload,
+    merge_options,
+    non_blank,
+    normalize_options,
+    resolve,
+    validate_queue_name,
+)
 
 
 class TaskState(str, Enum):
@@ -47,176 +52,6 @@ class TaskState(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-# ---------------------------------------------------------------------------
-# Option validation. Every check runs before anything touches Redis.
-
-OPTION_NAMES = (
-    "queue",
-    "max_retry",
-    "timeout",
-    "deadline",
-    "process_in",
-    "process_at",
-    "unique",
-    "task_id",
-    "retention",
-    "group",
-    "headers",
-)
-_OPTION_SET = frozenset(OPTION_NAMES)
-
-
-def _is_number(value: object) -> bool:
-    # bool is an int subclass; True as a timeout is a bug, not one second.
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _seconds(name: str, value: object) -> float:
-    if isinstance(value, timedelta):
-        secs = value.total_seconds()
-    elif _is_number(value):
-        secs = float(value)  # type: ignore[arg-type]
-    else:
-        raise InvalidOptionError(
-            name, f"must be seconds (int or float) or a timedelta, got {type(value).__name__}"
-        )
-    if not math.isfinite(secs) or secs < 0:
-        raise InvalidOptionError(name, f"must be a finite duration >= 0, got {value!r}")
-    return secs
-
-
-def _instant(name: str, value: object) -> float:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)  # naive means UTC, documented
-        ts = value.timestamp()
-    elif _is_number(value):
-        ts = float(value)  # type: ignore[arg-type]
-    else:
-        raise InvalidOptionError(
-            name, f"must be a datetime or unix seconds, got {type(value).__name__}"
-        )
-    if not math.isfinite(ts) or ts <= 0:
-        raise InvalidOptionError(name, f"must be a time after 1970-01-01, got {value!r}")
-    return ts
-
-
-def _non_blank(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidOptionError(name, f"must be a str, got {type(value).__name__}")
-    if not value.strip():
-        raise InvalidOptionError(name, "must contain a non-space character")
-    return value
-
-
-def validate_queue_name(name: object) -> str:
-    """Return ``name`` if it can be a queue name, else raise ``InvalidOptionError``.
-
-    Braces are refused because the name sits inside the Redis Cluster hash tag
-    ``{<queue>}`` of every per-queue key; a brace would move the tag.
-    """
-    queue = _non_blank("queue", name)
-    if "{" in queue or "}" in queue:
-        raise InvalidOptionError("queue", f"must not contain '{{' or '}}': {queue!r}")
-    if not queue.isprintable():
-        raise InvalidOptionError("queue", f"must not contain control characters: {queue!r}")
-    if len(queue) > MAX_QUEUE_NAME_LENGTH:
-        raise InvalidOptionError(
-            "queue", f"is {len(queue)} characters long, over the limit of {MAX_QUEUE_NAME_LENGTH}"
-        )
-    return queue
-
-
-def _headers(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidOptionError("headers", f"must be a mapping, got {type(value).__name__}")
-    for k, v in value.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise InvalidOptionError("headers", f"keys and values must be str, got {k!r}: {v!r}")
-    return dict(value)
-
-
-def _check_option(name: str, value: Any) -> Any:
-    """Validate one option and return its normalized value."""
-    if name == "queue":
-        return validate_queue_name(value)
-    if name == "max_retry":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidOptionError(name, f"must be an int, got {type(value).__name__}")
-        if not 0 <= value <= _INT32_MAX:
-            raise InvalidOptionError(name, f"must be between 0 and {_INT32_MAX}, got {value}")
-        return value
-    if name == "timeout":
-        secs = _seconds(name, value)
-        # The message holds whole seconds; 0 < t < 1 would silently mean "no timeout".
-        if 0 < secs < 1:
-            raise InvalidOptionError(name, f"must be 0 (unset) or at least 1 second, got {value!r}")
-        return int(secs)
-    if name == "deadline":
-        return int(_instant(name, value))
-    if name == "process_at":
-        return _instant(name, value)
-    if name == "process_in":
-        return _seconds(name, value)
-    if name == "unique":
-        secs = _seconds(name, value)
-        if secs < 1:
-            raise InvalidOptionError(name, f"the lock TTL must be at least 1 second, got {value!r}")
-        return secs
-    if name == "task_id":
-        return _non_blank(name, value)
-    if name == "retention":
-        return int(_seconds(name, value))
-    if name == "group":
-        return _non_blank(name, value)
-    if name == "headers":
-        return _headers(value)
-    raise InvalidOptionError(name, f"unknown option; valid options are: {', '.join(OPTION_NAMES)}")
-
-
-def normalize_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate options and return them normalized; ``None`` values count as not given.
-
-    Durations become seconds (``timeout`` and ``retention`` whole seconds, as the
-    message stores them), ``deadline`` whole unix seconds, ``process_at`` unix
-    seconds. Raises ``InvalidOptionError`` naming the first bad option.
-    """
-    out: dict[str, Any] = {}
-    for name, value in options.items():
-        if name not in _OPTION_SET:
-            _check_option(name, value)  # raises, listing the valid names
-        if value is not None:
-            out[name] = _check_option(name, value)
-    if "process_at" in out and "process_in" in out:
-        raise InvalidOptionError("process_at", "give process_at or process_in, not both")
-    return out
-
-
-def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Options given at enqueue time win over the task's; both must be normalized.
-
-    process_at and process_in are one setting (when to run): either one given at
-    enqueue time replaces either one set on the task.
-    """
-    merged = dict(defaults)
-    if "process_at" in overrides or "process_in" in overrides:
-        merged.pop("process_at", None)
-        merged.pop("process_in", None)
-    merged.update(overrides)
-    return merged
-
-
-def _payload(value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    hint = "; use Task.json(...) for JSON" if isinstance(value, (str, dict, list)) else ""
-    raise InvalidOptionError("payload", f"must be bytes, got {type(value).__name__}{hint}")
 
 
 # ---------------------------------------------------------------------------
@@ -248,12 +83,12 @@ class Task:
         headers: str -> str metadata carried in the message.
     """
 
-    __slots__ = ("_options", "_resolved", "payload", "type")
+    __slots__ = ("_options", "_payload", "_resolved", "_type")
 
-    type: str
-    payload: bytes
+    _type: str
+    _payload: bytes
     _options: dict[str, Any]
-    _resolved: _Resolved
+    _resolved: Resolved
 
     def __init__(
         self,
@@ -272,8 +107,8 @@ class Task:
         group: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.type = _non_blank("type", type)
-        self.payload = _payload(payload)
+        self._type = non_blank("type", type)
+        self._payload = check_payload(payload)
         self._options = normalize_options(
             {
                 "queue": queue,
@@ -289,7 +124,7 @@ class Task:
                 "headers": headers,
             }
         )
-        self._resolved = _resolve(self._options)  # reused by every enqueue without overrides
+        self._resolved = resolve(self._options)  # reused by every enqueue without overrides
 
     @classmethod
     def json(cls, type: str, obj: Any, **options: Any) -> Task:
@@ -301,17 +136,27 @@ class Task:
             **options: the same options as ``Task(...)``.
         """
         for name in options:
-            if name not in _OPTION_SET:
-                _check_option(name, None)  # raises with the list of valid names
+            if name not in OPTION_SET:
+                check_option(name, None)  # raises with the list of valid names
         try:
             data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
         except (TypeError, ValueError) as exc:
             raise InvalidOptionError("payload", f"cannot encode as JSON: {exc}") from exc
         return cls(type, data.encode("utf-8"), **options)
 
+    @property
+    def type(self) -> str:
+        """The task type name (read-only: it was validated when the task was built)."""
+        return self._type
+
+    @property
+    def payload(self) -> bytes:
+        """The payload bytes (read-only)."""
+        return self._payload
+
     def json_payload(self) -> Any:
         """The payload decoded as JSON."""
-        return json.loads(self.payload)
+        return json.loads(self._payload)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -325,7 +170,7 @@ class Task:
 
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self._options.items())
-        return f"Task({self.type!r}, {self.payload[:64]!r}{opts})"
+        return f"Task({self._type!r}, {self._payload[:64]!r}{opts})"
 
 
 # ---------------------------------------------------------------------------
@@ -349,42 +194,6 @@ def new_task_ids(n: int) -> list[str]:
         f"{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
         for i in range(0, 32 * n, 32)
     ]
-
-
-class _Resolved(NamedTuple):
-    """Options with Asynq's defaults applied, in the order ``prepare`` unpacks them."""
-
-    queue: str
-    max_retry: int
-    timeout: int
-    deadline: int
-    retention: int
-    group: str
-    headers: dict[str, str] | None
-    unique: float  # 0: not unique
-    task_id: str | None
-    process_at: float | None
-    process_in: float
-
-
-def _resolve(opts: Mapping[str, Any]) -> _Resolved:
-    timeout = opts.get("timeout", 0)
-    deadline = opts.get("deadline", 0)
-    if not timeout and not deadline:
-        timeout = DEFAULT_TIMEOUT  # Asynq: neither given means the default timeout
-    return _Resolved(
-        opts.get("queue", DEFAULT_QUEUE),
-        opts.get("max_retry", DEFAULT_MAX_RETRY),
-        timeout,
-        deadline,
-        opts.get("retention", 0),
-        opts.get("group", ""),
-        opts.get("headers"),
-        opts.get("unique", 0.0),
-        opts.get("task_id"),
-        opts.get("process_at"),
-        opts.get("process_in", 0.0),
-    )
 
 
 @dataclass(slots=True)
@@ -423,9 +232,9 @@ def prepare(
     if not isinstance(task, Task):
         raise InvalidOptionError("task", f"must be a fastq.Task, got {type(task).__name__}")
     # Without overrides the task's own resolution is reused: nothing is re-validated.
-    merged = _resolve(merge_options(task._options, overrides)) if overrides else task._resolved
+    merged = resolve(merge_options(task._options, overrides)) if overrides else task._resolved
     queue, retry, timeout, deadline, retention, group, headers, unique, task_id, at, delay = merged
-    ttype, payload = task.type, task.payload
+    ttype, payload = task._type, task._payload
     msg = TaskMessage(
         type=ttype,
         payload=payload,
@@ -595,3 +404,19 @@ def info_from_prepared(p: Prepared, now: datetime | None = None) -> TaskInfo:
     else:
         next_at = _utc(p.process_at)
     return _FreshInfo(p, next_at)  # type: ignore[return-value]  # it is a TaskInfo now
+
+
+__all__ = [
+    "OPTION_NAMES",
+    "Prepared",
+    "Task",
+    "TaskInfo",
+    "TaskState",
+    "info_from_prepared",
+    "merge_options",
+    "new_task_id",
+    "new_task_ids",
+    "normalize_options",
+    "prepare",
+    "validate_queue_name",
+]

@@ -355,3 +355,11 @@ def test_new_task_ids_are_distinct_uuid4() -> None:
     ids = new_task_ids(500)
     assert len(set(ids)) == 500
     assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_task_type_and_payload_are_read_only() -> None:
+    t = Task("x", b"p")
+    with pytest.raises(AttributeError):
+        t.payload = "not bytes"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        t.type = ""  # type: ignore[misc]
