@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -91,3 +92,11 @@ async def test_queue_cache(redis_url: str, r: redis.Redis) -> None:
         assert not r.exists(keys.ALL_QUEUES)
         await c.enqueue_many([Task("x", queue="new")])
     assert r.smembers(keys.ALL_QUEUES) == {b"new"}
+
+
+async def test_concurrent_enqueues(redis_url: str, r: redis.Redis) -> None:
+    async with AsyncClient(redis_url) as c:
+        infos = await asyncio.gather(*(c.enqueue(Task("x", b"%d" % i)) for i in range(50)))
+    assert len({i.id for i in infos}) == 50
+    assert r.llen(keys.pending_key("default")) == 50
+    assert r.smembers(keys.ALL_QUEUES) == {b"default"}
