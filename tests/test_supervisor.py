@@ -205,3 +205,19 @@ def test_sd_notify_messages(started: list[SupervisorProc], tmp_path: Path) -> No
         assert p.wait() == ExitCode.OK
     finally:
         sock.close()
+
+
+def test_restart_backoff_doubles_and_is_capped() -> None:
+    from fastq.worker.options import resolve
+    from fastq.worker.supervisor import BACKOFF_MAX, Supervisor
+
+    sup = Supervisor(resolve({"app": "x:app"}, {}, {}), object(),
+                     worker_factory=lambda app, settings, index: lambda control: 0)
+    delays = []
+    for _ in range(12):
+        before = time.monotonic()
+        sup._record_crash(False)
+        delays.append(round(sup.next_spawn - before, 1))
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8]
+    assert max(delays) <= BACKOFF_MAX and delays[-1] == BACKOFF_MAX
+    sup.signals.uninstall()

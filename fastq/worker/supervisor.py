@@ -134,6 +134,7 @@ class Supervisor:
         self._next_watchdog = 0.0
         self._last_status = ""
         self._stop_requested = 0.0
+        self._beat_failing = False
 
     # -- the loop -------------------------------------------------------------
 
@@ -480,7 +481,13 @@ class Supervisor:
                 self._next_prune = now + max(5.0, self.settings.heartbeat_interval * 2)
                 self.server_state.prune()
         except FastqError as exc:
-            log.warning("could not write the server heartbeat", error=str(exc))
+            if not self._beat_failing:  # once per outage, not every beat
+                log.warning("could not write the server heartbeat", error=str(exc))
+            self._beat_failing = True
+        else:
+            if self._beat_failing:
+                log.info("server heartbeat written again")
+            self._beat_failing = False
 
     def _check_memory(self, workers: list[Child]) -> None:
         limit = self.options.max_memory_per_child
