@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastq.worker.exitcodes import CHILD_BOOT_FAILED
 
@@ -38,8 +38,7 @@ class Child:
     kill_deadline: float | None = None
     aborted_at: float | None = None
     sent_kill: bool = False
-    quiet: bool = False
-    recycle_logged: bool = field(default=False, repr=False)
+    eof: bool = False
 
     @property
     def is_maintenance(self) -> bool:

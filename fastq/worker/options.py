@@ -113,7 +113,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", str, DEFAULT_REDIS_URL,
            "Redis URL: redis://[user:password@]host:port/db, rediss:// or unix://; "
            "prefer the environment variable when it holds a password", "URL"),
-    Option("processes", _positive_int, None, "worker processes to fork (default: CPU count)", "N"),
+    Option("processes", _positive_int, None, "worker processes to fork", "N"),
     Option("concurrency", _positive_int, DEFAULT_CONCURRENCY,
            "tasks each worker process runs at once", "N"),
     Option("queues", _queues, "default=1",

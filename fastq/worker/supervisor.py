@@ -153,7 +153,7 @@ class Supervisor:
         try:
             while True:
                 now = time.monotonic()
-                fds = [c.fd for c in self.children.values()]
+                fds = [c.fd for c in self.children.values() if not c.eof]
                 self._read_children(self.signals.wait(fds, self._timeout(now)))
                 while (sig := self.signals.pop()) is not None:
                     self._dispatch(sig)
@@ -201,7 +201,8 @@ class Supervisor:
             except OSError:
                 data = b""
             if not data:
-                continue  # EOF: the child is exiting; reap() will tell
+                child.eof = True  # the child is exiting; stop polling it, reap() will tell
+                continue
             was_ready = child.ready
             for reason in child.feed(data, now):
                 self._want_replacement(child, reason)
