@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ from fastq.devredis import RedisServer  # noqa: E402
 from fastq.task import Task  # noqa: E402
 
 Q = "default"
+VERBOSE = "-v" in sys.argv
 
 
 def start_workers(url: str, n: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
@@ -91,6 +93,11 @@ def drain(url: str, r: redis.Redis, client: Client, workers: int, n: int, conc: 
         while int(r.get(keys.processed_total_key(Q)) or 0) < n:
             time.sleep(0.002)
         elapsed = time.perf_counter() - start
+        if VERBOSE:
+            cpu = [sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs]
+            rc = r.info("cpu")
+            print(f"  workers cpu {cpu} s, redis cpu {rc['used_cpu_user'] + rc['used_cpu_sys']:.2f} s"
+                  f", wall {elapsed:.2f} s", flush=True)
     finally:
         stop_workers(procs)
     return n / elapsed
@@ -129,6 +136,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=100)
     ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("-v", action="store_true", help="print CPU use per drain")
     args = ap.parse_args()
     server = RedisServer()
     server.start()

@@ -306,12 +306,12 @@ async def test_leases_are_extended(redis_url: str, r: redis.Redis) -> None:
     async def hold(task: IncomingTask, ctx: Context) -> None:
         await release.wait()
 
-    async with engine(app, redis_url, lease_duration=2):
+    async with engine(app, redis_url, lease_duration=3):
         tid = enqueue(r, "hold")
         await until(lambda: r.zscore(keys.lease_key("default"), tid) is not None)
         first = r.zscore(keys.lease_key("default"), tid)
         assert first is not None
-        await until(lambda: (r.zscore(keys.lease_key("default"), tid) or 0) > first, timeout=4)
+        await until(lambda: (r.zscore(keys.lease_key("default"), tid) or 0) > first, timeout=6)
         release.set()
         await until(_gone(r, "default", tid))
 

@@ -18,6 +18,8 @@
 local codes = {}
 local done = 0
 local n = (#KEYS - 6) / 2
+local acked = {}
+local recovered = redis.call("EXISTS", KEYS[6]) == 1
 for j = 1, n do
     local taskkey, uniquekey = KEYS[5+2*j], KEYS[6+2*j]
     local id, held = ARGV[4*j-2], ARGV[4*j-1]
@@ -28,7 +30,7 @@ for j = 1, n do
     elseif redis.call("LREM", KEYS[1], -1, id) == 0 then
         codes[j] = -1
     else
-        redis.call("ZREM", KEYS[2], id)
+        table.insert(acked, id)
         if expiry == 0 then
             redis.call("DEL", taskkey)
         else
@@ -38,10 +40,15 @@ for j = 1, n do
         if uniquekey ~= taskkey and redis.call("GET", uniquekey) == id then
             redis.call("DEL", uniquekey)
         end
-        redis.call("HDEL", KEYS[6], id)
+        if recovered then
+            redis.call("HDEL", KEYS[6], id)
+        end
         done = done + 1
         codes[j] = 1
     end
+end
+for c = 1, #acked, 4000 do
+    redis.call("ZREM", KEYS[2], unpack(acked, c, math.min(c + 3999, #acked)))
 end
 if done > 0 then
     if redis.call("INCRBY", KEYS[4], done) == done then

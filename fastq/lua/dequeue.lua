@@ -27,21 +27,27 @@ for i = 1, nq do
             table.insert(out, -i); table.insert(out, ""); table.insert(out, "WRONGTYPE queue keys")
         else
             local prefix = ARGV[2+i]
+            local leased = {}
             while want > 0 do
                 local id = redis.call("RPOPLPUSH", pending, active)
                 if not id then break end
                 local key = prefix .. id
-                if redis.call("TYPE", key)["ok"] ~= "hash" then
+                -- pcall: a key of another type answers WRONGTYPE instead of aborting the batch
+                local msg = redis.pcall("HGET", key, "msg")
+                if type(msg) ~= "string" then
                     redis.call("LREM", active, 1, id)
                     table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash")
                 else
                     redis.call("HSET", key, "state", "active")
                     redis.call("HDEL", key, "pending_since")
-                    redis.call("ZADD", lease, ARGV[1], id)
-                    local msg = redis.call("HGET", key, "msg")
-                    table.insert(out, i); table.insert(out, id); table.insert(out, msg or "")
+                    table.insert(leased, ARGV[1]); table.insert(leased, id)
+                    table.insert(out, i); table.insert(out, id); table.insert(out, msg)
                     want = want - 1
                 end
+            end
+            -- one ZADD for the batch (chunked below Lua's unpack limit)
+            for c = 1, #leased, 4000 do
+                redis.call("ZADD", lease, unpack(leased, c, math.min(c + 3999, #leased)))
             end
         end
     end

@@ -7,7 +7,7 @@ messages: that is the engine's job, on the Cython codec.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from fastq import keys
 from fastq.config import DEFAULT_STATS_TTL, RedisConfig
-from fastq.rdb.conn import Call, translate_errors
+from fastq.rdb.conn import AsyncConn, Call, translate_errors
 
 __all__ = ["Call"]
 
@@ -320,6 +320,36 @@ def write_server_info_call(
         [server_key, workers_key, keys.ALL_SERVERS, keys.ALL_WORKERS],
         [ttl, info, int(now) + ttl],
     )
+
+
+# --- the engine's script connection --------------------------------------------
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:  # hiredis packs a command in C; redis-py's asyncio packer copies its buffer per argument
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a dependency through redis[hiredis]
+    _hiredis_pack = None
+
+
+class _FastPackConnection(aioredis.Connection):
+    """A TCP connection that packs commands with hiredis (an ack batch has ~600 args)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if _hiredis_pack is not None and not (isinstance(args[0], str) and " " in args[0]):
+            try:
+                return [_hiredis_pack(args)]
+            except (TypeError, ValueError):
+                pass  # a type hiredis does not pack: let redis-py do it
+        return super().pack_command(*args)
+
+
+def engine_conn(config: RedisConfig) -> AsyncConn:
+    """The worker engine's script connection, with the fast packer on plain TCP."""
+    conn = AsyncConn(config)
+    pool = conn.redis.connection_pool
+    if pool.connection_class is aioredis.Connection:
+        pool.connection_class = _FastPackConnection
+    return conn
 
 
 # --- blocking wake-ups and cancel notices (dedicated connections) -----------------

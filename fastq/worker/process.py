@@ -29,7 +29,7 @@ from fastq.app import App
 from fastq.config import DEFAULT_TIMEOUT, RedisConfig
 from fastq.errors import BrokerConnectionError, ConfigError, DecodeError
 from fastq.rdb import worker as rdb
-from fastq.rdb.conn import AsyncConn, Call
+from fastq.rdb.conn import Call
 from fastq.rdb.servers import clear_server_state_call
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
@@ -134,7 +134,7 @@ class Engine:
         self._slot_free = asyncio.Event()
         self._ack_wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self.conn = AsyncConn(self.settings.redis)
+        self.conn = rdb.engine_conn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)
         self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
         self.cancels = rdb.CancelListener(self.settings.redis)
@@ -243,12 +243,17 @@ class Engine:
             self.running.pop(r.task_id, None)
             self.info.finished(r.task_id)
             reason = r.ctx.cancel_reason
-            if reason in (SHUTDOWN, LEASE_LOST):
-                self.leases.remove(r.task_id) if reason == LEASE_LOST else None
-            elif exc is None:
-                self.acker.success(r)
-            else:
-                self.acker.failure(r, exc)
+            try:
+                if reason == LEASE_LOST:
+                    self.leases.remove(r.task_id)
+                elif reason == SHUTDOWN:
+                    pass  # requeued by the shutdown path
+                elif exc is None:
+                    self.acker.success(r)
+                else:
+                    self.acker.failure(r, exc)
+            except Exception as err:  # never lose the slot over a bookkeeping error
+                log.error("could not record task outcome", task_id=r.task_id, error=repr(err))
             self._ack_wake.set()
         if r.thread_done:
             self._overdue.pop(r.task_id, None)
@@ -272,7 +277,11 @@ class Engine:
         while True:
             await self._ack_wake.wait()
             self._ack_wake.clear()
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception as exc:  # e.g. a Redis error reply: log, keep the loop alive
+                log.error("acknowledgement flush failed", error=repr(exc))
+                await asyncio.sleep(BACKOFF)
 
     async def _flush(self) -> None:
         now = self.clock()
@@ -280,7 +289,7 @@ class Engine:
         ext_calls: list[Call] = []
         ext_meta: list[tuple[str, int]] = []
         if now >= self._next_extend:
-            self._next_extend = now + LEASE_CHECK_EVERY
+            self._next_extend = now + min(LEASE_CHECK_EVERY, self.settings.lease_duration / 4)
             ext_calls, ext_meta = self.leases.extension_calls(now)
         extra: list[Call] = []
         if now >= self._next_beat:
@@ -337,22 +346,26 @@ class Engine:
     async def _tick_loop(self) -> None:
         grace = self.settings.sync_grace
         while True:
-            now = self.clock()
-            self.control.heartbeat(
-                busy=self.busy, capacity=self.capacity, processed=self.acker.acked
-            )
-            if not self.control.parent_alive() and self._stop_graceful is None:
-                log.warning("supervisor is gone; stopping")
-                self.stop(graceful=True)
-            for r in list(self.running.values()):
-                if now >= r.deadline:
-                    self._interrupt(r, TIMEOUT)
-            for r in list(self._overdue.values()):
-                if now >= r.deadline + grace and not self._recycling:
-                    self._recycle(f"def handler of task {r.task_id} ignored its deadline")
-            if now >= self._next_extend or now >= self._next_beat:
-                self._ack_wake.set()
+            try:
+                self._tick(grace)
+            except Exception as exc:  # the loop that proves liveness must not die
+                log.error("periodic check failed", error=repr(exc))
             await asyncio.sleep(TICK)
+
+    def _tick(self, grace: float) -> None:
+        now = self.clock()
+        self.control.heartbeat(busy=self.busy, capacity=self.capacity, processed=self.acker.acked)
+        if not self.control.parent_alive() and self._stop_graceful is None:
+            log.warning("supervisor is gone; stopping")
+            self.stop(graceful=True)
+        for r in list(self.running.values()):
+            if now >= r.deadline:
+                self._interrupt(r, TIMEOUT)
+        for r in list(self._overdue.values()):
+            if now >= r.deadline + grace and not self._recycling:
+                self._recycle(f"def handler of task {r.task_id} ignored its deadline")
+        if now >= self._next_extend or now >= self._next_beat:
+            self._ack_wake.set()
 
     async def _cancel_loop(self) -> None:
         while True:
@@ -362,8 +375,8 @@ class Engine:
                     if r is not None:
                         log.info("canceling task", task_id=task_id)
                         self._interrupt(r, CANCELED)
-            except BrokerConnectionError as exc:
-                log.warning("cancel subscription lost; resubscribing", error=str(exc))
+            except Exception as exc:
+                log.warning("cancel subscription lost; resubscribing", error=repr(exc))
                 await asyncio.sleep(BACKOFF)
 
     # --- shutdown -----------------------------------------------------------------
