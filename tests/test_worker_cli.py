@@ -189,3 +189,24 @@ def test_logging_json_has_pid_task_id_and_no_secrets() -> None:
     assert "hunter2" not in out.getvalue()
     with pytest.raises(ValueError, match="log format"):
         configure_logging("xml", "info")
+
+
+def test_term_while_waiting_for_redis_exits_zero() -> None:
+    import signal
+
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{TESTS}",
+               FASTQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    p = subprocess.Popen([sys.executable, "-m", "fastq.worker", "supervisorapps.recording_app:app"],
+                         env=env, cwd=str(ROOT), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        assert p.stdout is not None
+        for line in p.stdout:  # wait until it is in the retry loop
+            if "Redis unreachable; retrying" in line:
+                break
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == ExitCode.OK
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

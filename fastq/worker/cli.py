@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from types import FrameType
 from typing import Any
 
 import structlog
@@ -114,6 +116,10 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
         delay = min(delay * 2, REDIS_RETRY_MAX)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fastq-worker``; returns an ExitCode."""
     args = build_parser().parse_args(argv)
@@ -140,11 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                      exit_code=int(ExitCode.APP_IMPORT_ERROR))
         return ExitCode.APP_IMPORT_ERROR
     notifier = SdNotifier()
+    # As PID 1 in a container a signal without a handler is ignored: make TERM
+    # end the wait for Redis like Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if not wait_for_redis(options, notifier):
             return ExitCode.REDIS_UNREACHABLE
     except KeyboardInterrupt:
         return ExitCode.OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     from fastq.worker.runtime import build_supervisor
 
     def reloader() -> tuple[WorkerOptions, Any]:
