@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import IO, Any, TextIO, cast
 
 from rich import box
 from rich.console import Console
@@ -19,11 +21,31 @@ TABLE_PAYLOAD_WIDTH = 40
 TABLE_TEXT_WIDTH = 60
 
 
+class _RStrip(io.TextIOBase):
+    """A text stream that drops the trailing spaces rich pads table rows with."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(_TRAILING.sub("\n", text))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+_TRAILING = re.compile(r"[ \t]+\n")
+
+
 def console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(file=stream, highlight=False)
     # Piped output keeps whole rows (no wrapping at 80 columns) so grep/awk still work.
-    width = None if stream.isatty() else 400
-    return Console(file=stream, width=width, soft_wrap=not stream.isatty(), highlight=False)
+    return Console(file=cast(IO[str], _RStrip(stream)), width=400, soft_wrap=True, highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -113,8 +135,10 @@ def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any
     """An aligned, borderless table in the spirit of the asynq CLI's."""
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
               pad_edge=False, title_style="bold")
-    for h in headers:
-        t.add_column(h, overflow="fold")
+    rows = [list(r) for r in rows]
+    for i, h in enumerate(headers):
+        numeric = bool(rows) and all(isinstance(r[i], int) for r in rows)
+        t.add_column(h, overflow="fold", justify="right" if numeric else "left")
     for row in rows:
         t.add_row(*(str(c) for c in row))
     return t
