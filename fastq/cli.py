@@ -141,7 +141,7 @@ STATE_COLUMNS = ("pending", "active", "scheduled", "retry", "archived", "complet
 def stats(st: State, as_json: bool) -> None:
     """Show counts per state and queue, today's processed/failed, and Redis info."""
     insp = st.inspector()
-    infos = [insp.queue_info(q) for q in insp.queues()]
+    infos = insp.all_queue_info()
     redis = insp.redis_info()
     totals = {s: sum(getattr(i, s) for i in infos) for s in STATE_COLUMNS}
     processed = sum(i.processed for i in infos)
@@ -279,6 +279,26 @@ def queue_rm(st: State, queues: Sequence[str], force: bool, yes: bool) -> None:
     for q in queues:
         st.inspector().delete_queue(q, force=force)
         click.echo(f"Removed queue {q!r}")
+
+
+@cli.group(epilog=EPILOG)
+def group() -> None:
+    """Show aggregation groups."""
+
+
+@group.command("ls", epilog=LEAF_EPILOG)
+@click.option("--queue", "-q", required=True, help="Queue whose groups to list.")
+@json_option
+@pass_state
+def group_ls(st: State, queue: str, as_json: bool) -> None:
+    """List the aggregation groups of a queue and how many tasks wait in each."""
+    groups = st.inspector().groups(queue)
+    if as_json:
+        print_json([{"group": g, "size": n} for g, n in groups])
+    elif not groups:
+        click.echo(f"No groups in queue {queue!r}")
+    else:
+        console().print(table(None, ["Group", "Size"], groups))
 
 
 # --- servers and cron ------------------------------------------------------------------

@@ -93,6 +93,18 @@ class Inspector:
         """
         return self._run(ops.queue_info(queue))
 
+    def all_queue_info(self) -> list[QueueInfo]:
+        """``QueueInfo`` of every queue, sorted by name, in two round trips."""
+        return self._run(ops.all_queue_info())
+
+    def groups(self, queue: str) -> list[tuple[str, int]]:
+        """Aggregation groups of a queue as (name, tasks waiting), sorted by name.
+
+        Args:
+            queue: the queue name.
+        """
+        return self._run(rdb.groups(queue))
+
     def history(self, queue: str, days: int = 7) -> list[DailyStats]:
         """Daily processed/failed counts (``DailyStats``), today first.
 
@@ -353,6 +365,14 @@ class AsyncInspector:
     async def queue_info(self, queue: str) -> QueueInfo:
         """Coroutine version of ``Inspector.queue_info``."""
         return await self._run(ops.queue_info(queue))
+
+    async def all_queue_info(self) -> list[QueueInfo]:
+        """Coroutine version of ``Inspector.all_queue_info``."""
+        return await self._run(ops.all_queue_info())
+
+    async def groups(self, queue: str) -> list[tuple[str, int]]:
+        """Coroutine version of ``Inspector.groups``."""
+        return await self._run(rdb.groups(queue))
 
     async def history(self, queue: str, days: int = 7) -> list[DailyStats]:
         """Coroutine version of ``Inspector.history``."""

@@ -67,6 +67,16 @@ def _check_page(page: int, size: int) -> None:
 def queue_info(queue: str) -> Plan[QueueInfo]:
     now = time.time()
     raw, memory = yield from rdb.queue_stats(queue, now)
+    return _to_queue_info(queue, raw, memory, now)
+
+
+def all_queue_info() -> Plan[list[QueueInfo]]:
+    now = time.time()
+    stats = yield from rdb.all_queue_stats(now)
+    return [_to_queue_info(q, raw, memory, now) for q, raw, memory in stats]
+
+
+def _to_queue_info(queue: str, raw: list[Any], memory: int, now: float) -> QueueInfo:
     names = ("pending", "active", "scheduled", "retry", "archived", "completed")
     problems = [f"{name} index has the wrong type" for name, n in zip(names, raw[:6], strict=True)
                 if n == -1]

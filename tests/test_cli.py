@@ -225,3 +225,9 @@ def test_rendering_helpers() -> None:
     assert fmt_duration(0.25) == "250ms" and fmt_duration(3725) == "1h2m"
     assert parse_duration("1h30m") == 5400 and parse_duration("45") == 45
     assert parse_instant("2026-01-01T00:00:00") == 1767225600
+
+
+def test_group_ls(redis_url: str, r: redis.Redis) -> None:
+    put_task(r, "q", "aggregating", group="batch-1")
+    assert run_json(redis_url, "group", "ls", "-q", "q") == [{"group": "batch-1", "size": 1}]
+    assert "batch-1" in run(redis_url, "group", "ls", "-q", "q").stdout

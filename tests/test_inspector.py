@@ -256,3 +256,16 @@ def test_scripts_reload_after_flush(insp: Inspector, r: redis.Redis) -> None:
     assert insp.queue_info("q").pending == 1
     r.script_flush()
     assert [t.id for t in insp.list_tasks("q", "pending")] == ["x"]
+
+
+def test_all_queue_info_and_groups(insp: Inspector, r: redis.Redis) -> None:
+    put_task(r, "b", "pending")
+    put_task(r, "a", "aggregating", group="g2")
+    put_task(r, "a", "aggregating", group="g1")
+    put_task(r, "a", "aggregating", group="g1")
+    infos = insp.all_queue_info()
+    assert [(i.queue, i.size) for i in infos] == [("a", 3), ("b", 1)]
+    assert insp.groups("a") == [("g1", 2), ("g2", 1)]
+    assert insp.groups("b") == []
+    with pytest.raises(QueueNotFoundError):
+        insp.groups("nope")

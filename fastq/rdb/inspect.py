@@ -145,16 +145,40 @@ def queues() -> Plan[list[str]]:
 
 def queue_stats(queue: str, now: float) -> Plan[tuple[list[Any], int]]:
     """Raw counters of a queue (see inspect_queue_stats.lua) and its memory estimate."""
-    found, stats, memory = yield [
-        Cmd(("SISMEMBER", keys.ALL_QUEUES, queue)),
-        Call("inspect_queue_stats", _stats_keys(queue, now), [
-            keys.task_key_prefix(queue), keys.group_key(queue, "")]),
-        Call("inspect_memory_usage", [*(_index_keys(queue)), keys.groups_key(queue)], [
-            keys.task_key_prefix(queue), keys.group_key(queue, ""), MEMORY_SAMPLE_SIZE]),
-    ]
+    found, stats, memory = yield [Cmd(("SISMEMBER", keys.ALL_QUEUES, queue)),
+                                  *_stats_calls(queue, now)]
     if not ok(found):
         raise QueueNotFoundError(queue)
+    return _stats_reply(stats, memory)
+
+
+def all_queue_stats(now: float) -> Plan[list[tuple[str, list[Any], int]]]:
+    """(queue, counters, memory) of every queue, in two round trips."""
+    names = yield from queues()
+    replies = yield [c for q in names for c in _stats_calls(q, now)]
+    return [(q, *_stats_reply(replies[2 * i], replies[2 * i + 1])) for i, q in enumerate(names)]
+
+
+def _stats_calls(queue: str, now: float) -> list[Op]:
+    prefix, gprefix = keys.task_key_prefix(queue), keys.group_key(queue, "")
+    return [
+        Call("inspect_queue_stats", _stats_keys(queue, now), [prefix, gprefix]),
+        Call("inspect_memory_usage", [*(_index_keys(queue)), keys.groups_key(queue)],
+             [prefix, gprefix, MEMORY_SAMPLE_SIZE]),
+    ]
+
+
+def _stats_reply(stats: Any, memory: Any) -> tuple[list[Any], int]:
     return list(ok(stats)), 0 if isinstance(memory, ResponseError) else int(memory)
+
+
+def groups(queue: str) -> Plan[list[tuple[str, int]]]:
+    """(group name, tasks waiting in it) of a queue's aggregation groups, by name."""
+    yield from queue_exists_or_raise(queue)
+    srcs = yield from sources(queue, "aggregating")
+    sizes = yield [Cmd(("ZCARD", key)) for key, _, _ in srcs]
+    return [(g, 0 if isinstance(n, ResponseError) else int(n))
+            for (_, _, g), n in zip(srcs, sizes, strict=True)]
 
 
 def _index_keys(queue: str) -> list[str]:
