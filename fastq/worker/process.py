@@ -50,6 +50,7 @@ from fastq.worker.settings import WorkerSettings, parse_queues
 log = structlog.get_logger("fastq.worker")
 
 TICK = 0.05  # seconds between deadline / heartbeat / lease checks
+MAX_FETCHES = 2  # fetches in flight at once
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
 
@@ -94,6 +95,10 @@ class Engine:
         self.capacity = settings.concurrency
         self.busy = 0
         self.dispatched = 0  # tasks taken from Redis, for max_tasks_per_child
+        self._reserved = 0  # slots promised to fetches in flight
+        self._inflight = 0
+        self._empty = False  # the last fetch found nothing: wait for a wake-up
+        self._fetches: set[asyncio.Task[None]] = set()
         self.running: dict[str, Running] = {}
         self._overdue: dict[str, Running] = {}  # def handlers reported timed out, still running
         self.leases = Leases(settings.lease_duration)
@@ -177,40 +182,66 @@ class Engine:
     # --- fetch and dispatch ----------------------------------------------------
 
     async def _fetch_loop(self) -> None:
+        # Up to MAX_FETCHES fetches run at once, each reserving the slots it asks
+        # for, so Redis runs one batch's script while this process starts the
+        # previous batch, and a process never takes more tasks than it can start.
         batch = self.settings.fetch_batch
+        second = max(1, self.capacity // 4)  # smallest batch worth a parallel fetch
         while not self._quiet:
             self._slot_free.clear()
-            free = self.capacity - self.busy
-            if free <= 0:
+            free = self.capacity - self.busy - self._reserved
+            if free <= 0 or self._inflight >= MAX_FETCHES or (self._inflight and free < second):
                 await self._slot_free.wait()
                 await asyncio.sleep(0)  # let completions of the same loop turn pile up
+                continue
+            if self._empty and not self._inflight:
+                self._empty = False
+                try:
+                    await self.fetcher.wait(self.settings.poll_interval)
+                except BrokerConnectionError as exc:
+                    log.warning("wake-up wait failed; retrying", error=str(exc))
+                    await asyncio.sleep(BACKOFF)
                 continue
             want = min(free, batch) if batch else free
             limit = self.settings.max_tasks_per_child
             if limit:
-                if self.dispatched >= limit:
-                    self._recycle(f"started {self.dispatched} tasks (max_tasks_per_child)")
-                    return
-                want = min(want, limit - self.dispatched)
-            try:
-                fetched, expiry = await self.fetcher.fetch(want)
-            except BrokerConnectionError as exc:
-                log.warning("fetch failed; retrying", error=str(exc))
-                await asyncio.sleep(BACKOFF)
-                continue
-            except Exception as exc:  # a broken queue must not kill the loop
-                log.error("fetch failed", error=repr(exc))
-                await asyncio.sleep(BACKOFF)
-                continue
-            if fetched:
-                self._dispatch(fetched, expiry)
-                await asyncio.sleep(0)
-                continue
-            try:
-                await self.fetcher.wait(self.settings.poll_interval)
-            except BrokerConnectionError as exc:
-                log.warning("wake-up wait failed; retrying", error=str(exc))
-                await asyncio.sleep(BACKOFF)
+                left = limit - self.dispatched - self._reserved
+                if left <= 0:
+                    if not self._inflight:
+                        self._recycle(f"started {self.dispatched} tasks (max_tasks_per_child)")
+                        return
+                    await self._slot_free.wait()
+                    continue
+                want = min(want, left)
+            self._reserved += want
+            self._inflight += 1
+            task = asyncio.create_task(self._fetch_once(want))
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
+            await asyncio.sleep(0)
+
+    async def _fetch_once(self, want: int) -> None:
+        fetched: list[rdb.Fetched] = []
+        expiry = 0
+        failed = False
+        try:
+            fetched, expiry = await self.fetcher.fetch(want)
+        except BrokerConnectionError as exc:
+            log.warning("fetch failed; retrying", error=str(exc))
+            failed = True
+        except Exception as exc:  # a broken queue must not kill the loop
+            log.error("fetch failed", error=repr(exc))
+            failed = True
+        finally:
+            self._reserved -= want
+            self._inflight -= 1
+        if failed:
+            await asyncio.sleep(BACKOFF)
+        elif fetched:
+            self._dispatch(fetched, expiry)
+        else:
+            self._empty = True
+        self._slot_free.set()
 
     def _dispatch(self, fetched: list[rdb.Fetched], expiry: int) -> None:
         now = self.clock()
@@ -386,6 +417,8 @@ class Engine:
         self._fetch_task.cancel()
         with contextlib.suppress(BaseException):
             await self._fetch_task
+        if self._fetches:  # their tasks are already active in Redis: start or requeue them
+            await asyncio.wait(list(self._fetches), timeout=self.settings.redis.socket_timeout)
         if graceful and self.running:
             self._idle.clear()
             waiters = [
