@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from fastq import __version__
 from fastq.cli_render import (
     console,
     error_rate,
@@ -121,7 +122,7 @@ pass_state = click.make_pass_decorator(State)
 @click.option("--redis-url", metavar="URL", default=None,
               help=f"Redis to inspect (default: ${ENV_REDIS_URL}, else "
                    "redis://127.0.0.1:6379/0). Never printed with its password.")
-@click.version_option(package_name="fastq", prog_name="fastq")
+@click.version_option(version=__version__, prog_name="fastq")
 @click.pass_context
 def cli(ctx: click.Context, redis_url: str | None) -> None:
     """Inspect and steer fastq (and Go Asynq) queues in Redis."""
@@ -276,8 +277,11 @@ def queue_rm(st: State, queues: Sequence[str], force: bool, yes: bool) -> None:
         sizes = {q: insp.queue_info(q).size for q in queues}
         confirm(f"Delete queue(s) {', '.join(queues)} and their "
                 f"{sum(sizes.values())} task(s)?", yes)
+    from fastq.cli_task import progress_bar
+
     for q in queues:
-        st.inspector().delete_queue(q, force=force)
+        with progress_bar(f"Removing {q}") as report:
+            st.inspector().delete_queue(q, force=force, progress=report)
         click.echo(f"Removed queue {q!r}")
 
 

@@ -262,17 +262,17 @@ def _bulk(st: State, action: str, queue: str, state: str, group: str | None, yes
     where = f" of group {group!r}" if group else ""
     confirm(f"{verb.capitalize()} {'up to ' if group else ''}{count} {state} task(s){where} "
             f"in queue {queue!r}?", yes)
-    with _progress(verb) as report:
+    with progress_bar(verb.capitalize()) as report:
         n = getattr(insp, f"{action}_all")(queue, state, group=group, progress=report)
     click.echo(f"{n} {state} task(s) {verb.removesuffix('e')}ed"
                if verb != "run" else f"{n} {state} task(s) are now pending")
 
 
-class _progress:
+class progress_bar:
     """A rich progress bar on stderr, shown only on a terminal for big jobs."""
 
-    def __init__(self, verb: str) -> None:
-        self.verb = verb
+    def __init__(self, label: str) -> None:
+        self.label = label
         self.bar: Progress | None = None
         self.task_id: Any = None
 
@@ -287,8 +287,8 @@ class _progress:
                                 MofNCompleteColumn(), TimeElapsedColumn(),
                                 console=console(stderr=True), transient=True)
             self.bar.start()
-            self.task_id = self.bar.add_task(self.verb.capitalize(), total=total)
-        self.bar.update(self.task_id, completed=done)
+            self.task_id = self.bar.add_task(self.label, total=total)
+        self.bar.update(self.task_id, completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -422,4 +422,4 @@ def task_enqueue(st: State, task_type: str, payload: str, queue: str | None,
         click.echo(f"Enqueued task {info.id} to queue {info.queue!r} ({info.state.value}{when})")
 
 
-__all__ = ["CliError", "parse_duration", "parse_instant", "task"]
+__all__ = ["CliError", "parse_duration", "parse_instant", "progress_bar", "task"]

@@ -130,7 +130,9 @@ class Inspector:
         """
         return self._run(rdb.unpause(queue))
 
-    def delete_queue(self, queue: str, force: bool = False) -> None:
+    def delete_queue(
+        self, queue: str, force: bool = False, *, progress: Progress | None = None
+    ) -> None:
         """Remove a queue and all its keys.
 
         Args:
@@ -138,8 +140,9 @@ class Inspector:
             force: also delete the tasks it holds (in chunks). Without it a queue with
                 tasks raises QueueNotEmptyError. A queue with active tasks is never
                 removed (QueueBusyError).
+            progress: called as ``progress(done, total)`` while forced deletion runs.
         """
-        return self._run(rdb.delete_queue(queue, force, time.time()))
+        return self._run(rdb.delete_queue(queue, force, time.time(), progress))
 
     def list_tasks(
         self,
@@ -386,9 +389,11 @@ class AsyncInspector:
         """Coroutine version of ``Inspector.unpause``."""
         return await self._run(rdb.unpause(queue))
 
-    async def delete_queue(self, queue: str, force: bool = False) -> None:
+    async def delete_queue(
+        self, queue: str, force: bool = False, *, progress: Progress | None = None
+    ) -> None:
         """Coroutine version of ``Inspector.delete_queue``."""
-        return await self._run(rdb.delete_queue(queue, force, time.time()))
+        return await self._run(rdb.delete_queue(queue, force, time.time(), progress))
 
     async def list_tasks(
         self,

@@ -212,6 +212,8 @@ def test_every_help_renders(path: list[str], capsys: pytest.CaptureFixture[str])
 def test_python_m_help_lists_exit_codes() -> None:
     p = run(None, "--help")
     assert p.returncode == 0 and "REDIS_UNAVAILABLE" in p.stdout and "task" in p.stdout
+    v = run(None, "--version")
+    assert v.returncode == 0 and v.stdout.startswith("fastq, version")
 
 
 def test_rendering_helpers() -> None:

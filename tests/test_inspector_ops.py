@@ -166,12 +166,16 @@ def test_delete_queue(insp: Inspector, r: redis.Redis) -> None:
     insp.pause("q")
     with pytest.raises(QueueNotEmptyError):
         insp.delete_queue("q")
-    insp.delete_queue("q", force=True)
+    seen: list[tuple[int, int]] = []
+    insp.delete_queue("q", force=True, progress=lambda d, t: seen.append((d, t)))
     assert r.keys("asynq:{q}:*") == [] and insp.queues() == []
+    assert seen[-1] == (3, 3)
 
     put_task(r, "busy", "active")
+    put_task(r, "busy", "pending", task_id="keep")
     with pytest.raises(QueueBusyError):
         insp.delete_queue("busy", force=True)
+    assert r.exists("asynq:{busy}:t:keep")  # refused before deleting anything
     with pytest.raises(QueueNotFoundError):
         insp.delete_queue("nope")
 

@@ -231,12 +231,28 @@ def unpause(queue: str) -> Plan[bool]:
     return bool(ok(n))
 
 
-def delete_queue(queue: str, force: bool, now: float) -> Plan[None]:
-    """Remove the queue; with force, its tasks are first deleted in chunks."""
+def delete_queue(
+    queue: str, force: bool, now: float, progress: Progress | None = None
+) -> Plan[None]:
+    """Remove the queue; with force, its tasks are first deleted in chunks.
+
+    ``progress(done, total)`` counts over all states; ``total`` grows as each state
+    is reached.
+    """
     yield from queue_exists_or_raise(queue)
-    if force:
-        for state in ("pending", "scheduled", "retry", "archived", "completed", "aggregating"):
-            yield from bulk(queue, "delete", state, None)
+    (active,) = yield [Cmd(("LLEN", keys.active_key(queue)))]
+    if force and not isinstance(active, ResponseError) and active > 0:
+        raise QueueBusyError(queue)  # checked first so force deletes nothing in vain
+    base = 0
+    for state in ("pending", "scheduled", "retry", "archived", "completed", "aggregating"):
+        if not force:
+            break
+
+        def report(done: int, total: int, base: int = base) -> None:
+            if progress is not None:
+                progress(base + done, base + total)
+
+        base += yield from bulk(queue, "delete", state, None, progress=report)
     fixed = [
         keys.ALL_QUEUES,
         keys.active_key(queue),
