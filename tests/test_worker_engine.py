@@ -440,3 +440,37 @@ async def test_worker_info_is_written_for_running_tasks(redis_url: str, r: redis
         release.set()
         await until(lambda: not r.hexists(wk, tid))
     assert not r.exists(keys.server_info_key("h", 42, "sid"))  # cleared on exit
+
+
+async def test_real_client_unique_retention_and_scheduled(redis_url: str, r: redis.Redis) -> None:
+    from fastq.client import AsyncClient
+    from fastq.task import Task
+    from fastq.worker.maintenance import Maintenance
+
+    app = App()
+    got: list[Any] = []
+
+    @app.task("email:")
+    async def email(task: IncomingTask, ctx: Context) -> None:
+        got.append(task.json() if task.payload else task.type)
+        ctx.write_result(b"sent")
+
+    client = AsyncClient(redis_url)
+    try:
+        async with engine(app, redis_url) as e:
+            info = await client.enqueue(
+                Task.json("email:welcome", {"to": "a@b"}), unique=60, retention=60
+            )
+            uk = keys.unique_key("default", "email:welcome", b'{"to": "a@b"}')
+            await until(lambda: _state(r, "default", info.id)() == b"completed")
+            assert got == [{"to": "a@b"}]
+            assert r.hget(keys.task_key("default", info.id), "result") == b"sent"
+            assert not r.exists(uk) and r.get(keys.unique_key("default", "x", b"")) is None
+            later = await client.enqueue(Task("email:later"), process_in=1)
+            assert _state(r, "default", later.id)() == b"scheduled"
+            m = Maintenance(e.settings, clock=lambda: time.time() + 5)
+            await asyncio.to_thread(m.run_once)
+            await until(_gone(r, "default", later.id))
+            assert got[-1] == "email:later"
+    finally:
+        await client.close()
