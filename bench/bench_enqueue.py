@@ -1,7 +1,9 @@
 """Enqueue throughput: one by one (sync and async) and enqueue_many at several batch sizes.
 
 Starts its own private redis-server (the test harness's launcher), so it never
-touches a Redis someone else runs. Prints the median of several runs.
+touches a Redis someone else runs. Prints the median of several runs: the wall-clock
+rate, and a CPU rate (tasks / (this process's CPU time + redis-server's CPU time))
+that stays meaningful on a machine shared with other work.
 
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
 """
@@ -29,43 +31,73 @@ from fastq.task import Task  # noqa: E402
 PAYLOAD = b'{"user_id":12345,"template":"welcome","locale":"en"}'
 
 
-def median_rate(runs: int, n: int, once: Callable[[], float], reset: Callable[[], None]) -> float:
-    """Median tasks/s over ``runs`` runs of ``once`` (which returns elapsed seconds)."""
-    rates = []
-    for _ in range(runs):
-        reset()
-        rates.append(n / once())
-    return statistics.median(rates)
+Timing = tuple[float, float]  # (wall seconds, this process's CPU seconds) of the timed part
 
 
-def bench_sync_one_by_one(client: Client, n: int) -> float:
+def clocks() -> Timing:
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: Timing) -> Timing:
+    return time.perf_counter() - start[0], time.process_time() - start[1]
+
+
+class Meter:
+    """Wall and CPU time of a run: this process plus the private redis-server."""
+
+    def __init__(self, raw: redis.Redis) -> None:
+        self.raw = raw
+
+    def server_cpu(self) -> float:
+        info = self.raw.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def rates(
+        self, runs: int, n: int, once: Callable[[], Timing], reset: Callable[[], None]
+    ) -> tuple[float, float]:
+        """Median tasks/s (wall, CPU) over ``runs`` runs of ``once``."""
+        wall, cpu = [], []
+        for _ in range(runs):
+            reset()
+            s0 = self.server_cpu()
+            elapsed, client_cpu = once()
+            wall.append(n / elapsed)
+            cpu.append(n / (client_cpu + self.server_cpu() - s0))
+        return statistics.median(wall), statistics.median(cpu)
+
+
+def show(label: str, rates: tuple[float, float]) -> None:
+    print(f"{label:<30} {rates[0]:>10,.0f} tasks/s   (CPU rate {rates[1]:>10,.0f} tasks/s)")
+
+
+def bench_sync_one_by_one(client: Client, n: int) -> Timing:
     tasks = [Task("email:send", PAYLOAD) for _ in range(n)]
-    start = time.perf_counter()
+    start = clocks()
     for t in tasks:
         client.enqueue(t)
-    return time.perf_counter() - start
+    return since(start)
 
 
-def bench_async_one_by_one(url: str, n: int) -> float:
+def bench_async_one_by_one(url: str, n: int) -> Timing:
     tasks = [Task("email:send", PAYLOAD) for _ in range(n)]
 
-    async def run() -> float:
+    async def run() -> Timing:
         async with AsyncClient(url) as client:
             await client.enqueue(Task("warmup"))  # connect and load scripts untimed
-            start = time.perf_counter()
+            start = clocks()
             for t in tasks:
                 await client.enqueue(t)
-            return time.perf_counter() - start
+            return since(start)
 
     return asyncio.run(run())
 
 
-def bench_many(client: Client, total: int, batch: int) -> float:
+def bench_many(client: Client, total: int, batch: int) -> Timing:
     tasks = [Task("email:send", PAYLOAD) for _ in range(total)]
-    start = time.perf_counter()
+    start = clocks()
     for i in range(0, total, batch):
         client.enqueue_many(tasks[i : i + batch])
-    return time.perf_counter() - start
+    return since(start)
 
 
 def main() -> None:
@@ -82,27 +114,23 @@ def main() -> None:
         def reset() -> None:
             raw.flushall()
 
+        meter = Meter(raw)
         with Client(server.url) as client:
             client.enqueue(Task("warmup"))  # load scripts, publish the queue
-            rate = median_rate(
+            show("enqueue one by one (sync):", meter.rates(
                 args.runs, args.one_by_one,
                 lambda: bench_sync_one_by_one(client, args.one_by_one), reset,
-            )
-            print(f"enqueue one by one (sync):   {rate:>10,.0f} tasks/s")
-
-        rate = median_rate(
+            ))
+        show("enqueue one by one (async):", meter.rates(
             args.runs, args.one_by_one,
             lambda: bench_async_one_by_one(server.url, args.one_by_one), reset,
-        )
-        print(f"enqueue one by one (async):  {rate:>10,.0f} tasks/s")
-
+        ))
         with Client(server.url) as client:
             for batch in (100, 1000, 10_000):
-                rate = median_rate(
+                show(f"enqueue_many batch {batch}:", meter.rates(
                     args.runs, args.total,
-                    lambda b=batch: bench_many(client, args.total, b), reset,
-                )
-                print(f"enqueue_many batch {batch:>6}:   {rate:>10,.0f} tasks/s")
+                    lambda b=batch: bench_many(client, args.total, b), reset,  # type: ignore[misc]
+                ))
     finally:
         raw.close()
         server.cleanup()

@@ -224,3 +224,6 @@ def resolve(opts: Mapping[str, Any]) -> Resolved:
         opts.get("process_at"),
         opts.get("process_in", 0.0),
     )
+
+
+DEFAULTS = resolve({})  # what a task with no options resolves to

@@ -26,6 +26,7 @@ from fastq._core import TaskMessage
 from fastq.config import DEFAULT_MAX_RETRY
 from fastq.errors import InvalidOptionError, PayloadTooLargeError
 from fastq.options import (
+    DEFAULTS,
     OPTION_NAMES,
     OPTION_SET,
     Resolved,
@@ -56,6 +57,10 @@ class TaskState(str, Enum):
 
 # ---------------------------------------------------------------------------
 # Task
+
+
+# Compact UTF-8 JSON; one encoder object saves json.dumps building one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class Task:
@@ -109,22 +114,16 @@ class Task:
     ) -> None:
         self._type = non_blank("type", type)
         self._payload = check_payload(payload)
-        self._options = normalize_options(
-            {
-                "queue": queue,
-                "max_retry": max_retry,
-                "timeout": timeout,
-                "deadline": deadline,
-                "process_in": process_in,
-                "process_at": process_at,
-                "unique": unique,
-                "task_id": task_id,
-                "retention": retention,
-                "group": group,
-                "headers": headers,
-            }
-        )
-        self._resolved = resolve(self._options)  # reused by every enqueue without overrides
+        # In OPTION_NAMES order.
+        given = (queue, max_retry, timeout, deadline, process_in, process_at, unique,
+                 task_id, retention, group, headers)
+        if given.count(None) == len(given):
+            # Most tasks set no option: nothing to validate, and the defaults are shared.
+            self._options = {}
+            self._resolved = DEFAULTS
+        else:
+            self._options = normalize_options(dict(zip(OPTION_NAMES, given, strict=True)))
+            self._resolved = resolve(self._options)  # reused by every enqueue w/o overrides
 
     @classmethod
     def json(cls, type: str, obj: Any, **options: Any) -> Task:
@@ -139,7 +138,7 @@ class Task:
             if name not in OPTION_SET:
                 check_option(name, None)  # raises with the list of valid names
         try:
-            data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            data = _JSON.encode(obj)
         except (TypeError, ValueError) as exc:
             raise InvalidOptionError("payload", f"cannot encode as JSON: {exc}") from exc
         return cls(type, data.encode("utf-8"), **options)
