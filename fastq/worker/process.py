@@ -107,6 +107,7 @@ class Engine:
             settings.identity, heartbeat.worker_ttl(settings.heartbeat_interval)
         )
         self.exit_code = 0
+        self._started_at = time.time()
         self._quiet = False
         self._recycling = False
         self._stop_graceful: bool | None = None
@@ -363,8 +364,6 @@ class Engine:
             active_worker_count=len(self.running),
         )
         return heartbeat.server_info_call(ident, info, self.info.ttl, now)
-
-    _started_at = time.time()
 
     def _recycle(self, reason: str) -> None:
         self._recycling = True
