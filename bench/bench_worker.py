@@ -96,8 +96,11 @@ def drain(url: str, r: redis.Redis, client: Client, workers: int, n: int, conc: 
         if VERBOSE:
             cpu = [sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs]
             rc = r.info("cpu")
-            print(f"  workers cpu {cpu} s, redis cpu {rc['used_cpu_user'] + rc['used_cpu_sys']:.2f} s"
-                  f", wall {elapsed:.2f} s", flush=True)
+            print(
+                f"  workers cpu {cpu} s, redis cpu {rc['used_cpu_user'] + rc['used_cpu_sys']:.2f} s"
+                f", wall {elapsed:.2f} s",
+                flush=True,
+            )
     finally:
         stop_workers(procs)
     return n / elapsed
