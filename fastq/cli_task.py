@@ -248,6 +248,23 @@ def task_cancel(st: State, task_ids: Sequence[str]) -> None:
         click.echo(f"Sent cancelation signal for task {tid} ({n} server(s) listening)")
 
 
+@task.command("update-payload", epilog=LEAF_EPILOG)
+@queue_opt
+@click.option("--id", "-i", "task_id", required=True, help="Task id.")
+@click.option("--payload", "-p", required=True,
+              help="New payload: text as is, @FILE for a file's bytes, - for stdin.")
+@json_option
+@pass_state
+def task_update_payload(st: State, queue: str, task_id: str, payload: str,
+                        as_json: bool) -> None:
+    """Replace the payload of a task no worker holds (not active or completed)."""
+    info = st.inspector().update_task_payload(queue, task_id, read_payload(payload))
+    if as_json:
+        print_json(info)
+    else:
+        click.echo(f"Task {task_id} payload updated")
+
+
 # --- whole states ----------------------------------------------------------------------
 
 

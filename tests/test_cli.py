@@ -108,6 +108,11 @@ def test_mutations(seeded: str, r: redis.Redis) -> None:
     assert r.exists("asynq:{default}:paused")
     assert run(seeded, "queue", "resume", "default").returncode == 0
     assert run(seeded, "queue", "unpause", "default").stdout.startswith("Queue 'default' was not")
+    u = run(seeded, "task", "update-payload", "-q", "default", "-i", "r0", "-p", '{"v":2}',
+            "--json")
+    assert u.returncode == 0 and json.loads(u.stdout)["payload"] == '{"v":2}'
+    u = run(seeded, "task", "update-payload", "-q", "critical", "-i", "act", "-p", "x")
+    assert u.returncode == ExitCode.CONFLICT
     c = run(seeded, "task", "cancel", "act")
     assert c.returncode == 0 and "Sent cancelation signal for task act" in c.stdout
 
