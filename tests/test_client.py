@@ -15,6 +15,7 @@ from fastq.config import RedisConfig
 from fastq.devredis import RedisServer, free_port
 from fastq.errors import (
     BrokerConnectionError,
+    BrokerError,
     DuplicateTaskError,
     EnqueueManyError,
     InvalidOptionError,
@@ -371,3 +372,16 @@ def test_unix_socket_and_acl_user(tmp_path_factory: pytest.TempPathFactory) -> N
         r2.close()
     finally:
         server.cleanup()
+
+
+def test_enqueue_many_wrong_type_pending_writes_nothing(client: Client, r: redis.Redis) -> None:
+    r.set(keys.pending_key("default"), "not a list")
+    with pytest.raises(EnqueueManyError) as exc:
+        client.enqueue_many([Task("x", b"1"), Task("x", b"2"), Task("s", process_in=60)])
+    assert set(exc.value.errors) == {0, 1}
+    assert all(isinstance(e, BrokerError) for e in exc.value.errors.values())
+    assert "WRONGTYPE" in str(exc.value.errors[0])
+    assert len(exc.value.enqueued) == 1  # the scheduled task took another path
+    assert r.keys("asynq:{default}:t:*") == [
+        keys.task_key("default", exc.value.enqueued[0].id).encode()  # type: ignore[attr-defined]
+    ]

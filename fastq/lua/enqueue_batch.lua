@@ -9,7 +9,15 @@
 -- ARGV[1+2i]  -> encoded TaskMessage of task i
 -- ARGV[2+2i]  -> id of task i
 -- Output: an array with one code per task, in order: 1 when enqueued; 0 when a task
--- with that id already exists (that task is skipped; the others go on).
+-- with that id already exists (that task is skipped; the others go on). An error
+-- reply, before anything is written, if the pending or wake key is not a list.
+for _, key in ipairs({KEYS[1], KEYS[2]}) do
+    local t = redis.call("TYPE", key)["ok"]
+    if t ~= "list" and t ~= "none" then
+        -- Checked up front: a failing LPUSH at the end would strand the hashes above it.
+        return redis.error_reply("WRONGTYPE " .. key .. " is a " .. t .. ", not a list")
+    end
+end
 local out = {}
 local ids = {}
 for i = 1, #KEYS - 2 do
