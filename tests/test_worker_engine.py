@@ -474,3 +474,23 @@ async def test_real_client_unique_retention_and_scheduled(redis_url: str, r: red
             assert got[-1] == "email:later"
     finally:
         await client.close()
+
+
+async def test_survives_a_redis_restart(redis_server: Any, redis_url: str) -> None:
+    app = App()
+
+    @app.task("n")
+    async def n(task: IncomingTask, ctx: Context) -> None:
+        return None
+
+    async with engine(app, redis_url):
+        await asyncio.sleep(0.2)
+        redis_server.stop()
+        await asyncio.sleep(1.0)  # fetch, wake-up wait and cancel loops all see errors
+        redis_server.start()
+        r = redis.Redis.from_url(redis_url)
+        try:
+            tid = enqueue(r, "n")
+            await until(_gone(r, "default", tid), timeout=10)
+        finally:
+            r.close()

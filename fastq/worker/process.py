@@ -99,6 +99,7 @@ class Engine:
         self._inflight = 0
         self._empty = False  # the last fetch found nothing: wait for a wake-up
         self._fetches: set[asyncio.Task[None]] = set()
+        self._skip_logged: dict[str, float] = {}
         self.running: dict[str, Running] = {}
         self._overdue: dict[str, Running] = {}  # def handlers reported timed out, still running
         self.leases = Leases(settings.lease_duration)
@@ -250,9 +251,7 @@ class Engine:
         good = [f for f in fetched if f.msg is not None]
         for f in fetched:
             if f.msg is None:
-                log.error(
-                    "skipped a pending entry", queue=f.queue, task_id=f.task_id, reason=f.problem
-                )
+                self._log_skip(f)
         decoded = decode_messages([f.msg for f in good])
         for f, msg in zip(good, decoded, strict=True):
             self.leases.add(f.task_id, f.queue, expiry)
@@ -268,6 +267,15 @@ class Engine:
             self.busy += 1
             self.info.started(f.task_id, r)
             self.executor.start(r)
+
+    def _log_skip(self, f: rdb.Fetched) -> None:
+        # A queue with keys of the wrong type answers every fetch: log it once a minute.
+        if not f.task_id:
+            now = time.monotonic()
+            if now < self._skip_logged.get(f.queue, 0.0):
+                return
+            self._skip_logged[f.queue] = now + 60
+        log.error("skipped a pending entry", queue=f.queue, task_id=f.task_id, reason=f.problem)
 
     def _on_done(self, r: Running, exc: BaseException | None) -> None:
         if not r.reported:
