@@ -41,6 +41,7 @@ def test_run_task_moves_to_pending_like_asynq(insp: Inspector, r: redis.Redis) -
     insp.run_task("q", "a")
     insp.run_task("q", "g")
     assert r.lrange("asynq:{q}:pending", 0, -1) == [b"g", b"a"]
+    assert r.llen("asynq:{q}:x:wake") == 2  # idle fastq workers wake at once
     assert _state(r, "q", "a") == "pending" and r.hget("asynq:{q}:t:a", "pending_since")
     assert r.zcard("asynq:{q}:archived") == 0
     assert not r.exists("asynq:{q}:g:grp") and r.scard("asynq:{q}:groups") == 0
@@ -129,6 +130,7 @@ def test_bulk_operations_in_chunks_with_progress(
     assert seen[-1] == (45, 46) and len(seen) == 5
     assert r.zcard("asynq:{q}:archived") == 45 and r.zcard("asynq:{q}:scheduled") == 0
     assert insp.run_all("q", "archived") == 45
+    assert 0 < r.llen("asynq:{q}:x:wake") <= 16
     assert r.llen("asynq:{q}:pending") == 45
     assert _state(r, "q", "s7") == "pending"
     ukey = r.hget("asynq:{q}:t:s0", "unique_key")

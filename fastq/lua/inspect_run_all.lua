@@ -3,11 +3,13 @@
 -- KEYS[1] -> source ZSET: asynq:{<q>}:scheduled|retry|archived or asynq:{<q>}:g:<group>
 -- KEYS[2] -> asynq:{<q>}:pending
 -- KEYS[3] -> asynq:{<q>}:groups
+-- KEYS[4] -> asynq:{<q>}:x:wake (fastq extension: wakes idle fastq workers at once)
 -- ARGV[1] -> chunk size
 -- ARGV[2] -> task key prefix asynq:{<q>}:t: (task hashes are built from it: their ids
 --            are only known here)
 -- ARGV[3] -> now, unix nanoseconds (pending_since)
 -- ARGV[4] -> group name when KEYS[1] is a group zset, else ""
+-- ARGV[5] -> most wake tokens kept in the wake list
 -- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
 local popped = redis.call("ZPOPMIN", KEYS[1], tonumber(ARGV[1]))
 local moved, dropped = 0, 0
@@ -24,5 +26,9 @@ for i = 1, #popped, 2 do
 end
 if ARGV[4] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
   redis.call("SREM", KEYS[3], ARGV[4])
+end
+if moved > 0 then
+  for _ = 1, math.min(moved, tonumber(ARGV[5])) do redis.call("LPUSH", KEYS[4], "1") end
+  redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[5]) - 1)
 end
 return {moved, dropped}

@@ -33,6 +33,7 @@ from fastq.rdb.conn import (
     _merge_replies,
     translate_errors,
 )
+from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 
 T = TypeVar("T")
 
@@ -431,8 +432,9 @@ def _mutation(queue: str, action: str, task_id: str, now: float) -> Call:
     pend, sched = keys.pending_key(queue), keys.scheduled_key(queue)
     retry, arch, groups = keys.retry_key(queue), keys.archived_key(queue), keys.groups_key(queue)
     if action == "run":
-        return Call("inspect_run_task", [tkey, pend, sched, retry, arch, groups],
-                    [task_id, gprefix, int(now * 1e9)])
+        return Call("inspect_run_task",
+                    [tkey, pend, sched, retry, arch, groups, keys.wake_key(queue)],
+                    [task_id, gprefix, int(now * 1e9), DEFAULT_WAKE_TOKENS])
     if action == "archive":
         return Call("inspect_archive_task", [tkey, pend, sched, retry, arch, groups], [
             task_id, gprefix, int(now), int(now) - DEFAULT_ARCHIVE_MAX_AGE,
@@ -488,8 +490,9 @@ def _bulk_call(queue: str, action: str, key: str, kind: str, group: str, n: int)
     now = time.time()
     prefix, groups = keys.task_key_prefix(queue), keys.groups_key(queue)
     if action == "run":
-        return Call("inspect_run_all", [key, keys.pending_key(queue), groups],
-                    [n, prefix, time.time_ns(), group])
+        return Call("inspect_run_all",
+                    [key, keys.pending_key(queue), groups, keys.wake_key(queue)],
+                    [n, prefix, time.time_ns(), group, DEFAULT_WAKE_TOKENS])
     if action == "archive":
         return Call("inspect_archive_all", [key, keys.archived_key(queue), groups], [
             kind, n, prefix, int(now), int(now) - DEFAULT_ARCHIVE_MAX_AGE,
