@@ -494,3 +494,21 @@ async def test_survives_a_redis_restart(redis_server: Any, redis_url: str) -> No
             await until(_gone(r, "default", tid), timeout=10)
         finally:
             r.close()
+
+
+async def test_wrong_type_queue_does_not_block_others(redis_url: str, r: redis.Redis) -> None:
+    app = App()
+
+    @app.task("n")
+    async def n(task: IncomingTask, ctx: Context) -> None:
+        return None
+
+    r.set(keys.pending_key("broken"), "not a list")
+    async with engine(app, redis_url, queues={"broken": 5, "ok": 1}):
+        tid = enqueue(r, "n", queue="ok")
+        await until(_gone(r, "ok", tid))
+        calls = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        await asyncio.sleep(0.5)
+        later = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        assert later - calls < 100  # idle polling, not a busy loop
+    assert r.get(keys.pending_key("broken")) == b"not a list"

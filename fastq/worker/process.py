@@ -239,10 +239,11 @@ class Engine:
             self._inflight -= 1
         if failed:
             await asyncio.sleep(BACKOFF)
-        elif fetched:
-            self._dispatch(fetched, expiry)
         else:
-            self._empty = True
+            if fetched:
+                self._dispatch(fetched, expiry)
+            # Only queue-level errors (no task ids) count as empty: no busy loop on them.
+            self._empty = not any(f.task_id for f in fetched)
         self._slot_free.set()
 
     def _dispatch(self, fetched: list[rdb.Fetched], expiry: int) -> None:
