@@ -159,6 +159,7 @@ class SchedulerEnqueueEvent:
 
 
 AnyTask = TaskInfo | CorruptTask
+_STATES = frozenset(s.value for s in TaskState)
 
 
 def utc(ts: float) -> datetime:
@@ -180,6 +181,10 @@ def task_from_row(queue: str, state: str, row: Row, now: float) -> AnyTask:
     except DecodeError as exc:
         reason = f"undecodable msg: {exc}"
         return CorruptTask(queue=queue, id=row.id, state=state, reason=reason, raw=row.msg)
+    if row.state is not None and row.state not in _STATES:
+        # listed from a valid index, but the hash says something no version writes
+        return CorruptTask(queue=queue, id=row.id, state=row.state,
+                           reason=f"unknown state {row.state!r}", raw=row.msg)
     try:
         st = TaskState(state)
     except ValueError:

@@ -179,6 +179,8 @@ def test_corrupt_entries_are_reported_not_fatal(insp: Inspector, r: redis.Redis)
     r.hset("asynq:{q}:t:weird", "state", "levitating")
     t = insp.task_info("q", "weird")
     assert isinstance(t, CorruptTask) and "levitating" in t.reason
+    listed_weird = insp.list_tasks("q", "scheduled")[0]
+    assert isinstance(listed_weird, CorruptTask) and "levitating" in listed_weird.reason
     assert isinstance(insp.task_info("q", "garbled"), CorruptTask)
 
     r.delete("asynq:{q}:retry")
