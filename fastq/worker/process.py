@@ -114,6 +114,14 @@ class Engine:
         self._stop_graceful: bool | None = None
         self._next_extend = 0.0
         self._next_beat = 0.0
+        # Created here so a signal that arrives before run() can already stop it
+        # (asyncio primitives bind to the running loop on first use).
+        self._stop_event = asyncio.Event()
+        self._fast_event = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._ack_wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._flush_lock = asyncio.Lock()  # one flush at a time: shutdown waits for the writer
 
     # --- control -------------------------------------------------------------
 
@@ -136,11 +144,6 @@ class Engine:
 
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
-        self._fast_event = asyncio.Event()
-        self._slot_free = asyncio.Event()
-        self._ack_wake = asyncio.Event()
-        self._idle = asyncio.Event()
         self.conn = rdb.engine_conn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)
         self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
@@ -325,6 +328,10 @@ class Engine:
                 await asyncio.sleep(BACKOFF)
 
     async def _flush(self) -> None:
+        async with self._flush_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
         now = self.clock()
         calls, meta = self.acker.build()
         ext_calls: list[Call] = []
