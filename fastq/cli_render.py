@@ -14,6 +14,7 @@ from typing import IO, Any, TextIO, cast
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fastq.inspector_types import to_jsonable
 
@@ -133,12 +134,13 @@ def error_rate(processed: int, failed: int) -> str:
 
 def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """An aligned, borderless table in the spirit of the asynq CLI's."""
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-              pad_edge=False, title_style="bold")
+    # Text, not str: user data such as "[error] ..." must never be read as rich markup.
+    t = Table(title=Text(title, style="bold") if title else None, title_justify="left",
+              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     rows = [list(r) for r in rows]
     for i, h in enumerate(headers):
         numeric = bool(rows) and all(isinstance(r[i], int) for r in rows)
         t.add_column(h, overflow="fold", justify="right" if numeric else "left")
     for row in rows:
-        t.add_row(*(str(c) for c in row))
+        t.add_row(*(Text(str(c)) for c in row))
     return t

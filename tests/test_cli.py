@@ -44,7 +44,7 @@ def seeded(redis_url: str, r: redis.Redis) -> str:
         put_task(r, "default", "pending", task_id=f"p{i}", payload=b'{"n":%d}' % i)
     put_task(r, "default", "retry", task_id="r0", error_msg="connection refused", retried=1)
     put_task(r, "default", "archived", task_id="a0", error_msg="boom", type="report")
-    put_task(r, "default", "archived", task_id="a1", error_msg="Connection REFUSED")
+    put_task(r, "default", "archived", task_id="a1", error_msg="[red]Connection REFUSED")
     put_task(r, "default", "pending", task_id="bad", msg=b"\xff\xff")
     put_task(r, "critical", "active", task_id="act", lease=time.time() - 10)
     return redis_url
@@ -75,6 +75,8 @@ def test_task_ls_filters_and_corrupt_rows(seeded: str) -> None:
     assert [t["id"] for t in typed] == ["a0"]
     orphan = run_json(seeded, "task", "ls", "-q", "critical", "-s", "active")
     assert orphan[0]["is_orphaned"] is True
+    arch = run(seeded, "task", "ls", "-q", "default", "-s", "archived")
+    assert "[red]Connection REFUSED" in arch.stdout  # shown as is, not as markup
     table = run(seeded, "task", "ls", "-q", "default", "-s", "pending")
     assert table.returncode == 0 and "<corrupt>" in table.stdout and '{"n":0}' in table.stdout
     empty = run(seeded, "task", "ls", "-q", "default", "-s", "completed")
