@@ -44,9 +44,10 @@ _TRAILING = re.compile(r"[ \t]+\n")
 def console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(file=stream, highlight=False)
+        return Console(file=stream, highlight=False, emoji=False)
     # Piped output keeps whole rows (no wrapping at 80 columns) so grep/awk still work.
-    return Console(file=cast(IO[str], _RStrip(stream)), width=400, soft_wrap=True, highlight=False)
+    return Console(file=cast(IO[str], _RStrip(stream)), width=400, soft_wrap=True, highlight=False,
+                   emoji=False)
 
 
 def print_json(data: Any) -> None:
