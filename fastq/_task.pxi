@@ -90,7 +90,7 @@ cdef class TaskMessage:
             + _str_size(err, "error_msg") + _int_size(timeout) + _int_size(deadline)
             + _str_size(ukey, "unique_key") + _int_size(failed_at) + _int_size(retention)
             + _int_size(completed_at) + _str_size(group, "group_key")
-            + _str_map_size(headers, "headers") + _bytes_size(unknown, "unknown")
+            + _str_map_size(headers, "headers") + _raw_size(unknown)
         )
         cdef bytes out = _new_bytes(size)
         cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(out)

@@ -3,7 +3,8 @@
 # The reference is the official `protobuf` runtime (upb backend); where the wire
 # format leaves a choice, these helpers do what upb does, so the tests can compare
 # byte for byte:
-#   * tags are varints of at most 10 bytes whose value must fit 32 bits, field 0 is invalid;
+#   * tags are varints of at most 5 bytes whose value must fit 32 bits, field 0 is invalid
+#     (except inside an unknown group);
 #   * a varint's 10th byte may carry extra high bits (ignored), an 11th byte is an error;
 #   * unknown groups (wire type 3) are skipped to their matching end tag, nested up
 #     to _MAX_DEPTH deep; a stray or mismatched end tag (4) and wire types 6/7 are errors.
@@ -66,12 +67,31 @@ cdef inline int _rvarint(cbuf* pp, cbuf end, uint64_t* out) except -1:
     return 0
 
 
-cdef inline int _rtag(cbuf* pp, cbuf end, uint32_t* out) except -1:
-    cdef uint64_t v
-    _rvarint(pp, end, &v)
-    if v > 0xFFFFFFFFu or (v >> 3) == 0:
+cdef inline int _rtag(cbuf* pp, cbuf end, uint32_t* out, bint in_group=False) except -1:
+    cdef cbuf p = pp[0]
+    cdef uint64_t v = 0
+    cdef unsigned int shift = 0
+    cdef unsigned char b
+    if p < end and p[0] < 0x80:
+        v = p[0]
+        p += 1
+    else:
+        while True:  # like upb: a tag ends within 5 bytes
+            if p >= end:
+                _fail("truncated field tag")
+            b = p[0]
+            p += 1
+            v |= (<uint64_t>(b & 0x7F)) << shift
+            if b < 0x80:
+                break
+            shift += 7
+            if shift > 28:
+                _fail("field tag longer than 5 bytes")
+    # upb lets field number 0 pass inside a skipped group, nowhere else.
+    if v > 0xFFFFFFFFu or ((v >> 3) == 0 and not in_group):
         _fail("invalid field tag")
     out[0] = <uint32_t>v
+    pp[0] = p
     return 0
 
 
@@ -130,7 +150,7 @@ cdef int _skip(cbuf* pp, cbuf end, uint32_t tag, int depth) except -1:
         while True:
             if pp[0] >= end:
                 _fail("unterminated group")
-            _rtag(pp, end, &inner)
+            _rtag(pp, end, &inner, True)
             if (inner & 7) == WT_EGROUP:
                 if (inner >> 3) != (tag >> 3):
                     _fail("mismatched end-group tag")
@@ -210,6 +230,13 @@ cdef inline Py_ssize_t _bytes_size(object b, str field) except -1:
     if type(b) is not bytes:
         raise TypeError(f"{field} must be bytes, not {type(b).__name__}")
     return _len_field_size(PyBytes_GET_SIZE(b))
+
+
+cdef inline Py_ssize_t _raw_size(object b) except -1:
+    """Size of the raw unknown-fields blob, written as is after the known fields."""
+    if type(b) is not bytes:
+        raise TypeError(f"unknown must be bytes, not {type(b).__name__}")
+    return PyBytes_GET_SIZE(b)
 
 
 cdef inline unsigned char* _wbytes(unsigned char* p, unsigned char tag, bytes b) noexcept:
