@@ -50,10 +50,11 @@ class ExitCode(IntEnum):
     REDIS_UNAVAILABLE = 4  # Redis could not be reached
     CONFLICT = 5  # the task's state forbids it, queue not empty, duplicate or existing task
     ABORTED = 6  # the user declined the confirmation prompt
+    INTERRUPTED = 130  # Ctrl-C; a bulk command stops between chunks, each chunk whole
 
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(
-    f"  {c.value}  {c.name}" for c in ExitCode
+    f"  {c.value:>3}  {c.name}" for c in ExitCode
 ) + f"\n\n\bRedis: --redis-url or ${ENV_REDIS_URL} (default redis://127.0.0.1:6379/0)."
 
 # Leaf commands carry the codes on one line; the root and groups show the full list.
@@ -411,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_code(exc)
     except BrokenPipeError:
         return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return ExitCode.INTERRUPTED
     return rv if isinstance(rv, int) else ExitCode.OK
 
 
