@@ -1,0 +1,97 @@
+"""kill -9 storm: random worker children die every 1-2 s while tasks drain.
+
+Each task bumps its own counter in ``chaos:done`` when its handler finishes, so the
+end state says exactly which tasks ran and how many ran twice. A duplicate is only
+allowed for a task that was in flight (in ``active``) at one of the kills.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import redis
+
+from fastq import keys
+from fastq.worker.exitcodes import ExitCode
+
+from .helpers import Workers, done_counts, done_total, enqueue_recs, missing, scale, text, wait_for
+
+TASKS = scale(3000, 100_000)
+PROCESSES = scale(3, 4)
+CONCURRENCY = scale(10, 25)
+SLEEP = scale(0.08, 0.02)  # seconds per task: the short run lasts long enough for kills
+DRAIN_DEADLINE = scale(90.0, 1500.0)
+
+
+def report(data: dict[str, object]) -> None:
+    """Print the numbers; FASTQ_CHAOS_REPORT=path also appends them as a JSON line."""
+    line = json.dumps(data)
+    print("\n" + line)
+    path = os.environ.get("FASTQ_CHAOS_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+def test_kill_9_storm_loses_nothing(
+    workers: Workers, redis_url: str, r: redis.Redis, tmp_path: Path
+) -> None:
+    rng = random.Random(int(os.environ.get("FASTQ_CHAOS_SEED", "0")) or None)
+    ids = enqueue_recs(redis_url, TASKS, sleep=SLEEP)
+    t0 = time.monotonic()
+    p = workers.start(redis_url, "--processes", str(PROCESSES), "--concurrency",
+                      str(CONCURRENCY), "--lease-duration", "2", "--shutdown-timeout", "2")
+    active = keys.active_key("default")
+    kills = 0
+    inflight_at_kills = 0
+    exposed: set[str] = set()  # ids in active around a kill: the only ones allowed twice
+    deadline = time.monotonic() + DRAIN_DEADLINE
+    while done_total(r) < TASKS:
+        assert time.monotonic() < deadline, f"only {done_total(r)}/{TASKS} done"
+        time.sleep(rng.uniform(1.0, 2.0))
+        victims = p.children()  # workers and the maintenance child alike
+        if not victims or done_total(r) >= TASKS:
+            continue
+        victim = rng.choice(victims)
+        snapshot = {text(x) for x in r.lrange(active, 0, -1)}
+        try:
+            os.kill(victim.pid, signal.SIGKILL)  # a child we started, by pid
+        except ProcessLookupError:
+            continue
+        snapshot |= {text(x) for x in r.lrange(active, 0, -1)}
+        kills += 1
+        inflight_at_kills += len(snapshot)
+        exposed |= snapshot
+    elapsed = time.monotonic() - t0
+    # Nothing may remain anywhere but the record: no active task, no orphan lease.
+    wait_for(lambda: r.llen(active) == 0 and r.zcard(keys.lease_key("default")) == 0,
+             timeout=30, what="active and lease empty")
+    assert r.llen(keys.pending_key("default")) == 0
+    for key in (keys.retry_key("default"), keys.archived_key("default"),
+                keys.scheduled_key("default")):
+        assert r.zcard(key) == 0, key
+    counts = done_counts(r)
+    lost = missing(ids, counts)
+    dup_ids = {i for i, c in counts.items() if c > 1}
+    duplicates = sum(c - 1 for c in counts.values())
+    log = p.log()
+    restarts = log.count("worker process died; restarting")
+    report({"scenario": "kill_storm", "tasks": TASKS, "processes": PROCESSES,
+            "concurrency": CONCURRENCY, "kills": kills, "restarts_logged": restarts,
+            "lost": len(lost), "duplicates": duplicates, "inflight_at_kills": inflight_at_kills,
+            "seconds": round(elapsed, 1)})
+    assert kills >= 3
+    assert not lost, f"{len(lost)} tasks never completed, e.g. {lost[:5]}"
+    assert set(counts) == set(ids)
+    stray = sorted(dup_ids - exposed)
+    assert not stray, f"duplicated without being in flight: {stray[:5]}"
+    assert duplicates <= inflight_at_kills
+    assert all(psutil.pid_exists(c.pid) for c in p.children())
+    p.signal(signal.SIGTERM)
+    assert p.wait(30) == ExitCode.OK
