@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
-from fastq import keys
+from fastq import keys, scripts
 from fastq.config import DEFAULT_STATS_TTL, RedisConfig
+from fastq.errors import BrokerError
 from fastq.rdb.conn import AsyncConn, Call, translate_errors
 
 __all__ = ["Call"]
@@ -367,6 +369,8 @@ class WakeWaiter:
         kw = config.connection_kwargs()
         kw["socket_timeout"] = None  # a blocking pop must not trip the socket timeout
         self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        if self._redis.connection_pool.connection_class is aioredis.Connection:
+            self._redis.connection_pool.connection_class = _FastPackConnection
         self._keys = wake_keys(queues)
         self._target = config.redacted_url
 
@@ -375,6 +379,27 @@ class WakeWaiter:
         with translate_errors(self._target):
             got = await self._redis.blpop(self._keys, timeout=max(timeout, 0.01))
         return got is not None
+
+    async def wait_then_call(self, timeout: float, call: Call) -> Any:
+        """Block for a wake-up token (up to ``timeout``), then run ``call`` at once.
+
+        Both go out in one pipeline on this connection, so Redis runs the script
+        the moment the pop returns: a woken worker gets its tasks without another
+        round trip. Returns the script's reply; raises ``NoScriptError`` if Redis
+        does not have the script yet (the caller runs it on its main connection).
+        """
+        script = scripts.get(call.script)
+        with translate_errors(self._target):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.blpop(self._keys, timeout=max(timeout, 0.01))
+            pipe.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
+            replies = await pipe.execute(raise_on_error=False)
+        reply = replies[1]
+        if isinstance(reply, BaseException):
+            if isinstance(reply, NoScriptError) or str(reply).startswith("NOSCRIPT"):
+                raise NoScriptError(str(reply))
+            raise BrokerError(str(reply))
+        return reply
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from redis.exceptions import NoScriptError
+
 from fastq._core import QueueOrder
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import AsyncConn
@@ -33,6 +35,18 @@ class Fetcher:
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
         reply = await self.conn.call(rdb.dequeue_call(queues, count, expiry))
+        return rdb.parse_dequeue(queues, reply), expiry
+
+    async def wait_then_fetch(self, timeout: float, count: int) -> tuple[list[rdb.Fetched], int]:
+        """Wait up to ``timeout`` for a wake-up, then fetch up to ``count`` tasks, in
+        one round trip on the waiting connection."""
+        queues = self.order.order()
+        expiry = int(self.clock() + self.settings.lease_duration + timeout)
+        call = rdb.dequeue_call(queues, count, expiry)
+        try:
+            reply = await self.waiter.wait_then_call(timeout, call)
+        except NoScriptError:
+            reply = await self.conn.call(call)  # loads the scripts
         return rdb.parse_dequeue(queues, reply), expiry
 
     async def wait(self, timeout: float) -> bool:

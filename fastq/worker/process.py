@@ -199,14 +199,6 @@ class Engine:
                 await self._slot_free.wait()
                 await asyncio.sleep(0)  # let completions of the same loop turn pile up
                 continue
-            if self._empty and not self._inflight:
-                self._empty = False
-                try:
-                    await self.fetcher.wait(self.settings.poll_interval)
-                except BrokerConnectionError as exc:
-                    log.warning("wake-up wait failed; retrying", error=str(exc))
-                    await asyncio.sleep(BACKOFF)
-                continue
             want = min(free, batch) if batch else free
             limit = self.settings.max_tasks_per_child
             if limit:
@@ -218,19 +210,26 @@ class Engine:
                     await self._slot_free.wait()
                     continue
                 want = min(want, left)
+            # After an empty fetch, block on the wake keys first (in the same round trip).
+            wait = self._empty and not self._inflight
+            self._empty = False
             self._reserved += want
             self._inflight += 1
-            task = asyncio.create_task(self._fetch_once(want))
+            task = asyncio.create_task(self._fetch_once(want, wait))
             self._fetches.add(task)
             task.add_done_callback(self._fetches.discard)
             await asyncio.sleep(0)
 
-    async def _fetch_once(self, want: int) -> None:
+    async def _fetch_once(self, want: int, wait: bool) -> None:
         fetched: list[rdb.Fetched] = []
         expiry = 0
         failed = False
         try:
-            fetched, expiry = await self.fetcher.fetch(want)
+            if wait:
+                poll = self.settings.poll_interval
+                fetched, expiry = await self.fetcher.wait_then_fetch(poll, want)
+            else:
+                fetched, expiry = await self.fetcher.fetch(want)
         except BrokerConnectionError as exc:
             log.warning("fetch failed; retrying", error=str(exc))
             failed = True
