@@ -23,10 +23,10 @@ from asynq_pb import TaskMessage
 
 from fastq.devredis import RedisServer
 from fastq.inspector import Inspector
-from fastq.rdb import inspect as rdb
+from fastq.rdb import plan as rdb_plan
 
 CALLS: list[float] = []  # seconds per round trip, measured at the client
-_exec = rdb._exec_sync
+_exec = rdb_plan._exec_sync
 
 
 def _timed(conn, batch):  # type: ignore[no-untyped-def]
@@ -37,7 +37,7 @@ def _timed(conn, batch):  # type: ignore[no-untyped-def]
         CALLS.append(time.perf_counter() - t0)
 
 
-rdb._exec_sync = _timed
+rdb_plan._exec_sync = _timed
 
 
 def trips(label: str) -> None:

@@ -1,51 +1,31 @@
-"""Redis I/O of the Inspector, written once for both sync and asyncio callers.
+"""Redis I/O of the Inspector, as plans (``fastq.rdb.plan``) run by both the blocking
+and the asyncio Inspector.
 
-Every operation is a *plan*: a generator that yields batches of operations (raw
-commands or script calls), receives their replies in order, and finally returns a
-result. ``run_sync`` and ``run_async`` drive a plan over a ``SyncConn`` or an
-``AsyncConn``, one pipelined round trip per batch, so an asyncio Inspector is a thin
-wrapper over the same plans. Plans return raw data (bytes, numbers); decoding into
-the public dataclasses is ``fastq.inspector``'s job.
+Plans here return raw data (bytes, numbers); decoding into the public dataclasses is
+``fastq.inspector_ops``'s job.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 from redis.exceptions import ResponseError
 
 from fastq import keys
 from fastq.config import DEFAULT_ARCHIVE_MAX_AGE, DEFAULT_ARCHIVE_MAX_SIZE
 from fastq.errors import (
-    BrokerError,
     QueueBusyError,
     QueueNotEmptyError,
     QueueNotFoundError,
 )
-from fastq.rdb.conn import (
-    AsyncConn,
-    Call,
-    SyncConn,
-    _evalsha_args,
-    _merge_replies,
-    translate_errors,
-)
+from fastq.rdb.conn import Call
 from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
+from fastq.rdb.plan import Cmd, Op, Plan, ok, run_async, run_sync
 
-T = TypeVar("T")
-
-
-class Cmd(NamedTuple):
-    """One raw Redis command, e.g. ``Cmd(("SMEMBERS", "asynq:queues"))``."""
-
-    args: tuple[Any, ...]
-
-
-Op = Call | Cmd
-Plan = Generator[list[Op], list[Any], T]
+__all__ = ["Cmd", "Op", "Plan", "Progress", "Row", "run_async", "run_sync"]
 
 MEMORY_SAMPLE_SIZE = 20  # task hashes sampled per index, as Asynq samples
 SCAN_CHUNK = 1000  # ids a filtered listing scans per script call (~10-20 ms of Redis)
@@ -58,72 +38,6 @@ STATE_KINDS = {
     "archived": "zset",
     "completed": "zset",
 }
-
-# --- drivers ---------------------------------------------------------------------------
-
-
-def _op_args(op: Op) -> tuple[Any, ...]:
-    return _evalsha_args(op) if isinstance(op, Call) else op.args
-
-
-def run_sync(conn: SyncConn, plan: Plan[T]) -> T:
-    """Run a plan on a blocking connection: one pipelined round trip per batch."""
-    try:
-        batch = next(plan)
-        while True:
-            batch = plan.send(_exec_sync(conn, batch))
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
-async def run_async(conn: AsyncConn, plan: Plan[T]) -> T:
-    """Run a plan on an asyncio connection: one pipelined round trip per batch."""
-    try:
-        batch = next(plan)
-        while True:
-            batch = plan.send(await _exec_async(conn, batch))
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
-def _exec_sync(conn: SyncConn, batch: Sequence[Op]) -> list[Any]:
-    replies: list[Any] = [None] * len(batch)
-    todo = list(range(len(batch)))
-    for attempt in range(2):
-        with translate_errors(conn.target):
-            pipe = conn.redis.pipeline(transaction=False)
-            for i in todo:
-                pipe.execute_command(*_op_args(batch[i]))
-            got = pipe.execute(raise_on_error=False)
-        todo = _merge_replies(replies, todo, got, retry=attempt == 0)
-        if not todo:
-            break
-        conn.load_scripts()  # Redis restarted or was flushed: only the scripts re-run
-    return replies
-
-
-async def _exec_async(conn: AsyncConn, batch: Sequence[Op]) -> list[Any]:
-    replies: list[Any] = [None] * len(batch)
-    todo = list(range(len(batch)))
-    for attempt in range(2):
-        with translate_errors(conn.target):
-            pipe = conn.redis.pipeline(transaction=False)
-            for i in todo:
-                pipe.execute_command(*_op_args(batch[i]))
-            got = await pipe.execute(raise_on_error=False)
-        todo = _merge_replies(replies, todo, got, retry=attempt == 0)
-        if not todo:
-            break
-        await conn.load_scripts()
-    return replies
-
-
-def ok(reply: Any) -> Any:
-    """A reply, or BrokerError if Redis answered that command with an error."""
-    if isinstance(reply, BaseException):
-        raise BrokerError(str(reply)) from reply
-    return reply
-
 
 def _s(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
