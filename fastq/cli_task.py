@@ -104,11 +104,22 @@ _COLUMNS = {
 @click.option("--error", "-e", "error_contains", default=None,
               help="Only tasks whose last error contains this text (case-insensitive).")
 @group_opt
+@click.option("--count", is_flag=True,
+              help="Only print how many tasks match (scans the whole state).")
 @json_option
 @pass_state
 def task_ls(st: State, queue: str, state: str, page: int, size: int, task_type: str | None,
-            error_contains: str | None, group: str | None, as_json: bool) -> None:
+            error_contains: str | None, group: str | None, count: bool,
+            as_json: bool) -> None:
     """List tasks of one state, next-to-run first (pending, active) or by time."""
+    if count:
+        n = st.inspector().count_tasks(queue, state, task_type=task_type,
+                                       error_contains=error_contains, group=group)
+        if as_json:
+            print_json({"count": n})
+        else:
+            click.echo(n)
+        return
     tasks = st.inspector().list_tasks(queue, state, page, size, task_type=task_type,
                                       error_contains=error_contains, group=group)
     if as_json:

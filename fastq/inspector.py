@@ -177,6 +177,29 @@ class Inspector:
             ops.list_tasks(queue, state, page, size, task_type, error_contains, group)
         )
 
+    def count_tasks(
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        task_type: str | None = None,
+        error_contains: str | None = None,
+        group: str | None = None,
+    ) -> int:
+        """How many tasks of a state match the filters (a full scan inside Redis).
+
+        Without filters ``queue_info`` counts are cheaper. The filters are those of
+        ``list_tasks``.
+
+        Args:
+            queue: the queue name.
+            state: the state to scan.
+            task_type: only tasks of exactly this type.
+            error_contains: only tasks whose last error contains this text.
+            group: for aggregating, only this group.
+        """
+        return self._run(ops.count_tasks(queue, state, task_type, error_contains, group))
+
     def task_info(self, queue: str, task_id: str) -> TaskInfo | CorruptTask:
         """Everything about one task: a ``TaskInfo``, or ``CorruptTask`` if unreadable.
 
@@ -410,6 +433,18 @@ class AsyncInspector:
         return await self._run(
             ops.list_tasks(queue, state, page, size, task_type, error_contains, group)
         )
+
+    async def count_tasks(
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        task_type: str | None = None,
+        error_contains: str | None = None,
+        group: str | None = None,
+    ) -> int:
+        """Coroutine version of ``Inspector.count_tasks``."""
+        return await self._run(ops.count_tasks(queue, state, task_type, error_contains, group))
 
     async def task_info(self, queue: str, task_id: str) -> TaskInfo | CorruptTask:
         """Coroutine version of ``Inspector.task_info``."""

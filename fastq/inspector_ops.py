@@ -126,6 +126,15 @@ def list_tasks(
     return [task_from_row(queue, st, row, now) for row in rows]
 
 
+def count_tasks(
+    queue: str, state: str | TaskState, task_type: str | None, error_contains: str | None,
+    group: str | None,
+) -> Plan[int]:
+    st = _check_state(state)
+    return (yield from rdb.count_matches(queue, st, group=group, task_type=task_type,
+                                         error_contains=error_contains))
+
+
 def task_info(queue: str, task_id: str) -> Plan[AnyTask]:
     exists, row = yield from rdb.task_row(queue, task_id)
     if not exists:

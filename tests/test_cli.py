@@ -71,6 +71,8 @@ def test_task_ls_filters_and_corrupt_rows(seeded: str) -> None:
     assert rows[3]["corrupt"] is True and "undecodable" in rows[3]["reason"]
     hits = run_json(seeded, "task", "ls", "-q", "default", "-s", "archived", "-e", "refused")
     assert [t["id"] for t in hits] == ["a1"]
+    assert run_json(seeded, "task", "ls", "-q", "default", "-s", "archived", "-e", "refused",
+                    "--count") == {"count": 1}
     typed = run_json(seeded, "task", "ls", "-q", "default", "-s", "archived", "-t", "report")
     assert [t["id"] for t in typed] == ["a0"]
     orphan = run_json(seeded, "task", "ls", "-q", "critical", "-s", "active")

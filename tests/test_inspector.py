@@ -133,6 +133,9 @@ def test_filters_find_few_failures_among_many(insp: Inspector, r: redis.Redis) -
     assert [t.id for t in emails] == ["a011", "a013", "a015", "a017", "a019"]
     both = insp.list_tasks("q", "archived", task_type="sms:send", error_contains="refused")
     assert [t.id for t in both] == ["a150"]
+    assert insp.count_tasks("q", "archived", error_contains="REFUSED") == 3
+    assert insp.count_tasks("q", "archived", task_type="email:send") == 150
+    assert insp.count_tasks("q", "archived") == 300
 
 
 def test_filtered_scan_walks_chunks(insp: Inspector, r: redis.Redis,
@@ -144,6 +147,7 @@ def test_filtered_scan_walks_chunks(insp: Inspector, r: redis.Redis,
     assert [t.id for t in hits] == ["p03", "p13", "p23", "p33"]
     assert [t.id for t in insp.list_tasks("q", "pending", error_contains="bad", size=1,
                                           page=3)] == ["p23"]
+    assert insp.count_tasks("q", "pending", error_contains="bad") == 4
 
 
 def test_task_info_fields(insp: Inspector, r: redis.Redis) -> None:

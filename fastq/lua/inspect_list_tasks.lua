@@ -14,6 +14,7 @@
 -- ARGV[6] -> lower-case text the error message must contain ("" = any)
 -- ARGV[7] -> stop after this many matches (0 = no limit)
 -- ARGV[8] -> "1" to read each task's lease score from KEYS[2] (active tasks), else "0"
+-- ARGV[9] -> "1" to only count matches: the output is then {scanned, matches}
 -- Output: {-1, "<type of KEYS[1]>"} when the index key has the wrong type; otherwise
 --   {scanned, id, msg|false, state|false, score|false, result|false, lease|false,
 --    wrongtype|false, ...} with one 7-tuple per returned task, in listing order.
@@ -91,7 +92,9 @@ for i, id in ipairs(ids) do
     local okm, msg = pcall(redis.call, "HGET", key, "msg")
     keep = okm and msg and matches(msg) or false
   end
-  if keep then
+  if keep and ARGV[9] == "1" then
+    found = found + 1
+  elseif keep then
     local okh, h = pcall(redis.call, "HMGET", key, "msg", "state", "result")
     local lease = false
     if ARGV[8] == "1" then
@@ -112,4 +115,5 @@ for i, id in ipairs(ids) do
   end
 end
 out[1] = scanned
+if ARGV[9] == "1" then return {scanned, found} end
 return out

@@ -266,7 +266,7 @@ def list_rows(
             (reply,) = yield [Call("inspect_list_tasks", [key, keys.lease_key(queue)], [
                 kind, offset, window, keys.task_key_prefix(queue), task_type or "",
                 (error_contains or "").lower(), need if filtering else 0,
-                "1" if state == "active" else "0"])]
+                "1" if state == "active" else "0", "0"])]
             reply = ok(reply)
             if reply[0] == -1:
                 problem = f"{key} is a {_s(reply[1])}, not a {kind}"
@@ -280,6 +280,35 @@ def list_rows(
             if scanned == 0 or (scanned < window and len(found) < need):
                 break  # end of this index
     return rows[:size]
+
+
+def count_matches(
+    queue: str, state: str, *, group: str | None, task_type: str | None,
+    error_contains: str | None, chunk: int | None = None,
+) -> Plan[int]:
+    """How many tasks of a state match the filters: a full server-side scan in chunks."""
+    yield from queue_exists_or_raise(queue)
+    if group is not None:
+        srcs = [(keys.group_key(queue, group), "zset", group)]
+    else:
+        srcs = yield from sources(queue, state)
+    chunk = chunk or SCAN_CHUNK
+    total = 0
+    for key, kind, _ in srcs:
+        offset = 0
+        while True:
+            (reply,) = yield [Call("inspect_list_tasks", [key, keys.lease_key(queue)], [
+                kind, offset, chunk, keys.task_key_prefix(queue), task_type or "",
+                (error_contains or "").lower(), 0, "0", "1"])]
+            reply = ok(reply)
+            if reply[0] == -1:
+                break  # a wrong-typed index holds nothing countable
+            scanned, found = int(reply[0]), int(reply[1])
+            total += found
+            offset += scanned
+            if scanned < chunk:
+                break
+    return total
 
 
 def _rows(reply: list[Any]) -> list[Row]:
