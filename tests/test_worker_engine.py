@@ -512,3 +512,31 @@ async def test_wrong_type_queue_does_not_block_others(redis_url: str, r: redis.R
         later = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
         assert later - calls < 100  # idle polling, not a busy loop
     assert r.get(keys.pending_key("broken")) == b"not a list"
+
+
+async def test_def_handlers_run_concurrently_up_to_concurrency(
+    redis_url: str, r: redis.Redis
+) -> None:
+    app = App()
+    barrier = threading.Barrier(3, timeout=5)
+
+    @app.task("b")
+    def b(task: IncomingTask, ctx: Context) -> None:
+        barrier.wait()  # only passes if all three run at once
+
+    from fastq._core import TaskMessage
+
+    pipe = r.pipeline(transaction=False)
+    for i in range(3):  # enqueued before start: one fetch takes all three at once
+        tid = f"b{i}"
+        pipe.hset(
+            keys.task_key("default", tid),
+            mapping={
+                "msg": TaskMessage(type="b", id=tid, queue="default").encode(),
+                "state": "pending",
+            },
+        )
+        pipe.lpush(keys.pending_key("default"), tid)
+    pipe.execute()
+    async with engine(app, redis_url, concurrency=3):
+        await until(lambda: r.get(keys.processed_total_key("default")) == b"3", timeout=8)

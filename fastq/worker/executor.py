@@ -76,28 +76,31 @@ class ThreadPool:
         self._lock = threading.Lock()
         self._wake_pending = False
         self._threads: list[threading.Thread] = []
-        self._idle = 0
+        self._idle = 0  # threads waiting for a job
+        self._queued = 0  # jobs submitted and not yet taken
 
     def submit(self, route: Route, running: Running) -> None:
-        if self._idle == 0 and len(self._threads) < self._size:
+        with self._lock:
+            self._queued += 1
+            # Every queued job needs an idle thread, or a slow handler would make a
+            # later task wait although a slot is free.
+            spawn = self._queued > self._idle and len(self._threads) < self._size
+            if spawn:
+                self._idle += 1  # counted before it starts
+        if spawn:
             t = threading.Thread(target=self._work, name="fastq-handler", daemon=True)
             self._threads.append(t)
-            self._idle += 1  # counted before it starts, so a burst spawns enough threads
             t.start()
         self._jobs.put((route, running))
 
     def _work(self) -> None:
-        started = False
         while True:
-            if started:
-                with self._lock:
-                    self._idle += 1
-            started = True
             job = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
             if job is None:
                 return
+            with self._lock:
+                self._idle -= 1
+                self._queued -= 1
             route, running = job
             exc: BaseException | None = None
             if running.ctx.cancel_reason:
@@ -109,6 +112,7 @@ class ThreadPool:
                     exc = err
             self._results.append((running, exc))
             with self._lock:
+                self._idle += 1
                 if self._wake_pending:
                     continue
                 self._wake_pending = True
