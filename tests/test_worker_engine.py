@@ -540,3 +540,4 @@ async def test_def_handlers_run_concurrently_up_to_concurrency(
     pipe.execute()
     async with engine(app, redis_url, concurrency=3):
         await until(lambda: r.get(keys.processed_total_key("default")) == b"3", timeout=8)
+    assert r.get(keys.failed_total_key("default")) is None  # nobody hit the barrier timeout
