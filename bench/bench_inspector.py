@@ -41,8 +41,10 @@ rdb_plan._exec_sync = _timed
 
 
 def trips(label: str) -> None:
-    print(f"  {label}: {len(CALLS)} round trips, longest {max(CALLS) * 1000:.1f} ms, "
-          f"median {sorted(CALLS)[len(CALLS) // 2] * 1000:.1f} ms")
+    print(
+        f"  {label}: {len(CALLS)} round trips, longest {max(CALLS) * 1000:.1f} ms, "
+        f"median {sorted(CALLS)[len(CALLS) // 2] * 1000:.1f} ms"
+    )
     CALLS.clear()
 
 
@@ -53,11 +55,21 @@ def populate(r: redis.Redis, n: int, needles: set[int]) -> None:
     for i in range(n):
         tid = str(uuid.uuid4())
         err = "smtp: 550 mailbox unavailable" if i in needles else "context deadline exceeded"
-        msg = TaskMessage(type="email:send", payload=b'{"to":"user@example.com"}', id=tid,
-                          queue="default", retry=25, retried=25, error_msg=err, timeout=1800,
-                          last_failed_at=now)
-        pipe.hset(f"asynq:{{default}}:t:{tid}",
-                  mapping={"msg": msg.SerializeToString(), "state": "archived"})
+        msg = TaskMessage(
+            type="email:send",
+            payload=b'{"to":"user@example.com"}',
+            id=tid,
+            queue="default",
+            retry=25,
+            retried=25,
+            error_msg=err,
+            timeout=1800,
+            last_failed_at=now,
+        )
+        pipe.hset(
+            f"asynq:{{default}}:t:{tid}",
+            mapping={"msg": msg.SerializeToString(), "state": "archived"},
+        )
         pipe.zadd("asynq:{default}:archived", {tid: now - n + i})
         if i % 5000 == 4999:
             pipe.execute()
@@ -78,9 +90,20 @@ def main() -> None:
             for label, fn in [
                 ("list page 1 (30)", lambda: insp.list_tasks("default", "archived")),
                 ("queue_info", lambda: insp.queue_info("default")),
-                ("search error 'mailbox unavailable'",
-                 lambda: insp.list_tasks("default", "archived",
-                                         error_contains="mailbox unavailable")),
+                (
+                    "search error 'mailbox unavailable'",
+                    lambda: insp.list_tasks(
+                        "default", "archived", error_contains="mailbox unavailable"
+                    ),
+                ),
+                (
+                    "count error 'mailbox unavailable'",
+                    lambda: [
+                        insp.count_tasks(
+                            "default", "archived", error_contains="mailbox unavailable"
+                        )
+                    ],
+                ),
             ]:
                 t0 = time.perf_counter()
                 out = fn()
