@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -44,8 +44,7 @@ def stats_expiry(now: float) -> int:
 # --- fetch ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(NamedTuple):  # a NamedTuple: one is built per task on the hot path
     """One id the dequeue script moved to active (``msg`` set) or had to skip."""
 
     queue: str
@@ -66,13 +65,13 @@ def dequeue_call(queues: Sequence[str], count: int, lease_expiry: int) -> Call:
 
 def parse_dequeue(queues: Sequence[str], reply: Sequence[Any]) -> list[Fetched]:
     out: list[Fetched] = []
+    append = out.append
     for i in range(0, len(reply), 3):
-        idx = int(reply[i])
-        q = queues[abs(idx) - 1]
+        idx = reply[i]
         if idx > 0:
-            out.append(Fetched(q, _s(reply[i + 1]), bytes(reply[i + 2])))
+            append(Fetched(queues[idx - 1], reply[i + 1].decode(), reply[i + 2]))
         else:
-            out.append(Fetched(q, _s(reply[i + 1]), None, _s(reply[i + 2])))
+            append(Fetched(queues[-idx - 1], _s(reply[i + 1]), None, _s(reply[i + 2])))
     return out
 
 
@@ -83,8 +82,7 @@ def wake_keys(queues: Iterable[str]) -> list[str]:
 # --- acknowledge --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Success:
+class Success(NamedTuple):
     """A task to acknowledge as succeeded; ``completed_msg`` set keeps it as completed."""
 
     task_id: str

@@ -53,11 +53,11 @@ class Acker:
         return sum(len(v) for v in self._successes.values()) + len(self._calls)
 
     def _lease(self, r: Running, now: float) -> int | None:
-        if not self.leases.valid(r.task_id, now):
+        score = self.leases.held(r.task_id, now)
+        if score is None:
             log.warning("lease lost; result not acknowledged", task_id=r.task_id, queue=r.queue)
             self.leases.remove(r.task_id)
-            return None
-        return self.leases.score(r.task_id)
+        return score
 
     def success(self, r: Running) -> None:
         now = self.clock()

@@ -40,6 +40,13 @@ class Leases:
         self.table.remove(task_id)
         self.lost.discard(task_id)
 
+    def held(self, task_id: str, now: float) -> int | None:
+        """The lease score if this worker still holds the task's lease, else None."""
+        d = self.table.deadline(task_id)
+        if d is None or d <= now or task_id in self.lost:
+            return None
+        return int(d)
+
     def valid(self, task_id: str, now: float) -> bool:
         """Held and not expired by the local clock (an expired lease may be recovered)."""
         d = self.table.deadline(task_id)
