@@ -541,3 +541,22 @@ async def test_def_handlers_run_concurrently_up_to_concurrency(
     async with engine(app, redis_url, concurrency=3):
         await until(lambda: r.get(keys.processed_total_key("default")) == b"3", timeout=8)
     assert r.get(keys.failed_total_key("default")) is None  # nobody hit the barrier timeout
+
+
+async def test_never_fetches_more_than_free_slots(redis_url: str, r: redis.Redis) -> None:
+    app = App()
+    release = asyncio.Event()
+
+    @app.task("hold")
+    async def hold(task: IncomingTask, ctx: Context) -> None:
+        await release.wait()
+
+    for _ in range(6):
+        enqueue(r, "hold")
+    async with engine(app, redis_url, concurrency=2):
+        await until(lambda: r.llen(keys.active_key("default")) == 2)
+        await asyncio.sleep(0.3)
+        assert r.llen(keys.active_key("default")) == 2
+        assert r.llen(keys.pending_key("default")) == 4
+        release.set()
+        await until(lambda: r.get(keys.processed_total_key("default")) == b"6")
