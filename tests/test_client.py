@@ -385,3 +385,10 @@ def test_enqueue_many_wrong_type_pending_writes_nothing(client: Client, r: redis
     assert r.keys("asynq:{default}:t:*") == [
         keys.task_key("default", exc.value.enqueued[0].id).encode()  # type: ignore[attr-defined]
     ]
+
+
+def test_enqueue_many_keeps_pending_order_across_paths(client: Client, r: redis.Redis) -> None:
+    tasks = [Task("a"), Task("b"), Task("u", b"1", unique=30), Task("c"), Task("s", process_in=9)]
+    infos = client.enqueue_many(tasks)
+    pending = [i.id for i in infos if i.state is TaskState.PENDING]
+    assert r.lrange(keys.pending_key("default"), 0, -1) == [i.encode() for i in reversed(pending)]

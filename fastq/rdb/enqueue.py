@@ -128,9 +128,13 @@ def plan_many(
     wake_tokens: int = DEFAULT_WAKE_TOKENS,
     batch_size: int = BATCH_SIZE,
 ) -> Plan:
-    """Build the calls for many tasks. Plain pending tasks (no uniqueness lock) go
-    through ``enqueue_batch``, up to ``batch_size`` per call and queue, which saves
-    the per-call cost of a script; every other task gets its own script call."""
+    """Build the calls for many tasks, keeping each queue's pending order.
+
+    Plain pending tasks (no uniqueness lock) go through ``enqueue_batch``, up to
+    ``batch_size`` per call and queue, which saves the per-call cost of a script;
+    every other task gets its own script call. ``new_queues`` are added to
+    ``asynq:queues`` first; ``wake_tokens`` caps each queue's wake list.
+    """
     calls = publish_calls(new_queues)
     n_publish = len(calls)
     covers: list[int | list[int]] = []
@@ -155,6 +159,9 @@ def plan_many(
                 flush(p.queue, batch)
                 batches[p.queue] = []
         else:
+            if p.state is TaskState.PENDING and batches.get(p.queue):
+                flush(p.queue, batches[p.queue])  # keep the pending list in input order
+                batches[p.queue] = []
             calls.append(enqueue_call(p, wake_tokens))
             covers.append(i)
     for queue, batch in batches.items():
