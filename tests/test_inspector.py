@@ -275,3 +275,38 @@ def test_all_queue_info_and_groups(insp: Inspector, r: redis.Redis) -> None:
     assert insp.groups("b") == []
     with pytest.raises(QueueNotFoundError):
         insp.groups("nope")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+@pytest.mark.parametrize("state", ["pending", "retry"])
+def test_paging_with_filters_matches_brute_force(
+    insp: Inspector, r: redis.Redis, monkeypatch: pytest.MonkeyPatch, chunk: int, state: str
+) -> None:
+    import random
+
+    monkeypatch.setattr(rdb, "SCAN_CHUNK", chunk)
+    rng = random.Random(chunk)
+    expected_order = []
+    for i in range(60):
+        typ = rng.choice(["a", "b", "ab"])
+        err = rng.choice(["", "Disk FULL", "timeout", "full moon"])
+        tid = put_task(r, "q", state, task_id=f"t{i:03d}", type=typ, error_msg=err,
+                       score=float(i))
+        expected_order.append((tid, typ, err))
+    for task_type, needle in [(None, "full"), ("a", None), ("ab", "FULL"), (None, None)]:
+        want = [t for t, typ, err in expected_order
+                if (task_type is None or typ == task_type)
+                and (needle is None or needle.lower() in err.lower())]
+        for size in (1, 4, 33):
+            got: list[str] = []
+            page = 1
+            while True:
+                batch = insp.list_tasks("q", state, page=page, size=size, task_type=task_type,
+                                        error_contains=needle)
+                got += [t.id for t in batch]
+                if len(batch) < size:
+                    break
+                page += 1
+            assert got == want, (task_type, needle, size)
+        assert insp.count_tasks("q", state, task_type=task_type, error_contains=needle) == \
+            len(want)
