@@ -560,3 +560,19 @@ async def test_never_fetches_more_than_free_slots(redis_url: str, r: redis.Redis
         assert r.llen(keys.pending_key("default")) == 4
         release.set()
         await until(lambda: r.get(keys.processed_total_key("default")) == b"6")
+
+
+def test_outage_log_is_rate_limited(capsys: Any) -> None:
+    from fastq.worker.outage import OutageLog
+
+    now = [0.0]
+    o = OutageLog(interval=5.0, clock=lambda: now[0])
+    for _ in range(20):  # 20 retries in 2 s: one line
+        o.failed("fetch", ConnectionError("down"))
+        now[0] += 0.1
+    now[0] = 6.0
+    o.failed("fetch", ConnectionError("down"))
+    o.ok()
+    o.ok()
+    out = capsys.readouterr().out
+    assert out.count("where='fetch'") == 2 and out.count("back to normal") == 1

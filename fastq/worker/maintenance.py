@@ -30,6 +30,7 @@ from fastq.app import IncomingTask, default_retry_delay
 from fastq.errors import DecodeError, FastqError
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import SyncConn
+from fastq.worker.outage import OutageLog
 from fastq.worker.settings import WorkerSettings
 
 log = structlog.get_logger("fastq.maintenance")
@@ -85,6 +86,8 @@ class Maintenance:
     def run_forever(self, stop: threading.Event) -> None:
         """Run the loops until ``stop`` is set; Redis errors are logged, then retried."""
         next_janitor = 0.0
+        outage = OutageLog()
+        errors = OutageLog(message="maintenance pass crashed; retrying")
         while not stop.is_set():
             try:
                 now = time.monotonic()
@@ -92,10 +95,11 @@ class Maintenance:
                 if run_janitor:
                     next_janitor = now + self.settings.janitor_interval
                 self.run_once(janitor=run_janitor)
+                outage.ok()
             except FastqError as exc:
-                log.warning("maintenance pass failed", error=str(exc))
+                outage.failed("maintenance", exc)
             except Exception as exc:  # a bad key must not end maintenance
-                log.error("maintenance pass crashed", error=repr(exc))
+                errors.failed("maintenance", exc)
             stop.wait(self.settings.maintenance_interval)
         if self._conn is not None:
             self._conn.close()

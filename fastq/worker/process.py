@@ -27,7 +27,7 @@ import structlog
 from fastq._core import ServerInfo, TaskMessage, decode_messages
 from fastq.app import App
 from fastq.config import DEFAULT_TIMEOUT, RedisConfig
-from fastq.errors import BrokerConnectionError, ConfigError, DecodeError
+from fastq.errors import BrokerConnectionError, BrokerError, ConfigError, DecodeError
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import Call
 from fastq.rdb.servers import clear_server_state_call
@@ -45,6 +45,7 @@ from fastq.worker.executor import (
 )
 from fastq.worker.fetcher import Fetcher
 from fastq.worker.leases import Leases
+from fastq.worker.outage import OutageLog
 from fastq.worker.settings import WorkerSettings, parse_queues
 
 log = structlog.get_logger("fastq.worker")
@@ -100,6 +101,8 @@ class Engine:
         self._empty = False  # the last fetch found nothing: wait for a wake-up
         self._fetches: set[asyncio.Task[None]] = set()
         self._skip_logged: dict[str, float] = {}
+        self._outage = OutageLog()
+        self._errors = OutageLog(message="unexpected error; retrying")
         self.running: dict[str, Running] = {}
         self._overdue: dict[str, Running] = {}  # def handlers reported timed out, still running
         self.leases = Leases(settings.lease_duration)
@@ -230,11 +233,11 @@ class Engine:
                 fetched, expiry = await self.fetcher.wait_then_fetch(poll, want)
             else:
                 fetched, expiry = await self.fetcher.fetch(want)
-        except BrokerConnectionError as exc:
-            log.warning("fetch failed; retrying", error=str(exc))
+        except BrokerError as exc:  # unreachable, or e.g. LOADING after a restart
+            self._outage.failed("fetch", exc)
             failed = True
         except Exception as exc:  # a broken queue must not kill the loop
-            log.error("fetch failed", error=repr(exc))
+            self._errors.failed("fetch", exc)
             failed = True
         finally:
             self._reserved -= want
@@ -242,6 +245,7 @@ class Engine:
         if failed:
             await asyncio.sleep(BACKOFF)
         else:
+            self._outage.ok()
             if fetched:
                 self._dispatch(fetched, expiry)
             # Only queue-level errors (no task ids) count as empty: no busy loop on them.
@@ -323,7 +327,7 @@ class Engine:
             try:
                 await self._flush()
             except Exception as exc:  # e.g. a Redis error reply: log, keep the loop alive
-                log.error("acknowledgement flush failed", error=repr(exc))
+                self._errors.failed("acknowledge", exc)
                 await asyncio.sleep(BACKOFF)
 
     async def _flush(self) -> None:
@@ -349,9 +353,10 @@ class Engine:
         while True:
             try:
                 replies = await self.conn.call_many([*calls, *ext_calls, *extra])
+                self._outage.ok()
                 break
             except BrokerConnectionError as exc:
-                log.warning("acknowledgement round trip failed; retrying", error=str(exc))
+                self._outage.failed("acknowledge", exc)
                 if self._fast_event.is_set():
                     return
                 await asyncio.sleep(BACKOFF)
@@ -420,8 +425,11 @@ class Engine:
                     if r is not None:
                         log.info("canceling task", task_id=task_id)
                         self._interrupt(r, CANCELED)
+            except BrokerError as exc:
+                self._outage.failed("cancel subscription", exc)
+                await asyncio.sleep(BACKOFF)
             except Exception as exc:
-                log.warning("cancel subscription lost; resubscribing", error=repr(exc))
+                self._errors.failed("cancel subscription", exc)
                 await asyncio.sleep(BACKOFF)
 
     # --- shutdown -----------------------------------------------------------------
