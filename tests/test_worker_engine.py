@@ -575,4 +575,4 @@ def test_outage_log_is_rate_limited(capsys: Any) -> None:
     o.ok()
     o.ok()
     out = capsys.readouterr().out
-    assert out.count("where='fetch'") == 2 and out.count("back to normal") == 1
+    assert out.count("where=fetch") == 2 and out.count("back to normal") == 1
