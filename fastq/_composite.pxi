@@ -12,6 +12,9 @@
 # map entry to upb: it moves, re-encoded, to the message's unknown fields. We do the same.
 
 
+cdef list _NO_ITEMS = []  # shared and never mutated: empty maps are the common case
+
+
 def _map_sort_key(item):
     return (<str>item[0]).encode() + b"\xff"
 
@@ -22,9 +25,9 @@ cdef list _map_items(object m, str field):
     Sizing and writing both walk this snapshot, so the dict changing in between
     can never make the writer overrun the buffer it sized.
     """
-    if m is None:
-        return []
-    if type(m) is not dict:
+    if m is None or (isinstance(m, dict) and not m):
+        return _NO_ITEMS
+    if not isinstance(m, dict):
         raise TypeError(f"{field} must be a dict, not {type(m).__name__}")
     cdef list items = list((<dict>m).items())
     if len(items) > 1:
@@ -52,13 +55,13 @@ cdef Py_ssize_t _str_map_size(list items, str field) except -1:
     return total
 
 
-cdef unsigned char* _wstr_map(unsigned char* p, unsigned char tag, list items):
+cdef unsigned char* _wstr_map(unsigned char* p, unsigned char tag, list items) except NULL:
     cdef Py_ssize_t kn, vn
     cdef const char* kc
     cdef const char* vc
     for k, v in items:
-        kc = PyUnicode_AsUTF8AndSize(k, &kn)
-        vc = PyUnicode_AsUTF8AndSize(v, &vn)
+        kc = _as_utf8(k, &kn)
+        vc = _as_utf8(v, &vn)
         p[0] = tag
         p = _wvarint(p + 1, <uint64_t>(2 + _vsize(<uint64_t>kn) + kn + _vsize(<uint64_t>vn) + vn))
         p = _wlen(p, 0x0A, kc, kn)
@@ -119,7 +122,7 @@ cdef unsigned char* _wint_map(unsigned char* p, unsigned char tag, list items) e
     cdef int32_t v
     for k, val in items:
         v = val
-        kc = PyUnicode_AsUTF8AndSize(k, &kn)
+        kc = _as_utf8(k, &kn)
         p[0] = tag
         p = _wvarint(p + 1, <uint64_t>(2 + _vsize(<uint64_t>kn) + kn + _vsize(<uint64_t><int64_t>v)))
         p = _wlen(p, 0x0A, kc, kn)
@@ -183,11 +186,11 @@ cdef Py_ssize_t _str_list_size(list items, str field) except -1:
     return total
 
 
-cdef unsigned char* _wstr_list(unsigned char* p, unsigned char tag, list items):
+cdef unsigned char* _wstr_list(unsigned char* p, unsigned char tag, list items) except NULL:
     cdef Py_ssize_t n
     cdef const char* c
     for s in items:
-        c = PyUnicode_AsUTF8AndSize(s, &n)
+        c = _as_utf8(s, &n)
         p = _wlen(p, tag, c, n)
     return p
 

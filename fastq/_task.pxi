@@ -48,7 +48,7 @@ cdef class TaskMessage:
     cdef public int64_t retention
     cdef public int64_t completed_at
     cdef public str group_key
-    cdef public dict headers
+    cdef dict _headers  # None until needed: most tasks carry no headers
     cdef public bytes unknown
 
     def __init__(self, str type="", bytes payload=b"", str id="", str queue="",
@@ -70,8 +70,21 @@ cdef class TaskMessage:
         self.retention = retention
         self.completed_at = completed_at
         self.group_key = group_key
-        self.headers = {} if headers is None else dict(headers)
+        self._headers = dict(headers) if headers else None
         self.unknown = unknown
+
+    @property
+    def headers(self):
+        """String metadata (a dict, created on first access)."""
+        if self._headers is None:
+            self._headers = {}
+        return self._headers
+
+    @headers.setter
+    def headers(self, value):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"headers must be a dict, not {type(value).__name__}")
+        self._headers = value
 
     cpdef bytes encode(self):
         """Serialize to protobuf bytes (fields in number order, defaults omitted, headers sorted)."""
@@ -83,7 +96,7 @@ cdef class TaskMessage:
         cdef int64_t timeout = self.timeout, deadline = self.deadline
         cdef int64_t failed_at = self.last_failed_at, retention = self.retention
         cdef int64_t completed_at = self.completed_at
-        cdef list headers = _map_items(self.headers, "headers")
+        cdef list headers = _map_items(self._headers, "headers")
         cdef Py_ssize_t size = (
             _str_size(ty, "type") + _bytes_size(payload, "payload") + _str_size(id_, "id")
             + _str_size(queue, "queue") + _int_size(retry) + _int_size(retried)
@@ -142,7 +155,7 @@ cdef class TaskMessage:
         c.retention = self.retention
         c.completed_at = self.completed_at
         c.group_key = self.group_key
-        c.headers = dict(self.headers) if self.headers is not None else {}
+        c._headers = dict(self._headers) if self._headers else None
         c.unknown = self.unknown
         return c
 
@@ -157,7 +170,7 @@ cdef class TaskMessage:
             and self.deadline == o.deadline and self.unique_key == o.unique_key
             and self.last_failed_at == o.last_failed_at and self.retention == o.retention
             and self.completed_at == o.completed_at and self.group_key == o.group_key
-            and self.headers == o.headers and self.unknown == o.unknown
+            and (self._headers or {}) == (o._headers or {}) and self.unknown == o.unknown
         )
 
     __hash__ = None  # mutable
@@ -170,7 +183,7 @@ cdef class TaskMessage:
                             ("deadline", self.deadline), ("unique_key", self.unique_key),
                             ("last_failed_at", self.last_failed_at),
                             ("retention", self.retention), ("completed_at", self.completed_at),
-                            ("group_key", self.group_key), ("headers", self.headers)):
+                            ("group_key", self.group_key), ("headers", self._headers)):
             if value:
                 parts.append(f"{name}={value!r}")
         if self.unknown:
@@ -201,20 +214,19 @@ cdef TaskMessage _decode_task(bytes data):
     cdef TaskMessage m = TaskMessage.__new__(TaskMessage)
     m.type = m.id = m.queue = m.error_msg = m.unique_key = m.group_key = ""
     m.payload = b""
-    m.headers = {}
     while p < end:
         start = p
         _rtag(&p, end, &t)
         # The full tag (number << 3 | wire type): a known number with a foreign
         # wire type falls through to "unknown", which is what upb does.
         if t == 0x0A:
-            m.type = _rstr(&p, end)
+            m.type = _rstr_cached(&p, end)
         elif t == 0x12:
             m.payload = _rbytes(&p, end)
         elif t == 0x1A:
             m.id = _rstr(&p, end)
         elif t == 0x22:
-            m.queue = _rstr(&p, end)
+            m.queue = _rstr_cached(&p, end)
         elif t == 0x28:
             _rvarint(&p, end, &v)
             m.retry = <int32_t><uint32_t>v
@@ -241,9 +253,11 @@ cdef TaskMessage _decode_task(bytes data):
             _rvarint(&p, end, &v)
             m.completed_at = <int64_t>v
         elif t == 0x72:
-            m.group_key = _rstr(&p, end)
+            m.group_key = _rstr_cached(&p, end)
         elif t == 0x7A:
-            unk = _rstr_map_entry(&p, end, m.headers, unk, 0x7A)
+            if m._headers is None:
+                m._headers = {}
+            unk = _rstr_map_entry(&p, end, m._headers, unk, 0x7A)
         else:
             _skip(&p, end, t, _MAX_DEPTH)
             unk = _keep(unk, start, p)

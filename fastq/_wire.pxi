@@ -12,12 +12,27 @@
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
+from libc.string cimport memcmp, memcpy
 
 
 cdef extern from "Python.h":
     # Returns the str's cached UTF-8 form: no copy for ASCII, no allocation after the first call.
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+    # ASCII str objects hold their bytes inline: read them without a function call.
+    bint PyUnicode_IS_COMPACT_ASCII(object s)
+    void* PyUnicode_DATA(object s)
+    Py_ssize_t PyUnicode_GET_LENGTH(object s)
+    Py_ssize_t _raw_len "PyUnicode_GET_LENGTH" (PyObject* s)
+    void* _raw_data "PyUnicode_DATA" (PyObject* s)
+
+
+cdef inline const char* _as_utf8(object s, Py_ssize_t* n) except NULL:
+    """UTF-8 bytes of an exact str (the caller checked the type)."""
+    if PyUnicode_IS_COMPACT_ASCII(s):
+        n[0] = PyUnicode_GET_LENGTH(s)
+        return <const char*>PyUnicode_DATA(s)
+    return PyUnicode_AsUTF8AndSize(s, n)
 
 from fastq.errors import DecodeError
 
@@ -104,6 +119,14 @@ cdef inline int _rlen(cbuf* pp, cbuf end, Py_ssize_t* out) except -1:
     return 0
 
 
+cdef inline str _utf8_str(cbuf p, Py_ssize_t n):
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+    except UnicodeDecodeError:
+        # proto3 string fields must be valid UTF-8; upb refuses them too.
+        raise DecodeError("string field is not valid UTF-8") from None
+
+
 cdef inline str _rstr(cbuf* pp, cbuf end):
     cdef Py_ssize_t n
     _rlen(pp, end, &n)
@@ -111,11 +134,38 @@ cdef inline str _rstr(cbuf* pp, cbuf end):
     pp[0] = p + n
     if n == 0:
         return ""
-    try:
-        return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
-    except UnicodeDecodeError:
-        # proto3 string fields must be valid UTF-8; upb refuses them too.
-        raise DecodeError("string field is not valid UTF-8") from None
+    return _utf8_str(p, n)
+
+
+# A worker decodes the same few task types and queue names over and over: a tiny
+# direct-mapped cache of ASCII str objects turns those into a hash and a memcmp
+# instead of a new str each time. Entries are always verified byte for byte.
+cdef enum:
+    _CACHE_BITS = 6
+    _CACHE_MAX_LEN = 64
+cdef PyObject* _str_cache[1 << _CACHE_BITS]
+
+
+cdef inline str _rstr_cached(cbuf* pp, cbuf end):
+    cdef Py_ssize_t n
+    _rlen(pp, end, &n)
+    cdef cbuf p = pp[0]
+    pp[0] = p + n
+    if n == 0:
+        return ""
+    if n > _CACHE_MAX_LEN:
+        return _utf8_str(p, n)
+    cdef uint32_t h = (<uint32_t>n) ^ p[0] ^ (<uint32_t>p[n - 1] << 8) ^ (<uint32_t>p[n >> 1] << 16)
+    h = (h * 2654435761u) >> (32 - _CACHE_BITS)
+    cdef PyObject* hit = _str_cache[h]
+    if hit != NULL and _raw_len(hit) == n and memcmp(_raw_data(hit), p, n) == 0:
+        return <str>hit
+    cdef str s = _utf8_str(p, n)
+    if PyUnicode_IS_COMPACT_ASCII(s):  # then its data is exactly the UTF-8 bytes compared above
+        Py_INCREF(s)
+        Py_XDECREF(hit)
+        _str_cache[h] = <PyObject*>s
+    return s
 
 
 cdef inline bytes _rbytes(cbuf* pp, cbuf end):
@@ -203,7 +253,7 @@ cdef inline unsigned char* _wlen(unsigned char* p, unsigned char tag, const char
 cdef inline const char* _utf8(object s, str field, Py_ssize_t* n) except NULL:
     if type(s) is not str:
         raise TypeError(f"{field} must be str, not {type(s).__name__}")
-    return PyUnicode_AsUTF8AndSize(s, n)
+    return _as_utf8(s, n)
 
 
 cdef inline Py_ssize_t _len_field_size(Py_ssize_t n) noexcept nogil:
@@ -217,10 +267,10 @@ cdef inline Py_ssize_t _str_size(object s, str field) except -1:
     return _len_field_size(n)
 
 
-cdef inline unsigned char* _wstr(unsigned char* p, unsigned char tag, object s):
+cdef inline unsigned char* _wstr(unsigned char* p, unsigned char tag, object s) except NULL:
     """Write a str field (size already validated by _str_size), nothing when empty."""
     cdef Py_ssize_t n
-    cdef const char* c = PyUnicode_AsUTF8AndSize(s, &n)
+    cdef const char* c = _as_utf8(s, &n)
     if n == 0:
         return p
     return _wlen(p, tag, c, n)

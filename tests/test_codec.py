@@ -538,3 +538,26 @@ def test_attribute_changes_after_construction_are_checked_on_encode() -> None:
     e.enqueue_time = [1, 2]  # type: ignore[assignment]
     with pytest.raises(TypeError):
         e.encode()
+
+
+def test_repeated_type_and_queue_names_decode_correctly() -> None:
+    # Decoding goes through a small cache of recent ASCII names: values must never mix up.
+    names = ["email:send", "email:sent", "a", "b", "é:x", "x" * 64, "x" * 65, "q" * 63 + "r"]
+    names += [f"type{i}" for i in range(200)]
+    for _ in range(3):
+        for name in names:
+            data = TaskMessage(type=name, queue=name[::-1], group_key=name + "g").encode()
+            m = TaskMessage.decode(data)
+            assert (m.type, m.queue, m.group_key) == (name, name[::-1], name + "g")
+
+
+def test_headers_attribute() -> None:
+    m = TaskMessage()
+    assert m.headers == {}
+    m.headers["k"] = "v"
+    assert TaskMessage.decode(m.encode()).headers == {"k": "v"}
+    m.headers = None  # type: ignore[assignment]
+    assert m.headers == {} and m.encode() == b""
+    with pytest.raises(TypeError):
+        m.headers = [("k", "v")]  # type: ignore[assignment]
+    assert TaskMessage(headers={}) == TaskMessage()
