@@ -562,17 +562,34 @@ async def test_never_fetches_more_than_free_slots(redis_url: str, r: redis.Redis
         await until(lambda: r.get(keys.processed_total_key("default")) == b"6")
 
 
-def test_outage_log_is_rate_limited(capsys: Any) -> None:
-    from fastq.worker.outage import OutageLog
+def test_outage_log_is_rate_limited() -> None:
+    from fastq.worker import outage
 
-    now = [0.0]
-    o = OutageLog(interval=5.0, clock=lambda: now[0])
-    for _ in range(20):  # 20 retries in 2 s: one line
+    lines: list[str] = []
+
+    class _Log:  # records what would be logged, whatever structlog's configuration
+        def warning(self, event: str, **kw: Any) -> None:
+            lines.append(f"warning {event} {kw.get('where')}")
+
+        def info(self, event: str, **kw: Any) -> None:
+            lines.append(f"info {event}")
+
+    saved = outage.log
+    outage.log = _Log()  # type: ignore[assignment]
+    try:
+        now = [0.0]
+        o = outage.OutageLog(interval=5.0, clock=lambda: now[0])
+        for _ in range(20):  # 20 retries in 2 s: one line
+            o.failed("fetch", ConnectionError("down"))
+            now[0] += 0.1
+        now[0] = 6.0
         o.failed("fetch", ConnectionError("down"))
-        now[0] += 0.1
-    now[0] = 6.0
-    o.failed("fetch", ConnectionError("down"))
-    o.ok()
-    o.ok()
-    out = capsys.readouterr().out
-    assert out.count("where=fetch") == 2 and out.count("back to normal") == 1
+        o.ok()
+        o.ok()
+    finally:
+        outage.log = saved
+    assert lines == [
+        "warning cannot reach Redis; retrying fetch",
+        "warning cannot reach Redis; retrying fetch",
+        "info back to normal",
+    ]
