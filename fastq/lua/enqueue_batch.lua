@@ -20,11 +20,17 @@ for _, key in ipairs({KEYS[1], KEYS[2]}) do
 end
 local out = {}
 local ids = {}
-for i = 1, #KEYS - 2 do
+local n = #KEYS - 2
+-- One EXISTS over the whole batch: in the usual case no id is taken and the
+-- per-task check is skipped. seen[] catches an id repeated within the batch.
+local any_taken = n > 0 and redis.call("EXISTS", unpack(KEYS, 3, n + 2)) > 0
+local seen = {}
+for i = 1, n do
     local key = KEYS[2 + i]
-    if redis.call("EXISTS", key) == 1 then
+    if seen[key] or (any_taken and redis.call("EXISTS", key) == 1) then
         out[i] = 0
     else
+        seen[key] = true
         redis.call("HSET", key, "msg", ARGV[1 + 2 * i], "state", "pending", "pending_since", ARGV[1])
         ids[#ids + 1] = ARGV[2 + 2 * i]
         out[i] = 1
