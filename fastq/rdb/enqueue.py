@@ -22,7 +22,8 @@ from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared
 DEFAULT_WAKE_TOKENS = 16
 
 # Plain tasks per enqueue_batch call: large enough to amortize the script call,
-# small enough that one call blocks Redis for only a few milliseconds.
+# small enough that one call blocks Redis for only a few milliseconds (and well
+# under the few thousand values Lua's unpack() accepts in the script).
 BATCH_SIZE = 500
 
 # Queue names per SADD call: Lua's unpack() has a stack limit of a few thousand.
