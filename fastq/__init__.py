@@ -18,6 +18,7 @@ from fastq.errors import (
     LeaseLostError,
     NotFoundError,
     PayloadTooLargeError,
+    QueueBusyError,
     QueueNotEmptyError,
     QueueNotFoundError,
     RevokeTask,
@@ -39,6 +40,7 @@ _LAZY = {
     "Client": "fastq.client",
     "AsyncClient": "fastq.client",
     "Inspector": "fastq.inspector",
+    "AsyncInspector": "fastq.inspector",
     "App": "fastq.app",
     "Context": "fastq.app",
     "RedisConfig": "fastq.config",
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from fastq.app import App, Context
     from fastq.client import AsyncClient, Client
     from fastq.config import RedisConfig
-    from fastq.inspector import Inspector
+    from fastq.inspector import AsyncInspector, Inspector
     from fastq.task import Task, TaskInfo, TaskState
 
 
@@ -64,6 +66,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "App",
     "AsyncClient",
+    "AsyncInspector",
     "BrokerConnectionError",
     "BrokerError",
     "Client",
@@ -80,6 +83,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "QueueNotEmptyError",
+    "QueueBusyError",
     "QueueNotFoundError",
     "RedisConfig",
     "RevokeTask",
