@@ -184,6 +184,19 @@ def test_children_stop_when_the_supervisor_dies(
         assert [str(kid.pid), "term"] in events or [str(kid.pid), "orphan"] in events
 
 
+def test_a_hung_orphan_is_killed_after_the_shutdown_timeout(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    p = fake(started, tmp_path, "--shutdown-timeout", "0.5", FAKE_MODE="deaf")
+    kids = wait_for(lambda: len(p.workers()) == 2 and p.workers(), what="2 children")
+    p.proc.kill()
+    p.proc.wait()
+    started_at = time.monotonic()
+    for kid in kids:
+        kid.wait(timeout=10)
+    assert time.monotonic() - started_at < 8  # shutdown timeout + 5 s grace + polling
+
+
 def test_sd_notify_messages(started: list[SupervisorProc], tmp_path: Path) -> None:
     path = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

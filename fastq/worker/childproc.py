@@ -18,6 +18,7 @@ import faulthandler
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -31,6 +32,7 @@ from fastq.worker.exitcodes import CHILD_BOOT_FAILED
 from fastq.worker.settings import WorkerSettings
 
 HEARTBEAT_MIN_INTERVAL = 0.2  # seconds: the engine may beat more often; the pipe need not
+ORPHAN_POLL = 0.5  # seconds between checks that the supervisor is still there
 PR_SET_PDEATHSIG = 1
 
 # run_worker's signature: (app, settings, *, control, maintenance, index) -> exit code
@@ -104,6 +106,24 @@ def _set_parent_death_signal(sig: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
+def _start_orphan_watchdog(ppid: int, grace: float) -> None:
+    """Kill this child ``grace`` seconds after the supervisor is gone.
+
+    The engine stops gracefully once ``parent_alive()`` turns false, but with no
+    supervisor left nobody would SIGKILL a child whose drain hangs (a dead Redis,
+    a handler that never returns): this thread is that last resort. It does not
+    depend on the event loop, so a hung loop is covered too.
+    """
+
+    def watch() -> None:
+        while os.getppid() == ppid:
+            time.sleep(ORPHAN_POLL)
+        time.sleep(grace)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="fastq-orphan-watchdog", daemon=True).start()
+
+
 def _reset_process_state(close_fds: Iterable[int]) -> None:
     # A terminal's Ctrl-C / Ctrl-Z reach only the supervisor's process group; the
     # supervisor decides what children get (TERM for graceful, not the raw INT).
@@ -128,18 +148,21 @@ def child_main(
     write_fd: int,
     ppid: int,
     close_fds: Iterable[int],
+    orphan_grace: float,
 ) -> NoReturn:
     """Run ``target(control)`` in a freshly forked child and exit with its code.
 
     An exception before the first heartbeat exits with CHILD_BOOT_FAILED so the
     supervisor halts instead of restarting a child that can never start; an
-    unreachable Redis is a plain crash (restarted with backoff) instead.
+    unreachable Redis is a plain crash (restarted with backoff) instead. A child
+    whose supervisor died is killed ``orphan_grace`` seconds later at the latest.
     """
     code = 1
     control = PipeControl(write_fd, index, ppid)
     try:
         _reset_process_state(close_fds)
         _set_parent_death_signal(signal.SIGTERM)
+        _start_orphan_watchdog(ppid, orphan_grace)
         setproctitle(title_for(index))
         # A supervisor that died while we forked gets no new worker.
         code = int(target(control) or 0) if os.getppid() == ppid else 0

@@ -331,7 +331,8 @@ class Supervisor:
         ppid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child never returns from here
-            child_main(body, index=index, write_fd=write_fd, ppid=ppid, close_fds=inherited)
+            child_main(body, index=index, write_fd=write_fd, ppid=ppid, close_fds=inherited,
+                       orphan_grace=self.options.shutdown_timeout + STOP_GRACE)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
         now = time.monotonic()

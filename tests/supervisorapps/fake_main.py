@@ -3,7 +3,7 @@ mechanics only (signals, restarts, murder, recycling) without Redis traffic.
 
 Behaviour comes from the environment:
   FAKE_EVENTS  file that gets one line per event: "<pid> <event> [detail]"
-  FAKE_MODE    normal | boot_fail | stuck_once | recycle | crash_once | slow_stop
+  FAKE_MODE    normal | boot_fail | stuck_once | recycle | crash_once | slow_stop | deaf
   FAKE_MARK    a path used by the *_once modes to act only the first time
 The shipped `fastq-worker` never uses this: it always runs the real engine.
 """
@@ -70,8 +70,10 @@ def fake_worker(app: Any, settings: WorkerSettings, index: int) -> ChildBody:
         if MODE == "boot_fail" and index == 2:
             raise RuntimeError("this worker cannot start")
         processed = 0
+        if MODE == "deaf":  # a hung drain: ignores TERM and never looks for its parent
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         while state["stop"] is None:
-            if not control.parent_alive():
+            if MODE != "deaf" and not control.parent_alive():
                 record("orphan")
                 return 0
             busy = 0 if state["quiet"] else 1
