@@ -62,11 +62,29 @@ def print_stats(inspector: fastq.Inspector) -> None:
     print("\n".join(rows) + "\n", flush=True)
 
 
+def produce_forever(url: str | None, rate: int) -> int:
+    seq = 0
+    with fastq.Client(url) as client:
+        while True:
+            try:
+                seq = enqueue_burst(client, max(1, rate // 10), seq)
+            except fastq.BrokerConnectionError as exc:
+                print(f"{exc}; retrying in 1 s", flush=True)
+                time.sleep(1)
+            time.sleep(0.1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
     parser.add_argument("--rate", type=int, default=200, help="tasks enqueued per second")
+    parser.add_argument(
+        "--producer-only", action="store_true",
+        help="only enqueue the workload into FASTQ_REDIS_URL (workers run elsewhere)",
+    )
     args = parser.parse_args()
+    if args.producer_only:
+        return produce_forever(os.environ.get("FASTQ_REDIS_URL"), args.rate)
 
     server = None
     url = os.environ.get("FASTQ_REDIS_URL")

@@ -12,6 +12,7 @@ from fastq.errors import (
     DecodeError,
     DuplicateTaskError,
     EnqueueError,
+    EnqueueManyError,
     FastqError,
     InvalidOptionError,
     InvalidStateError,
@@ -43,11 +44,12 @@ _LAZY = {
     "AsyncInspector": "fastq.inspector",
     "App": "fastq.app",
     "Context": "fastq.app",
+    "IncomingTask": "fastq.app",
     "RedisConfig": "fastq.config",
 }
 
 if TYPE_CHECKING:
-    from fastq.app import App, Context
+    from fastq.app import App, Context, IncomingTask
     from fastq.client import AsyncClient, Client
     from fastq.config import RedisConfig
     from fastq.inspector import AsyncInspector, Inspector
@@ -75,7 +77,9 @@ __all__ = [
     "DecodeError",
     "DuplicateTaskError",
     "EnqueueError",
+    "EnqueueManyError",
     "FastqError",
+    "IncomingTask",
     "Inspector",
     "InvalidOptionError",
     "InvalidStateError",
