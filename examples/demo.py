@@ -35,12 +35,9 @@ WORKLOAD = [  # (type, queue, share)
 
 def enqueue_burst(client: fastq.Client, n: int, seq: int) -> int:
     tasks = []
+    shares = [share for _, _, share in WORKLOAD]
     for i in range(n):
-        roll, acc = random.random(), 0.0
-        for task_type, queue, share in WORKLOAD:
-            acc += share
-            if roll <= acc:
-                break
+        task_type, queue, _ = random.choices(WORKLOAD, weights=shares)[0]
         body = {"order_id": f"ORD-{seq + i}", "bad": random.random() < 0.02}
         opts: dict[str, object] = {"queue": queue, "max_retry": 3, "retention": 600}
         if random.random() < 0.1:
@@ -76,7 +73,9 @@ def produce_forever(url: str | None, rate: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
+    parser.add_argument(
+        "--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)"
+    )
     parser.add_argument("--rate", type=int, default=200, help="tasks enqueued per second")
     parser.add_argument(
         "--producer-only", action="store_true",
