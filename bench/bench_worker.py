@@ -5,9 +5,9 @@
 Starts its own redis-server, then for 1 and 2 worker processes
 (``python3 -m fastq.worker.process``, app ``tests/workerapps/apps.py``):
 
-- drain: N no-op ``async def`` tasks are enqueued with ``Client.enqueue_many`` into
-  a paused queue; the clock starts when the queue is resumed and stops when the
-  processed counter reaches N (tasks/s, median of the runs);
+- drain: N no-op ``async def`` tasks (``--sync``: ``def`` tasks) are enqueued
+  with ``Client.enqueue_many`` into a paused queue; the clock starts when the
+  queue is resumed and stops when the processed counter reaches N (tasks/s, median of the runs);
 - pickup: with the workers idle, one task at a time is enqueued with
   ``Client.enqueue``; the handler stamps its start time as the task's result.
   Reported: p50 / p99 of (handler start - time just before enqueue).
@@ -37,6 +37,7 @@ from fastq.task import Task  # noqa: E402
 
 Q = "default"
 VERBOSE = "-v" in sys.argv
+HANDLER = ["noop"]  # the task type drained: "noop" (async def) or "noop_sync" (def)
 
 
 def start_workers(url: str, n: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
@@ -81,7 +82,7 @@ def wait_ready(r: redis.Redis, n: int) -> None:
 def drain(url: str, r: redis.Redis, client: Client, workers: int, n: int, conc: int) -> float:
     r.flushall()
     r.set(keys.paused_key(Q), int(time.time()))
-    tasks = [Task("noop") for _ in range(n)]
+    tasks = [Task(HANDLER[0]) for _ in range(n)]
     for i in range(0, n, 5000):
         client.enqueue_many(tasks[i : i + 5000], queue=Q)
     procs = start_workers(url, workers, conc)
@@ -140,7 +141,10 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=100)
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("-v", action="store_true", help="print CPU use per drain")
+    ap.add_argument("--sync", action="store_true", help="drain def handlers (thread pool)")
     args = ap.parse_args()
+    if args.sync:
+        HANDLER[0] = "noop_sync"
     server = RedisServer()
     server.start()
     try:
