@@ -184,6 +184,28 @@ def test_children_stop_when_the_supervisor_dies(
         assert [str(kid.pid), "term"] in events or [str(kid.pid), "orphan"] in events
 
 
+def test_hup_applies_the_config_file_and_survives_a_broken_one(
+    started: list[SupervisorProc], tmp_path: Path
+) -> None:
+    config = tmp_path / "worker.toml"
+    config.write_text("processes = 1\nconcurrency = 3\n")
+    p = SupervisorProc.fake(["--config", str(config), "--shutdown-timeout", "2"], tmp_path)
+    started.append(p)
+    first = wait_for(lambda: len(p.workers()) == 1 and p.workers(), what="1 child")
+    config.write_text("processes = 2\nconcurrency = 5\n")
+    p.signal(signal.SIGHUP)
+    wait_for(lambda: len(p.titles()) == 2 and all("/5)" in t for t in p.titles()),
+             timeout=8, what="2 children with the new concurrency")
+    assert first[0].pid not in {c.pid for c in p.workers()}
+    config.write_text("processes = [oops\n")
+    p.signal(signal.SIGHUP)
+    wait_for(lambda: "reload failed" in p.log(), what="the failed reload")
+    time.sleep(0.5)
+    assert len(p.workers()) == 2
+    p.signal(signal.SIGTERM)
+    assert p.wait() == ExitCode.OK
+
+
 def test_a_hung_orphan_is_killed_after_the_shutdown_timeout(
     started: list[SupervisorProc], tmp_path: Path
 ) -> None:

@@ -161,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def reloader() -> tuple[WorkerOptions, Any]:
         fresh = load_options(cli, dict(os.environ))
         configure_logging(fresh.log_format, fresh.log_level)
-        if fresh.app != loader.spec:
-            raise ConfigError("APP cannot change on reload; restart the service instead")
+        if fresh.app != loader.spec or fresh.redis_url != options.redis_url:
+            raise ConfigError("APP and the Redis URL cannot change on reload; restart instead")
         return fresh, loader.reload()
 
     supervisor = build_supervisor(options, app, reloader=reloader, notifier=notifier)

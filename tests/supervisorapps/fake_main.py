@@ -104,7 +104,10 @@ def main() -> int:
     cli.setdefault("app", "fake:app")
     options = load_options(cli, dict(os.environ))
     configure_logging(options.log_format, "debug")
-    supervisor = Supervisor(options, object(), worker_factory=fake_worker, notifier=SdNotifier())
+    supervisor = Supervisor(
+        options, object(), worker_factory=fake_worker, notifier=SdNotifier(),
+        reloader=lambda: (load_options(cli, dict(os.environ)), object()),
+    )
     return supervisor.run()
 
 
