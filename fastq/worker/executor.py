@@ -14,9 +14,13 @@ import queue
 import threading
 from collections.abc import Callable
 
+import structlog
+
 from fastq._core import TaskMessage
 from fastq.app import App, Context, IncomingTask, Route, run_async, run_sync
 from fastq.errors import TaskCanceledError, TaskTimeoutError, UnknownTaskTypeError
+
+log = structlog.get_logger("fastq.worker")
 
 # Why a running task was interrupted; "shutdown" and "lease" outcomes are not acked.
 TIMEOUT = "timeout"
@@ -144,11 +148,15 @@ class Executor:
         self.loop = loop
         self.on_done = on_done
         self.pool = ThreadPool(concurrency, loop, self._thread_done)
+        self._unknown: set[str] = set()
 
     def start(self, running: Running) -> None:
         try:
             route = self.app.route(running.msg.type)
         except UnknownTaskTypeError as exc:
+            if exc.task_type not in self._unknown:  # once per type, not per task
+                self._unknown.add(exc.task_type)
+                log.warning("no handler for task type; such tasks fail", task_type=exc.task_type)
             self.on_done(running, exc)
             return
         if route.is_async:
