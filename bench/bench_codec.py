@@ -36,20 +36,27 @@ def _loops(fn: Callable[[], object], seconds: float) -> int:
         n *= 4
 
 
-def _rate(fn: Callable[[], object], n: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return n / (time.perf_counter() - t0)
+SLICES = 10  # each run alternates short slices of both sides: machine load hits them alike
 
 
 def compare(fast: Callable[[], object], slow: Callable[[], object]) -> tuple[float, float]:
-    """Median ops/s of each over RUNS runs, alternating so both see the same machine load."""
-    nf, ns = _loops(fast, 0.3), _loops(slow, 0.3)
+    """Median ops/s of each side over RUNS runs of interleaved slices."""
+    nf, ns = _loops(fast, 0.03), _loops(slow, 0.03)
     rf, rs = [], []
     for _ in range(RUNS):
-        rf.append(_rate(fast, nf))
-        rs.append(_rate(slow, ns))
+        tf = ts = 0.0
+        for _ in range(SLICES):
+            t0 = time.perf_counter()
+            for _ in range(nf):
+                fast()
+            t1 = time.perf_counter()
+            for _ in range(ns):
+                slow()
+            t2 = time.perf_counter()
+            tf += t1 - t0
+            ts += t2 - t1
+        rf.append(nf * SLICES / tf)
+        rs.append(ns * SLICES / ts)
     return statistics.median(rf), statistics.median(rs)
 
 

@@ -21,6 +21,7 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
     # ASCII str objects hold their bytes inline: read them without a function call.
     bint PyUnicode_IS_COMPACT_ASCII(object s)
+    object PyUnicode_New(Py_ssize_t size, unsigned int maxchar)
     void* PyUnicode_DATA(object s)
     Py_ssize_t PyUnicode_GET_LENGTH(object s)
     Py_ssize_t _raw_len "PyUnicode_GET_LENGTH" (PyObject* s)
@@ -119,7 +120,26 @@ cdef inline int _rlen(cbuf* pp, cbuf end, Py_ssize_t* out) except -1:
     return 0
 
 
+cdef inline bint _is_ascii(cbuf p, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t acc = 0, word
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        memcpy(&word, p + i, 8)
+        acc |= word
+        i += 8
+    while i < n:
+        acc |= p[i]
+        i += 1
+    return (acc & 0x8080808080808080ULL) == 0
+
+
 cdef inline str _utf8_str(cbuf p, Py_ssize_t n):
+    cdef str s
+    if _is_ascii(p, n):
+        # Most protocol strings (ids, types, queues) are ASCII: build the str directly.
+        s = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(s), p, n)
+        return s
     try:
         return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
     except UnicodeDecodeError:
