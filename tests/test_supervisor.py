@@ -34,7 +34,8 @@ def started(tmp_path: Path) -> Iterator[list[SupervisorProc]]:
 def fake(started: list[SupervisorProc], tmp_path: Path, *args: str, **env: str) -> SupervisorProc:
     p = SupervisorProc.fake(
         ["--processes", "2", "--concurrency", "3", "--shutdown-timeout", "2", *args],
-        tmp_path, env,
+        tmp_path,
+        env,
     )
     started.append(p)
     return p
@@ -69,8 +70,10 @@ def test_graceful_stop_forwards_term_and_exits_zero(
 ) -> None:
     p = fake(started, tmp_path)
     pids = wait_for(lambda: len(started_pids(p)) == 2 and started_pids(p), what="2 starts")
-    wait_for(lambda: all("busy 1/3" in t for t in p.titles()) and len(p.titles()) == 2,
-             what="busy titles")
+    wait_for(
+        lambda: all("busy 1/3" in t for t in p.titles()) and len(p.titles()) == 2,
+        what="busy titles",
+    )
     p.signal(signal.SIGTERM)
     assert p.wait() == ExitCode.OK
     events = p.events()
@@ -83,8 +86,7 @@ def test_graceful_stop_forwards_term_and_exits_zero(
 def test_second_sigint_escalates_to_fast(started: list[SupervisorProc], tmp_path: Path) -> None:
     p = fake(started, tmp_path, "--shutdown-timeout", "20", FAKE_MODE="slow_stop")
     pids = wait_for(lambda: len(started_pids(p)) == 2 and started_pids(p), what="2 starts")
-    wait_for(lambda: len(p.titles()) == 2 and all("busy 1/3" in t for t in p.titles()),
-             what="busy")
+    wait_for(lambda: len(p.titles()) == 2 and all("busy 1/3" in t for t in p.titles()), what="busy")
     p.signal(signal.SIGINT)  # graceful: children get TERM and keep draining
     wait_for(lambda: all([str(pid), "term"] in p.events() for pid in pids), what="term")
     time.sleep(0.7)
@@ -101,8 +103,10 @@ def test_kill_9_of_a_child_restarts_it(started: list[SupervisorProc], tmp_path: 
     first = wait_for(lambda: len(p.workers()) == 2 and p.workers(), what="2 children")
     victim = first[0].pid
     kill_quietly(victim)
-    wait_for(lambda: len(p.workers()) == 2 and victim not in {c.pid for c in p.workers()},
-             what="a replacement")
+    wait_for(
+        lambda: len(p.workers()) == 2 and victim not in {c.pid for c in p.workers()},
+        what="a replacement",
+    )
     log = p.log()
     assert "killed by SIGKILL: out of memory?" in log
     assert "restarting" in log
@@ -128,15 +132,17 @@ def test_boot_failure_halts_with_its_exit_code(
     assert len(started_pids(p)) == 2  # no restart loop
 
 
-def test_stuck_child_is_aborted_and_replaced(
-    started: list[SupervisorProc], tmp_path: Path
-) -> None:
+def test_stuck_child_is_aborted_and_replaced(started: list[SupervisorProc], tmp_path: Path) -> None:
     p = fake(started, tmp_path, "--child-timeout", "1", FAKE_MODE="stuck_once")
     wait_for(lambda: any(e[1] == "stuck" for e in p.events()), what="a stuck child")
     stuck = next(int(e[0]) for e in p.events() if e[1] == "stuck")
-    wait_for(lambda: not psutil.pid_exists(stuck) or
-             psutil.Process(stuck).status() == psutil.STATUS_ZOMBIE,
-             timeout=8, what="the stuck child to die")
+    wait_for(
+        lambda: (
+            not psutil.pid_exists(stuck) or psutil.Process(stuck).status() == psutil.STATUS_ZOMBIE
+        ),
+        timeout=8,
+        what="the stuck child to die",
+    )
     wait_for(lambda: len(started_pids(p)) == 3, what="its replacement")
     log = p.log()
     assert "is stuck (no heartbeat)" in log
@@ -149,8 +155,11 @@ def test_recycle_request_starts_a_replacement(
     started: list[SupervisorProc], tmp_path: Path
 ) -> None:
     p = fake(started, tmp_path, "--processes", "1", FAKE_MODE="recycle")
-    wait_for(lambda: sum(1 for e in p.events() if e[1] == "recycle") >= 2, timeout=10,
-             what="two recycles")
+    wait_for(
+        lambda: sum(1 for e in p.events() if e[1] == "recycle") >= 2,
+        timeout=10,
+        what="two recycles",
+    )
     wait_for(lambda: len(p.workers()) == 1, what="one serving child")
     log = p.log()
     assert "replacing worker process" in log and "fake max tasks" in log
@@ -160,8 +169,7 @@ def test_recycle_request_starts_a_replacement(
 def test_quiet_sends_usr1_to_every_child(started: list[SupervisorProc], tmp_path: Path) -> None:
     p = fake(started, tmp_path)
     pids = wait_for(lambda: len(started_pids(p)) == 2 and started_pids(p), what="2 starts")
-    wait_for(lambda: len(p.titles()) == 2 and all("busy 1/3" in t for t in p.titles()),
-             what="busy")
+    wait_for(lambda: len(p.titles()) == 2 and all("busy 1/3" in t for t in p.titles()), what="busy")
     p.signal(signal.SIGTSTP)
     wait_for(lambda: all([str(pid), "usr1"] in p.events() for pid in pids), what="usr1")
     wait_for(lambda: all("busy 0/3" in t for t in p.titles()), what="quiet titles")
@@ -194,8 +202,11 @@ def test_hup_applies_the_config_file_and_survives_a_broken_one(
     first = wait_for(lambda: len(p.workers()) == 1 and p.workers(), what="1 child")
     config.write_text("processes = 2\nconcurrency = 5\n")
     p.signal(signal.SIGHUP)
-    wait_for(lambda: len(p.titles()) == 2 and all("/5)" in t for t in p.titles()),
-             timeout=8, what="2 children with the new concurrency")
+    wait_for(
+        lambda: len(p.titles()) == 2 and all("/5)" in t for t in p.titles()),
+        timeout=8,
+        what="2 children with the new concurrency",
+    )
     assert first[0].pid not in {c.pid for c in p.workers()}
     config.write_text("processes = [oops\n")
     p.signal(signal.SIGHUP)
@@ -246,8 +257,11 @@ def test_restart_backoff_doubles_and_is_capped() -> None:
     from fastq.worker.options import resolve
     from fastq.worker.supervisor import BACKOFF_MAX, Supervisor
 
-    sup = Supervisor(resolve({"app": "x:app"}, {}, {}), object(),
-                     worker_factory=lambda app, settings, index: lambda control: 0)
+    sup = Supervisor(
+        resolve({"app": "x:app"}, {}, {}),
+        object(),
+        worker_factory=lambda app, settings, index: lambda control: 0,
+    )
     delays = []
     for _ in range(12):
         before = time.monotonic()

@@ -57,8 +57,19 @@ def test_graceful_term_under_load_loses_and_duplicates_nothing(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
     ids = enqueue(redis_url, [("record", 4.0)] * 6 + [("record", 0.02)] * 150)
-    p = worker(started, tmp_path / "a", redis_url, "--processes", "2", "--concurrency", "8",
-               "--shutdown-timeout", "1", "--lease-duration", "10")
+    p = worker(
+        started,
+        tmp_path / "a",
+        redis_url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "8",
+        "--shutdown-timeout",
+        "1",
+        "--lease-duration",
+        "10",
+    )
     wait_for(lambda: len(done(r)) >= 40, timeout=20, what="some tasks done")
     p.signal(signal.SIGTERM)
     assert p.wait(15) == ExitCode.OK
@@ -67,8 +78,17 @@ def test_graceful_term_under_load_loses_and_duplicates_nothing(
     first = done(r)
     assert len(first) == len(set(first))
     # A second worker drains the rest, including the long tasks the first requeued.
-    p2 = worker(started, tmp_path / "b", redis_url, "--processes", "1", "--concurrency", "10",
-                "--lease-duration", "10")
+    p2 = worker(
+        started,
+        tmp_path / "b",
+        redis_url,
+        "--processes",
+        "1",
+        "--concurrency",
+        "10",
+        "--lease-duration",
+        "10",
+    )
     wait_for(lambda: len(done(r)) >= len(ids), timeout=30, what="every task done")
     p2.signal(signal.SIGTERM)
     assert p2.wait(15) == ExitCode.OK
@@ -81,13 +101,28 @@ def test_graceful_term_under_load_loses_and_duplicates_nothing(
 def test_kill_9_of_a_child_recovers_its_tasks(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
-    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "10",
-               "--lease-duration", "2")
-    wait_for(lambda: len(p.workers()) == 1 and "busy 0/10" in " ".join(p.titles()),
-             timeout=10, what="an idle worker")
+    p = worker(
+        started,
+        tmp_path,
+        redis_url,
+        "--processes",
+        "1",
+        "--concurrency",
+        "10",
+        "--lease-duration",
+        "2",
+    )
+    wait_for(
+        lambda: len(p.workers()) == 1 and "busy 0/10" in " ".join(p.titles()),
+        timeout=10,
+        what="an idle worker",
+    )
     ids = enqueue(redis_url, [("record", 2.5)] * 6)
-    victim = wait_for(lambda: [c for c in p.workers() if "busy 6/10" in " ".join(c.cmdline())],
-                      timeout=10, what="a busy worker")[0]
+    victim = wait_for(
+        lambda: [c for c in p.workers() if "busy 6/10" in " ".join(c.cmdline())],
+        timeout=10,
+        what="a busy worker",
+    )[0]
     kill_quietly(victim.pid)
     wait_for(lambda: sorted(done(r)) == sorted(ids), timeout=30, what="recovered tasks done")
     log = p.log()
@@ -101,8 +136,19 @@ def test_max_tasks_per_child_recycles_without_loss(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
     ids = enqueue(redis_url, [("record", 0.01)] * 40)
-    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "2",
-               "--max-tasks-per-child", "8", "--shutdown-timeout", "2")
+    p = worker(
+        started,
+        tmp_path,
+        redis_url,
+        "--processes",
+        "1",
+        "--concurrency",
+        "2",
+        "--max-tasks-per-child",
+        "8",
+        "--shutdown-timeout",
+        "2",
+    )
     wait_for(lambda: len(done(r)) >= len(ids), timeout=40, what="every task done")
     p.signal(signal.SIGTERM)
     assert p.wait(15) == ExitCode.OK
@@ -117,8 +163,20 @@ def test_max_tasks_per_child_recycles_without_loss(
 def test_server_info_and_worker_info_decode(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
-    p = worker(started, tmp_path, redis_url, "--processes", "2", "--concurrency", "3",
-               "--queues", "critical=6,default=2", "--strict-priority", "--lease-duration", "10")
+    p = worker(
+        started,
+        tmp_path,
+        redis_url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "3",
+        "--queues",
+        "critical=6,default=2",
+        "--strict-priority",
+        "--lease-duration",
+        "10",
+    )
     enqueue(redis_url, [("record", 3.5)] * 4)
 
     def server() -> ServerInfo | None:
@@ -126,8 +184,11 @@ def test_server_info_and_worker_info_decode(
         raw = r.get(members[0]) if members else None
         return ServerInfo.decode(raw) if raw else None
 
-    info = wait_for(lambda: (s := server()) and s.active_worker_count == 4 and s, timeout=10,
-                    what="ServerInfo with 4 active")
+    info = wait_for(
+        lambda: (s := server()) and s.active_worker_count == 4 and s,
+        timeout=10,
+        what="ServerInfo with 4 active",
+    )
     assert info.pid == p.pid
     assert info.concurrency == 6  # processes x concurrency
     assert info.queues == {"critical": 6, "default": 2}
@@ -137,8 +198,11 @@ def test_server_info_and_worker_info_decode(
     host = info.host
     wkey = keys.workers_key(host, p.pid, info.server_id)
     assert r.zscore(keys.ALL_WORKERS, wkey) is not None
-    entries = wait_for(lambda: len(r.hgetall(wkey)) == 4 and r.hgetall(wkey), timeout=10,
-                       what="4 WorkerInfo entries")
+    entries = wait_for(
+        lambda: len(r.hgetall(wkey)) == 4 and r.hgetall(wkey),
+        timeout=10,
+        what="4 WorkerInfo entries",
+    )
     for task_id, raw in entries.items():
         w = WorkerInfo.decode(raw)
         assert (w.host, w.pid, w.server_id) == (host, p.pid, info.server_id)
@@ -156,11 +220,18 @@ def test_hup_reload_replaces_children_gracefully(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
     p = worker(started, tmp_path, redis_url, "--processes", "2", "--concurrency", "2")
-    old = {c.pid for c in wait_for(lambda: len(p.workers()) == 2 and p.workers(), timeout=10,
-                                   what="2 workers")}
+    old = {
+        c.pid
+        for c in wait_for(
+            lambda: len(p.workers()) == 2 and p.workers(), timeout=10, what="2 workers"
+        )
+    }
     p.signal(signal.SIGHUP)
-    wait_for(lambda: len(p.workers()) == 2 and not old & {c.pid for c in p.workers()},
-             timeout=15, what="2 new workers")
+    wait_for(
+        lambda: len(p.workers()) == 2 and not old & {c.pid for c in p.workers()},
+        timeout=15,
+        what="2 new workers",
+    )
     ids = enqueue(redis_url, [("record", 0.01)] * 5)
     wait_for(lambda: sorted(done(r)) == sorted(ids), timeout=10, what="tasks on new workers")
     assert "reloading" in p.log() and "died" not in p.log()
@@ -194,8 +265,11 @@ def test_hup_reload_imports_the_new_code(
     old = wait_for(lambda: len(p.workers()) == 1 and p.workers(), timeout=10, what="worker")
     (code / "reloadable_app.py").write_text(RELOADABLE.format(name="v2"))
     p.signal(signal.SIGHUP)
-    wait_for(lambda: len(p.workers()) == 1 and p.workers()[0].pid != old[0].pid, timeout=15,
-             what="the new worker")
+    wait_for(
+        lambda: len(p.workers()) == 1 and p.workers()[0].pid != old[0].pid,
+        timeout=15,
+        what="the new worker",
+    )
     [task_id] = enqueue(redis_url, [("v2", 0)])
     wait_for(lambda: done(r) == [f"v2:{task_id}"], timeout=10, what="the new handler")
     p.signal(signal.SIGTERM)
@@ -208,8 +282,19 @@ def test_max_memory_per_child_replaces_children_without_loss(
     # Any Python process is over 1 MB: every child is replaced as soon as it is
     # ready, so tasks keep running across constant replacements.
     ids = enqueue(redis_url, [("record", 0.05)] * 30)
-    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "4",
-               "--max-memory-per-child", "1MB", "--shutdown-timeout", "2")
+    p = worker(
+        started,
+        tmp_path,
+        redis_url,
+        "--processes",
+        "1",
+        "--concurrency",
+        "4",
+        "--max-memory-per-child",
+        "1MB",
+        "--shutdown-timeout",
+        "2",
+    )
     wait_for(lambda: len(done(r)) >= len(ids), timeout=40, what="every task done")
     wait_for(lambda: p.log().count("memory: rss") >= 2, timeout=10, what="two replacements")
     p.signal(signal.SIGTERM)

@@ -47,8 +47,9 @@ def test_prune_drops_entries_of_tasks_that_are_no_longer_active(
     wkey = keys.workers_key("h1", 4242, "sid")
 
     def info(task_id: str) -> bytes:
-        return WorkerInfo(host="h1", pid=4242, server_id="sid", task_id=task_id,
-                          task_type="t", queue="default").encode()
+        return WorkerInfo(
+            host="h1", pid=4242, server_id="sid", task_id=task_id, task_type="t", queue="default"
+        ).encode()
 
     r.hset(keys.task_key("default", "running"), "state", "active")
     r.hset(keys.task_key("default", "recovered"), "state", "retry")

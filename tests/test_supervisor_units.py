@@ -39,15 +39,22 @@ def test_unit_promises(unit: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
-@pytest.mark.parametrize(("unit", "name"), [(UNITS[0], UNITS[0]),
-                                            (UNITS[1], "fastq-worker@billing.service")])
+@pytest.mark.parametrize(
+    ("unit", "name"), [(UNITS[0], UNITS[0]), (UNITS[1], "fastq-worker@billing.service")]
+)
 def test_systemd_analyze_verify(unit: str, name: str, tmp_path: Path) -> None:
     # verify also checks that ExecStart exists: point it at this interpreter.
-    text = (SYSTEMD / unit).read_text().replace(
-        "/opt/fastq/venv/bin/fastq-worker", f"{sys.executable} -m fastq.worker"
+    text = (
+        (SYSTEMD / unit)
+        .read_text()
+        .replace("/opt/fastq/venv/bin/fastq-worker", f"{sys.executable} -m fastq.worker")
     )
     (tmp_path / name).write_text(text)
-    p = subprocess.run(["systemd-analyze", "verify", str(tmp_path / name)],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     assert name not in p.stderr, p.stderr

@@ -24,8 +24,14 @@ pytestmark = pytest.mark.timeout(60)
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 20) -> tuple[int, str]:
     full = dict(os.environ, PYTHONPATH=f"{ROOT}:{TESTS}", **(env or {}))
     full.pop("NOTIFY_SOCKET", None)
-    p = subprocess.run([sys.executable, "-m", "fastq.worker", *args], env=full, cwd=str(ROOT),
-                       capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, "-m", "fastq.worker", *args],
+        env=full,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return p.returncode, p.stdout + p.stderr
 
 
@@ -49,8 +55,11 @@ def test_values_parse_with_units() -> None:
     assert parse_size("0") == 0
     assert parse_duration("500ms") == 0.5
     assert parse_duration("2m") == 120
-    o = resolve({"app": "a:b", "max_memory_per_child": "1.5GiB", "strict_priority": True},
-                {"FASTQ_SHUTDOWN_TIMEOUT": "25s"}, {})
+    o = resolve(
+        {"app": "a:b", "max_memory_per_child": "1.5GiB", "strict_priority": True},
+        {"FASTQ_SHUTDOWN_TIMEOUT": "25s"},
+        {},
+    )
     assert o.max_memory_per_child == int(1.5 * 1024**3)
     assert o.shutdown_timeout == 25.0 and o.strict_priority is True
 
@@ -84,7 +93,7 @@ def test_config_file(tmp_path: Path) -> None:
     path.write_text('[worker]\napp = "m:app"\nmax-tasks-per-child = 100\nqueues = "x=3,y"\n')
     o = load_options({"config": str(path)}, {})
     assert o.app == "m:app" and o.max_tasks_per_child == 100 and o.queues == {"x": 3, "y": 1}
-    path.write_text('processes = 2\nprocesses_typo = 3\n')
+    path.write_text("processes = 2\nprocesses_typo = 3\n")
     with pytest.raises(ConfigError, match="unknown key 'processes_typo'"):
         load_config_file(path, OPTION_NAMES)
     path.write_text("processes = \n")
@@ -125,8 +134,9 @@ def test_app_import_errors_exit_with_their_code(app: str, message: str) -> None:
 
 def test_unreachable_redis_retries_then_exits_without_leaking_the_password() -> None:
     url = f"redis://user:s3cret-pw@127.0.0.1:{free_port()}/0"
-    code, out = run_cli("supervisorapps.recording_app:app", "--redis-wait", "1.2",
-                        env={"FASTQ_REDIS_URL": url})
+    code, out = run_cli(
+        "supervisorapps.recording_app:app", "--redis-wait", "1.2", env={"FASTQ_REDIS_URL": url}
+    )
     assert code == ExitCode.REDIS_UNREACHABLE
     assert out.count("Redis unreachable; retrying") >= 1
     assert "giving up" in out
@@ -138,9 +148,21 @@ def test_password_on_the_command_line_is_hidden_from_ps() -> None:
     url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{TESTS}")
     p = subprocess.Popen(
-        [sys.executable, "-m", "fastq.worker", "supervisorapps.recording_app:app",
-         "--redis-url", url, "--redis-wait", "3"],
-        env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "fastq.worker",
+            "supervisorapps.recording_app:app",
+            "--redis-url",
+            url,
+            "--redis-wait",
+            "3",
+        ],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 10
@@ -194,11 +216,19 @@ def test_logging_json_has_pid_task_id_and_no_secrets() -> None:
 def test_term_while_waiting_for_redis_exits_zero() -> None:
     import signal
 
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{TESTS}",
-               FASTQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    p = subprocess.Popen([sys.executable, "-m", "fastq.worker", "supervisorapps.recording_app:app"],
-                         env=env, cwd=str(ROOT), stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{ROOT}:{TESTS}",
+        FASTQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-m", "fastq.worker", "supervisorapps.recording_app:app"],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert p.stdout is not None
         for line in p.stdout:  # wait until it is in the retry loop

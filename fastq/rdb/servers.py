@@ -18,8 +18,7 @@ ServerName = tuple[str, int, str]  # host, pid, server id
 def clear_server_state_call(name: ServerName) -> Call:
     return Call(
         "clear_server_state",
-        [keys.server_info_key(*name), keys.workers_key(*name), keys.ALL_SERVERS,
-         keys.ALL_WORKERS],
+        [keys.server_info_key(*name), keys.workers_key(*name), keys.ALL_SERVERS, keys.ALL_WORKERS],
         [],
     )
 

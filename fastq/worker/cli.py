@@ -56,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("app", nargs="?", metavar="APP", help="module:attribute of a fastq.App")
-    parser.add_argument("--config", metavar="FILE",
-                        help=f"TOML config file [env {ENV_CONFIG}]")
+    parser.add_argument("--config", metavar="FILE", help=f"TOML config file [env {ENV_CONFIG}]")
     for opt in OPTIONS:
         default = "CPU count" if opt.name == "processes" else opt.default
         help_text = f"{opt.help} [env {opt.env}; default {default}]"
@@ -103,12 +102,21 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
         except BrokerConnectionError as exc:
             waited = time.monotonic() - started
             if options.redis_wait and waited + delay > options.redis_wait:
-                log.error("Redis unreachable; giving up", redis=config.redacted_url,
-                          error=str(exc), waited=round(waited, 1),
-                          redis_wait=options.redis_wait)
+                log.error(
+                    "Redis unreachable; giving up",
+                    redis=config.redacted_url,
+                    error=str(exc),
+                    waited=round(waited, 1),
+                    redis_wait=options.redis_wait,
+                )
                 return False
-            log.warning("Redis unreachable; retrying", redis=config.redacted_url,
-                        error=str(exc), attempt=attempt, retry_in=delay)
+            log.warning(
+                "Redis unreachable; retrying",
+                redis=config.redacted_url,
+                error=str(exc),
+                attempt=attempt,
+                retry_in=delay,
+            )
             notifier.status(f"waiting for Redis at {config.redacted_url} (attempt {attempt})")
         finally:
             conn.close()
@@ -136,14 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fastq-worker: error: {exc}", file=sys.stderr)
         return ExitCode.INVALID_OPTIONS
     if "@" in options.redis_url and options.sources.get("redis_url") == "cli":
-        log.warning("a Redis password on the command line is visible to other users "
-                    "until startup; prefer FASTQ_REDIS_URL or an EnvironmentFile")
+        log.warning(
+            "a Redis password on the command line is visible to other users "
+            "until startup; prefer FASTQ_REDIS_URL or an EnvironmentFile"
+        )
     try:
         loader = AppLoader(options.app)
         app = loader.load()
     except AppImportError as exc:
-        log.critical("cannot import APP", error=str(exc),
-                     exit_code=int(ExitCode.APP_IMPORT_ERROR))
+        log.critical("cannot import APP", error=str(exc), exit_code=int(ExitCode.APP_IMPORT_ERROR))
         return ExitCode.APP_IMPORT_ERROR
     notifier = SdNotifier()
     # As PID 1 in a container a signal without a handler is ignored: make TERM

@@ -110,32 +110,82 @@ def _cpu_count() -> int:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("redis_url", str, DEFAULT_REDIS_URL,
-           "Redis URL: redis://[user:password@]host:port/db, rediss:// or unix://; "
-           "prefer the environment variable when it holds a password", "URL"),
+    Option(
+        "redis_url",
+        str,
+        DEFAULT_REDIS_URL,
+        "Redis URL: redis://[user:password@]host:port/db, rediss:// or unix://; "
+        "prefer the environment variable when it holds a password",
+        "URL",
+    ),
     Option("processes", _positive_int, None, "worker processes to fork", "N"),
-    Option("concurrency", _positive_int, DEFAULT_CONCURRENCY,
-           "tasks each worker process runs at once", "N"),
-    Option("queues", _queues, "default=1",
-           "queues and weights, e.g. critical=6,high=4,default=2,low=1", "SPEC"),
-    Option("strict_priority", parse_bool, False,
-           "always drain higher-weight queues first", flag=True),
-    Option("shutdown_timeout", parse_duration, DEFAULT_SHUTDOWN_TIMEOUT,
-           "seconds a graceful stop waits for running tasks before requeueing them", "SECONDS"),
-    Option("max_tasks_per_child", _non_negative_int, 0,
-           "replace a worker process after this many tasks (0: never)", "N"),
-    Option("max_memory_per_child", parse_size, 0,
-           "replace a worker process whose RSS exceeds this, e.g. 512MB (0: never)", "SIZE"),
-    Option("lease_duration", parse_duration, float(DEFAULT_LEASE_DURATION),
-           "seconds a task lease lasts; a dead worker's tasks come back after it", "SECONDS"),
-    Option("child_timeout", parse_duration, DEFAULT_CHILD_TIMEOUT,
-           "seconds without a heartbeat before a stuck worker process is killed", "SECONDS"),
-    Option("redis_wait", parse_duration, DEFAULT_REDIS_WAIT,
-           "seconds to wait for Redis at startup before giving up (0: forever)", "SECONDS"),
-    Option("log_format", _choice(LOG_FORMATS), DEFAULT_LOG_FORMAT,
-           "console or json", "FORMAT"),
-    Option("log_level", _choice(LOG_LEVELS), DEFAULT_LOG_LEVEL,
-           "debug, info, warning, error or critical", "LEVEL"),
+    Option(
+        "concurrency",
+        _positive_int,
+        DEFAULT_CONCURRENCY,
+        "tasks each worker process runs at once",
+        "N",
+    ),
+    Option(
+        "queues",
+        _queues,
+        "default=1",
+        "queues and weights, e.g. critical=6,high=4,default=2,low=1",
+        "SPEC",
+    ),
+    Option(
+        "strict_priority", parse_bool, False, "always drain higher-weight queues first", flag=True
+    ),
+    Option(
+        "shutdown_timeout",
+        parse_duration,
+        DEFAULT_SHUTDOWN_TIMEOUT,
+        "seconds a graceful stop waits for running tasks before requeueing them",
+        "SECONDS",
+    ),
+    Option(
+        "max_tasks_per_child",
+        _non_negative_int,
+        0,
+        "replace a worker process after this many tasks (0: never)",
+        "N",
+    ),
+    Option(
+        "max_memory_per_child",
+        parse_size,
+        0,
+        "replace a worker process whose RSS exceeds this, e.g. 512MB (0: never)",
+        "SIZE",
+    ),
+    Option(
+        "lease_duration",
+        parse_duration,
+        float(DEFAULT_LEASE_DURATION),
+        "seconds a task lease lasts; a dead worker's tasks come back after it",
+        "SECONDS",
+    ),
+    Option(
+        "child_timeout",
+        parse_duration,
+        DEFAULT_CHILD_TIMEOUT,
+        "seconds without a heartbeat before a stuck worker process is killed",
+        "SECONDS",
+    ),
+    Option(
+        "redis_wait",
+        parse_duration,
+        DEFAULT_REDIS_WAIT,
+        "seconds to wait for Redis at startup before giving up (0: forever)",
+        "SECONDS",
+    ),
+    Option("log_format", _choice(LOG_FORMATS), DEFAULT_LOG_FORMAT, "console or json", "FORMAT"),
+    Option(
+        "log_level",
+        _choice(LOG_LEVELS),
+        DEFAULT_LOG_LEVEL,
+        "debug, info, warning, error or critical",
+        "LEVEL",
+    ),
 )
 OPTION_NAMES = {o.name for o in OPTIONS}
 

@@ -53,8 +53,9 @@ def engine_maintenance(settings: WorkerSettings) -> ChildBody:
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             signal.signal(sig, on_signal)
         maintenance = Maintenance(settings)
-        thread = threading.Thread(target=maintenance.run_forever, args=(stop,),
-                                  name="fastq-maintenance", daemon=True)
+        thread = threading.Thread(
+            target=maintenance.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
+        )
         thread.start()
         while not stop.is_set():
             if not thread.is_alive():

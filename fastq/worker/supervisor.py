@@ -288,8 +288,11 @@ class Supervisor:
         self.target = options.processes
         self.generation += 1
         self.notified_ready = False  # READY=1 again once the new generation is up
-        log.info("reloading: new worker processes will replace the old ones",
-                 processes=self.target, queues=options.queues_text())
+        log.info(
+            "reloading: new worker processes will replace the old ones",
+            processes=self.target,
+            queues=options.queues_text(),
+        )
         for child in self.children.values():
             if child.is_maintenance:
                 self._retire(child, signal.SIGTERM)
@@ -304,8 +307,9 @@ class Supervisor:
             return
         child.replace_reason = reason
         if log_it:
-            log.info("replacing worker process", index=child.index, child_pid=child.pid,
-                     reason=reason)
+            log.info(
+                "replacing worker process", index=child.index, child_pid=child.pid, reason=reason
+            )
 
     def _retire(self, child: Child, sig: int, deadline: float | None = None) -> None:
         if child.retiring_since is not None and sig == signal.SIGTERM:
@@ -331,13 +335,20 @@ class Supervisor:
         ppid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child never returns from here
-            child_main(body, index=index, write_fd=write_fd, ppid=ppid, close_fds=inherited,
-                       orphan_grace=self.options.shutdown_timeout + STOP_GRACE)
+            child_main(
+                body,
+                index=index,
+                write_fd=write_fd,
+                ppid=ppid,
+                close_fds=inherited,
+                orphan_grace=self.options.shutdown_timeout + STOP_GRACE,
+            )
         os.close(write_fd)
         os.set_blocking(read_fd, False)
         now = time.monotonic()
-        child = Child(index=index, pid=pid, fd=read_fd, generation=self.generation,
-                      started=now, last_seen=now)
+        child = Child(
+            index=index, pid=pid, fd=read_fd, generation=self.generation, started=now, last_seen=now
+        )
         self.children[pid] = child
         log.debug("forked", index=index, child_pid=pid)
         return child
@@ -365,8 +376,9 @@ class Supervisor:
         why = describe_exit(status, we_killed=we_killed)
         fields = {"index": child.index, "child_pid": child.pid, "why": why}
         if code == CHILD_BOOT_FAILED and not self.stopping:
-            log.critical("a worker process failed to boot; stopping (see its error above)",
-                         **fields)
+            log.critical(
+                "a worker process failed to boot; stopping (see its error above)", **fields
+            )
             self.exit_code = ExitCode.WORKER_BOOT_ERROR
             self.handle_quit()
             return
@@ -389,8 +401,11 @@ class Supervisor:
         else:
             self.next_spawn = max(self.next_spawn, now + delay)
         if delay >= 1:
-            log.warning("workers keep crashing; backing off", restart_in=round(delay, 1),
-                        crashes_last_minute=len(self.crashes))
+            log.warning(
+                "workers keep crashing; backing off",
+                restart_in=round(delay, 1),
+                crashes_last_minute=len(self.crashes),
+            )
 
     def murder(self) -> None:
         """Kill children that stopped beating or overran their stop deadline."""
@@ -403,13 +418,19 @@ class Supervisor:
                 if now - child.aborted_at >= ABORT_GRACE:
                     child.sent_kill = child.signal(signal.SIGKILL)
             elif child.kill_deadline is not None and now >= child.kill_deadline:
-                log.warning("worker process did not stop in time; killing it",
-                            index=child.index, child_pid=child.pid)
+                log.warning(
+                    "worker process did not stop in time; killing it",
+                    index=child.index,
+                    child_pid=child.pid,
+                )
                 child.sent_kill = child.signal(signal.SIGKILL)
             elif child.retiring_since is None and now - child.last_seen > timeout:
-                log.error("worker process is stuck (no heartbeat); aborting it",
-                          index=child.index, child_pid=child.pid,
-                          silent_for=round(now - child.last_seen, 1))
+                log.error(
+                    "worker process is stuck (no heartbeat); aborting it",
+                    index=child.index,
+                    child_pid=child.pid,
+                    silent_for=round(now - child.last_seen, 1),
+                )
                 child.aborted_at = now
                 child.signal(signal.SIGABRT)
 
@@ -477,8 +498,12 @@ class Supervisor:
             if now >= self._next_beat:
                 self._next_beat = now + self.settings.heartbeat_interval
                 status = "stopped" if (self.quiet or self.stopping) else "active"
-                self.server_state.beat(self.settings, processes=self.target, status=status,
-                                       active=sum(c.busy for c in workers))
+                self.server_state.beat(
+                    self.settings,
+                    processes=self.target,
+                    status=status,
+                    active=sum(c.busy for c in workers),
+                )
             if now >= self._next_prune:
                 self._next_prune = now + max(5.0, self.settings.heartbeat_interval * 2)
                 self.server_state.prune()
@@ -501,8 +526,9 @@ class Supervisor:
             except psutil.Error:
                 continue
             if rss > limit:
-                self._want_replacement(child, f"memory: rss {rss >> 20} MiB over the limit "
-                                              f"of {limit >> 20} MiB")
+                self._want_replacement(
+                    child, f"memory: rss {rss >> 20} MiB over the limit of {limit >> 20} MiB"
+                )
 
     def _status_text(self) -> str:
         workers = [c for c in self.children.values() if not c.is_maintenance]
@@ -513,8 +539,9 @@ class Supervisor:
 
     def _set_title(self) -> None:
         state = " stopping" if self.stopping else (" quiet" if self.quiet else "")
-        setproctitle(f"fastq-worker: supervisor{state} [{self.options.queues_text()}] "
-                     f"x{self.target}")
+        setproctitle(
+            f"fastq-worker: supervisor{state} [{self.options.queues_text()}] x{self.target}"
+        )
 
     # -- exit -----------------------------------------------------------------
 
@@ -537,8 +564,11 @@ class Supervisor:
                 log.warning("could not clear the server state", error=str(exc))
         self.notifier.stopping()
         self.signals.uninstall()
-        log.info("supervisor stopped", exit_code=int(self.exit_code),
-                 reason=ExitCode(self.exit_code).meaning)
+        log.info(
+            "supervisor stopped",
+            exit_code=int(self.exit_code),
+            reason=ExitCode(self.exit_code).meaning,
+        )
 
 
 def replace_options(options: WorkerOptions, **changes: Any) -> WorkerOptions:

@@ -105,7 +105,10 @@ def main() -> int:
     options = load_options(cli, dict(os.environ))
     configure_logging(options.log_format, "debug")
     supervisor = Supervisor(
-        options, object(), worker_factory=fake_worker, notifier=SdNotifier(),
+        options,
+        object(),
+        worker_factory=fake_worker,
+        notifier=SdNotifier(),
         reloader=lambda: (load_options(cli, dict(os.environ)), object()),
     )
     return supervisor.run()

@@ -43,8 +43,9 @@ class SupervisorProc:
         full_env.pop("NOTIFY_SOCKET", None)
         full_env.update(env or {})
         self._log = open(self.log_file, "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(argv, env=full_env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=str(ROOT))
+        self.proc = subprocess.Popen(
+            argv, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT)
+        )
         self.pid = self.proc.pid
         self._seen: dict[int, psutil.Process] = {}
 
