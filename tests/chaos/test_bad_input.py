@@ -1,0 +1,152 @@
+"""Bad input: garbage in Redis, odd queue names, oversized payloads, invalid options.
+
+Workers archive or skip what they cannot read, with a logged reason, and keep
+serving everything else; the Inspector reports unreadable entries as CorruptTask;
+the producer refuses bad input before it touches Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import redis
+
+from fastq import keys
+from fastq.client import AsyncClient, Client
+from fastq.devredis import free_port
+from fastq.errors import (
+    BrokerConnectionError,
+    FastqError,
+    InvalidOptionError,
+    PayloadTooLargeError,
+)
+from fastq.inspector import CorruptTask, Inspector
+from fastq.task import Task
+
+from .helpers import Workers, done_counts, enqueue_recs, missing, wait_for, worker_pids
+
+ODD_QUEUES = ["ünï cødé ✓", "a:b:c", "with space", "emoji 🙂:x"]
+
+
+def test_garbage_in_redis_is_archived_or_skipped_and_others_flow(
+    workers: Workers, redis_url: str, r: redis.Redis
+) -> None:
+    q = "default"
+    # 1. a task hash whose msg is random bytes (keeps its place in pending)
+    [bad_msg] = enqueue_recs(redis_url, 1)
+    r.hset(keys.task_key(q, bad_msg), "msg", os.urandom(64) + b"\xff\xff\xff")
+    # 2. an empty msg
+    [empty_msg] = enqueue_recs(redis_url, 1)
+    r.hset(keys.task_key(q, empty_msg), "msg", b"")
+    # 3. an id in pending without a task hash
+    r.lpush(keys.pending_key(q), "ghost-without-hash")
+    # 4. an id whose task key is a string, not a hash
+    r.set(keys.task_key(q, "not-a-hash"), "x")
+    r.lpush(keys.pending_key(q), "not-a-hash")
+    # 5. a whole queue whose keys have the wrong type
+    r.set(keys.pending_key("broken"), "pending should be a list")
+    r.sadd(keys.ALL_QUEUES, "broken")
+    good = enqueue_recs(redis_url, 100, sleep=0.005)
+    odd = {name: enqueue_recs(redis_url, 20, queue=name) for name in ODD_QUEUES}
+    with Inspector(redis_url) as insp:  # before any worker: everything is still there
+        pending = insp.list_tasks(q, "pending", size=1000)
+        bad = {t.id: t.reason for t in pending if isinstance(t, CorruptTask)}
+        assert set(bad) == {bad_msg, "ghost-without-hash", "not-a-hash"}, bad
+    spec = ",".join([q, "broken", *ODD_QUEUES])
+    p = workers.start(redis_url, "--processes", "2", "--concurrency", "4", "--queues", spec)
+    wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
+    before = {c.pid for c in p.children()}
+    everything = good + [i for ids in odd.values() for i in ids]
+    wait_for(lambda: not missing(everything, done_counts(r)), timeout=30,
+             what="every good task, odd queue names included")
+    wait_for(lambda: r.zcard(keys.archived_key(q)) == 2, timeout=10, what="2 archived")
+    assert {c.pid for c in p.children()} == before  # no process died of a bad task
+    archived = {x.decode() for x in r.zrange(keys.archived_key(q), 0, -1)}
+    assert archived == {bad_msg, empty_msg}
+    assert r.llen(keys.active_key(q)) == 0 and r.zcard(keys.lease_key(q)) == 0
+    assert r.llen(keys.pending_key(q)) == 0
+    assert r.get(keys.pending_key("broken")) == b"pending should be a list"  # left alone
+    log = p.log()
+    assert "archiving undecodable task" in log
+    assert "ghost-without-hash" in log and "not-a-hash" in log  # skipped with a reason
+    assert "Traceback" not in log
+    with Inspector(redis_url) as insp:
+        listed = insp.list_tasks(q, "archived")
+        corrupt = {t.id: t for t in listed if isinstance(t, CorruptTask)}
+        assert bad_msg in corrupt and corrupt[bad_msg].reason
+        # An empty msg is a valid proto3 message (all defaults): the worker finds no
+        # handler for type "" and archives it with that error.
+        [empty] = [t for t in listed if t.id == empty_msg]
+        print(f"\nempty msg listed as: {empty!r}")
+        assert isinstance(empty, CorruptTask) or empty.last_err
+        for name in ODD_QUEUES:
+            assert insp.list_tasks(name, "pending") == []
+        try:
+            broken = insp.list_tasks("broken", "pending")
+        except FastqError as exc:  # a typed refusal is fine, a crash is not
+            print(f"\ninspector on a wrong-type queue: {type(exc).__name__}: {exc}")
+        else:
+            assert all(isinstance(t, CorruptTask) for t in broken) and broken
+    broken_lines = [x for x in log.splitlines() if "broken" in x or "WRONGTYPE" in x]
+    print(f"\n{len(broken_lines)} log lines about the wrong-type queue")
+    p.signal(signal.SIGTERM)
+    assert p.wait(20) == 0
+
+
+def test_oversized_payload_is_refused_before_redis(redis_url: str, r: redis.Redis) -> None:
+    with Client(redis_url, max_payload_bytes=1024) as client:
+        client.enqueue(Task("rec", b"x" * 900))
+        with pytest.raises(PayloadTooLargeError) as info:
+            client.enqueue(Task("rec", b"x" * 2048))
+        assert "1024" in str(info.value)
+        with pytest.raises(PayloadTooLargeError):  # all or nothing
+            client.enqueue_many([Task("rec", b"ok"), Task("rec", b"x" * 4096)])
+    assert r.llen(keys.pending_key("default")) == 1
+
+
+def _nothing_listening() -> str:
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: c.enqueue(Task("rec", b"{}"), max_retry=-1),
+        lambda c: c.enqueue(Task("rec", b"{}"), timeout=-5),
+        lambda c: c.enqueue(Task("rec", b"{}"), queue=""),
+        lambda c: c.enqueue(Task("rec", b"{}"), queue="{moves the hash tag}"),
+        lambda c: c.enqueue(Task("rec", b"{}"), no_such_option=1),
+        lambda c: c.enqueue(Task("rec", b"{}"), process_in="soon"),
+        lambda c: c.enqueue(Task("rec", b"{}"), unique=-1),
+        lambda c: c.enqueue(Task("rec", b"{}"), retention=-1),
+        lambda c: c.enqueue(Task("rec", b"{}"), headers={"k": 1}),
+        lambda c: c.enqueue(Task("rec", b"x" * 100)),  # over the 64-byte limit below
+        lambda c: c.enqueue_many([Task("rec", b"{}")] * 2, task_id="same"),
+    ],
+)
+def test_invalid_options_are_refused_before_touching_redis(make: object) -> None:
+    # Nothing listens on this port: reaching Redis would raise BrokerConnectionError.
+    with Client(_nothing_listening(), max_payload_bytes=64) as client:
+        with pytest.raises(InvalidOptionError):
+            make(client)  # type: ignore[operator]
+        with pytest.raises(BrokerConnectionError):  # proves the URL really is dead
+            client.enqueue(Task("rec", b"{}"))
+
+
+async def test_async_client_refuses_invalid_options_before_redis() -> None:
+    async with AsyncClient(_nothing_listening(), max_payload_bytes=64) as client:
+        with pytest.raises(InvalidOptionError):
+            await client.enqueue(Task("rec", b"{}"), max_retry=-1)
+        with pytest.raises(PayloadTooLargeError):
+            await client.enqueue(Task("rec", b"x" * 100))
+        with pytest.raises(BrokerConnectionError):
+            await client.enqueue(Task("rec", b"{}"))
+
+
+def test_invalid_client_construction_is_typed() -> None:
+    with pytest.raises(InvalidOptionError):
+        Client(_nothing_listening(), max_payload_bytes=0)
+    with pytest.raises(InvalidOptionError):
+        Client("http://127.0.0.1:1/0")
