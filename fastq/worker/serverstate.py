@@ -74,7 +74,7 @@ class RedisServerState:
         if stale:
             removed = self.conn.call(rdb.prune_worker_infos_call(self.name, stale))
             if removed:
-                log.info("removed stale worker info of finished tasks", count=int(removed))
+                log.info("removed worker info left by a dead worker process", count=int(removed))
 
     def clear(self) -> None:
         self.conn.call(rdb.clear_server_state_call(self.name))

@@ -44,6 +44,7 @@ BACKOFF_MAX = 30.0  # the frequency cap: while crashing, at most one restart per
 LOOP_TICK = 0.5
 MEMORY_CHECK_INTERVAL = 1.0
 STATUS_INTERVAL = 2.0
+PRUNE_MARGIN = 30.0  # seconds past a dead child's leases during which its WorkerInfo is pruned
 
 # A child body: gets its PipeControl, returns the exit code.
 ChildBody = Callable[[PipeControl], int]
@@ -129,6 +130,7 @@ class Supervisor:
         self.notified_ready = False
         self._next_beat = 0.0
         self._next_prune = 0.0
+        self._prune_until = 0.0
         self._next_memory = 0.0
         self._next_status = 0.0
         self._next_watchdog = 0.0
@@ -372,6 +374,9 @@ class Supervisor:
                 child.feed(data, time.monotonic())
         os.close(child.fd)
         code = os.waitstatus_to_exitcode(status)
+        if code != 0 and not child.is_maintenance:
+            # Its WorkerInfo entries stay behind: prune until its leases are recovered.
+            self._prune_until = time.monotonic() + self.settings.lease_duration + PRUNE_MARGIN
         we_killed = child.sent_kill or child.aborted_at is not None
         why = describe_exit(status, we_killed=we_killed)
         fields = {"index": child.index, "child_pid": child.pid, "why": why}
@@ -504,7 +509,7 @@ class Supervisor:
                     status=status,
                     active=sum(c.busy for c in workers),
                 )
-            if now >= self._next_prune:
+            if now >= self._next_prune and now <= self._prune_until:
                 self._next_prune = now + max(5.0, self.settings.heartbeat_interval * 2)
                 self.server_state.prune()
         except FastqError as exc:
