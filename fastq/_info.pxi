@@ -101,7 +101,7 @@ cdef class ServerInfo:
         Args:
             data: the encoded message.
         """
-        return _decode_server(data if type(data) is bytes else bytes(data))
+        return _decode_server(_as_bytes(data))
 
     def __eq__(self, other):
         if type(other) is not ServerInfo:
@@ -245,7 +245,7 @@ cdef class WorkerInfo:
         Args:
             data: the encoded message.
         """
-        return _decode_worker(data if type(data) is bytes else bytes(data))
+        return _decode_worker(_as_bytes(data))
 
     def __eq__(self, other):
         if type(other) is not WorkerInfo:
@@ -377,7 +377,7 @@ cdef class SchedulerEntry:
         Args:
             data: the encoded message.
         """
-        return _decode_entry(data if type(data) is bytes else bytes(data))
+        return _decode_entry(_as_bytes(data))
 
     def __eq__(self, other):
         if type(other) is not SchedulerEntry:
@@ -477,7 +477,7 @@ cdef class SchedulerEnqueueEvent:
         Args:
             data: the encoded message.
         """
-        return _decode_event(data if type(data) is bytes else bytes(data))
+        return _decode_event(_as_bytes(data))
 
     def __eq__(self, other):
         if type(other) is not SchedulerEnqueueEvent:

@@ -52,8 +52,8 @@ cdef class QueueOrder:
             seeded from ``os.urandom`` and reseeded in a forked child.
     """
 
-    cdef readonly list queues
-    cdef readonly list weights
+    cdef tuple _names  # immutable: the C draw indexes it without bounds checks
+    cdef tuple _weights
     cdef readonly bint strict
     cdef uint64_t* _w  # weights, aligned with self.queues
     cdef Py_ssize_t _n
@@ -68,6 +68,8 @@ cdef class QueueOrder:
     def __init__(self, weights, bint strict=False, seed=None):
         cdef uint64_t g = 0
         cdef Py_ssize_t i
+        if self._w != NULL:  # the C arrays are sized once; a second __init__ could not keep them safe
+            raise TypeError("QueueOrder is immutable: create a new one")
         items = list(weights.items())
         if not items:
             raise InvalidOptionError("queues", "at least one queue is required")
@@ -79,17 +81,16 @@ cdef class QueueOrder:
             g = _gcd(g, <uint64_t>w)
         # Strict order once, here; the weighted draw starts from the same list.
         items.sort(key=lambda kv: (-kv[1], kv[0]))
-        self.queues = [name for name, _ in items]
-        self.weights = [w // g for _, w in items]
+        self._names = tuple([name for name, _ in items])
+        self._weights = tuple([w // g for _, w in items])
         self.strict = strict
         self._n = len(items)
-        free(self._w)
         self._w = <uint64_t*>malloc(self._n * sizeof(uint64_t))
         if self._w == NULL:
             raise MemoryError()
         self._total = 0
         for i in range(self._n):
-            self._w[i] = self.weights[i]
+            self._w[i] = self._weights[i]
             self._total += self._w[i]
         self._seeded = seed is not None
         self._pid = getpid()
@@ -101,10 +102,20 @@ cdef class QueueOrder:
     def __dealloc__(self):
         free(self._w)
 
+    @property
+    def queues(self):
+        """Queue names, by descending weight then name."""
+        return list(self._names)
+
+    @property
+    def weights(self):
+        """Weights aligned with :attr:`queues`, divided by their GCD."""
+        return list(self._weights)
+
     def order(self):
         """A fresh order for one fetch: strict, or a weighted draw without replacement."""
         if self.strict:
-            return list(self.queues)
+            return list(self._names)
         return self._draw(None)
 
     def order_excluding(self, skip):
@@ -118,7 +129,7 @@ cdef class QueueOrder:
         if not skip:
             return self.order()
         if self.strict:
-            return [q for q in self.queues if q not in skip]
+            return [q for q in self._names if q not in skip]
         return self._draw(skip)
 
     cdef list _draw(self, object skip):
@@ -135,7 +146,7 @@ cdef class QueueOrder:
             # Membership tests may run Python code: finish them before the C-only draw.
             for i in range(n):
                 w[i] = self._w[i]
-                if skip is not None and self.queues[i] in skip:
+                if skip is not None and self._names[i] in skip:
                     total -= w[i]
                     w[i] = 0
             if not self._seeded and getpid() != self._pid:
@@ -150,7 +161,7 @@ cdef class QueueOrder:
                     if r < acc:
                         k = i
                         break
-                out.append(self.queues[k])
+                out.append(self._names[k])
                 total -= w[k]
                 w[k] = 0
         finally:
@@ -165,5 +176,5 @@ cdef class QueueOrder:
         return 0
 
     def __repr__(self):
-        pairs = ", ".join(f"{q!r}: {w}" for q, w in zip(self.queues, self.weights))
+        pairs = ", ".join(f"{q!r}: {w}" for q, w in zip(self._names, self._weights))
         return f"QueueOrder({{{pairs}}}, strict={bool(self.strict)})"

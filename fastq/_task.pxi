@@ -136,7 +136,7 @@ cdef class TaskMessage:
         Raises:
             fastq.errors.DecodeError: the bytes are not a valid TaskMessage.
         """
-        return _decode_task(data if type(data) is bytes else bytes(data))
+        return _decode_task(_as_bytes(data))
 
     def copy(self):
         """Shallow copy with its own ``headers`` dict."""
@@ -282,7 +282,7 @@ def decode_messages(datas):
             out.append(None)
             continue
         try:
-            out.append(_decode_task(d if type(d) is bytes else bytes(d)))
+            out.append(_decode_task(_as_bytes(d)))
         except DecodeError as e:
             out.append(e)
     return out

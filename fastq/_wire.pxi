@@ -188,6 +188,13 @@ cdef inline str _rstr_cached(cbuf* pp, cbuf end):
     return s
 
 
+cdef inline bytes _as_bytes(object data):
+    """The bytes to decode: bytes as is, other buffers copied; anything else is a TypeError."""
+    if type(data) is bytes:
+        return <bytes>data
+    return bytes(memoryview(data))
+
+
 cdef inline bytes _rbytes(cbuf* pp, cbuf end):
     cdef Py_ssize_t n
     _rlen(pp, end, &n)

@@ -520,6 +520,8 @@ def test_pickle_round_trip(name: str) -> None:
         (lambda: _core.WorkerInfo(start_time=(1, 2**31)), OverflowError),
         (lambda: _core.SchedulerEntry(enqueue_options=[1]).encode(), TypeError),  # type: ignore[list-item]
         (lambda: TaskMessage.decode("text"), TypeError),  # type: ignore[arg-type]
+        (lambda: TaskMessage.decode(5), TypeError),  # type: ignore[arg-type]
+        (lambda: decode_messages([5]), TypeError),  # type: ignore[list-item]
     ],
 )
 def test_bad_values_raise_typed_errors(make: Callable[[], object], error: type) -> None:

@@ -93,3 +93,29 @@ def test_many_queues() -> None:
 def test_bad_weights_raise_invalid_option(weights: dict[str, int]) -> None:
     with pytest.raises(InvalidOptionError):
         QueueOrder(weights)
+
+
+def test_queues_and_weights_are_copies() -> None:
+    order = QueueOrder({"a": 2, "b": 1}, seed=1)
+    order.queues.clear()
+    order.weights.append(5)
+    assert order.queues == ["a", "b"] and order.weights == [2, 1]
+    assert sorted(order.order()) == ["a", "b"]
+    with pytest.raises(TypeError):
+        order.__init__({"x": 1})  # type: ignore[misc]
+
+
+def test_a_forked_child_draws_its_own_sequence() -> None:
+    import os
+
+    order = QueueOrder({f"q{i}": 1 for i in range(8)})
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report its next orders and leave at once
+        os.write(write, repr([order.order() for _ in range(20)]).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 1 << 16).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child != repr([order.order() for _ in range(20)])
