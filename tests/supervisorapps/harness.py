@@ -106,6 +106,7 @@ class SupervisorProc:
         return self.proc.wait(timeout)
 
     def close(self) -> None:
+        self.children()  # remember every child, so none outlives the test
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
