@@ -270,3 +270,57 @@ def test_restart_backoff_doubles_and_is_capped() -> None:
     assert delays[:4] == [0.1, 0.2, 0.4, 0.8]
     assert max(delays) <= BACKOFF_MAX and delays[-1] == BACKOFF_MAX
     sup.signals.uninstall()
+
+
+def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastq.errors import BrokerConnectionError
+    from fastq.worker import supervisor as mod
+    from fastq.worker.options import resolve
+
+    class State:
+        down = False
+        writes = 0
+
+        def beat(self, settings: object, **kw: object) -> None:
+            self.writes += 1
+            if self.down:
+                raise BrokerConnectionError("redis://127.0.0.1:1/0")
+
+        def prune(self) -> None:
+            self.beat(None)
+
+        def clear(self) -> None:
+            pass
+
+    lines: list[str] = []
+
+    class Log:
+        def warning(self, event: str, **kw: object) -> None:
+            lines.append(event)
+
+        info = warning
+
+    monkeypatch.setattr(mod, "log", Log())
+    state = State()
+    sup = mod.Supervisor(
+        resolve({"app": "x:app"}, {}, {}),
+        object(),
+        server_state=state,
+        worker_factory=lambda app, settings, index: lambda control: 0,
+    )
+    sup.signals.uninstall()
+    now = 1000.0
+    state.down = True
+    for _ in range(40):  # 20 s of loop passes at 0.5 s: 10 failed beats
+        sup._beat(now, [])
+        now += 0.5
+    assert lines == ["could not write the server heartbeat"]
+    assert state.writes == 10
+    state.down = False
+    sup._next_beat = now + 1
+    sup._beat(now, [])  # not due yet: no write, so no claim of recovery
+    assert lines == ["could not write the server heartbeat"]
+    sup._beat(now + 1, [])
+    assert lines == ["could not write the server heartbeat", "server heartbeat written again"]

@@ -499,27 +499,32 @@ class Supervisor:
 
     def _beat(self, now: float, workers: list[Child]) -> None:
         assert self.server_state is not None
-        try:
-            if now >= self._next_beat:
-                self._next_beat = now + self.settings.heartbeat_interval
-                status = "stopped" if (self.quiet or self.stopping) else "active"
-                self.server_state.beat(
-                    self.settings,
-                    processes=self.target,
-                    status=status,
-                    active=sum(c.busy for c in workers),
+        state = self.server_state
+        if now >= self._next_beat:
+            self._next_beat = now + self.settings.heartbeat_interval
+            status = "stopped" if (self.quiet or self.stopping) else "active"
+            active = sum(c.busy for c in workers)
+            self._redis_write(
+                lambda: state.beat(
+                    self.settings, processes=self.target, status=status, active=active
                 )
-            if now >= self._next_prune and now <= self._prune_until:
-                self._next_prune = now + max(5.0, self.settings.heartbeat_interval * 2)
-                self.server_state.prune()
+            )
+        if now >= self._next_prune and now <= self._prune_until:
+            self._next_prune = now + max(5.0, self.settings.heartbeat_interval * 2)
+            self._redis_write(state.prune)
+
+    def _redis_write(self, write: Callable[[], None]) -> None:
+        """Run one server-state write; say so once when Redis goes away and once back."""
+        try:
+            write()
         except FastqError as exc:
-            if not self._beat_failing:  # once per outage, not every beat
+            if not self._beat_failing:
                 log.warning("could not write the server heartbeat", error=str(exc))
             self._beat_failing = True
-        else:
-            if self._beat_failing:
-                log.info("server heartbeat written again")
-            self._beat_failing = False
+            return
+        if self._beat_failing:
+            log.info("server heartbeat written again")
+        self._beat_failing = False
 
     def _check_memory(self, workers: list[Child]) -> None:
         limit = self.options.max_memory_per_child
