@@ -142,6 +142,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("-v", action="store_true", help="print CPU use per drain")
     ap.add_argument("--sync", action="store_true", help="drain def handlers (thread pool)")
+    ap.add_argument("--processes", default="1,2", help="worker process counts to run")
     args = ap.parse_args()
     if args.sync:
         HANDLER[0] = "noop_sync"
@@ -150,7 +151,7 @@ def main() -> int:
     try:
         r = redis.Redis.from_url(server.url)
         client = Client(server.url)
-        for workers in (1, 2):
+        for workers in [int(x) for x in args.processes.split(",")]:
             rates = [
                 drain(server.url, r, client, workers, args.n, args.concurrency)
                 for _ in range(args.runs)
