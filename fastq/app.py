@@ -176,7 +176,9 @@ class Route:
 
     def __init__(self, fn: Handler, middleware: tuple[Middleware, ...]) -> None:
         self.fn = fn
-        self.is_async = inspect.iscoroutinefunction(fn)
+        # An object with ``async def __call__`` is an async handler too.
+        call = type(fn).__call__ if not inspect.isfunction(fn) else None
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
         self.middleware = middleware
 
 
@@ -333,13 +335,20 @@ def exit_middleware(entered: list[Generator[None, None, None]], exc: BaseExcepti
         raise exc
 
 
+def _no_coroutine(result: Any) -> Any:
+    if inspect.iscoroutine(result):
+        result.close()
+        raise TypeError("a def handler returned a coroutine: register it as an async def")
+    return result
+
+
 def run_sync(route: Route, task: IncomingTask, ctx: Context) -> Any:
     """Call a ``def`` handler with its middleware (in a worker thread)."""
     if not route.middleware:
-        return route.fn(task, ctx)
+        return _no_coroutine(route.fn(task, ctx))
     entered = enter_middleware(route.middleware, task, ctx)
     try:
-        result = route.fn(task, ctx)
+        result = _no_coroutine(route.fn(task, ctx))
     except BaseException as exc:
         exit_middleware(entered, exc)
         return None

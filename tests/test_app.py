@@ -130,3 +130,16 @@ def test_default_retry_delay_matches_asynq_formula() -> None:
         assert n**4 + 15 <= d <= n**4 + 15 + 29 * (n + 1)
     app = App(retry_delay_func=lambda n, e, t: -3)
     assert app.retry_delay(1, ValueError(), _task()) == 0.0
+
+
+def test_async_callable_objects_and_coroutine_returning_defs() -> None:
+    class Handler:
+        async def __call__(self, task: IncomingTask, ctx: Context) -> None:
+            return None
+
+    app = App()
+    app.handle("obj", Handler())
+    app.handle("bad", lambda t, c: Handler()(t, c))
+    assert app.route("obj").is_async
+    with pytest.raises(TypeError, match="returned a coroutine"):
+        run_sync(app.route("bad"), _task("bad"), Context("i", "q", time.time() + 5))
