@@ -17,6 +17,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,21 +50,25 @@ def redis_url() -> str:
 # ---------------------------------------------------------------- worker side
 
 _sync_client: tuple[int, redis.Redis] | None = None
+_sync_lock = threading.Lock()
 _async_clients: dict[tuple[int, int], Any] = {}
+RECORD_ATTEMPTS = 5  # the counter is instrumentation: a dropped connection must not lose a count
 
 
 def _client() -> redis.Redis:
     # One client per process: prefork pools fork after import, and a client must
-    # not be shared across a fork.
+    # not be shared across a fork. A small blocking pool keeps 50 threads from
+    # opening 50 connections at once.
     global _sync_client
     pid = os.getpid()
-    if _sync_client is None or _sync_client[0] != pid:
-        _sync_client = (pid, redis.Redis.from_url(redis_url()))
-    return _sync_client[1]
+    with _sync_lock:
+        if _sync_client is None or _sync_client[0] != pid:
+            pool = redis.BlockingConnectionPool.from_url(redis_url(), max_connections=16)
+            _sync_client = (pid, redis.Redis(connection_pool=pool))
+        return _sync_client[1]
 
 
-def _pipeline_record(pipe: Any, started: float, sent_at: float | None) -> None:
-    now = time.time()
+def _pipeline_record(pipe: Any, now: float, started: float, sent_at: float | None) -> None:
     pipe.setnx(FIRST, repr(now))
     pipe.incr(DONE)
     pipe.set(LAST, repr(now))
@@ -73,23 +78,45 @@ def _pipeline_record(pipe: Any, started: float, sent_at: float | None) -> None:
 
 def record(started: float, sent_at: float | None) -> None:
     """Count one finished task (sync handlers). ``started``: handler entry time."""
-    pipe = _client().pipeline(transaction=False)
-    _pipeline_record(pipe, started, sent_at)
-    pipe.execute()
+    now = time.time()
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            pipe = _client().pipeline(transaction=False)
+            _pipeline_record(pipe, now, started, sent_at)
+            pipe.execute()
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            print(
+                f"bench: recording retried after a Redis error (pid {os.getpid()})", file=sys.stderr
+            )
+            time.sleep(0.05)
 
 
 async def record_async(started: float, sent_at: float | None) -> None:
     """Count one finished task from an ``async def`` handler, without blocking its loop."""
     import redis.asyncio as aredis
 
+    now = time.time()
     key = (os.getpid(), id(asyncio.get_running_loop()))
-    client = _async_clients.get(key)
-    if client is None:
-        client = aredis.Redis.from_url(redis_url())
-        _async_clients[key] = client
-    pipe = client.pipeline(transaction=False)
-    _pipeline_record(pipe, started, sent_at)
-    await pipe.execute()
+    for attempt in range(RECORD_ATTEMPTS):
+        client = _async_clients.get(key)
+        if client is None:
+            pool = aredis.BlockingConnectionPool.from_url(redis_url(), max_connections=16)
+            client = _async_clients[key] = aredis.Redis(connection_pool=pool)
+        try:
+            pipe = client.pipeline(transaction=False)
+            _pipeline_record(pipe, now, started, sent_at)
+            await pipe.execute()
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            print(
+                f"bench: recording retried after a Redis error (pid {os.getpid()})", file=sys.stderr
+            )
+            await asyncio.sleep(0.05)
 
 
 def run_sync(kind: str, sent_at: float | None) -> None:
@@ -159,6 +186,10 @@ class Peer:
     def worker_env(self) -> dict[str, str]:
         return {}
 
+    def diagnose(self, r: redis.Redis) -> str:
+        """Where unfinished tasks sit, for the message of a timed-out measurement."""
+        return ""
+
 
 def python() -> str:
     return sys.executable
@@ -220,7 +251,7 @@ class Workers:
                 pass
         return n
 
-    def stop(self, grace: float = 3.0) -> None:
+    def stop(self, grace: float = 1.5) -> None:
         """SIGTERM each group, then SIGKILL what is left after ``grace`` seconds."""
         for p in self.procs:
             _signal_group(p, signal.SIGTERM)

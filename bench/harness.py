@@ -136,7 +136,11 @@ class Bench:
         """Start workers on a filled queue; wait for all ``total``; the handlers' rate."""
         w = self.workers(spec)
         try:
-            wait_done(self.r, total, min(120.0, 15 + 4 * total / expect_rate), w)
+            try:
+                wait_done(self.r, total, min(120.0, 15 + 4 * total / expect_rate), w)
+            except Timeout as exc:
+                where = self.peer.diagnose(self.r)
+                raise Timeout(f"{exc}; {where}" if where else str(exc)) from None
             rate = drain_rate(self.r, total)
             time.sleep(0.3)  # a task run twice would show up now
             done = int(self.r.get(DONE) or 0)
@@ -179,7 +183,7 @@ class Bench:
             self.rate = self.drain(WorkerSpec(), n, 50.0)
         finally:
             self.peer.close()
-        self.pool = self._size(self.rate, self.cfg.n_drain, min(500, self.cfg.n_drain))
+        self.pool = self._size(self.rate, self.cfg.n_drain, min(200, self.cfg.n_drain))
         print(f"  calibration: {self.rate:,.0f} tasks/s -> drain pool {self.pool}", flush=True)
 
     def calibrate_io(self) -> None:
@@ -191,7 +195,7 @@ class Bench:
             self.io_rate = self.drain(WorkerSpec(io=True), n, 20.0)
         finally:
             self.peer.close()
-        self.io_pool = self._size(self.io_rate, self.cfg.n_io, min(200, self.cfg.n_io))
+        self.io_pool = self._size(self.io_rate, self.cfg.n_io, min(100, self.cfg.n_io))
         print(f"  calibration: {self.io_rate:,.0f} I/O tasks/s -> pool {self.io_pool}", flush=True)
 
     def cycle_main(self) -> None:

@@ -65,6 +65,7 @@ def machine(url: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "redis_py": _version("redis"),
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -185,7 +186,7 @@ def markdown(doc: dict[str, Any]) -> str:
     cfg = doc["config"]
     versions = "\n".join(
         f"| {s} | {', '.join(f'{d} {v}' for d, v in doc['versions'][s].items())} | "
-        f"{doc['setup'].get(s, '')} |"
+        f"{_pools(doc, s)} | {doc['setup'].get(s, '')} |"
         for s in doc["systems"]
     )
     issues = _legend(doc).split("\n")[2:]
@@ -203,13 +204,23 @@ def markdown(doc: dict[str, Any]) -> str:
         python=mach["python"],
         redis_py=mach["redis_py"],
         platform=mach["platform"],
+        load=" / ".join(str(x) for x in mach.get("loadavg_end", [])),
         versions=versions,
         runs=cfg["runs"],
-        n_drain=cfg["n_drain"],
+        n_drain=f"{cfg['n_drain']:,}",
         n_enqueue=cfg["n_enqueue"],
         n_latency=cfg["n_latency"],
         n_io=cfg["n_io"],
+        seconds=cfg["seconds"],
+        latency_budget=cfg["latency_budget"],
     )
+
+
+def _pools(doc: dict[str, Any], system: str) -> str:
+    res = doc["results"].get(system, {})
+    if "pool" not in res:
+        return "-"
+    return f"{res['pool']:,} / {res['io_pool']:,}"
 
 
 TEMPLATE = """# Benchmarks: fastq and its peers
@@ -236,21 +247,28 @@ Every task increments a counter in Redis from inside its handler. A
 measurement counts only when the counter ends at exactly the number of tasks
 enqueued; otherwise, or when a bounded wait runs out, it is reported invalid.
 
-- **enqueue 1-by-1**: {n_enqueue} tasks, one call each, from one producer thread
-  (`Client.enqueue`, `Queue.enqueue`, `apply_async`, `send`, `enqueue_job`,
-  `enqueue`, `kiq`, a Huey call). Workers are not running.
-- **bulk enqueue**: the rest of the {n_drain}-task pool with the system's
-  many-at-once API (`enqueue_many` for fastq and RQ, a `group` for Celery and
-  Dramatiq); n/a where there is none.
-- **drain 1 queue**: those {n_drain} no-op tasks, already enqueued, run by workers
-  started afterwards. The rate runs from the first to the last completion, as the
-  handlers' clocks record them, so worker start-up is not counted.
-- **drain 4 queues**: the same over critical, high, default and low (fastq weights
-  6/4/2/1; the note per peer says how it orders queues); n/a where a worker serves
-  only one queue.
-- **pickup p50/p99**: {n_latency} tasks sent one at a time to idle workers, each
-  carrying its enqueue time; the handler records start time minus enqueue time.
-- **I/O 10 ms**: {n_io} tasks that each sleep 10 ms (`asyncio.sleep` in async
+- **pool size**: each system first drains a small calibration batch; its
+  drain pools are then sized to take about {seconds:g} s at its own speed, at most
+  {n_drain} tasks ({n_io} for I/O) and at least 200 (100). A forking RQ worker runs
+  well under 100 tasks/s here, so a fixed 20,000-task pool would take it minutes
+  per run. The pool each system got is in the table at the bottom.
+- **enqueue 1-by-1**: a quarter of the pool (at most {n_enqueue}), one call each,
+  from one producer thread (`Client.enqueue`, `Queue.enqueue`, `apply_async`,
+  `send`, `enqueue_job`, `enqueue`, `kiq`, a Huey call). Workers are not running.
+- **bulk enqueue**: the rest of the pool with the system's many-at-once API
+  (`enqueue_many` for fastq and RQ, a `group` for Celery and Dramatiq); n/a
+  where there is none.
+- **drain 1 queue**: that pool of no-op tasks, already enqueued, run by workers
+  started afterwards. The rate runs from the first to the last completion, as
+  the handlers' clocks record them, so worker start-up is not counted. The
+  enqueue numbers count only once this drain proved that every task ran.
+- **drain 4 queues**: the same over critical, high, default and low (fastq
+  weights 6/4/2/1; the setup column says how each peer orders queues); n/a where
+  a worker serves only one queue.
+- **pickup p50/p99**: up to {n_latency} tasks per run (or as many as fit in
+  {latency_budget:g} s) sent one at a time to idle workers, each carrying its
+  enqueue time; the handler records start time minus enqueue time.
+- **I/O 10 ms**: a pool of tasks that each sleep 10 ms (`asyncio.sleep` in async
   handlers, `time.sleep` in sync ones), at 50 per process where the system has
   such a setting.
 - **worker RSS**: resident memory summed over every process of the workers
@@ -265,14 +283,17 @@ enqueued; otherwise, or when a bounded wait runs out, it is reported invalid.
 | Redis | {redis} |
 | Python | {python} (redis-py {redis_py}) |
 | OS | {platform} |
+| load average (1/5/15 min) at the end | {load} |
 
-The cores are shared with the Redis server and the producer, so absolute
-numbers are lower than on a larger machine; the ratios are the point.
+The 2 cores are shared by the Redis server, the producer and the workers, and
+during this run also by other work on the machine (see the load average), so
+absolute numbers are lower and noisier than on a quiet, larger machine; the
+ratios within one run are the point.
 
 ## Versions and setup
 
-| system | versions | how its workers run |
-|---|---|---|
+| system | versions | pool (drain / I/O) | how its workers run |
+|---|---|---|---|
 {versions}
 
 ## Reproduce

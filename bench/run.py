@@ -113,9 +113,9 @@ def make_config(args: argparse.Namespace) -> Any:
         n_enqueue=1000 if quick else 5000,
         n_drain=args.n or (5000 if quick else 20000),
         n_io=500 if quick else 2000,
-        n_latency=20 if quick else 50,
-        seconds=3.0 if quick else 4.0,
-        latency_budget=5.0 if quick else 8.0,
+        n_latency=20 if quick else 40,
+        seconds=3.0,
+        latency_budget=5.0 if quick else 6.0,
         calibration=200 if quick else 300,
         workloads=tuple(chosen),
     )
@@ -185,7 +185,9 @@ def main() -> int:
                 measures[name] = {"error": f"adapter failed to load: {type(exc).__name__}: {exc}"}
                 continue
             bench = Bench(peer, cfg, server.url, log)
+            t0 = time.monotonic()
             bench.run()
+            print(f"  ({time.monotonic() - t0:.0f} s)", flush=True)
             measures[name] = bench.as_json()
             notes[name] = peer.setup_note + (
                 f"; queues: {peer.queue_note}" if peer.queue_note else ""

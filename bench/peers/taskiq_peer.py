@@ -1,16 +1,28 @@
-"""taskiq with taskiq-redis's RedisStreamBroker (the acknowledging broker its README shows)."""
+"""taskiq with taskiq-redis's RedisStreamBroker (the acknowledging broker its README shows).
+
+Pinned to taskiq 0.11 / taskiq-redis 1.0 (bench/requirements-peers.txt): with
+taskiq 0.13 / taskiq-redis 1.2 every few runs left one or two of ~2,000 tasks
+never run (with either broker), so their drains could not be verified. On
+redis-py 8 a worker blocked on an idle list also died of its 5 s default socket
+timeout, hence ``socket_timeout=None``. BENCH_TASKIQ_BROKER=list picks
+ListQueueBroker.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from taskiq_redis import RedisStreamBroker
+from taskiq_redis import ListQueueBroker, RedisStreamBroker
 
 from common import IO_CONCURRENCY, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
 
-broker = RedisStreamBroker(url=redis_url())
+STREAM = os.environ.get("BENCH_TASKIQ_BROKER", "stream") == "stream"
+_BROKER = RedisStreamBroker if STREAM else ListQueueBroker
+broker = _BROKER(url=redis_url(), socket_timeout=None)
 
 
 @broker.task(task_name="noop")
@@ -29,11 +41,15 @@ TASKS = {"noop": noop, "sleep": sleep}
 class TaskiqPeer(Peer):
     name = "taskiq"
     packages = ("taskiq", "taskiq-redis")
-    setup_note = "`taskiq worker --workers 2` (max-async-tasks 100 default; 50 for I/O)"
+    setup_note = (
+        "`taskiq worker --workers 2`, RedisStreamBroker with socket_timeout=None"
+        " (max-async-tasks 100 default; 50 for I/O)"
+    )
 
     def open(self, url: str) -> None:
         self.loop = asyncio.new_event_loop()
-        # startup() declares the consumer group, so tasks sent before a worker starts count.
+        # For the stream broker, startup() declares the consumer group, so tasks sent
+        # before a worker starts count.
         self.loop.run_until_complete(broker.startup())
 
     def close(self) -> None:
@@ -46,6 +62,15 @@ class TaskiqPeer(Peer):
                 await TASKS[j.kind].kiq(time.time() if j.stamp else None)
 
         self.loop.run_until_complete(go())
+
+    def diagnose(self, r: Any) -> str:
+        if not STREAM:
+            return f"{r.llen('taskiq')} left in the list"
+        consumers = [
+            f"{c['name'].decode()[:8]}: pending {c['pending']}, idle {c['idle']} ms"
+            for c in r.xinfo_consumers("taskiq", "taskiq")
+        ]
+        return f"stream length {r.xlen('taskiq')}, consumers: {'; '.join(consumers)}"
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         cmd = [
