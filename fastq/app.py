@@ -190,10 +190,11 @@ class App:
             attempt; default Asynq's ``retried**4 + 15 + random(0..29)*(retried+1)``.
         is_failure: ``f(exc) -> bool``; an error for which it returns False is
             retried without counting as failed and without using a retry (Asynq's
-            IsFailure). Default: every error is a failure.
-        error_handler: ``f(task, exc)`` called for every failure (Asynq's
-            ErrorHandler), on the worker's event loop; keep it fast, its own
-            errors are logged.
+            IsFailure). A task whose retries are used up is archived either way,
+            as Asynq does. Default: every error is a failure.
+        error_handler: ``f(task, exc)`` called for every error a handler raises,
+            RevokeTask and SkipRetry included (Asynq's ErrorHandler), on the
+            worker's event loop; keep it fast, its own errors are logged.
     """
 
     def __init__(

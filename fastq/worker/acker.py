@@ -82,6 +82,15 @@ class Acker:
         lease = self._lease(r, now)
         if lease is None:
             return
+        # Asynq v0.26 order: the error handler sees every error; then revoke,
+        # archive (retries used up or SkipRetry), else retry (counted as a failure
+        # only if is_failure says so).
+        task = IncomingTask(r.msg)
+        if self.app.error_handler is not None:
+            try:
+                self.app.error_handler(task, exc)
+            except Exception as err:
+                log.error("error handler failed", error=describe(err), task_id=r.task_id)
         if isinstance(exc, RevokeTask):
             self._successes.setdefault(r.queue, []).append(
                 rdb.Success(r.task_id, lease, r.msg.unique_key)
@@ -92,14 +101,7 @@ class Acker:
         msg = r.msg.copy()
         msg.error_msg = describe(exc)
         msg.last_failed_at = int(now)
-        task = IncomingTask(r.msg)
-        failure = self._is_failure(exc)
-        if failure and self.app.error_handler is not None:
-            try:
-                self.app.error_handler(task, exc)
-            except Exception as err:
-                log.error("error handler failed", error=describe(err), task_id=r.task_id)
-        if failure and (isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry):
+        if isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry:
             call = rdb.archive_call(
                 r.queue,
                 r.task_id,
@@ -111,6 +113,7 @@ class Acker:
             )
             self._calls.append((call, _Pending(r.task_id, r.queue, "archive")))
             return
+        failure = self._is_failure(exc)
         try:
             delay = self.app.retry_delay(r.msg.retried, exc, task)
         except Exception as err:
