@@ -57,7 +57,16 @@ class Workers:
 
     def close(self) -> None:
         for p in self.procs:
+            try:  # every descendant, also children restarted since the test last looked
+                kids = psutil.Process(p.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                kids = []
             p.close()
+            for k in kids:
+                try:
+                    k.kill()
+                except psutil.NoSuchProcess:
+                    pass
 
 
 def text(x: bytes | str) -> str:
