@@ -186,7 +186,7 @@ def test_children_stop_when_the_supervisor_dies(
     p.proc.kill()
     p.proc.wait()
     for kid in kids:
-        kid.wait(timeout=5)  # no orphans left behind
+        kid.wait(timeout=10)  # no orphans left behind
     events = p.events()
     for kid in kids:
         assert [str(kid.pid), "term"] in events or [str(kid.pid), "orphan"] in events
@@ -253,23 +253,30 @@ def test_sd_notify_messages(started: list[SupervisorProc], tmp_path: Path) -> No
         sock.close()
 
 
-def test_restart_backoff_doubles_and_is_capped() -> None:
+def test_restart_backoff_doubles_for_young_deaths_and_is_capped() -> None:
+    from fastq.worker.children import Child
     from fastq.worker.options import resolve
-    from fastq.worker.supervisor import BACKOFF_MAX, Supervisor
+    from fastq.worker.supervisor import BACKOFF_MAX, HEALTHY_UPTIME, Supervisor
 
     sup = Supervisor(
         resolve({"app": "x:app"}, {}, {}),
         object(),
         worker_factory=lambda app, settings, index: lambda control: 0,
     )
-    delays = []
-    for _ in range(12):
-        before = time.monotonic()
-        sup._record_crash(False)
-        delays.append(round(sup.next_spawn - before, 1))
-    assert delays[:4] == [0.1, 0.2, 0.4, 0.8]
-    assert max(delays) <= BACKOFF_MAX and delays[-1] == BACKOFF_MAX
     sup.signals.uninstall()
+
+    def crash(uptime: float) -> float:
+        now = time.monotonic()
+        child = Child(index=1, pid=1, fd=-1, generation=0, started=now - uptime, last_seen=now)
+        sup._record_crash(child)
+        return round(sup.next_spawn - now, 1)
+
+    delays = [crash(0.5) for _ in range(12)]
+    assert delays[:4] == [0.2, 0.4, 0.8, 1.6]
+    assert max(delays) <= BACKOFF_MAX and delays[-1] == BACKOFF_MAX
+    sup.next_spawn = 0.0
+    # A child killed after a healthy run (an OOM kill, a kill -9) comes back at once.
+    assert crash(HEALTHY_UPTIME + 1) == 0.1
 
 
 def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(

@@ -38,7 +38,8 @@ DUPLICATE_SIGNAL = 0.5  # a second TERM/INT this soon is the same request delive
 STOP_GRACE = 5.0  # seconds past shutdown_timeout before a draining child gets SIGKILL
 FAST_STOP_TIMEOUT = 5.0  # seconds a SIGQUIT-ed child gets before SIGKILL
 ABORT_GRACE = 2.0  # seconds between SIGABRT (stack dump) and SIGKILL for a stuck child
-CRASH_WINDOW = 60.0  # crashes within this many seconds raise the restart backoff
+CRASH_WINDOW = 60.0  # seconds of crash history reported in the backoff warning
+HEALTHY_UPTIME = 5.0  # a child that lived this long was not crash-looping: no backoff
 BACKOFF_BASE = 0.1
 BACKOFF_MAX = 30.0  # the frequency cap: while crashing, at most one restart per 30 s
 LOOP_TICK = 0.5
@@ -125,6 +126,7 @@ class Supervisor:
         self.stopping: str | None = None  # None, "graceful" or "fast"
         self.exit_code = ExitCode.OK
         self.crashes: deque[float] = deque()
+        self.young_deaths = {"workers": 0, "maintenance": 0}
         self.next_spawn = 0.0
         self.maintenance_next_spawn = 0.0
         self.notified_ready = False
@@ -393,21 +395,28 @@ class Supervisor:
             (log.info if clean else log.warning)("worker process stopped", **fields)
             return
         log.error("worker process died; restarting it", **fields)
-        self._record_crash(child.is_maintenance)
+        self._record_crash(child)
 
-    def _record_crash(self, maintenance: bool) -> None:
+    def _record_crash(self, child: Child) -> None:
+        """Schedule the restart: at once after a child that had been healthy, with a
+        doubling delay (capped) while children keep dying young: a crash loop."""
         now = time.monotonic()
         self.crashes.append(now)
         while self.crashes and self.crashes[0] < now - CRASH_WINDOW:
             self.crashes.popleft()
-        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (len(self.crashes) - 1))
-        if maintenance:
+        kind = "maintenance" if child.is_maintenance else "workers"
+        if now - child.started >= HEALTHY_UPTIME:
+            self.young_deaths[kind] = 0
+        else:
+            self.young_deaths[kind] += 1
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** self.young_deaths[kind])
+        if child.is_maintenance:
             self.maintenance_next_spawn = now + delay
         else:
             self.next_spawn = max(self.next_spawn, now + delay)
         if delay >= 1:
             log.warning(
-                "workers keep crashing; backing off",
+                "worker processes keep dying at startup; backing off",
                 restart_in=round(delay, 1),
                 crashes_last_minute=len(self.crashes),
             )

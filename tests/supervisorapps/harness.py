@@ -18,7 +18,7 @@ ROOT = TESTS.parent
 FAKE_MAIN = Path(__file__).with_name("fake_main.py")
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
