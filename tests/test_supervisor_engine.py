@@ -128,6 +128,17 @@ def test_kill_9_of_a_child_recovers_its_tasks(
     log = p.log()
     assert "killed by SIGKILL: out of memory?" in log
     assert "recovered lease-expired tasks" in log
+
+    def maintenance() -> list[int]:
+        return [c.pid for c in p.children() if "maintenance" in " ".join(c.cmdline())]
+
+    [old_maintenance] = wait_for(maintenance, timeout=10, what="the maintenance process")
+    kill_quietly(old_maintenance)
+    wait_for(
+        lambda: maintenance() and maintenance() != [old_maintenance],
+        timeout=10,
+        what="a new maintenance process",
+    )
     p.signal(signal.SIGTERM)
     assert p.wait(15) == ExitCode.OK
 
