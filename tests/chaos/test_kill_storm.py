@@ -43,7 +43,9 @@ def test_kill_9_storm_loses_nothing(
     workers: Workers, redis_url: str, r: redis.Redis, tmp_path: Path
 ) -> None:
     rng = random.Random(int(os.environ.get("FASTQ_CHAOS_SEED", "0")) or None)
-    ids = enqueue_recs(redis_url, TASKS, sleep=SLEEP)
+    # Half async handlers (event loop), half def handlers (thread pool).
+    ids = enqueue_recs(redis_url, TASKS // 2, sleep=SLEEP)
+    ids += enqueue_recs(redis_url, TASKS - TASKS // 2, sleep=SLEEP, kind="rec_sync")
     t0 = time.monotonic()
     p = workers.start(redis_url, "--processes", str(PROCESSES), "--concurrency",
                       str(CONCURRENCY), "--lease-duration", "2", "--shutdown-timeout", "2")

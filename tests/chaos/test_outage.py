@@ -37,6 +37,7 @@ class Producer(threading.Thread):
         self.url = url
         self.acked: list[str] = []
         self.refused = 0  # BrokerConnectionError while Redis was down
+        self.last_refusal = ""
         self.acked_after_refusal = 0
         self.unexpected: list[BaseException] = []
         self.halt = threading.Event()
@@ -46,8 +47,9 @@ class Producer(threading.Thread):
             while not self.halt.is_set():
                 try:
                     info = client.enqueue(Task("rec", b'{"sleep": 0.002}'))
-                except BrokerConnectionError:
+                except BrokerConnectionError as exc:
                     self.refused += 1
+                    self.last_refusal = str(exc)
                     time.sleep(0.02)
                     continue
                 except BaseException as exc:  # anything else is a finding
@@ -84,6 +86,7 @@ def test_redis_restart_loses_nothing_acknowledged(
         producer.halt.set()
         producer.join(10)
     assert not producer.unexpected, producer.unexpected[:3]
+    assert f"cannot reach Redis at {aof_redis.url}" in producer.last_refusal
     acked = producer.acked
     wait_for(lambda: not missing(acked, done_counts(r)), timeout=60,
              what=f"all {len(acked)} acknowledged tasks done")
