@@ -593,3 +593,36 @@ def test_outage_log_is_rate_limited() -> None:
         "warning cannot reach Redis; retrying fetch",
         "info back to normal",
     ]
+
+
+async def test_graceful_stop_with_redis_down_still_exits(redis_server: Any, redis_url: str) -> None:
+    import fastq.worker.process as process_mod
+
+    app = App()
+    started = asyncio.Event()
+
+    @app.task("n")
+    async def n(task: IncomingTask, ctx: Context) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+
+    r = redis.Redis.from_url(redis_url)
+    settings = WorkerSettings(
+        redis=RedisConfig.from_url(redis_url, connect_timeout=0.2, socket_timeout=0.5),
+        poll_interval=0.05,
+        shutdown_timeout=2,
+    )
+    e = Engine(app, settings)
+    run = asyncio.create_task(e.run())
+    saved = process_mod.FINAL_FLUSH_TIMEOUT
+    process_mod.FINAL_FLUSH_TIMEOUT = 1.0
+    try:
+        enqueue(r, "n")
+        await asyncio.wait_for(started.wait(), 5)
+        redis_server.stop()  # the ack of the running task cannot be written
+        e.stop(graceful=True)
+        assert await asyncio.wait_for(run, 15) == 0
+    finally:
+        process_mod.FINAL_FLUSH_TIMEOUT = saved
+        r.close()
+        redis_server.start()

@@ -54,6 +54,7 @@ TICK = 0.05  # seconds between deadline / heartbeat / lease checks
 MAX_FETCHES = 2  # fetches in flight at once
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
+FINAL_FLUSH_TIMEOUT = 10.0  # seconds a stopping process keeps retrying its last acks
 
 
 def task_deadline(msg: TaskMessage, now: float) -> float:
@@ -462,7 +463,10 @@ class Engine:
             self.info.finished(r.task_id)
         await asyncio.sleep(0)  # let cancelled async handlers unwind
         self._next_beat = 0.0
-        await self._flush()
+        try:  # with Redis down the flush retries; do not let that hold the exit forever
+            await asyncio.wait_for(self._flush(), FINAL_FLUSH_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.error("could not write the last acknowledgements; their leases will expire")
         await self._requeue(leftover)
         if self.standalone:
             ident = self.settings.identity
