@@ -626,3 +626,18 @@ async def test_graceful_stop_with_redis_down_still_exits(redis_server: Any, redi
         process_mod.FINAL_FLUSH_TIMEOUT = saved
         r.close()
         redis_server.start()
+
+
+async def test_task_without_wake_token_is_found_by_the_poll(
+    redis_url: str, r: redis.Redis
+) -> None:
+    app = App()
+
+    @app.task("n")
+    async def n(task: IncomingTask, ctx: Context) -> None:
+        return None
+
+    async with engine(app, redis_url, poll_interval=0.2):
+        await asyncio.sleep(0.3)  # idle: blocked on the wake key
+        tid = enqueue(r, "n", wake=False)  # as a Go producer enqueues
+        await until(_gone(r, "default", tid), timeout=2)
