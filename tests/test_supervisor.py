@@ -283,7 +283,7 @@ def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from fastq.errors import BrokerConnectionError
-    from fastq.worker import supervisor as mod
+    from fastq.worker import housekeeping, supervisor
     from fastq.worker.options import resolve
 
     class State:
@@ -309,9 +309,9 @@ def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(
 
         info = warning
 
-    monkeypatch.setattr(mod, "log", Log())
+    monkeypatch.setattr(housekeeping, "log", Log())
     state = State()
-    sup = mod.Supervisor(
+    sup = supervisor.Supervisor(
         resolve({"app": "x:app"}, {}, {}),
         object(),
         server_state=state,
@@ -321,13 +321,13 @@ def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(
     now = 1000.0
     state.down = True
     for _ in range(40):  # 20 s of loop passes at 0.5 s: 10 failed beats
-        sup._beat(now, [])
+        sup.housekeeper._beat(sup, now, [])
         now += 0.5
     assert lines == ["could not write the server heartbeat"]
     assert state.writes == 10
     state.down = False
-    sup._next_beat = now + 1
-    sup._beat(now, [])  # not due yet: no write, so no claim of recovery
+    sup.housekeeper._next_beat = now + 1
+    sup.housekeeper._beat(sup, now, [])  # not due yet: no write, so no claim of recovery
     assert lines == ["could not write the server heartbeat"]
-    sup._beat(now + 1, [])
+    sup.housekeeper._beat(sup, now + 1, [])
     assert lines == ["could not write the server heartbeat", "server heartbeat written again"]

@@ -15,10 +15,8 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
-import psutil
 import structlog
 from setproctitle import setproctitle
 
@@ -27,6 +25,7 @@ from fastq.errors import FastqError
 from fastq.worker.childproc import PipeControl, child_main
 from fastq.worker.children import MAINTENANCE_INDEX, Child, describe_exit, signal_name
 from fastq.worker.exitcodes import CHILD_BOOT_FAILED, ExitCode
+from fastq.worker.housekeeping import Housekeeper, ServerState
 from fastq.worker.options import WorkerOptions
 from fastq.worker.sdnotify import SdNotifier
 from fastq.worker.settings import ServerIdentity, WorkerSettings
@@ -43,9 +42,6 @@ HEALTHY_UPTIME = 5.0  # a child that lived this long was not crash-looping: no b
 BACKOFF_BASE = 0.1
 BACKOFF_MAX = 30.0  # the frequency cap: while crashing, at most one restart per 30 s
 LOOP_TICK = 0.5
-MEMORY_CHECK_INTERVAL = 1.0
-STATUS_INTERVAL = 2.0
-PRUNE_MARGIN = 30.0  # seconds past a dead child's leases during which its WorkerInfo is pruned
 
 # A child body: gets its PipeControl, returns the exit code.
 ChildBody = Callable[[PipeControl], int]
@@ -53,19 +49,6 @@ ChildBody = Callable[[PipeControl], int]
 WorkerFactory = Callable[[Any, WorkerSettings, int], ChildBody]
 MaintenanceFactory = Callable[[WorkerSettings], ChildBody]
 Reloader = Callable[[], tuple[WorkerOptions, Any]]
-
-
-class ServerState(Protocol):
-    """The Asynq-visible server state the supervisor keeps in Redis."""
-
-    def beat(self, settings: WorkerSettings, *, processes: int, status: str, active: int) -> None:
-        """Write ServerInfo (TTL'd) and refresh the workers key."""
-
-    def prune(self) -> None:
-        """Drop WorkerInfo entries of tasks that are no longer active (a killed child's)."""
-
-    def clear(self) -> None:
-        """Delete this server's keys (on exit)."""
 
 
 def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSettings:
@@ -129,16 +112,8 @@ class Supervisor:
         self.young_deaths = {"workers": 0, "maintenance": 0}
         self.next_spawn = 0.0
         self.maintenance_next_spawn = 0.0
-        self.notified_ready = False
-        self._next_beat = 0.0
-        self._next_prune = 0.0
-        self._prune_until = 0.0
-        self._next_memory = 0.0
-        self._next_status = 0.0
-        self._next_watchdog = 0.0
-        self._last_status = ""
+        self.housekeeper = Housekeeper(self.notifier, server_state)
         self._stop_requested = 0.0
-        self._beat_failing = False
 
     # -- the loop -------------------------------------------------------------
 
@@ -166,7 +141,7 @@ class Supervisor:
                 if self.stopping and not self.children:
                     break
                 self.manage()
-                self._housekeeping()
+                self.housekeeper.tick(self)
         except Exception:
             log.exception("supervisor failed")
             self.exit_code = ExitCode.FAILURE
@@ -209,7 +184,7 @@ class Supervisor:
                 continue
             was_ready = child.ready
             for reason in child.feed(data, now):
-                self._want_replacement(child, reason)
+                self.want_replacement(child, reason)
             if child.ready and not was_ready:
                 log.info("worker ready", index=child.index, child_pid=child.pid)
                 if self.quiet and not child.is_maintenance:
@@ -285,13 +260,13 @@ class Supervisor:
             options, app = self.reloader()
         except (FastqError, ValueError) as exc:
             log.error("reload failed; keeping the running configuration", error=str(exc))
-            self.notifier.ready(self._status_text())
+            self.notifier.ready(self.housekeeper.status_text(self))
             return
         self.options, self.app = options, app
         self.settings = build_settings(options, self.identity)
         self.target = options.processes
         self.generation += 1
-        self.notified_ready = False  # READY=1 again once the new generation is up
+        self.housekeeper.notified_ready = False  # READY=1 again once the new ones are up
         log.info(
             "reloading: new worker processes will replace the old ones",
             processes=self.target,
@@ -301,12 +276,12 @@ class Supervisor:
             if child.is_maintenance:
                 self._retire(child, signal.SIGTERM)
             else:
-                self._want_replacement(child, "reload", log_it=False)
+                self.want_replacement(child, "reload", log_it=False)
         self._set_title()
 
     # -- children -------------------------------------------------------------
 
-    def _want_replacement(self, child: Child, reason: str, *, log_it: bool = True) -> None:
+    def want_replacement(self, child: Child, reason: str, *, log_it: bool = True) -> None:
         if child.replace_reason is not None or child.retiring_since is not None:
             return
         child.replace_reason = reason
@@ -378,7 +353,7 @@ class Supervisor:
         code = os.waitstatus_to_exitcode(status)
         if code != 0 and not child.is_maintenance:
             # Its WorkerInfo entries stay behind: prune until its leases are recovered.
-            self._prune_until = time.monotonic() + self.settings.lease_duration + PRUNE_MARGIN
+            self.housekeeper.prune_after_death(self.settings.lease_duration)
         we_killed = child.sent_kill or child.aborted_at is not None
         why = describe_exit(status, we_killed=we_killed)
         fields = {"index": child.index, "child_pid": child.pid, "why": why}
@@ -480,82 +455,6 @@ class Supervisor:
         if not any(c.is_maintenance and c.retiring_since is None for c in self.children.values()):
             self.spawn(MAINTENANCE_INDEX)
 
-    # -- periodic work --------------------------------------------------------
-
-    def _housekeeping(self) -> None:
-        now = time.monotonic()
-        workers = [c for c in self.children.values() if not c.is_maintenance]
-        if not self.notified_ready and not self.stopping:
-            serving_ready = [c for c in workers if c.serving and c.ready]
-            if len(serving_ready) >= self.target:
-                self.notified_ready = True
-                log.info("all worker processes are up", processes=self.target)
-                self.notifier.ready(self._status_text())
-        if self.options.max_memory_per_child and now >= self._next_memory:
-            self._next_memory = now + MEMORY_CHECK_INTERVAL
-            self._check_memory(workers)
-        if now >= self._next_status:
-            self._next_status = now + STATUS_INTERVAL
-            text = self._status_text()
-            if text != self._last_status:
-                self._last_status = text
-                self.notifier.status(text)
-        if self.notifier.watchdog_interval and now >= self._next_watchdog:
-            self._next_watchdog = now + self.notifier.watchdog_interval
-            self.notifier.watchdog()
-        if self.server_state is not None:
-            self._beat(now, workers)
-
-    def _beat(self, now: float, workers: list[Child]) -> None:
-        assert self.server_state is not None
-        state = self.server_state
-        if now >= self._next_beat:
-            self._next_beat = now + self.settings.heartbeat_interval
-            status = "stopped" if (self.quiet or self.stopping) else "active"
-            active = sum(c.busy for c in workers)
-            self._redis_write(
-                lambda: state.beat(
-                    self.settings, processes=self.target, status=status, active=active
-                )
-            )
-        if now >= self._next_prune and now <= self._prune_until:
-            self._next_prune = now + max(5.0, self.settings.heartbeat_interval * 2)
-            self._redis_write(state.prune)
-
-    def _redis_write(self, write: Callable[[], None]) -> None:
-        """Run one server-state write; say so once when Redis goes away and once back."""
-        try:
-            write()
-        except FastqError as exc:
-            if not self._beat_failing:
-                log.warning("could not write the server heartbeat", error=str(exc))
-            self._beat_failing = True
-            return
-        if self._beat_failing:
-            log.info("server heartbeat written again")
-        self._beat_failing = False
-
-    def _check_memory(self, workers: list[Child]) -> None:
-        limit = self.options.max_memory_per_child
-        for child in workers:
-            if not child.serving or not child.ready:
-                continue
-            try:
-                rss = psutil.Process(child.pid).memory_info().rss
-            except psutil.Error:
-                continue
-            if rss > limit:
-                self._want_replacement(
-                    child, f"memory: rss {rss >> 20} MiB over the limit of {limit >> 20} MiB"
-                )
-
-    def _status_text(self) -> str:
-        workers = [c for c in self.children.values() if not c.is_maintenance]
-        state = "stopping" if self.stopping else ("quiet" if self.quiet else "running")
-        busy = sum(c.busy for c in workers)
-        ready = sum(1 for c in workers if c.ready and c.serving)
-        return f"{state}: {ready}/{self.target} worker processes, {busy} tasks running"
-
     def _set_title(self) -> None:
         state = " stopping" if self.stopping else (" quiet" if self.quiet else "")
         setproctitle(
@@ -576,11 +475,7 @@ class Supervisor:
             time.sleep(0.05)
 
     def _on_exit(self) -> None:
-        if self.server_state is not None:
-            try:
-                self.server_state.clear()
-            except FastqError as exc:
-                log.warning("could not clear the server state", error=str(exc))
+        self.housekeeper.clear()
         self.notifier.stopping()
         self.signals.uninstall()
         log.info(
@@ -588,8 +483,3 @@ class Supervisor:
             exit_code=int(self.exit_code),
             reason=ExitCode(self.exit_code).meaning,
         )
-
-
-def replace_options(options: WorkerOptions, **changes: Any) -> WorkerOptions:
-    """A copy of ``options`` with ``changes`` (tests and the reloader use it)."""
-    return replace(options, **changes)
