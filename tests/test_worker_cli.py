@@ -189,8 +189,12 @@ def test_logging_json_has_pid_task_id_and_no_secrets() -> None:
     import json
     import logging
 
+    import structlog
+
     from fastq.logging import configure_logging, get_logger, task_context
 
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
     out = io.StringIO()
     configure_logging("json", "info", stream=out)
     try:
@@ -200,8 +204,10 @@ def test_logging_json_has_pid_task_id_and_no_secrets() -> None:
         log.debug("hidden below the level")
         logging.getLogger("redis.thing").warning("connect to redis://:hunter2@h:1 failed")
         lines = [json.loads(x) for x in out.getvalue().splitlines()]
-    finally:
-        configure_logging("console", "warning")
+    finally:  # leave logging as other tests expect it
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        structlog.reset_defaults()
     assert len(lines) == 2
     first, second = lines
     assert first["task_id"] == "task-123" and first["task_type"] == "email"
