@@ -326,6 +326,9 @@ ODD_VALID = [
     ("TaskMessage", "7a050a016112007a060a01611201627a021801"),  # duplicate key: last wins
     ("ServerInfo", "3002"),  # bool from any non-zero varint
     ("ServerInfo", "308001"),
+    ("ServerInfo", "308080808010"),  # only bit 32 set: still true
+    ("ServerInfo", "3080808080808080808002"),  # the 10th byte's spare bit is dropped: false
+    ("ServerInfo", "1080808080808080808002"),
     ("ServerInfo", "2a060a0161120178"),  # int32 value with a foreign wire type
     ("ServerInfo", "2a090a016110ffffffff0f"),  # int32 map value -1 as 5-byte varint
     ("ServerInfo", "4206080110011001"),  # repeated Timestamp merges
