@@ -641,3 +641,20 @@ async def test_task_without_wake_token_is_found_by_the_poll(
         await asyncio.sleep(0.3)  # idle: blocked on the wake key
         tid = enqueue(r, "n", wake=False)  # as a Go producer enqueues
         await until(_gone(r, "default", tid), timeout=2)
+
+
+async def test_wrong_type_wake_key_does_not_spin(redis_url: str, r: redis.Redis) -> None:
+    app = App()
+
+    @app.task("n")
+    async def n(task: IncomingTask, ctx: Context) -> None:
+        return None
+
+    r.set(keys.wake_key("default"), "not a list")
+    async with engine(app, redis_url, poll_interval=0.1):
+        tid = enqueue(r, "n", wake=False)
+        await until(_gone(r, "default", tid))
+        calls = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        await asyncio.sleep(0.5)
+        later = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        assert later - calls < 20

@@ -7,11 +7,14 @@ messages: that is the engine's job, on the Cython codec.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import NoScriptError
 
 from fastq import keys, scripts
@@ -20,6 +23,8 @@ from fastq.errors import BrokerError
 from fastq.rdb.conn import AsyncConn, Call, translate_errors
 
 __all__ = ["Call"]
+
+_log = structlog.get_logger("fastq.worker")
 
 # Ack result codes shared by the ack scripts.
 ACKED = 1
@@ -371,6 +376,7 @@ class WakeWaiter:
             self._redis.connection_pool.connection_class = _FastPackConnection
         self._keys = wake_keys(queues)
         self._target = config.redacted_url
+        self._warned_until = 0.0
 
     async def wait(self, timeout: float) -> bool:
         """True if a token arrived within ``timeout`` seconds."""
@@ -392,6 +398,14 @@ class WakeWaiter:
             pipe.blpop(self._keys, timeout=max(timeout, 0.01))
             pipe.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
             replies = await pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], BaseException):
+            # A wake key of the wrong type answers at once: wait out the poll
+            # interval anyway, or an idle worker would spin.
+            now = time.monotonic()
+            if now >= self._warned_until:
+                self._warned_until = now + 60
+                _log.warning("cannot wait on wake keys", error=str(replies[0]))
+            await asyncio.sleep(timeout)
         reply = replies[1]
         if isinstance(reply, BaseException):
             if isinstance(reply, NoScriptError) or str(reply).startswith("NOSCRIPT"):
