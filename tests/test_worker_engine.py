@@ -628,9 +628,7 @@ async def test_graceful_stop_with_redis_down_still_exits(redis_server: Any, redi
         redis_server.start()
 
 
-async def test_task_without_wake_token_is_found_by_the_poll(
-    redis_url: str, r: redis.Redis
-) -> None:
+async def test_task_without_wake_token_is_found_by_the_poll(redis_url: str, r: redis.Redis) -> None:
     app = App()
 
     @app.task("n")
