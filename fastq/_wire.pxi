@@ -10,9 +10,9 @@
 #     to _MAX_DEPTH deep; a stray or mismatched end tag (4) and wire types 6/7 are errors.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.string cimport memcmp, memcpy
 
 
@@ -27,13 +27,6 @@ cdef extern from "Python.h":
     Py_ssize_t _raw_len "PyUnicode_GET_LENGTH" (PyObject* s)
     void* _raw_data "PyUnicode_DATA" (PyObject* s)
 
-
-cdef inline const char* _as_utf8(object s, Py_ssize_t* n) except NULL:
-    """UTF-8 bytes of an exact str (the caller checked the type)."""
-    if PyUnicode_IS_COMPACT_ASCII(s):
-        n[0] = PyUnicode_GET_LENGTH(s)
-        return <const char*>PyUnicode_DATA(s)
-    return PyUnicode_AsUTF8AndSize(s, n)
 
 from fastq.errors import DecodeError
 
@@ -251,6 +244,14 @@ cdef inline bytes _joined(list unk):
 
 
 # ---------------------------------------------------------------- writing
+
+cdef inline const char* _as_utf8(object s, Py_ssize_t* n) except NULL:
+    """UTF-8 bytes of an exact str (the caller checked the type)."""
+    if PyUnicode_IS_COMPACT_ASCII(s):
+        n[0] = PyUnicode_GET_LENGTH(s)
+        return <const char*>PyUnicode_DATA(s)
+    return PyUnicode_AsUTF8AndSize(s, n)
+
 
 cdef inline Py_ssize_t _vsize(uint64_t v) noexcept nogil:
     cdef Py_ssize_t n = 1
