@@ -5,7 +5,7 @@ cimport cython
 
 cdef inline str _short_repr(bytes b):
     # Payloads can be megabytes; a repr shows their start and size only.
-    if PyBytes_GET_SIZE(b) <= 48:
+    if b is None or PyBytes_GET_SIZE(b) <= 48:
         return repr(b)
     return f"{b[:48]!r}...<{PyBytes_GET_SIZE(b)} bytes>"
 

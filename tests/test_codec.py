@@ -566,3 +566,23 @@ def test_headers_attribute() -> None:
     with pytest.raises(TypeError):
         m.headers = [("k", "v")]  # type: ignore[assignment]
     assert TaskMessage(headers={}) == TaskMessage()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_none_in_any_field_is_a_type_error_never_a_crash(name: str) -> None:
+    fields = [f for f, _ in SPECS[name]] + ["unknown"]
+    for field in fields:
+        obj = ours_cls(name)()
+        try:
+            setattr(obj, field, None)
+        except TypeError:
+            continue  # a C-typed field refuses None outright
+        repr(obj)
+        assert obj == obj
+        if name == "TaskMessage":
+            obj.copy()
+        try:
+            data = obj.encode()
+        except TypeError:
+            continue
+        assert ours_cls(name).decode(data) == ours_cls(name)()  # None maps/timestamps = empty
