@@ -251,7 +251,7 @@ class Workers:
                 pass
         return n
 
-    def stop(self, grace: float = 1.5) -> None:
+    def stop(self, grace: float = 1.0) -> None:
         """SIGTERM each group, then SIGKILL what is left after ``grace`` seconds."""
         for p in self.procs:
             _signal_group(p, signal.SIGTERM)
@@ -312,17 +312,28 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass
 class Measure:
-    """The runs of one metric for one system; ``value`` is their median."""
+    """The runs of one metric for one system; ``value`` is the median of the valid ones."""
 
     runs: list[float] = field(default_factory=list)
-    error: str = ""
+    failures: list[str] = field(default_factory=list)  # why each invalid run was invalid
     na: str = ""  # set when the system has no such feature
 
     @property
+    def error(self) -> str:
+        """Set when no run was valid."""
+        return self.failures[0] if self.failures and not self.runs else ""
+
+    @property
     def value(self) -> float | None:
-        if self.na or self.error or not self.runs:
+        if self.na or not self.runs:
             return None
         return statistics.median(self.runs)
 
     def as_json(self) -> dict[str, Any]:
-        return {"value": self.value, "runs": self.runs, "error": self.error, "na": self.na}
+        return {
+            "value": self.value,
+            "runs": self.runs,
+            "error": self.error,
+            "failed_runs": self.failures,
+            "na": self.na,
+        }

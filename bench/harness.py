@@ -101,8 +101,8 @@ class Bench:
 
     def fail(self, keys: tuple[str, ...], err: str) -> None:
         for k in keys:
-            if not self.m[k].na and not self.m[k].error:
-                self.m[k].error = err
+            if not self.m[k].na:
+                self.m[k].failures.append(err)
 
     def guard(self, keys: tuple[str, ...], cycle: Callable[[], None]) -> bool:
         try:
@@ -183,19 +183,19 @@ class Bench:
             self.rate = self.drain(WorkerSpec(), n, 50.0)
         finally:
             self.peer.close()
-        self.pool = self._size(self.rate, self.cfg.n_drain, min(200, self.cfg.n_drain))
+        self.pool = self._size(self.rate, self.cfg.n_drain, min(100, self.cfg.n_drain))
         print(f"  calibration: {self.rate:,.0f} tasks/s -> drain pool {self.pool}", flush=True)
 
     def calibrate_io(self) -> None:
         self.r.flushdb()
-        n = max(50, self.cfg.calibration // 2)
+        n = max(20, self.cfg.calibration // 2)
         self.peer.open(self.url)
         try:
             self.pre_enqueue([Job(kind="sleep")] * n)
             self.io_rate = self.drain(WorkerSpec(io=True), n, 20.0)
         finally:
             self.peer.close()
-        self.io_pool = self._size(self.io_rate, self.cfg.n_io, min(100, self.cfg.n_io))
+        self.io_pool = self._size(self.io_rate, self.cfg.n_io, min(50, self.cfg.n_io))
         print(f"  calibration: {self.io_rate:,.0f} I/O tasks/s -> pool {self.io_pool}", flush=True)
 
     def cycle_main(self) -> None:
@@ -237,7 +237,7 @@ class Bench:
     def probe_latency(self, w: Workers) -> None:
         """One task at a time to idle workers; the handler records start - enqueue time."""
         self.r.delete(LATENCY)
-        time.sleep(1.0)  # let the workers settle into their idle wait
+        time.sleep(0.5)  # let the workers settle into their idle wait
         base = int(self.r.get(DONE) or 0)
         deadline = time.monotonic() + self.cfg.latency_budget
         sent = 0

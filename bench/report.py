@@ -112,10 +112,11 @@ def cell(doc: dict[str, Any], system: str, key: str) -> str:
     if m.get("value") is None:
         return "-"
     v = float(m["value"])
+    mark = "*" if m.get("failed_runs") else ""  # some runs were invalid; see the notes
     base = doc["results"].get("fastq", {}).get(key, {}).get("value")
     if system == "fastq" or not base:
-        return _fmt(v)
-    return f"{_fmt(v)} ({v / float(base):.2f}x)"
+        return _fmt(v) + mark
+    return f"{_fmt(v)}{mark} ({v / float(base):.2f}x)"
 
 
 def fastq_vs_best(doc: dict[str, Any], key: str) -> str:
@@ -169,12 +170,26 @@ def _legend(doc: dict[str, Any]) -> str:
         " (above 1 = fastq ahead).",
     ]
     for s, res in doc["results"].items():
-        if "error" in res and isinstance(res["error"], str):
+        if isinstance(res.get("error"), str):
             out.append(f"{s}: {res['error']}")
             continue
+        # One line per distinct problem, naming every metric it spoiled.
+        problems: dict[str, list[str]] = {}
         for k, m in res.items():
-            if isinstance(m, dict) and m.get("error"):
-                out.append(f"{s} {k}: invalid: {m['error']}")
+            if not isinstance(m, dict):
+                continue
+            if m.get("error"):
+                problems.setdefault(f"invalid: {m['error']}", []).append(k)
+            elif m.get("failed_runs"):
+                failed = m["failed_runs"]
+                total = len(failed) + len(m["runs"])
+                why = (
+                    f"{len(failed)} of {total} runs invalid ({failed[0]});"
+                    " the value is the median of the valid runs"
+                )
+                problems.setdefault(why, []).append(k + "*")
+        out += [f"{s} {', '.join(keys)}: {why}" for why, keys in problems.items()]
+        out += [f"{s}: {note}" for note in res.get("notes", [])]
     return "\n".join(out)
 
 
@@ -249,7 +264,7 @@ enqueued; otherwise, or when a bounded wait runs out, it is reported invalid.
 
 - **pool size**: each system first drains a small calibration batch; its
   drain pools are then sized to take about {seconds:g} s at its own speed, at most
-  {n_drain} tasks ({n_io} for I/O) and at least 200 (100). A forking RQ worker runs
+  {n_drain} tasks ({n_io} for I/O) and at least 100 (50). A forking RQ worker runs
   well under 100 tasks/s here, so a fixed 20,000-task pool would take it minutes
   per run. The pool each system got is in the table at the bottom.
 - **enqueue 1-by-1**: a quarter of the pool (at most {n_enqueue}), one call each,

@@ -113,10 +113,10 @@ def make_config(args: argparse.Namespace) -> Any:
         n_enqueue=1000 if quick else 5000,
         n_drain=args.n or (5000 if quick else 20000),
         n_io=500 if quick else 2000,
-        n_latency=20 if quick else 40,
-        seconds=3.0,
-        latency_budget=5.0 if quick else 6.0,
-        calibration=200 if quick else 300,
+        n_latency=20 if quick else 30,
+        seconds=2.0 if quick else 2.5,
+        latency_budget=4.0 if quick else 5.0,
+        calibration=100,
         workloads=tuple(chosen),
     )
 
