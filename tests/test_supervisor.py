@@ -52,6 +52,8 @@ def test_ttin_and_ttou_change_the_number_of_children(
     wait_for(lambda: len(p.workers()) == 2, what="2 children")
     p.signal(signal.SIGTTIN)
     wait_for(lambda: len(p.workers()) == 3, what="3 children after TTIN")
+    # (a child still booting would be retired before its handlers record anything)
+    wait_for(lambda: len(started_pids(p)) == 3, what="3 children running")
     p.signal(signal.SIGTTOU)
     wait_for(lambda: len(p.workers()) == 2, what="2 children after TTOU")
     p.signal(signal.SIGTTOU)  # (the kernel merges a signal sent while one is pending)
@@ -183,6 +185,7 @@ def test_children_stop_when_the_supervisor_dies(
 ) -> None:
     p = fake(started, tmp_path)
     kids = wait_for(lambda: len(p.workers()) == 2 and p.workers(), what="2 children")
+    wait_for(lambda: len(started_pids(p)) == 2, what="2 children running")
     p.proc.kill()
     p.proc.wait()
     for kid in kids:
@@ -222,6 +225,7 @@ def test_a_hung_orphan_is_killed_after_the_shutdown_timeout(
 ) -> None:
     p = fake(started, tmp_path, "--shutdown-timeout", "0.5", FAKE_MODE="deaf")
     kids = wait_for(lambda: len(p.workers()) == 2 and p.workers(), what="2 children")
+    wait_for(lambda: len(started_pids(p)) == 2, what="2 children running")
     p.proc.kill()
     p.proc.wait()
     started_at = time.monotonic()
