@@ -141,7 +141,7 @@ def run(seed: int, count: int) -> dict[str, float]:
 
 
 def atheris_main(argv: list[str]) -> None:
-    import atheris  # type: ignore[import-not-found]
+    import atheris  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     pool = seeds()
 

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psutil
 import redis
@@ -26,6 +26,16 @@ T = TypeVar("T")
 def scale(short: T, long: T) -> T:
     """The short-mode value, or the soak value under FASTQ_CHAOS_LONG=1."""
     return long if LONG else short
+
+
+def report(data: dict[str, object]) -> None:
+    """Print the numbers; FASTQ_CHAOS_REPORT=path also appends them as a JSON line."""
+    line = json.dumps(data)
+    print("\n" + line)
+    path = os.environ.get("FASTQ_CHAOS_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
@@ -71,6 +81,12 @@ class Workers:
 
 def text(x: bytes | str) -> str:
     return x.decode() if isinstance(x, bytes) else x
+
+
+def members(rec: redis.Redis, key: str) -> list[str]:
+    """The ids in a list or zset key, as str."""
+    raw = rec.lrange(key, 0, -1) if rec.type(key) == b"list" else rec.zrange(key, 0, -1)
+    return [text(x) for x in cast("list[bytes]", raw)]
 
 
 def worker_pids(p: SupervisorProc) -> list[int]:

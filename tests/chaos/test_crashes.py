@@ -11,13 +11,24 @@ import redis
 
 from fastq import keys
 from fastq.client import Client
-from fastq.inspector import Inspector, TaskInfo
-from fastq.task import Task
+from fastq.inspector import Inspector
+from fastq.task import Task, TaskInfo
 from fastq.worker.settings import DEFAULT_RECOVER_CAP
 
 from .apps.chaos_app import BLOCKED, STARTS
-from .helpers import LONG, Workers, done_counts, enqueue_recs, missing, scale, wait_for, worker_pids
-from .test_kill_storm import report
+from .helpers import (
+    LONG,
+    Workers,
+    done_counts,
+    enqueue_recs,
+    members,
+    missing,
+    report,
+    scale,
+    text,
+    wait_for,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.timeout(scale(150, 900))
 
@@ -50,7 +61,7 @@ def test_poison_pills_are_archived_after_the_recover_cap_and_others_flow(
     retry = keys.retry_key("default")
 
     def settled() -> list[str]:
-        waiting = {x.decode() for x in r.zrange(retry, 0, -1)}
+        waiting = set(members(r, retry))
         return [i for i in missing(normal, done_counts(r)) if i not in waiting]
 
     wait_for(lambda: not settled(), timeout=60, what="normal tasks done or in retry")
@@ -59,7 +70,7 @@ def test_poison_pills_are_archived_after_the_recover_cap_and_others_flow(
     if LONG:
         wait_for(lambda: not missing(normal, done_counts(r)), timeout=120,
                  what="every normal task done", every=0.5)
-    starts = {k.decode(): int(v) for k, v in r.hgetall(STARTS).items()}
+    starts = {text(k): int(v) for k, v in r.hgetall(STARTS).items()}
     max_runs = DEFAULT_RECOVER_CAP + 0 + 1  # free recoveries + max_retry + the first run
     with Inspector(redis_url) as insp:
         for task_id in poison:
@@ -123,7 +134,7 @@ def test_sigterm_mid_drain_loses_and_duplicates_nothing(
     p.signal(signal.SIGTERM)
     assert p.wait(30) == 0
     counts = done_counts(r)
-    pending = {x.decode() for x in r.lrange(keys.pending_key("default"), 0, -1)}
+    pending = set(members(r, keys.pending_key("default")))
     everything = set(quick) | set(slow)
     assert max(counts.values()) == 1  # 0 duplicated
     assert not set(counts) & pending  # a finished task is not also back in pending

@@ -21,8 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .fuzz_decoders import check, seeds
-from .helpers import LONG, scale
-from .test_kill_storm import report
+from .helpers import LONG, report, scale
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

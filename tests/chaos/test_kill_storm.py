@@ -7,7 +7,6 @@ allowed for a task that was in flight (in ``active``) at one of the kills.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -20,23 +19,23 @@ import redis
 from fastq import keys
 from fastq.worker.exitcodes import ExitCode
 
-from .helpers import Workers, done_counts, done_total, enqueue_recs, missing, scale, text, wait_for
+from .helpers import (
+    Workers,
+    done_counts,
+    done_total,
+    enqueue_recs,
+    missing,
+    report,
+    scale,
+    text,
+    wait_for,
+)
 
 TASKS = scale(3000, 100_000)
 PROCESSES = scale(3, 4)
 CONCURRENCY = scale(10, 25)
-SLEEP = scale(0.08, 0.02)  # seconds per task: the short run lasts long enough for kills
+SLEEP = scale(0.08, 0.15)  # seconds per task: the run lasts long enough for many kills
 DRAIN_DEADLINE = scale(90.0, 1500.0)
-
-
-def report(data: dict[str, object]) -> None:
-    """Print the numbers; FASTQ_CHAOS_REPORT=path also appends them as a JSON line."""
-    line = json.dumps(data)
-    print("\n" + line)
-    path = os.environ.get("FASTQ_CHAOS_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(line + "\n")
 
 
 def test_kill_9_storm_loses_nothing(

@@ -21,6 +21,7 @@ from .helpers import (
     done_counts,
     enqueue_recs,
     missing,
+    report,
     scale,
     wait_for,
     worker_pids,
@@ -92,7 +93,8 @@ def test_redis_restart_loses_nothing_acknowledged(
              what=f"all {len(acked)} acknowledged tasks done")
     assert all_pids(p) == before  # no child restarted: no crash loop
     assert "died" not in p.log() and "crash" not in p.log()
-    print(f"\n{how}: {len(acked)} acknowledged enqueues, {producer.refused} refused, 0 lost")
+    report({"scenario": f"redis_restart_{how}", "acknowledged": len(acked),
+            "refused_while_down": producer.refused, "lost": 0, "child_restarts": 0})
     p.signal(signal.SIGTERM)
     assert p.wait(20) == ExitCode.OK
 
@@ -126,7 +128,8 @@ def test_outage_keeps_every_process_and_resumes_alone(
     assert p.wait(20) == ExitCode.OK
     # Not a flood: one line per process per 5 s interval, plus one when it starts.
     budget = len(before) * (int(OUTAGE / 5) + 1)
-    print(f"\noutage {OUTAGE}s: {len(outage_lines)} log lines (budget {budget})")
+    report({"scenario": "redis_outage", "seconds": OUTAGE, "processes": len(before),
+            "log_lines": len(outage_lines), "budget": budget, "same_pids": True})
     assert len(outage_lines) <= budget, "\n".join(outage_lines)
     # A heartbeat pass that wrote nothing must not claim Redis is back.
     assert not [x for x in outage_lines if "heartbeat written again" in x]
