@@ -72,6 +72,7 @@ def test_values_parse_with_units() -> None:
         ({"max_memory_per_child": "lots"}, {}, "max_memory_per_child"),
         ({}, {"FASTQ_STRICT_PRIORITY": "maybe"}, "strict_priority"),
         ({"log_format": "xml"}, {}, "log_format"),
+        ({"child_timeout": "100ms"}, {}, "child_timeout"),
     ],
 )
 def test_invalid_values_name_the_option_and_source(
@@ -115,6 +116,9 @@ def test_invalid_options_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["m:app", "--processes", "0"]) == ExitCode.INVALID_OPTIONS
     assert "--processes" in capsys.readouterr().err
     assert main(["m:app", "--config", "/nonexistent/worker.toml"]) == ExitCode.INVALID_OPTIONS
+    assert main(["m:app", "--lease-duration", "0.5"]) == ExitCode.INVALID_OPTIONS
+    assert main(["m:app", "--redis-url", "http://example"]) == ExitCode.INVALID_OPTIONS
+    assert "redis_url" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

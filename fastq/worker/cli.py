@@ -22,6 +22,8 @@ from fastq.worker.config_file import load_config_file
 from fastq.worker.exitcodes import ExitCode, exit_codes_help
 from fastq.worker.options import ENV_PREFIX, OPTION_NAMES, OPTIONS, WorkerOptions, resolve
 from fastq.worker.sdnotify import SdNotifier
+from fastq.worker.settings import ServerIdentity
+from fastq.worker.supervisor import build_settings
 
 log = structlog.stdlib.get_logger("fastq.worker.cli")
 
@@ -81,7 +83,9 @@ def load_options(cli: Mapping[str, Any], env: Mapping[str, str]) -> WorkerOption
     config_path = cli.get("config") or env.get(ENV_CONFIG)
     known = OPTION_NAMES | {"app"}
     config = load_config_file(config_path, known) if config_path else {}
-    return resolve(cli, env, config)
+    options = resolve(cli, env, config)
+    build_settings(options, ServerIdentity())  # the settings' own checks, before any fork
+    return options
 
 
 def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:

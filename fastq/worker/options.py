@@ -46,6 +46,13 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * scale
 
 
+def _at_least_one_second(text: str) -> float:
+    value = parse_duration(text)
+    if value < 1:
+        raise ValueError("must be at least 1 second")
+    return value
+
+
 def parse_bool(text: str) -> bool:
     value = str(text).strip().lower()
     if value in _TRUE:
@@ -166,7 +173,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "child_timeout",
-        parse_duration,
+        _at_least_one_second,
         DEFAULT_CHILD_TIMEOUT,
         "seconds without a heartbeat before a stuck worker process is killed",
         "SECONDS",
