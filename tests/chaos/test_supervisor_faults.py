@@ -18,6 +18,7 @@ from .helpers import (
     alive,
     done_counts,
     enqueue_recs,
+    members,
     missing,
     report,
     scale,
@@ -35,7 +36,7 @@ def test_kill_9_of_the_supervisor_leaves_no_orphan_and_loses_nothing(
     wait_for(lambda: len(done_counts(r)) >= 50, timeout=30, what="50 tasks done")
     kids = [c.pid for c in p.children()]
     assert len(kids) == 3  # two workers and the maintenance process
-    active = {x.decode() for x in r.lrange(keys.active_key("default"), 0, -1)}
+    active = set(members(r, keys.active_key("default")))
     os.kill(p.pid, signal.SIGKILL)
     p.wait(5)
     # Orphaned children notice and stop on their own (drain, requeue) in bounded time.
