@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from supervisorapps.harness import ROOT, TESTS
 
 from fastq.devredis import free_port
@@ -250,3 +251,23 @@ def test_term_while_waiting_for_redis_exits_zero() -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_redis_refusing_us_is_reported_not_a_traceback(redis_url: str, r: redis.Redis) -> None:
+    r.config_set("requirepass", "right-pw")
+    try:
+        wrong = redis_url.replace("redis://", "redis://:wrong-pw@")
+        for url in (redis_url, wrong):  # no password (NOAUTH), a wrong one
+            code, out = run_cli(
+                "supervisorapps.recording_app:app",
+                "--redis-wait",
+                "1",
+                env={"FASTQ_REDIS_URL": url},
+            )
+            assert code == ExitCode.REDIS_UNREACHABLE, out
+            assert "Traceback" not in out and "wrong-pw" not in out
+            assert "Redis unreachable; retrying" in out
+    finally:
+        admin = redis.Redis.from_url(redis_url, password="right-pw")
+        admin.config_set("requirepass", "")
+        admin.close()

@@ -15,7 +15,7 @@ import structlog
 from setproctitle import setproctitle
 
 from fastq.config import RedisConfig, redact_url
-from fastq.errors import AppImportError, BrokerConnectionError, ConfigError, InvalidOptionError
+from fastq.errors import AppImportError, BrokerError, ConfigError, InvalidOptionError
 from fastq.logging import configure_logging
 from fastq.worker.apploader import AppLoader
 from fastq.worker.config_file import load_config_file
@@ -103,7 +103,7 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
             if attempt > 1:
                 log.info("Redis is reachable", redis=config.redacted_url, attempts=attempt)
             return True
-        except BrokerConnectionError as exc:
+        except BrokerError as exc:  # unreachable, or refusing us (e.g. NOAUTH)
             waited = time.monotonic() - started
             if options.redis_wait and waited + delay > options.redis_wait:
                 log.error(
