@@ -45,6 +45,11 @@ class Child:
         return self.index == MAINTENANCE_INDEX
 
     @property
+    def role(self) -> str:
+        """``worker`` or ``maintenance``, for logs."""
+        return "maintenance" if self.is_maintenance else "worker"
+
+    @property
     def serving(self) -> bool:
         """Counts toward the target: not being stopped, not waiting to be replaced."""
         return self.retiring_since is None and self.replace_reason is None

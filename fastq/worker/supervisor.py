@@ -186,7 +186,7 @@ class Supervisor:
             for reason in child.feed(data, now):
                 self.want_replacement(child, reason)
             if child.ready and not was_ready:
-                log.info("worker ready", index=child.index, child_pid=child.pid)
+                log.info(f"{child.role} process ready", index=child.index, child_pid=child.pid)
                 if self.quiet and not child.is_maintenance:
                     child.signal(signal.SIGUSR1)
 
@@ -356,7 +356,7 @@ class Supervisor:
             self.housekeeper.prune_after_death(self.settings.lease_duration)
         we_killed = child.sent_kill or child.aborted_at is not None
         why = describe_exit(status, we_killed=we_killed)
-        fields = {"index": child.index, "child_pid": child.pid, "why": why}
+        fields = {"role": child.role, "index": child.index, "child_pid": child.pid, "why": why}
         if code == CHILD_BOOT_FAILED and not self.stopping:
             log.critical(
                 "a worker process failed to boot; stopping (see its error above)", **fields
