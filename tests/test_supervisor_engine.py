@@ -313,3 +313,40 @@ def test_max_memory_per_child_replaces_children_without_loss(
     counts = Counter(done(r))
     assert set(counts) == set(ids) and max(counts.values()) == 1
     assert "died; restarting" not in p.log()
+
+
+def test_sd_notify_lifecycle_on_the_real_engine(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str
+) -> None:
+    import socket
+
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    got: list[str] = []
+
+    def until(pred: str) -> str:
+        while True:
+            msg = sock.recv(4096).decode()
+            got.append(msg)
+            if pred in msg:
+                return msg
+
+    try:
+        p = SupervisorProc.real(
+            [APP, "--processes", "2", "--concurrency", "2"],
+            tmp_path,
+            {"FASTQ_REDIS_URL": redis_url, "NOTIFY_SOCKET": path},
+        )
+        started.append(p)
+        ready = until("READY=1")
+        assert "STATUS=running: 2/2 worker processes, 0 tasks running" in ready
+        p.signal(signal.SIGHUP)
+        until("RELOADING=1")
+        assert "STATUS=running: 2/2" in until("READY=1")
+        p.signal(signal.SIGTERM)
+        until("STOPPING=1")
+        assert p.wait(15) == ExitCode.OK
+    finally:
+        sock.close()
