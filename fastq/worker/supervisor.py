@@ -96,7 +96,6 @@ class Supervisor:
         self.app = app
         self.worker_factory = worker_factory
         self.maintenance_factory = maintenance_factory
-        self.server_state = server_state
         self.reloader = reloader
         self.notifier = notifier or SdNotifier()
         self.identity = identity or ServerIdentity()
