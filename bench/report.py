@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import subprocess
 from typing import Any
 
 import redis
@@ -34,10 +35,30 @@ PACKAGES = {
 
 
 def _version(dist: str) -> str:
+    if dist == "fastq":
+        return _fastq_version()
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+def _fastq_version() -> str:
+    """fastq's version and the commit measured: the checkout may not be a release."""
+    import fastq
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(fastq.__file__)))
+    try:
+        sha = subprocess.run(
+            ["git", "-C", here, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return fastq.__version__
+    return f"{fastq.__version__} (git {sha})"
 
 
 def machine(url: str) -> dict[str, Any]:
@@ -223,9 +244,9 @@ def markdown(doc: dict[str, Any]) -> str:
         versions=versions,
         runs=cfg["runs"],
         n_drain=f"{cfg['n_drain']:,}",
-        n_enqueue=cfg["n_enqueue"],
+        n_enqueue=f"{cfg['n_enqueue']:,}",
         n_latency=cfg["n_latency"],
-        n_io=cfg["n_io"],
+        n_io=f"{cfg['n_io']:,}",
         seconds=cfg["seconds"],
         latency_budget=cfg["latency_budget"],
     )
@@ -311,6 +332,22 @@ ratios within one run are the point.
 |---|---|---|---|
 {versions}
 
+## Notes on the setups
+
+- RQ's default worker forks a work horse for every job (its docs recommend it,
+  or SpawnWorker, for production); that fork is most of its cost per task here.
+- Celery's prefork pool runs one task per process, so its I/O workload runs 2
+  at a time; a thread or gevent pool would be a different setup.
+- Dramatiq's `group(...).run()` still sends one message per call: it is listed
+  as bulk because it is Dramatiq's many-at-once API, not a pipelined one.
+- arq workers poll every 0.5 s when idle (its default `poll_delay`), which
+  sets its pickup latency; fewer samples fit in the latency budget.
+- taskiq is pinned to 0.11 with taskiq-redis 1.1: with taskiq 0.13 and
+  taskiq-redis 1.2 on redis-py 8, every few runs one or two of ~2,000 tasks never
+  ran, so those drains could not be verified (see `bench/peers/taskiq_peer.py`).
+- The peers share one redis-py (6.4), the newest that all of them accept.
+- Asynq's Go server is not measured: Go modules cannot be fetched here.
+
 ## Reproduce
 
 ```
@@ -322,5 +359,21 @@ python3 bench/run.py --write-docs    # also rewrite this page and its chart
 
 The first run creates `bench/.venv`, installs the peers from PyPI
 (`bench/requirements-peers.txt`) and fastq (`pip install -e .`) into it. The
-results go to `bench/results/latest.json` and `bench/results/latest.png`.
+results go to `bench/results/latest.json` and `bench/results/latest.png`;
+`bench/.venv/bin/python bench/report.py` re-renders this page from that JSON.
 """
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    from pathlib import Path
+
+    import chart
+
+    here = Path(__file__).resolve().parent
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "results" / "latest.json"
+    loaded = json.loads(src.read_text())
+    (here.parent / "docs" / "benchmarks.md").write_text(markdown(loaded))
+    chart.draw(loaded, here.parent / "docs" / "benchmarks.png")
+    print("wrote docs/benchmarks.md and docs/benchmarks.png from", src)

@@ -1,6 +1,6 @@
 """taskiq with taskiq-redis's RedisStreamBroker (the acknowledging broker its README shows).
 
-Pinned to taskiq 0.11 / taskiq-redis 1.0 (bench/requirements-peers.txt): with
+Pinned to taskiq 0.11 / taskiq-redis 1.1 (bench/requirements-peers.txt): with
 taskiq 0.13 / taskiq-redis 1.2 every few runs left one or two of ~2,000 tasks
 never run (with either broker), so their drains could not be verified. On
 redis-py 8 a worker blocked on an idle list also died of its 5 s default socket
