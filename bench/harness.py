@@ -49,6 +49,7 @@ class Config:
     workloads: tuple[str, ...]
 
 
+MIN_ENQUEUE = 250
 METRIC_KEYS = (
     "enqueue",
     "bulk",
@@ -70,6 +71,7 @@ class Bench:
         self.m = {k: Measure() for k in METRIC_KEYS}
         self.notes: list[str] = []
         self.pool = cfg.n_drain
+        self.main_total = 0  # tasks in the main drain (the pool, or more for the enqueue floors)
         self.io_pool = cfg.n_io
         self.rate = 1000.0
         self.io_rate = 100.0
@@ -83,7 +85,7 @@ class Bench:
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: m.as_json() for k, m in self.m.items()}
-        out["pool"] = self.pool
+        out["pool"] = max(self.pool, self.main_total)
         out["io_pool"] = self.io_pool
         out["notes"] = self.notes
         return out
@@ -202,8 +204,13 @@ class Bench:
         """Enqueue one by one, the rest in bulk, drain, then probe latency and RSS."""
         self.r.flushdb()
         pool = self.pool if self.want("drain") or self.want("bulk") else 0
-        n_one = min(self.cfg.n_enqueue, max(1, self.pool // 4)) if self.want("enqueue") else 0
-        rest = [Job()] * max(0, pool - n_one)
+        # A slow drainer gets a small pool, but a rate over a few dozen enqueues is
+        # noise: each enqueue measurement gets at least MIN_ENQUEUE tasks.
+        n_one = (
+            min(self.cfg.n_enqueue, max(MIN_ENQUEUE, self.pool // 4)) if self.want("enqueue") else 0
+        )
+        n_rest = max(MIN_ENQUEUE if self.want("bulk") else 0, pool - n_one) if pool else 0
+        rest = [Job()] * n_rest
         rates: dict[str, float] = {}
         self.peer.open(self.url)
         try:
@@ -214,6 +221,7 @@ class Bench:
             elif rest:
                 self.pre_enqueue(rest)
             total = n_one + len(rest)
+            self.main_total = total
             post = self.latency_and_rss if self.want("latency") or self.want("rss") else None
             rate = self.drain(WorkerSpec(), total, self.rate, post)
             if self.want("drain"):

@@ -288,10 +288,10 @@ enqueued; otherwise, or when a bounded wait runs out, it is reported invalid.
   {n_drain} tasks ({n_io} for I/O) and at least 100 (50). A forking RQ worker runs
   well under 100 tasks/s here, so a fixed 20,000-task pool would take it minutes
   per run. The pool each system got is in the table at the bottom.
-- **enqueue 1-by-1**: a quarter of the pool (at most {n_enqueue}), one call each,
+- **enqueue 1-by-1**: a quarter of the pool (at least 250, at most {n_enqueue}), one call each,
   from one producer thread (`Client.enqueue`, `Queue.enqueue`, `apply_async`,
   `send`, `enqueue_job`, `enqueue`, `kiq`, a Huey call). Workers are not running.
-- **bulk enqueue**: the rest of the pool with the system's many-at-once API
+- **bulk enqueue**: the rest of the pool (at least 250) with the system's many-at-once API
   (`enqueue_many` for fastq and RQ, a `group` for Celery and Dramatiq); n/a
   where there is none.
 - **drain 1 queue**: that pool of no-op tasks, already enqueued, run by workers
@@ -303,7 +303,8 @@ enqueued; otherwise, or when a bounded wait runs out, it is reported invalid.
   a worker serves only one queue.
 - **pickup p50/p99**: up to {n_latency} tasks per run (or as many as fit in
   {latency_budget:g} s) sent one at a time to idle workers, each carrying its
-  enqueue time; the handler records start time minus enqueue time.
+  enqueue time; the handler records start time minus enqueue time. With 30
+  samples a run, its p99 is the slowest of them.
 - **I/O 10 ms**: a pool of tasks that each sleep 10 ms (`asyncio.sleep` in async
   handlers, `time.sleep` in sync ones), at 50 per process where the system has
   such a setting.
