@@ -39,7 +39,15 @@ def draw(doc: dict[str, Any], out: Path) -> None:
             missing.append(v is None)
         colors = [FASTQ if n == "fastq" else PEER for n in names]
         bars = ax.bar(range(len(names)), values, color=colors)
-        for bar, gone, m in zip(bars, missing, names, strict=True):
+        log = key.startswith("latency") and max(values, default=0) > 50 * max(
+            min((v for v in values if v > 0), default=1), 1
+        )
+        for bar, gone, m, v in zip(bars, missing, names, values, strict=True):
+            if not gone:
+                text = f"{v:,.0f}" if v >= 10 else f"{v:.1f}"
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2, v, text, ha="center", va="bottom", fontsize=6
+                )
             if gone:
                 res = doc["results"].get(m, {}).get(key)
                 label = "n/a" if isinstance(res, dict) and res.get("na") else "x"
@@ -55,10 +63,9 @@ def draw(doc: dict[str, Any], out: Path) -> None:
         better = "higher is better" if higher else "lower is better"
         ax.set_title(f"{title}\n{unit}, {better}", fontsize=9)
         ax.tick_params(axis="y", labelsize=8)
-        if key.startswith("latency") and max(values, default=0) > 50 * max(
-            min((v for v in values if v > 0), default=1), 1
-        ):
+        if log:
             ax.set_yscale("log")
+        ax.margins(y=0.12)
     mach = doc["machine"]
     fig.suptitle(
         f"fastq vs peers - {mach['nproc']} cores, Redis {mach['redis']}, Python {mach['python']}"
