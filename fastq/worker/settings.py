@@ -89,8 +89,10 @@ class WorkerSettings:
             raise InvalidOptionError("concurrency", "must be >= 1")
         if self.fetch_batch < 0:
             raise InvalidOptionError("fetch_batch", "must be >= 0")
-        if self.lease_duration < 1:
-            raise InvalidOptionError("lease_duration", "must be >= 1 second")
+        # Lease scores are whole unix seconds (Asynq's layout), so a lease of d
+        # seconds really lasts between d - 1 and d: below 2 s healthy workers lose it.
+        if self.lease_duration < 2:
+            raise InvalidOptionError("lease_duration", "must be >= 2 seconds")
         if self.shutdown_timeout < 0:
             raise InvalidOptionError("shutdown_timeout", "must be >= 0")
         if self.archive_max_size < 1 or self.archive_max_age <= 0:
