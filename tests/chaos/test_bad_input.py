@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -24,6 +27,8 @@ from fastq.errors import (
 )
 from fastq.inspector import CorruptTask, Inspector
 from fastq.task import Task
+from fastq.worker.exitcodes import ExitCode
+from fastq.worker.settings import WorkerSettings
 
 from .helpers import Workers, done_counts, enqueue_recs, members, missing, wait_for, worker_pids
 
@@ -150,3 +155,17 @@ def test_invalid_client_construction_is_typed() -> None:
         Client(_nothing_listening(), max_payload_bytes=0)
     with pytest.raises(InvalidOptionError):
         Client("http://127.0.0.1:1/0")
+
+
+def test_lease_shorter_than_two_seconds_is_refused(tmp_path: Path) -> None:
+    # Lease scores are whole seconds: a 1 s lease can end a few ms after it is taken,
+    # and healthy workers then lose the tasks they are running (seen in a chaos run).
+    with pytest.raises(InvalidOptionError):
+        WorkerSettings(lease_duration=1.5)
+    env = dict(os.environ, FASTQ_REDIS_URL=_nothing_listening(),
+               PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-m", "fastq.worker", "chaos.apps.chaos_app:app",
+                           "--lease-duration", "1"], env=env, capture_output=True, text=True,
+                          timeout=30, cwd=tmp_path)
+    assert proc.returncode == ExitCode.INVALID_OPTIONS, proc.stderr[-2000:]
+    assert "lease_duration" in proc.stderr + proc.stdout
