@@ -7,6 +7,8 @@ minutes. The long soak runs the same scenarios at full size::
 
 Long mode: the kill -9 storm drains 100,000 tasks, the Redis outage lasts 30 s,
 the decoder fuzzers try at least 10^6 inputs. See docs/reliability.md.
+``FASTQ_CHAOS_REPORT=path`` appends each scenario's numbers as a JSON line;
+``FASTQ_CHAOS_SEED=n`` fixes kill victims and fuzz inputs.
 
 Every test talks only to private redis-servers on 127.0.0.1 that it started (the
 session one from tests/conftest.py or its own AOF one), and stops only processes
