@@ -7,6 +7,7 @@ allowed for a task that was in flight (in ``active``) at one of the kills.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -17,6 +18,8 @@ import psutil
 import redis
 
 from fastq import keys
+from fastq.client import Client
+from fastq.task import Task
 from fastq.worker.exitcodes import ExitCode
 
 from .helpers import (
@@ -24,6 +27,7 @@ from .helpers import (
     done_counts,
     done_total,
     enqueue_recs,
+    members,
     missing,
     report,
     scale,
@@ -36,6 +40,7 @@ PROCESSES = scale(3, 4)
 CONCURRENCY = scale(10, 25)
 SLEEP = scale(0.08, 0.15)  # seconds per task: the run lasts long enough for many kills
 DRAIN_DEADLINE = scale(90.0, 1500.0)
+KEPT = scale(300, 3000)  # tasks enqueued with unique and retention
 
 
 def test_kill_9_storm_loses_nothing(
@@ -44,7 +49,14 @@ def test_kill_9_storm_loses_nothing(
     rng = random.Random(int(os.environ.get("FASTQ_CHAOS_SEED", "0")) or None)
     # Half async handlers (event loop), half def handlers (thread pool).
     ids = enqueue_recs(redis_url, TASKS // 2, sleep=SLEEP)
-    ids += enqueue_recs(redis_url, TASKS - TASKS // 2, sleep=SLEEP, kind="rec_sync")
+    ids += enqueue_recs(redis_url, TASKS - TASKS // 2 - KEPT, sleep=SLEEP, kind="rec_sync")
+    # Some are unique and kept after completion: a second completion record or a
+    # leaked unique lock would show.
+    with Client(redis_url) as client:
+        kept = [i.id for i in client.enqueue_many(
+            [Task("rec", json.dumps({"sleep": SLEEP, "n": n}).encode()) for n in range(KEPT)],
+            unique=3600, retention=3600)]
+    ids += kept
     t0 = time.monotonic()
     p = workers.start(redis_url, "--processes", str(PROCESSES), "--concurrency",
                       str(CONCURRENCY), "--lease-duration", "2", "--shutdown-timeout", "2")
@@ -86,6 +98,13 @@ def test_kill_9_storm_loses_nothing(
     except AssertionError:
         raise AssertionError(f"left in the queue: {leftovers()}") from None
     assert r.zcard(keys.archived_key(q)) == 0
+    # Each task acknowledged exactly once, whatever ran twice (a recovery past the
+    # recover cap also counts as processed, and as failed).
+    processed = int(r.get(keys.processed_total_key(q)) or 0)
+    failed = int(r.get(keys.failed_total_key(q)) or 0)
+    assert processed - failed == TASKS
+    assert sorted(members(r, keys.completed_key(q))) == sorted(kept)
+    assert not list(r.scan_iter(match=keys.queue_prefix(q) + "unique:*", count=1000))
     counts = done_counts(r)
     lost = missing(ids, counts)
     dup_ids = {i for i, c in counts.items() if c > 1}
