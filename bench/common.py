@@ -223,22 +223,30 @@ class Workers:
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
 
-    def rss_bytes(self) -> int:
-        """Resident memory summed over every process of the worker groups."""
+    def memory(self) -> tuple[int, int]:
+        """(RSS, USS) in bytes summed over every process of the worker groups.
+
+        RSS counts pages that forked children share with their parent once per
+        process; USS counts only each process's own pages, so the two bracket the
+        real footprint.
+        """
         import psutil
 
-        total = 0
+        rss = uss = 0
         for p in self.procs:
             try:
                 root = psutil.Process(p.pid)
-                for proc in [root, *root.children(recursive=True)]:
-                    try:
-                        total += proc.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
+                procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
-                pass
-        return total
+                continue
+            for proc in procs:
+                try:
+                    info = proc.memory_full_info()
+                except psutil.NoSuchProcess:
+                    continue
+                rss += info.rss
+                uss += info.uss
+        return rss, uss
 
     def process_count(self) -> int:
         import psutil

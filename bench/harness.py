@@ -59,6 +59,7 @@ METRIC_KEYS = (
     "latency_p99",
     "io",
     "rss_mb",
+    "uss_mb",
 )
 
 
@@ -157,7 +158,15 @@ class Bench:
     # ------------------------------------------------------------ workloads
 
     def run(self) -> None:
-        main_keys = ("enqueue", "bulk", "drain", "latency_p50", "latency_p99", "rss_mb")
+        main_keys = (
+            "enqueue",
+            "bulk",
+            "drain",
+            "latency_p50",
+            "latency_p99",
+            "rss_mb",
+            "uss_mb",
+        )
         needs_pool = ("enqueue", "bulk", "drain", "weighted", "latency", "rss")
         if any(self.want(w) for w in needs_pool) and not self.guard(
             (*main_keys, "weighted"), self.calibrate
@@ -238,9 +247,14 @@ class Bench:
             self.probe_latency(w)
         if self.want("rss"):
             time.sleep(1.0)
-            mb = w.rss_bytes() / 2**20
-            self.m["rss_mb"].runs.append(mb)
-            print(f"    rss: {mb:.0f} MB over {w.process_count()} processes", flush=True)
+            rss, uss = (b / 2**20 for b in w.memory())
+            self.m["rss_mb"].runs.append(rss)
+            self.m["uss_mb"].runs.append(uss)
+            print(
+                f"    memory: RSS {rss:.0f} MB, USS {uss:.0f} MB over {w.process_count()}"
+                " processes",
+                flush=True,
+            )
 
     def probe_latency(self, w: Workers) -> None:
         """One task at a time to idle workers; the handler records start - enqueue time."""

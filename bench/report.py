@@ -21,6 +21,7 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "latency_p99": ("pickup p99", "ms", False),
     "io": ("I/O 10 ms", "tasks/s", True),
     "rss_mb": ("worker RSS", "MB", False),
+    "uss_mb": ("worker USS", "MB", False),
 }
 PACKAGES = {
     "fastq": ("fastq",),
@@ -161,7 +162,7 @@ def _columns(doc: dict[str, Any]) -> list[str]:
     keys = []
     for key in METRICS:
         base = key.split("_")[0] if key.startswith("latency") else key
-        base = "rss" if key == "rss_mb" else base
+        base = "rss" if key in ("rss_mb", "uss_mb") else base
         if base in wanted:
             keys.append(key)
     return keys
@@ -308,8 +309,11 @@ enqueued; otherwise, or when a bounded wait runs out, it is reported invalid.
 - **I/O 10 ms**: a pool of tasks that each sleep 10 ms (`asyncio.sleep` in async
   handlers, `time.sleep` in sync ones), at 50 per process where the system has
   such a setting.
-- **worker RSS**: resident memory summed over every process of the workers
-  (supervisor included), idle after the drain.
+- **worker RSS / USS**: memory summed over every process of the workers
+  (supervisor included), idle after the drain. RSS counts the pages that forked
+  children share with their parent once per process, so it overstates prefork
+  systems (fastq, Celery, Dramatiq, Huey); USS counts only each process's own
+  pages and understates them. The real footprint lies between the two.
 
 ## Machine
 
