@@ -106,8 +106,14 @@ def alive(pid: int) -> bool:
 
 
 def enqueue_recs(
-    url: str, n: int, *, sleep: float = 0.0, queue: str = "default", chunk: int = 5000,
-    kind: str = "rec", **options: Any,
+    url: str,
+    n: int,
+    *,
+    sleep: float = 0.0,
+    queue: str = "default",
+    chunk: int = 5000,
+    kind: str = "rec",
+    **options: Any,
 ) -> list[str]:
     """Enqueue ``n`` recording tasks in pipelined chunks; returns their ids."""
     payload = json.dumps({"sleep": sleep}).encode()

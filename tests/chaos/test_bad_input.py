@@ -64,8 +64,11 @@ def test_garbage_in_redis_is_archived_or_skipped_and_others_flow(
     wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
     before = {c.pid for c in p.children()}
     everything = good + [i for ids in odd.values() for i in ids]
-    wait_for(lambda: not missing(everything, done_counts(r)), timeout=30,
-             what="every good task, odd queue names included")
+    wait_for(
+        lambda: not missing(everything, done_counts(r)),
+        timeout=30,
+        what="every good task, odd queue names included",
+    )
     wait_for(lambda: r.zcard(keys.archived_key(q)) == 2, timeout=10, what="2 archived")
     assert {c.pid for c in p.children()} == before  # no process died of a bad task
     archived = set(members(r, keys.archived_key(q)))
@@ -162,10 +165,16 @@ def test_lease_shorter_than_two_seconds_is_refused(tmp_path: Path) -> None:
     # and healthy workers then lose the tasks they are running (seen in a chaos run).
     with pytest.raises(InvalidOptionError):
         WorkerSettings(lease_duration=1.5)
-    env = dict(os.environ, FASTQ_REDIS_URL=_nothing_listening(),
-               PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.run([sys.executable, "-m", "fastq.worker", "chaos.apps.chaos_app:app",
-                           "--lease-duration", "1"], env=env, capture_output=True, text=True,
-                          timeout=30, cwd=tmp_path)
+    env = dict(
+        os.environ, FASTQ_REDIS_URL=_nothing_listening(), PYTHONPATH=os.pathsep.join(sys.path)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastq.worker", "chaos.apps.chaos_app:app", "--lease-duration", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
     assert proc.returncode == ExitCode.INVALID_OPTIONS, proc.stderr[-2000:]
     assert "lease_duration" in proc.stderr + proc.stdout

@@ -42,19 +42,34 @@ def test_poison_pills_are_archived_after_the_recover_cap_and_others_flow(
     with Client(redis_url) as client:
         # max_retry=0: every run is a free crash recovery until the recover cap, then
         # the archive (the maintenance module's rule); no 15 s+ retry backoff to wait.
-        poison = [client.enqueue(Task(kind, b"{}"), max_retry=0).id
-                  for _ in range(scale(1, 3))]
+        poison = [client.enqueue(Task(kind, b"{}"), max_retry=0).id for _ in range(scale(1, 3))]
     normal = enqueue_recs(redis_url, scale(200, 3000), sleep=0.02)
     # Lease scores are whole seconds: 2 s is the shortest lease that stays safe.
-    p = workers.start(redis_url, "--processes", "2", "--concurrency", "4",
-                      "--lease-duration", "2", "--shutdown-timeout", "2")
-    wait_for(lambda: r.hlen(STARTS) and int(max(r.hvals(STARTS))) >= 2, timeout=30,
-             what="a pill's second run")
+    p = workers.start(
+        redis_url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "4",
+        "--lease-duration",
+        "2",
+        "--shutdown-timeout",
+        "2",
+    )
+    wait_for(
+        lambda: r.hlen(STARTS) and int(max(r.hvals(STARTS))) >= 2,
+        timeout=30,
+        what="a pill's second run",
+    )
     # Tasks enqueued while the pills crash processes still flow.
     normal += enqueue_recs(redis_url, scale(200, 3000), sleep=0.02)
     archived = keys.archived_key("default")
-    wait_for(lambda: r.zcard(archived) >= len(poison), timeout=scale(120, 600),
-             what="every poison pill archived", every=0.2)
+    wait_for(
+        lambda: r.zcard(archived) >= len(poison),
+        timeout=scale(120, 600),
+        what="every poison pill archived",
+        every=0.2,
+    )
     # Tasks fetched in the same batch as a pill die with it, come back with it and
     # share its recovery count: past the cap they burn a retry (backoff >= 15 s).
     # They are in retry, not lost; the long run waits for them to complete.
@@ -68,8 +83,12 @@ def test_poison_pills_are_archived_after_the_recover_cap_and_others_flow(
     bystanders = r.zcard(retry)
     assert bystanders <= 3 * (DEFAULT_RECOVER_CAP + 1)  # at most concurrency-1 per crash
     if LONG:
-        wait_for(lambda: not missing(normal, done_counts(r)), timeout=120,
-                 what="every normal task done", every=0.5)
+        wait_for(
+            lambda: not missing(normal, done_counts(r)),
+            timeout=120,
+            what="every normal task done",
+            every=0.5,
+        )
     starts = {text(k): int(v) for k, v in r.hgetall(STARTS).items()}
     max_runs = DEFAULT_RECOVER_CAP + 0 + 1  # free recoveries + max_retry + the first run
     with Inspector(redis_url) as insp:
@@ -85,9 +104,17 @@ def test_poison_pills_are_archived_after_the_recover_cap_and_others_flow(
     log = p.log()
     assert ("killed by SIGSEGV" if kind == "segv" else "exited with code 1") in log
     counts = done_counts(r)
-    report({"scenario": f"poison_pill_{kind}", "poison": len(poison), "runs": starts,
-            "max_runs": max_runs, "normal_done": sum(1 for i in normal if counts.get(i)),
-            "normal": len(normal), "bystanders_in_retry": bystanders})
+    report(
+        {
+            "scenario": f"poison_pill_{kind}",
+            "poison": len(poison),
+            "runs": starts,
+            "max_runs": max_runs,
+            "normal_done": sum(1 for i in normal if counts.get(i)),
+            "normal": len(normal),
+            "bystanders_in_retry": bystanders,
+        }
+    )
     p.signal(signal.SIGTERM)
     assert p.wait(30) == 0
 
@@ -95,8 +122,17 @@ def test_poison_pills_are_archived_after_the_recover_cap_and_others_flow(
 def test_late_ack_after_lease_expiry_is_refused(
     workers: Workers, redis_url: str, r: redis.Redis
 ) -> None:
-    p = workers.start(redis_url, "--processes", "2", "--concurrency", "2",
-                      "--lease-duration", "2", "--child-timeout", "60")
+    p = workers.start(
+        redis_url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "2",
+        "--lease-duration",
+        "2",
+        "--child-timeout",
+        "60",
+    )
     wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
     with Client(redis_url) as client:
         # retention keeps the completed record, so a second completion would show.
@@ -127,10 +163,20 @@ def test_sigterm_mid_drain_loses_and_duplicates_nothing(
 ) -> None:
     quick = enqueue_recs(redis_url, scale(600, 5000), sleep=0.03)
     slow = enqueue_recs(redis_url, 8, sleep=30.0)  # cannot finish within the timeout
-    p = workers.start(redis_url, "--processes", "2", "--concurrency", "10",
-                      "--shutdown-timeout", "2", "--lease-duration", "10")
-    wait_for(lambda: len(done_counts(r)) >= len(quick) // 3, timeout=60, what="a third done",
-             every=0.02)
+    p = workers.start(
+        redis_url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "10",
+        "--shutdown-timeout",
+        "2",
+        "--lease-duration",
+        "10",
+    )
+    wait_for(
+        lambda: len(done_counts(r)) >= len(quick) // 3, timeout=60, what="a third done", every=0.02
+    )
     p.signal(signal.SIGTERM)
     assert p.wait(30) == 0
     counts = done_counts(r)
@@ -142,5 +188,13 @@ def test_sigterm_mid_drain_loses_and_duplicates_nothing(
     assert r.llen(keys.active_key("default")) == 0 and r.zcard(keys.lease_key("default")) == 0
     assert r.zcard(keys.retry_key("default")) == 0  # no retry burned by the stop
     assert set(slow) <= pending
-    report({"scenario": "sigterm_mid_drain", "tasks": len(everything), "finished": len(counts),
-            "back_in_pending": len(pending), "lost": 0, "duplicates": 0})
+    report(
+        {
+            "scenario": "sigterm_mid_drain",
+            "tasks": len(everything),
+            "finished": len(counts),
+            "back_in_pending": len(pending),
+            "lost": 0,
+            "duplicates": 0,
+        }
+    )

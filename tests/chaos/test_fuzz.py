@@ -48,12 +48,16 @@ def mutated(draw: st.DrawFn) -> bytes:
             del data[pos:]
         else:
             other = draw(st.sampled_from(SEEDS))
-            data[pos:pos] = other[draw(st.integers(0, len(other))):][:32]
+            data[pos:pos] = other[draw(st.integers(0, len(other))) :][:32]
     return bytes(data)
 
 
-FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG,
-                         suppress_health_check=[HealthCheck.too_slow])
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not LONG,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @FUZZ_SETTINGS
@@ -70,8 +74,13 @@ def test_random_bytes_decode_or_raise_decode_error(data: bytes) -> None:
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]))
-    return subprocess.run([sys.executable, str(HERE / "fuzz_decoders.py"), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(HERE / "fuzz_decoders.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_mutation_loop_in_a_subprocess() -> None:
@@ -90,8 +99,17 @@ def test_mutation_loop_in_a_subprocess() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
 def test_atheris(tmp_path: Path) -> None:
-    proc = _run(["--atheris", f"-runs={ATHERIS_RUNS}", "-max_len=4096", "-len_control=0",
-                 "-timeout=5", f"-artifact_prefix={tmp_path}/"], timeout=scale(120, 900))
+    proc = _run(
+        [
+            "--atheris",
+            f"-runs={ATHERIS_RUNS}",
+            "-max_len=4096",
+            "-len_control=0",
+            "-timeout=5",
+            f"-artifact_prefix={tmp_path}/",
+        ],
+        timeout=scale(120, 900),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Done {ATHERIS_RUNS} runs" in proc.stderr
     report({"scenario": "fuzz_atheris", "runs": ATHERIS_RUNS})

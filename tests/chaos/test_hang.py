@@ -40,8 +40,9 @@ def test_hung_redis_gives_typed_errors_and_loses_nothing(
 ) -> None:
     assert aof_redis.proc is not None
     url = f"{aof_redis.url}?socket_timeout={SOCKET_TIMEOUT}"
-    p = workers.start(url, "--processes", "2", "--concurrency", "8", "--lease-duration", "5",
-                      record_url=redis_url)
+    p = workers.start(
+        url, "--processes", "2", "--concurrency", "8", "--lease-duration", "5", record_url=redis_url
+    )
     wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
     before = all_pids(p)
     acked: list[str] = []
@@ -79,12 +80,24 @@ def test_hung_redis_gives_typed_errors_and_loses_nothing(
     assert not unexpected, unexpected[:3]
     assert refusals, "no enqueue failed while Redis was frozen"
     assert max(refusals) < SOCKET_TIMEOUT + 2.0  # a typed error, never a hang
-    wait_for(lambda: not missing(acked, done_counts(r)), timeout=60,
-             what="every acknowledged task done", every=0.2)
+    wait_for(
+        lambda: not missing(acked, done_counts(r)),
+        timeout=60,
+        what="every acknowledged task done",
+        every=0.2,
+    )
     assert all_pids(p) == before
     counts = done_counts(r)
-    report({"scenario": "redis_hang_sigstop", "seconds": FREEZE, "acknowledged": len(acked),
-            "refused": len(refusals), "slowest_refusal_s": round(max(refusals), 2),
-            "lost": 0, "duplicates": sum(c - 1 for c in counts.values())})
+    report(
+        {
+            "scenario": "redis_hang_sigstop",
+            "seconds": FREEZE,
+            "acknowledged": len(acked),
+            "refused": len(refusals),
+            "slowest_refusal_s": round(max(refusals), 2),
+            "lost": 0,
+            "duplicates": sum(c - 1 for c in counts.values()),
+        }
+    )
     p.signal(signal.SIGTERM)
     assert p.wait(30) == 0

@@ -53,13 +53,27 @@ def test_kill_9_storm_loses_nothing(
     # Some are unique and kept after completion: a second completion record or a
     # leaked unique lock would show.
     with Client(redis_url) as client:
-        kept = [i.id for i in client.enqueue_many(
-            [Task("rec", json.dumps({"sleep": SLEEP, "n": n}).encode()) for n in range(KEPT)],
-            unique=3600, retention=3600)]
+        kept = [
+            i.id
+            for i in client.enqueue_many(
+                [Task("rec", json.dumps({"sleep": SLEEP, "n": n}).encode()) for n in range(KEPT)],
+                unique=3600,
+                retention=3600,
+            )
+        ]
     ids += kept
     t0 = time.monotonic()
-    p = workers.start(redis_url, "--processes", str(PROCESSES), "--concurrency",
-                      str(CONCURRENCY), "--lease-duration", "2", "--shutdown-timeout", "2")
+    p = workers.start(
+        redis_url,
+        "--processes",
+        str(PROCESSES),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--lease-duration",
+        "2",
+        "--shutdown-timeout",
+        "2",
+    )
     active = keys.active_key("default")
     kills = 0
     inflight_at_kills = 0
@@ -88,9 +102,13 @@ def test_kill_9_storm_loses_nothing(
     q = "default"
 
     def leftovers() -> dict[str, int]:
-        sizes = {"active": r.llen(active), "lease": r.zcard(keys.lease_key(q)),
-                 "pending": r.llen(keys.pending_key(q)), "retry": r.zcard(keys.retry_key(q)),
-                 "scheduled": r.zcard(keys.scheduled_key(q))}
+        sizes = {
+            "active": r.llen(active),
+            "lease": r.zcard(keys.lease_key(q)),
+            "pending": r.llen(keys.pending_key(q)),
+            "retry": r.zcard(keys.retry_key(q)),
+            "scheduled": r.zcard(keys.scheduled_key(q)),
+        }
         return {k: v for k, v in sizes.items() if v}
 
     try:
@@ -111,10 +129,20 @@ def test_kill_9_storm_loses_nothing(
     duplicates = sum(c - 1 for c in counts.values())
     log = p.log()
     restarts = log.count("worker process died; restarting")
-    report({"scenario": "kill_storm", "tasks": TASKS, "processes": PROCESSES,
-            "concurrency": CONCURRENCY, "kills": kills, "restarts_logged": restarts,
-            "lost": len(lost), "duplicates": duplicates, "inflight_at_kills": inflight_at_kills,
-            "seconds": round(elapsed, 1)})
+    report(
+        {
+            "scenario": "kill_storm",
+            "tasks": TASKS,
+            "processes": PROCESSES,
+            "concurrency": CONCURRENCY,
+            "kills": kills,
+            "restarts_logged": restarts,
+            "lost": len(lost),
+            "duplicates": duplicates,
+            "inflight_at_kills": inflight_at_kills,
+            "seconds": round(elapsed, 1),
+        }
+    )
     assert kills >= 3
     assert not lost, f"{len(lost)} tasks never completed, e.g. {lost[:5]}"
     assert set(counts) == set(ids)

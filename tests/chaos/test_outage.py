@@ -67,8 +67,18 @@ class Producer(threading.Thread):
 def test_redis_restart_loses_nothing_acknowledged(
     how: str, workers: Workers, aof_redis: RedisServer, redis_url: str, r: redis.Redis
 ) -> None:
-    p = workers.start(aof_redis.url, "--processes", "2", "--concurrency", "8",
-                      "--lease-duration", "5", "--shutdown-timeout", "2", record_url=redis_url)
+    p = workers.start(
+        aof_redis.url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "8",
+        "--lease-duration",
+        "5",
+        "--shutdown-timeout",
+        "2",
+        record_url=redis_url,
+    )
     wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
     before = all_pids(p)
     producer = Producer(aof_redis.url)
@@ -81,20 +91,33 @@ def test_redis_restart_loses_nothing_acknowledged(
         time.sleep(scale(2.0, 10.0))
         assert all_pids(p) == before
         aof_redis.start()
-        wait_for(lambda: producer.acked_after_refusal >= 200, timeout=30,
-                 what="enqueues after the restart")
+        wait_for(
+            lambda: producer.acked_after_refusal >= 200,
+            timeout=30,
+            what="enqueues after the restart",
+        )
     finally:
         producer.halt.set()
         producer.join(10)
     assert not producer.unexpected, producer.unexpected[:3]
     assert f"cannot reach Redis at {aof_redis.url}" in producer.last_refusal
     acked = producer.acked
-    wait_for(lambda: not missing(acked, done_counts(r)), timeout=60,
-             what=f"all {len(acked)} acknowledged tasks done")
+    wait_for(
+        lambda: not missing(acked, done_counts(r)),
+        timeout=60,
+        what=f"all {len(acked)} acknowledged tasks done",
+    )
     assert all_pids(p) == before  # no child restarted: no crash loop
     assert "died" not in p.log() and "crash" not in p.log()
-    report({"scenario": f"redis_restart_{how}", "acknowledged": len(acked),
-            "refused_while_down": producer.refused, "lost": 0, "child_restarts": 0})
+    report(
+        {
+            "scenario": f"redis_restart_{how}",
+            "acknowledged": len(acked),
+            "refused_while_down": producer.refused,
+            "lost": 0,
+            "child_restarts": 0,
+        }
+    )
     p.signal(signal.SIGTERM)
     assert p.wait(20) == ExitCode.OK
 
@@ -102,8 +125,16 @@ def test_redis_restart_loses_nothing_acknowledged(
 def test_outage_keeps_every_process_and_resumes_alone(
     workers: Workers, aof_redis: RedisServer, redis_url: str, r: redis.Redis
 ) -> None:
-    p = workers.start(aof_redis.url, "--processes", "2", "--concurrency", "4",
-                      "--lease-duration", "10", record_url=redis_url)
+    p = workers.start(
+        aof_redis.url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "4",
+        "--lease-duration",
+        "10",
+        record_url=redis_url,
+    )
     wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
     first = enqueue_recs(aof_redis.url, 20, sleep=0.01)
     wait_for(lambda: not missing(first, done_counts(r)), timeout=20, what="warm-up tasks")
@@ -128,8 +159,16 @@ def test_outage_keeps_every_process_and_resumes_alone(
     assert p.wait(20) == ExitCode.OK
     # Not a flood: one line per process per 5 s interval, plus one when it starts.
     budget = len(before) * (int(OUTAGE / 5) + 1)
-    report({"scenario": "redis_outage", "seconds": OUTAGE, "processes": len(before),
-            "log_lines": len(outage_lines), "budget": budget, "same_pids": True})
+    report(
+        {
+            "scenario": "redis_outage",
+            "seconds": OUTAGE,
+            "processes": len(before),
+            "log_lines": len(outage_lines),
+            "budget": budget,
+            "same_pids": True,
+        }
+    )
     assert len(outage_lines) <= budget, "\n".join(outage_lines)
     # A heartbeat pass that wrote nothing must not claim Redis is back.
     assert not [x for x in outage_lines if "heartbeat written again" in x]

@@ -31,8 +31,17 @@ def test_kill_9_of_the_supervisor_leaves_no_orphan_and_loses_nothing(
     workers: Workers, redis_url: str, r: redis.Redis
 ) -> None:
     ids = enqueue_recs(redis_url, scale(400, 4000), sleep=0.2)
-    p = workers.start(redis_url, "--processes", "2", "--concurrency", "8",
-                      "--lease-duration", "2", "--shutdown-timeout", "2")
+    p = workers.start(
+        redis_url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "8",
+        "--lease-duration",
+        "2",
+        "--shutdown-timeout",
+        "2",
+    )
     wait_for(lambda: len(done_counts(r)) >= 50, timeout=30, what="50 tasks done")
     kids = [c.pid for c in p.children()]
     assert len(kids) == 3  # two workers and the maintenance process
@@ -41,21 +50,32 @@ def test_kill_9_of_the_supervisor_leaves_no_orphan_and_loses_nothing(
     p.wait(5)
     # Orphaned children notice and stop on their own (drain, requeue) in bounded time.
     t0 = time.monotonic()
-    wait_for(lambda: not any(alive(k) for k in kids), timeout=20,
-             what="the orphaned children to exit")
+    wait_for(
+        lambda: not any(alive(k) for k in kids), timeout=20, what="the orphaned children to exit"
+    )
     orphan_exit = time.monotonic() - t0
-    p2 = workers.start(redis_url, "--processes", "2", "--concurrency", "8",
-                       "--lease-duration", "2")
-    wait_for(lambda: not missing(ids, done_counts(r)), timeout=scale(60, 300),
-             what="every task done by the second supervisor", every=0.2)
+    p2 = workers.start(redis_url, "--processes", "2", "--concurrency", "8", "--lease-duration", "2")
+    wait_for(
+        lambda: not missing(ids, done_counts(r)),
+        timeout=scale(60, 300),
+        what="every task done by the second supervisor",
+        every=0.2,
+    )
     counts = done_counts(r)
     dups = {i for i, c in counts.items() if c > 1}
     assert dups <= active, sorted(dups - active)[:5]  # only tasks in flight at the kill
     wait_for(lambda: r.llen(keys.active_key("default")) == 0, timeout=10, what="active empty")
     assert r.zcard(keys.lease_key("default")) == 0
-    report({"scenario": "supervisor_kill_9", "tasks": len(ids), "lost": 0,
-            "duplicates": sum(c - 1 for c in counts.values()), "in_flight": len(active),
-            "orphans_exited_after_s": round(orphan_exit, 1)})
+    report(
+        {
+            "scenario": "supervisor_kill_9",
+            "tasks": len(ids),
+            "lost": 0,
+            "duplicates": sum(c - 1 for c in counts.values()),
+            "in_flight": len(active),
+            "orphans_exited_after_s": round(orphan_exit, 1),
+        }
+    )
     p2.signal(signal.SIGTERM)
     assert p2.wait(30) == 0
 
@@ -64,9 +84,18 @@ def test_sigterm_while_redis_is_down_exits_in_bounded_time_and_loses_nothing(
     workers: Workers, aof_redis: RedisServer, redis_url: str, r: redis.Redis
 ) -> None:
     ids = enqueue_recs(aof_redis.url, 300, sleep=0.3)
-    p = workers.start(aof_redis.url, "--processes", "2", "--concurrency", "8",
-                      "--lease-duration", "3", "--shutdown-timeout", "2",
-                      record_url=redis_url)
+    p = workers.start(
+        aof_redis.url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "8",
+        "--lease-duration",
+        "3",
+        "--shutdown-timeout",
+        "2",
+        record_url=redis_url,
+    )
     wait_for(lambda: len(done_counts(r)) >= 30, timeout=30, what="30 tasks done")
     aof_redis.stop()
     time.sleep(0.5)
@@ -75,14 +104,29 @@ def test_sigterm_while_redis_is_down_exits_in_bounded_time_and_loses_nothing(
     # shutdown timeout (2 s) + the supervisor's stop grace: never a hang on Redis.
     code = p.wait(30)
     stopped_after = time.monotonic() - t0
-    assert not [c for c in psutil.Process().children(recursive=True)
-                if c.pid in worker_pids(p)]
+    assert not [c for c in psutil.Process().children(recursive=True) if c.pid in worker_pids(p)]
     aof_redis.start()
-    p2 = workers.start(aof_redis.url, "--processes", "2", "--concurrency", "8",
-                       "--lease-duration", "3", record_url=redis_url)
-    wait_for(lambda: not missing(ids, done_counts(r)), timeout=60, what="every task done",
-             every=0.2)
-    report({"scenario": "sigterm_while_redis_down", "tasks": len(ids), "lost": 0,
-            "exit_code": code, "stopped_after_s": round(stopped_after, 1)})
+    p2 = workers.start(
+        aof_redis.url,
+        "--processes",
+        "2",
+        "--concurrency",
+        "8",
+        "--lease-duration",
+        "3",
+        record_url=redis_url,
+    )
+    wait_for(
+        lambda: not missing(ids, done_counts(r)), timeout=60, what="every task done", every=0.2
+    )
+    report(
+        {
+            "scenario": "sigterm_while_redis_down",
+            "tasks": len(ids),
+            "lost": 0,
+            "exit_code": code,
+            "stopped_after_s": round(stopped_after, 1),
+        }
+    )
     p2.signal(signal.SIGTERM)
     assert p2.wait(30) == 0
