@@ -18,13 +18,25 @@
 local codes = {}
 local done = 0
 local n = (#KEYS - 6) / 2
-local acked = {}
+local acked, dels, recov = {}, {}, {}
 local recovered = redis.call("EXISTS", KEYS[6]) == 1
+-- One ZMSCORE for the batch's lease scores (Redis >= 6.2; one ZSCORE each before).
+local ids = {}
+for j = 1, n do ids[j] = ARGV[4*j-2] end
+local scores = {}
+for c = 1, n, 4000 do
+    local part = redis.pcall("ZMSCORE", KEYS[2], unpack(ids, c, math.min(c + 3999, n)))
+    if type(part) ~= "table" or part.err then
+        for j = c, math.min(c + 3999, n) do scores[j] = redis.call("ZSCORE", KEYS[2], ids[j]) end
+    else
+        for j = 1, #part do scores[c + j - 1] = part[j] end
+    end
+end
 for j = 1, n do
     local taskkey, uniquekey = KEYS[5+2*j], KEYS[6+2*j]
-    local id, held = ARGV[4*j-2], ARGV[4*j-1]
+    local id, held = ids[j], ARGV[4*j-1]
     local expiry = tonumber(ARGV[4*j])
-    local score = redis.call("ZSCORE", KEYS[2], id)
+    local score = scores[j]
     if (not score) or tonumber(score) ~= tonumber(held) then
         codes[j] = 0
     elseif redis.call("LREM", KEYS[1], -1, id) == 0 then
@@ -32,20 +44,27 @@ for j = 1, n do
     else
         table.insert(acked, id)
         if expiry == 0 then
-            redis.call("DEL", taskkey)
+            table.insert(dels, taskkey)
         else
             redis.call("ZADD", KEYS[3], expiry, id)
             redis.call("HSET", taskkey, "msg", ARGV[4*j+1], "state", "completed")
         end
         if uniquekey ~= taskkey and redis.call("GET", uniquekey) == id then
-            redis.call("DEL", uniquekey)
+            table.insert(dels, uniquekey)
         end
         if recovered then
-            redis.call("HDEL", KEYS[6], id)
+            table.insert(recov, id)
         end
         done = done + 1
         codes[j] = 1
     end
+end
+-- Batched deletes (chunked below Lua's unpack limit).
+for c = 1, #dels, 4000 do
+    redis.call("DEL", unpack(dels, c, math.min(c + 3999, #dels)))
+end
+for c = 1, #recov, 4000 do
+    redis.call("HDEL", KEYS[6], unpack(recov, c, math.min(c + 3999, #recov)))
 end
 for c = 1, #acked, 4000 do
     redis.call("ZREM", KEYS[2], unpack(acked, c, math.min(c + 3999, #acked)))

@@ -29,20 +29,32 @@ for i = 1, nq do
             local prefix = ARGV[2+i]
             local leased = {}
             while want > 0 do
-                local id = redis.call("RPOPLPUSH", pending, active)
-                if not id then break end
-                local key = prefix .. id
-                -- pcall: a key of another type answers WRONGTYPE instead of aborting the batch
-                local msg = redis.pcall("HGET", key, "msg")
-                if type(msg) ~= "string" then
-                    redis.call("LREM", active, 1, id)
-                    table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash")
-                else
-                    redis.call("HSET", key, "state", "active")
-                    redis.call("HDEL", key, "pending_since")
-                    table.insert(leased, ARGV[1]); table.insert(leased, id)
-                    table.insert(out, i); table.insert(out, id); table.insert(out, msg)
-                    want = want - 1
+                -- Take the oldest `want` ids at once (as that many RPOPLPUSHes would,
+                -- in three commands): LRANGE lists them head to tail.
+                local ids = redis.call("LRANGE", pending, -want, -1)
+                local k = #ids
+                if k == 0 then break end
+                redis.call("LTRIM", pending, 0, -k - 1)
+                local popped = {}
+                for c = 1, k do popped[c] = ids[k + 1 - c] end
+                for c = 1, k, 4000 do
+                    redis.call("LPUSH", active, unpack(popped, c, math.min(c + 3999, k)))
+                end
+                for c = 1, k do
+                    local id = popped[c]
+                    local key = prefix .. id
+                    -- pcall: a key of another type answers WRONGTYPE instead of aborting the batch
+                    local msg = redis.pcall("HGET", key, "msg")
+                    if type(msg) ~= "string" then
+                        redis.call("LREM", active, 1, id)
+                        table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash")
+                    else
+                        redis.call("HSET", key, "state", "active")
+                        redis.call("HDEL", key, "pending_since")
+                        table.insert(leased, ARGV[1]); table.insert(leased, id)
+                        table.insert(out, i); table.insert(out, id); table.insert(out, msg)
+                        want = want - 1
+                    end
                 end
             end
             -- one ZADD for the batch (chunked below Lua's unpack limit)
