@@ -57,7 +57,7 @@ def test_poison_pills_are_archived_after_the_recover_cap_and_others_flow(
         "2",
     )
     wait_for(
-        lambda: r.hlen(STARTS) and int(max(r.hvals(STARTS))) >= 2,
+        lambda: r.hlen(STARTS) and max(int(v) for v in r.hvals(STARTS)) >= 2,
         timeout=30,
         what="a pill's second run",
     )
