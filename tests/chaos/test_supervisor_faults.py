@@ -130,3 +130,37 @@ def test_sigterm_while_redis_is_down_exits_in_bounded_time_and_loses_nothing(
     )
     p2.signal(signal.SIGTERM)
     assert p2.wait(30) == 0
+
+
+def test_kill_9_of_the_supervisor_while_redis_is_down_leaves_no_orphan(
+    workers: Workers, aof_redis: RedisServer, redis_url: str, r: redis.Redis
+) -> None:
+    # The orphans' graceful stop cannot reach Redis to acknowledge or requeue, and
+    # no supervisor is left to SIGKILL them: they must still go away on their own.
+    ids = enqueue_recs(aof_redis.url, 200, sleep=0.3)
+    p = workers.start(
+        aof_redis.url,
+        "--processes", "2",
+        "--concurrency", "8",
+        "--lease-duration", "3",
+        "--shutdown-timeout", "2",
+        record_url=redis_url,
+    )  # fmt: skip
+    wait_for(lambda: len(done_counts(r)) >= 20, timeout=30, what="20 tasks done")
+    kids = [c.pid for c in p.children()]
+    aof_redis.stop()
+    time.sleep(0.5)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(5)
+    t0 = time.monotonic()
+    wait_for(lambda: not any(alive(k) for k in kids), timeout=40, what="the orphans to exit")
+    orphan_exit = time.monotonic() - t0
+    aof_redis.start()
+    p2 = workers.start(aof_redis.url, "--processes", "2", "--concurrency", "8",
+                       "--lease-duration", "3", record_url=redis_url)  # fmt: skip
+    wait_for(lambda: not missing(ids, done_counts(r)), timeout=60, what="every task done",
+             every=0.2)  # fmt: skip
+    report({"scenario": "supervisor_kill_9_redis_down", "tasks": len(ids), "lost": 0,
+            "orphans_exited_after_s": round(orphan_exit, 1)})  # fmt: skip
+    p2.signal(signal.SIGTERM)
+    assert p2.wait(30) == 0
