@@ -350,6 +350,8 @@ ratios within one run are the point.
 - taskiq is pinned to 0.11 with taskiq-redis 1.1: with taskiq 0.13 and
   taskiq-redis 1.2 on redis-py 8, every few runs one or two of ~2,000 tasks never
   ran, so those drains could not be verified (see `bench/peers/taskiq_peer.py`).
+- Huey (`-k process`) lost one or two tasks of an I/O pool in some of our runs,
+  with nothing in its log; such a run counts as invalid and is listed above.
 - The peers share one redis-py (6.4), the newest that all of them accept.
 - Asynq's Go server is not measured: Go modules cannot be fetched here.
 
