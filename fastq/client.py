@@ -24,6 +24,7 @@ from fastq.rdb.enqueue import (
     enqueue_call,
     finish_many,
     finish_one,
+    infos_for,
     plan_many,
     publish_calls,
 )
@@ -74,9 +75,14 @@ class _Producer:
         return prepared, plan_many(prepared, new_queues, self._wake_tokens), new_queues
 
     def _finish_many(
-        self, prepared: list[Prepared], plan: Plan, replies: list[Any], new_queues: list[str]
+        self,
+        prepared: list[Prepared],
+        plan: Plan,
+        replies: list[Any],
+        new_queues: list[str],
+        infos: list[TaskInfo] | None = None,
     ) -> list[TaskInfo]:
-        results = finish_many(prepared, plan, replies)
+        results = finish_many(prepared, plan, replies, infos)
         self._published.update(new_queues)
         if any(isinstance(r, FastqError) for r in results):
             raise EnqueueManyError(list(results))
@@ -145,8 +151,10 @@ class Client(_Producer):
         prepared, plan, new_queues = self._plan_many(tasks, options)
         if not prepared:
             return []
-        replies = self._conn.call_many(plan.calls)
-        return self._finish_many(prepared, plan, replies, new_queues)
+        infos: list[TaskInfo] = []
+        # The TaskInfos are built while Redis runs the scripts.
+        replies = self._conn.call_many(plan.calls, lambda: infos.extend(infos_for(prepared)))
+        return self._finish_many(prepared, plan, replies, new_queues, infos)
 
     def close(self) -> None:
         """Release the connection pool."""

@@ -13,7 +13,7 @@ Both flavours share one contract:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import redis
@@ -58,6 +58,26 @@ def _evalsha_args(call: Call) -> tuple[Any, ...]:
     return ("EVALSHA", scripts.get(call.script).sha, len(call.keys), *call.keys, *call.args)
 
 
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:  # hiredis packs a command in C, several times faster than redis-py's packers
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis comes with redis[hiredis]
+    _hiredis_pack = None
+
+# Bytes of packed commands per socket write: Redis starts running the first
+# script while the next ones are still being packed.
+_SEND_BYTES = 64 * 1024
+
+
+def _pack(conn: redis.connection.AbstractConnection, args: tuple[Any, ...]) -> list[bytes]:
+    if _hiredis_pack is not None:
+        try:
+            return [_hiredis_pack(args)]
+        except (TypeError, ValueError):
+            pass  # a type hiredis does not pack: let redis-py do it (and raise its error)
+    return list(conn.pack_command(*args))
+
+
 def _is_noscript(reply: Any) -> bool:
     return isinstance(reply, NoScriptError) or (
         isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
@@ -94,27 +114,74 @@ class SyncConn:
             pipe.execute()
 
     def call(self, call: Call) -> Any:
-        with translate_errors(self.target):
-            try:
-                return self.redis.execute_command(*_evalsha_args(call))
-            except NoScriptError:
-                self.load_scripts()
-                return self.redis.execute_command(*_evalsha_args(call))
+        reply = self.call_many((call,))[0]
+        if isinstance(reply, BaseException):
+            with translate_errors(self.target):
+                raise reply
+        return reply
 
-    def call_many(self, calls: Sequence[Call]) -> list[Any]:
+    def call_many(
+        self, calls: Sequence[Call], overlap: Callable[[], object] | None = None
+    ) -> list[Any]:
+        """Pipeline ``calls``; ``overlap`` (if given) runs once while Redis executes
+        them, before the replies are read (the client builds its results there)."""
         replies: list[Any] = [None] * len(calls)
         todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
             with translate_errors(self.target):
-                pipe = self.redis.pipeline(transaction=False)
-                for i in todo:
-                    pipe.execute_command(*_evalsha_args(calls[i]))
-                got = pipe.execute(raise_on_error=False)
+                got = self._stream(calls, todo, overlap)
+            overlap = None
             todo = _merge_replies(replies, todo, got, retry=attempt == 0)
             if not todo:
                 break
             self.load_scripts()
         return replies
+
+    def _stream(
+        self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
+    ) -> list[Any]:
+        # A pipeline written in pieces on one pooled connection (no MULTI), then read
+        # back; redis-py's retry policy re-runs it on a fresh connection as its own
+        # pipelines do. Per-call error replies come back in place.
+        pool = self.redis.connection_pool
+        conn = pool.get_connection()
+        ran_overlap = False
+
+        def run() -> list[Any]:
+            nonlocal ran_overlap
+            buf: list[bytes] = []
+            size = 0
+            first = True
+            for i in todo:
+                for part in _pack(conn, _evalsha_args(calls[i])):
+                    buf.append(part)
+                    size += len(part)
+                if size >= _SEND_BYTES:
+                    conn.send_packed_command(buf, check_health=first)
+                    buf, size, first = [], 0, False
+            if buf:
+                conn.send_packed_command(buf, check_health=first)
+            if overlap is not None and not ran_overlap:
+                ran_overlap = True
+                overlap()
+            got: list[Any] = []
+            for _ in todo:
+                try:
+                    got.append(conn.read_response())
+                except ResponseError as exc:
+                    got.append(exc)
+            return got
+
+        def fail(error: Exception) -> None:
+            conn.disconnect()
+
+        try:
+            return conn.retry.call_with_retry(run, fail)
+        except BaseException:
+            conn.disconnect()  # replies may be left unread on it
+            raise
+        finally:
+            pool.release(conn)
 
     def ping(self) -> bool:
         with translate_errors(self.target):

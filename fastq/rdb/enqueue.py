@@ -171,26 +171,40 @@ def plan_many(
     return Plan(calls, n_publish, covers)
 
 
+def infos_for(prepared: Sequence[Prepared]) -> list[TaskInfo]:
+    """The TaskInfo of every task as if it was enqueued (built while Redis works)."""
+    if not prepared:
+        return []
+    now = datetime.fromtimestamp(prepared[0].now_ns / 1e9, timezone.utc)
+    return [info_from_prepared(p, now) for p in prepared]
+
+
 def finish_many(
-    prepared: Sequence[Prepared], plan: Plan, replies: Sequence[Any]
+    prepared: Sequence[Prepared],
+    plan: Plan,
+    replies: Sequence[Any],
+    infos: Sequence[TaskInfo] | None = None,
 ) -> list[TaskInfo | FastqError]:
     """Per task, in input order: its TaskInfo, or the typed error it was refused with.
 
+    ``infos`` are the ones ``infos_for(prepared)`` built ahead, if any.
     Raises ``BrokerError`` if a publish call failed.
     """
     check_published(replies[: plan.n_publish])
-    out: list[TaskInfo | FastqError | None] = [None] * len(prepared)
-    now = datetime.fromtimestamp(prepared[0].now_ns / 1e9, timezone.utc) if prepared else None
+    if infos is None or len(infos) != len(prepared):
+        infos = infos_for(prepared)
+    out: list[TaskInfo | FastqError] = list(infos)
     for cover, reply in zip(plan.covers, replies[plan.n_publish :], strict=True):
         if isinstance(cover, int):
             err = reply_error(prepared[cover], reply)
-            out[cover] = info_from_prepared(prepared[cover], now) if err is None else err
+            if err is not None:
+                out[cover] = err
             continue
         if not isinstance(reply, list) or len(reply) != len(cover):
             reply = [reply] * len(cover)  # the whole batch failed (e.g. a Redis error)
         for i, code in zip(cover, reply, strict=True):
-            if code == _OK:
-                out[i] = info_from_prepared(prepared[i], now)
-            else:
-                out[i] = reply_error(prepared[i], code)
-    return out  # type: ignore[return-value]  # every slot is filled above
+            if code != _OK:
+                err = reply_error(prepared[i], code)
+                if err is not None:
+                    out[i] = err
+    return out
