@@ -31,9 +31,8 @@ ROOT = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
 
 # Keys the handlers write; the bench Redis is flushed between measurements.
-DONE = "bench:done"  # INCR per finished task
-FIRST = "bench:first"  # SETNX: completion time of the first task
-LAST = "bench:last"  # SET: completion time of the latest task
+DONE = "bench:done"  # INCRBY: finished tasks, written in per-process batches
+BOUNDS = "bench:bounds"  # ZSET: "first" / "last" completion times (ZADD LT / GT)
 LATENCY = "bench:lat"  # RPUSH: handler start - enqueue time, seconds
 
 QUEUES = {"critical": 6, "high": 4, "default": 2, "low": 1}
@@ -51,72 +50,105 @@ def redis_url() -> str:
 
 _sync_client: tuple[int, redis.Redis] | None = None
 _sync_lock = threading.Lock()
-_async_clients: dict[tuple[int, int], Any] = {}
 RECORD_ATTEMPTS = 5  # the counter is instrumentation: a dropped connection must not lose a count
+FLUSH_INTERVAL = 0.02  # seconds between batched writes of the per-process counts
+# Systems that fork a short-lived process per task (RQ's work horse) lose anything
+# buffered, so their adapters ask for one write per task instead.
+IMMEDIATE = os.environ.get("BENCH_RECORD_IMMEDIATE") == "1"
 
 
 def _client() -> redis.Redis:
     # One client per process: prefork pools fork after import, and a client must
-    # not be shared across a fork. A small blocking pool keeps 50 threads from
-    # opening 50 connections at once.
+    # not be shared across a fork.
     global _sync_client
     pid = os.getpid()
     with _sync_lock:
         if _sync_client is None or _sync_client[0] != pid:
-            pool = redis.BlockingConnectionPool.from_url(redis_url(), max_connections=16)
+            pool = redis.BlockingConnectionPool.from_url(redis_url(), max_connections=4)
             _sync_client = (pid, redis.Redis(connection_pool=pool))
         return _sync_client[1]
 
 
-def _pipeline_record(pipe: Any, now: float, started: float, sent_at: float | None) -> None:
-    pipe.setnx(FIRST, repr(now))
-    pipe.incr(DONE)
-    pipe.set(LAST, repr(now))
-    if sent_at:
-        pipe.rpush(LATENCY, repr(started - sent_at))
+class _Tally:
+    """Completions counted in process and written in batches.
+
+    One Redis round trip per task from every handler would measure the
+    instrumentation, not the queue: at tens of thousands of no-op tasks a second
+    the counter writes alone would load Redis more than the system under test.
+    Each process therefore sums its completions and a background thread writes
+    them every FLUSH_INTERVAL. The first/last completion times go in before the
+    count, so whoever sees the full count also sees the right drain bounds.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pid = -1
+        self._reset()
+
+    def _reset(self) -> None:
+        self.count = 0
+        self.first = float("inf")
+        self.last = 0.0
+        self.latencies: list[str] = []
+
+    def add(self, now: float, started: float, sent_at: float | None) -> None:
+        with self.lock:
+            if self.pid != os.getpid():  # first use in this (possibly forked) process
+                self.pid = os.getpid()
+                self._reset()
+                if not IMMEDIATE:
+                    threading.Thread(target=self._loop, daemon=True).start()
+            self.count += 1
+            self.first = min(self.first, now)
+            self.last = max(self.last, now)
+            if sent_at:
+                self.latencies.append(repr(started - sent_at))
+        if IMMEDIATE:
+            self.flush()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL)
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            if not self.count:
+                return
+            count, first, last, lat = self.count, self.first, self.last, self.latencies
+            self._reset()
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                pipe = _client().pipeline(transaction=False)
+                pipe.zadd(BOUNDS, {"first": first}, lt=True)
+                pipe.zadd(BOUNDS, {"last": last}, gt=True)
+                if lat:
+                    pipe.rpush(LATENCY, *lat)
+                pipe.incrby(DONE, count)
+                pipe.execute()
+                return
+            except (redis.ConnectionError, redis.TimeoutError):
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                print(
+                    f"bench: recording retried after a Redis error (pid {os.getpid()})",
+                    file=sys.stderr,
+                )
+                time.sleep(0.05)
+
+
+_tally = _Tally()
 
 
 def record(started: float, sent_at: float | None) -> None:
-    """Count one finished task (sync handlers). ``started``: handler entry time."""
-    now = time.time()
-    for attempt in range(RECORD_ATTEMPTS):
-        try:
-            pipe = _client().pipeline(transaction=False)
-            _pipeline_record(pipe, now, started, sent_at)
-            pipe.execute()
-            return
-        except (redis.ConnectionError, redis.TimeoutError):
-            if attempt == RECORD_ATTEMPTS - 1:
-                raise
-            print(
-                f"bench: recording retried after a Redis error (pid {os.getpid()})", file=sys.stderr
-            )
-            time.sleep(0.05)
+    """Count one finished task. ``started``: handler entry time."""
+    _tally.add(time.time(), started, sent_at)
 
 
 async def record_async(started: float, sent_at: float | None) -> None:
-    """Count one finished task from an ``async def`` handler, without blocking its loop."""
-    import redis.asyncio as aredis
-
-    now = time.time()
-    key = (os.getpid(), id(asyncio.get_running_loop()))
-    for attempt in range(RECORD_ATTEMPTS):
-        client = _async_clients.get(key)
-        if client is None:
-            pool = aredis.BlockingConnectionPool.from_url(redis_url(), max_connections=16)
-            client = _async_clients[key] = aredis.Redis(connection_pool=pool)
-        try:
-            pipe = client.pipeline(transaction=False)
-            _pipeline_record(pipe, now, started, sent_at)
-            await pipe.execute()
-            return
-        except (redis.ConnectionError, redis.TimeoutError):
-            if attempt == RECORD_ATTEMPTS - 1:
-                raise
-            print(
-                f"bench: recording retried after a Redis error (pid {os.getpid()})", file=sys.stderr
-            )
-            await asyncio.sleep(0.05)
+    """Count one finished task from an ``async def`` handler (never blocks its loop
+    unless the adapter asked for immediate writes)."""
+    _tally.add(time.time(), started, sent_at)
 
 
 def run_sync(kind: str, sent_at: float | None) -> None:
@@ -305,8 +337,8 @@ def wait_done(r: redis.Redis, expected: int, timeout: float, workers: Workers | 
 
 def drain_rate(r: redis.Redis, n: int) -> float:
     """Tasks per second between the first and the last completion (handler clocks)."""
-    first = float(r.get(FIRST) or 0)
-    last = float(r.get(LAST) or 0)
+    first = float(r.zscore(BOUNDS, "first") or 0)
+    last = float(r.zscore(BOUNDS, "last") or 0)
     if n < 2 or last <= first:
         raise Timeout("not enough completions to time the drain")
     return (n - 1) / (last - first)

@@ -30,6 +30,10 @@ class RQPeer(Peer):
     queue_note = "strict order (no weights)"
     setup_note = "2 x `rq worker` (forks a work horse per job)"
 
+    def worker_env(self) -> dict[str, str]:
+        # The work horse exits right after its job: count each task as it ends.
+        return {"BENCH_RECORD_IMMEDIATE": "1"}
+
     def open(self, url: str) -> None:
         self.conn = redis.Redis.from_url(url)
         self.queues = {q: rq.Queue(q, connection=self.conn) for q in QUEUES}
