@@ -2,7 +2,7 @@
 PY ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck demo bench clean
+.PHONY: install test lint typecheck demo bench bench-quick clean
 
 install:
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
@@ -23,5 +23,9 @@ clean:
 demo: install
 	$(PY) examples/demo.py
 
-bench: install
-	$(PY) bench/run.py
+# The bench builds its own virtualenv (bench/.venv) with the peers and fastq in it.
+bench:
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick:
+	$(PY) bench/run.py --quick
