@@ -99,6 +99,33 @@ def test_ack_success_done_and_completed(redis_url: str, r: redis.Redis) -> None:
     assert not r.hexists(keys.recovered_count_key("q"), "t1")
 
 
+def test_ack_success_keeps_other_leases_at_the_same_score(redis_url: str, r: redis.Redis) -> None:
+    # Two workers' tasks can share a lease score (whole seconds): a batch acking
+    # every lease it holds at that score must not drop the other worker's lease.
+    c = _conn(redis_url)
+    for t in ("t1", "t2", "t3", "t4"):
+        _pending(r, "q", t)
+    _dequeue(c, ["q"], 4)  # all four at NOW + 30
+    assert _ack(c, "q", [w.Success("t1", NOW + 30), w.Success("t2", NOW + 30)]) == [1, 1]
+    assert r.zrange(keys.lease_key("q"), 0, -1) == [b"t3", b"t4"]
+    assert _ack(c, "q", [w.Success("t3", NOW + 30), w.Success("t4", NOW + 30)]) == [1, 1]
+    assert not r.exists(keys.lease_key("q")) and not r.exists(keys.active_key("q"))
+
+
+def test_ack_success_large_lease_set(redis_url: str, r: redis.Redis) -> None:
+    # Past 256 leases the script reads scores with ZMSCORE instead of by score.
+    c = _conn(redis_url)
+    for i in range(300):
+        _pending(r, "q", f"t{i}")
+    _dequeue(c, ["q"], 300)
+    items = [w.Success(f"t{i}", NOW + 30) for i in range(0, 300, 2)]
+    items.append(w.Success("t1", NOW + 31))  # wrong score: not ours
+    codes = _ack(c, "q", items)
+    assert codes == [1] * 150 + [0]
+    assert r.zcard(keys.lease_key("q")) == 150 and r.llen(keys.active_key("q")) == 150
+    assert r.get(keys.processed_total_key("q")) == b"150"
+
+
 def test_unique_lock_of_another_task_is_kept(redis_url: str, r: redis.Redis) -> None:
     c = _conn(redis_url)
     _pending(r, "q", "t1")

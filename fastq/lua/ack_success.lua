@@ -18,31 +18,63 @@
 local codes = {}
 local done = 0
 local n = (#KEYS - 6) / 2
-local acked, dels, recov = {}, {}, {}
+local lease = KEYS[2]
+local dels, recov = {}, {}
 local recovered = redis.call("EXISTS", KEYS[6]) == 1
--- One ZMSCORE for the batch's lease scores (Redis >= 6.2; one ZSCORE each before).
 local ids = {}
 for j = 1, n do ids[j] = ARGV[4*j-2] end
-local scores = {}
-for c = 1, n, 4000 do
-    local part = redis.pcall("ZMSCORE", KEYS[2], unpack(ids, c, math.min(c + 3999, n)))
-    if type(part) ~= "table" or part.err then
-        for j = c, math.min(c + 3999, n) do scores[j] = redis.call("ZSCORE", KEYS[2], ids[j]) end
-    else
-        for j = 1, #part do scores[c + j - 1] = part[j] end
+-- owned[j]: the lease zset holds task j at exactly the score this worker holds.
+local owned = {}
+-- A small lease zset is listpack-encoded: each member lookup or removal is a
+-- linear scan. Then read the members of each distinct held score once (a batch
+-- usually shares one or two) and remove a whole score at once when all of its
+-- members are acked here. A large (skiplist) zset gets one ZMSCORE instead.
+local by_score = nil
+if redis.call("ZCARD", lease) <= 256 then
+    by_score = {}
+    for j = 1, n do
+        local held = ARGV[4*j-1]
+        local group = by_score[held]
+        if group == nil then
+            local members = redis.call("ZRANGEBYSCORE", lease, held, held)
+            local set = {}
+            for _, m in ipairs(members) do set[m] = true end
+            group = {set = set, total = #members, acked = {}}
+            by_score[held] = group
+        end
+        owned[j] = group.set[ids[j]] == true
+    end
+else
+    for c = 1, n, 4000 do
+        local last = math.min(c + 3999, n)
+        local part = redis.pcall("ZMSCORE", lease, unpack(ids, c, last))
+        for j = c, last do
+            local score
+            if type(part) ~= "table" or part.err then  -- Redis < 6.2: no ZMSCORE
+                score = redis.call("ZSCORE", lease, ids[j])
+            else
+                score = part[j - c + 1]
+            end
+            owned[j] = score and tonumber(score) == tonumber(ARGV[4*j-1]) or false
+        end
     end
 end
+local acked = {}
 for j = 1, n do
     local taskkey, uniquekey = KEYS[5+2*j], KEYS[6+2*j]
-    local id, held = ids[j], ARGV[4*j-1]
+    local id = ids[j]
     local expiry = tonumber(ARGV[4*j])
-    local score = scores[j]
-    if (not score) or tonumber(score) ~= tonumber(held) then
+    if not owned[j] then
         codes[j] = 0
     elseif redis.call("LREM", KEYS[1], -1, id) == 0 then
         codes[j] = -1
     else
-        table.insert(acked, id)
+        if by_score then
+            local group = by_score[ARGV[4*j-1]]
+            table.insert(group.acked, id)
+        else
+            table.insert(acked, id)
+        end
         if expiry == 0 then
             table.insert(dels, taskkey)
         else
@@ -59,15 +91,24 @@ for j = 1, n do
         codes[j] = 1
     end
 end
+if by_score then
+    for held, group in pairs(by_score) do
+        if #group.acked > 0 and #group.acked == group.total then
+            redis.call("ZREMRANGEBYSCORE", lease, held, held)
+        else
+            for _, id in ipairs(group.acked) do table.insert(acked, id) end
+        end
+    end
+end
 -- Batched deletes (chunked below Lua's unpack limit).
+for c = 1, #acked, 4000 do
+    redis.call("ZREM", lease, unpack(acked, c, math.min(c + 3999, #acked)))
+end
 for c = 1, #dels, 4000 do
     redis.call("DEL", unpack(dels, c, math.min(c + 3999, #dels)))
 end
 for c = 1, #recov, 4000 do
     redis.call("HDEL", KEYS[6], unpack(recov, c, math.min(c + 3999, #recov)))
-end
-for c = 1, #acked, 4000 do
-    redis.call("ZREM", KEYS[2], unpack(acked, c, math.min(c + 3999, #acked)))
 end
 if done > 0 then
     if redis.call("INCRBY", KEYS[4], done) == done then
