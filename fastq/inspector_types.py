@@ -181,6 +181,10 @@ def task_from_row(queue: str, state: str, row: Row, now: float) -> AnyTask:
     except DecodeError as exc:
         reason = f"undecodable msg: {exc}"
         return CorruptTask(queue=queue, id=row.id, state=state, reason=reason, raw=row.msg)
+    if not msg.type or not msg.id:
+        # b"" and other field-less bytes decode cleanly; no writer leaves these blank
+        return CorruptTask(queue=queue, id=row.id, state=state,
+                           reason="msg has no task type or id", raw=row.msg)
     if row.state is not None and row.state not in _STATES:
         # listed from a valid index, but the hash says something no version writes
         return CorruptTask(queue=queue, id=row.id, state=row.state,

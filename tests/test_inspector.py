@@ -179,6 +179,11 @@ def test_corrupt_entries_are_reported_not_fatal(insp: Inspector, r: redis.Redis)
     assert kinds["ghost"] == ("CorruptTask", "task hash is missing")
     assert kinds["stringy"] == ("CorruptTask", "task key is not a hash")
 
+    put_task(r, "q", "pending", task_id="blank", msg=b"")  # decodes, but says nothing
+    blank = insp.task_info("q", "blank")
+    assert isinstance(blank, CorruptTask) and blank.queue == "q"
+    assert "no task type" in blank.reason
+
     put_task(r, "q", "scheduled", task_id="weird")
     r.hset("asynq:{q}:t:weird", "state", "levitating")
     t = insp.task_info("q", "weird")
