@@ -58,7 +58,7 @@ def test_garbage_in_redis_is_archived_or_skipped_and_others_flow(
     with Inspector(redis_url) as insp:  # before any worker: everything is still there
         pending = insp.list_tasks(q, "pending", size=1000)
         bad = {t.id: t.reason for t in pending if isinstance(t, CorruptTask)}
-        assert set(bad) == {bad_msg, "ghost-without-hash", "not-a-hash"}, bad
+        assert set(bad) == {bad_msg, empty_msg, "ghost-without-hash", "not-a-hash"}, bad
     spec = ",".join([q, "broken", *ODD_QUEUES])
     p = workers.start(redis_url, "--processes", "2", "--concurrency", "4", "--queues", spec)
     wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
