@@ -113,7 +113,7 @@ def test_ack_success_keeps_other_leases_at_the_same_score(redis_url: str, r: red
 
 
 def test_ack_success_large_lease_set(redis_url: str, r: redis.Redis) -> None:
-    # Past 256 leases the script reads scores with ZMSCORE instead of by score.
+    # A skiplist-encoded lease set (past 128 members) is read with ZMSCORE.
     c = _conn(redis_url)
     for i in range(300):
         _pending(r, "q", f"t{i}")

@@ -25,12 +25,13 @@ local ids = {}
 for j = 1, n do ids[j] = ARGV[4*j-2] end
 -- owned[j]: the lease zset holds task j at exactly the score this worker holds.
 local owned = {}
--- A small lease zset is listpack-encoded: each member lookup or removal is a
--- linear scan. Then read the members of each distinct held score once (a batch
--- usually shares one or two) and remove a whole score at once when all of its
--- members are acked here. A large (skiplist) zset gets one ZMSCORE instead.
+-- A small lease zset is listpack (ziplist) encoded: each member lookup or
+-- removal is a linear scan. Then read the members of each distinct held score
+-- once (a batch usually shares one or two) and remove a whole score at once when
+-- all of its members are acked here. A skiplist zset gets one ZMSCORE instead.
 local by_score = nil
-if redis.call("ZCARD", lease) <= 256 then
+local enc = redis.pcall("OBJECT", "ENCODING", lease)
+if enc == "ziplist" or enc == "listpack" then
     by_score = {}
     for j = 1, n do
         local held = ARGV[4*j-1]
