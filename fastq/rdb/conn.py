@@ -78,6 +78,26 @@ def _pack(conn: redis.connection.AbstractConnection, args: tuple[Any, ...]) -> l
     return list(conn.pack_command(*args))
 
 
+class FastPackConnection(aioredis.Connection):
+    """An asyncio TCP connection that packs commands with hiredis (redis-py's asyncio
+    packer copies its buffer per argument; an ack batch has ~600 arguments)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if _hiredis_pack is not None and not (isinstance(args[0], str) and " " in args[0]):
+            try:
+                return [_hiredis_pack(args)]
+            except (TypeError, ValueError):
+                pass  # a type hiredis does not pack: let redis-py do it
+        return super().pack_command(*args)
+
+
+def use_fast_packer(client: aioredis.Redis) -> None:
+    """Make a plain-TCP asyncio client pack with hiredis (TLS/unix pools are left alone)."""
+    pool = client.connection_pool
+    if pool.connection_class is aioredis.Connection:
+        pool.connection_class = FastPackConnection
+
+
 def _is_noscript(reply: Any) -> bool:
     return isinstance(reply, NoScriptError) or (
         isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
@@ -200,6 +220,7 @@ class AsyncConn:
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
             config.url, **config.connection_kwargs()
         )
+        use_fast_packer(self.redis)
 
     async def load_scripts(self) -> None:
         with translate_errors(self.target):

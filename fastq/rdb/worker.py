@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 from fastq import keys, scripts
 from fastq.config import DEFAULT_STATS_TTL, RedisConfig
 from fastq.errors import BrokerError
-from fastq.rdb.conn import AsyncConn, Call, translate_errors
+from fastq.rdb.conn import AsyncConn, Call, translate_errors, use_fast_packer
 
 __all__ = ["Call"]
 
@@ -328,33 +328,9 @@ def write_server_info_call(
 
 
 # --- the engine's script connection --------------------------------------------
-
-_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
-try:  # hiredis packs a command in C; redis-py's asyncio packer copies its buffer per argument
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is a dependency through redis[hiredis]
-    _hiredis_pack = None
-
-
-class _FastPackConnection(aioredis.Connection):
-    """A TCP connection that packs commands with hiredis (an ack batch has ~600 args)."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        if _hiredis_pack is not None and not (isinstance(args[0], str) and " " in args[0]):
-            try:
-                return [_hiredis_pack(args)]
-            except (TypeError, ValueError):
-                pass  # a type hiredis does not pack: let redis-py do it
-        return super().pack_command(*args)
-
-
 def engine_conn(config: RedisConfig) -> AsyncConn:
-    """The worker engine's script connection, with the fast packer on plain TCP."""
-    conn = AsyncConn(config)
-    pool = conn.redis.connection_pool
-    if pool.connection_class is aioredis.Connection:
-        pool.connection_class = _FastPackConnection
-    return conn
+    """The worker engine's script connection (AsyncConn packs with hiredis)."""
+    return AsyncConn(config)
 
 
 # --- blocking wake-ups and cancel notices (dedicated connections) -----------------
@@ -372,8 +348,7 @@ class WakeWaiter:
         kw = config.connection_kwargs()
         kw["socket_timeout"] = None  # a blocking pop must not trip the socket timeout
         self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
-        if self._redis.connection_pool.connection_class is aioredis.Connection:
-            self._redis.connection_pool.connection_class = _FastPackConnection
+        use_fast_packer(self._redis)
         self._keys = wake_keys(queues)
         self._target = config.redacted_url
         self._warned_until = 0.0
