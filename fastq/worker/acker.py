@@ -113,7 +113,7 @@ class Acker:
             )
             self._calls.append((call, _Pending(r.task_id, r.queue, "archive")))
             return
-        failure = self._is_failure(exc)
+        failure = self._is_failure(exc, r.task_id)
         try:
             delay = self.app.retry_delay(r.msg.retried, exc, task)
         except Exception as err:
@@ -146,11 +146,11 @@ class Acker:
         )
         self._calls.append((call, _Pending(task_id, queue, "archive")))
 
-    def _is_failure(self, exc: BaseException) -> bool:
+    def _is_failure(self, exc: BaseException, task_id: str) -> bool:
         try:
             return bool(self.app.is_failure(exc))
         except Exception as err:
-            log.error("is_failure hook failed", error=describe(err))
+            log.error("is_failure hook failed", error=describe(err), task_id=task_id)
             return True
 
     def build(self) -> tuple[list[Call], list[list[_Pending]]]:
