@@ -111,26 +111,42 @@ def main() -> None:
     server.start()
     raw = redis.Redis(port=server.port)
     try:
+
         def reset() -> None:
             raw.flushall()
 
         meter = Meter(raw)
         with Client(server.url) as client:
             client.enqueue(Task("warmup"))  # load scripts, publish the queue
-            show("enqueue one by one (sync):", meter.rates(
-                args.runs, args.one_by_one,
-                lambda: bench_sync_one_by_one(client, args.one_by_one), reset,
-            ))
-        show("enqueue one by one (async):", meter.rates(
-            args.runs, args.one_by_one,
-            lambda: bench_async_one_by_one(server.url, args.one_by_one), reset,
-        ))
+            show(
+                "enqueue one by one (sync):",
+                meter.rates(
+                    args.runs,
+                    args.one_by_one,
+                    lambda: bench_sync_one_by_one(client, args.one_by_one),
+                    reset,
+                ),
+            )
+        show(
+            "enqueue one by one (async):",
+            meter.rates(
+                args.runs,
+                args.one_by_one,
+                lambda: bench_async_one_by_one(server.url, args.one_by_one),
+                reset,
+            ),
+        )
         with Client(server.url) as client:
             for batch in (100, 1000, 10_000):
-                show(f"enqueue_many batch {batch}:", meter.rates(
-                    args.runs, args.total,
-                    lambda b=batch: bench_many(client, args.total, b), reset,  # type: ignore[misc]
-                ))
+                show(
+                    f"enqueue_many batch {batch}:",
+                    meter.rates(
+                        args.runs,
+                        args.total,
+                        lambda b=batch: bench_many(client, args.total, b),
+                        reset,  # type: ignore[misc]
+                    ),
+                )
     finally:
         raw.close()
         server.cleanup()
