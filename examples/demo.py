@@ -100,6 +100,7 @@ def main() -> int:
         [sys.executable, "-m", "fastq.worker", "examples.demo_app:app",
          "--processes", "2", "--concurrency", "20", "--queues", QUEUES],
         env=env, cwd=ROOT,
+        start_new_session=True,  # only the demo signals it: one graceful SIGTERM
     )
     print(f"started fastq-worker (pid {worker.pid}); Ctrl-C to stop\n")
     stop = False

@@ -65,7 +65,11 @@ class RedisServer:
         else:
             args += ["--appendonly", "no"]
         args += self.extra
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its own session: a terminal's Ctrl-C must not kill Redis under a worker that
+        # is still draining into it; the owner stops it with stop()/kill().
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 10
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         try:
