@@ -22,7 +22,7 @@ import redis
 from asynq_pb import TaskMessage
 
 from fastq.devredis import RedisServer
-from fastq.inspector import Inspector
+from fastq.inspect.inspector import Inspector
 from fastq.rdb import plan as rdb_plan
 
 CALLS: list[float] = []  # seconds per round trip, measured at the client

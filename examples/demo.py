@@ -78,7 +78,8 @@ def main() -> int:
     )
     parser.add_argument("--rate", type=int, default=200, help="tasks enqueued per second")
     parser.add_argument(
-        "--producer-only", action="store_true",
+        "--producer-only",
+        action="store_true",
         help="only enqueue the workload into FASTQ_REDIS_URL (workers run elsewhere)",
     )
     args = parser.parse_args()
@@ -97,9 +98,20 @@ def main() -> int:
 
     env = dict(os.environ, FASTQ_REDIS_URL=url, PYTHONPATH=str(ROOT))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "fastq.worker", "examples.demo_app:app",
-         "--processes", "2", "--concurrency", "20", "--queues", QUEUES],
-        env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "fastq.supervisor",
+            "examples.demo_app:app",
+            "--processes",
+            "2",
+            "--concurrency",
+            "20",
+            "--queues",
+            QUEUES,
+        ],
+        env=env,
+        cwd=ROOT,
         start_new_session=True,  # only the demo signals it: one graceful SIGTERM
     )
     print(f"started fastq-worker (pid {worker.pid}); Ctrl-C to stop\n")

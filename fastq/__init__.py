@@ -40,8 +40,8 @@ _LAZY = {
     "TaskState": "fastq.task",
     "Client": "fastq.client",
     "AsyncClient": "fastq.client",
-    "Inspector": "fastq.inspector",
-    "AsyncInspector": "fastq.inspector",
+    "Inspector": "fastq.inspect.inspector",
+    "AsyncInspector": "fastq.inspect.inspector",
     "App": "fastq.app",
     "Context": "fastq.app",
     "IncomingTask": "fastq.app",
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from fastq.app import App, Context, IncomingTask
     from fastq.client import AsyncClient, Client
     from fastq.config import RedisConfig
-    from fastq.inspector import AsyncInspector, Inspector
+    from fastq.inspect.inspector import AsyncInspector, Inspector
     from fastq.task import Task, TaskInfo, TaskState
 
 

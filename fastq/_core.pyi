@@ -150,6 +150,7 @@ def decode_messages(datas: Sequence[Buffer | None]) -> list[TaskMessage | Decode
 
 class QueueOrder:
     """Weighted (or strict) order in which a worker tries its queues."""
+
     queues: list[str]
     weights: list[int]  # reduced by their GCD
     strict: bool

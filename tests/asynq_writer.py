@@ -51,10 +51,21 @@ def put_task(
         ukey = f"{prefix}unique:{type}:{hashlib.md5(payload).hexdigest()}"
         r.set(ukey, tid, ex=unique_ttl, nx=True)
     if msg is None:
-        msg = encode(type=type, payload=payload, id=tid, queue=queue, retry=retry,
-                     retried=retried, error_msg=error_msg, timeout=1800, unique_key=ukey,
-                     last_failed_at=int(now) if error_msg else 0, retention=retention,
-                     completed_at=int(now) if state == "completed" else 0, group_key=group)
+        msg = encode(
+            type=type,
+            payload=payload,
+            id=tid,
+            queue=queue,
+            retry=retry,
+            retried=retried,
+            error_msg=error_msg,
+            timeout=1800,
+            unique_key=ukey,
+            last_failed_at=int(now) if error_msg else 0,
+            retention=retention,
+            completed_at=int(now) if state == "completed" else 0,
+            group_key=group,
+        )
     fields: dict[str, Any] = {"msg": msg, "state": state}
     if ukey:
         fields["unique_key"] = ukey

@@ -28,7 +28,9 @@ async def test_enqueue_paths(redis_url: str, r: redis.Redis) -> None:
         s = await c.enqueue(Task("x"), process_in=120, queue="later")
         g = await c.enqueue(Task("x", group="grp"))
     assert (p.state, s.state, g.state) == (
-        TaskState.PENDING, TaskState.SCHEDULED, TaskState.AGGREGATING,
+        TaskState.PENDING,
+        TaskState.SCHEDULED,
+        TaskState.AGGREGATING,
     )
     assert p.json() == {"a": 1}
     assert r.hget(keys.task_key("default", p.id), "state") == b"pending"

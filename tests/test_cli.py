@@ -16,9 +16,9 @@ import redis
 from asynq_pb import SchedulerEntry, ServerInfo, Timestamp
 from asynq_writer import put_task
 
-from fastq.cli import ExitCode, cli, main
-from fastq.cli_render import escape_text, fmt_duration, payload_preview
-from fastq.cli_task import parse_duration, parse_instant
+from fastq.cli.main import ExitCode, cli, main
+from fastq.cli.render import escape_text, fmt_duration, payload_preview
+from fastq.cli.task import parse_duration, parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,8 +28,14 @@ def run(url: str | None, *args: str, stdin: str = "") -> subprocess.CompletedPro
     env.pop("FASTQ_REDIS_URL", None)
     if url is not None:
         env["FASTQ_REDIS_URL"] = url
-    return subprocess.run([sys.executable, "-m", "fastq.cli", *args], input=stdin,
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "fastq.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def run_json(url: str, *args: str) -> Any:
@@ -71,8 +77,9 @@ def test_task_ls_filters_and_corrupt_rows(seeded: str) -> None:
     assert rows[3]["corrupt"] is True and "undecodable" in rows[3]["reason"]
     hits = run_json(seeded, "task", "ls", "-q", "default", "-s", "archived", "-e", "refused")
     assert [t["id"] for t in hits] == ["a1"]
-    assert run_json(seeded, "task", "ls", "-q", "default", "-s", "archived", "-e", "refused",
-                    "--count") == {"count": 1}
+    assert run_json(
+        seeded, "task", "ls", "-q", "default", "-s", "archived", "-e", "refused", "--count"
+    ) == {"count": 1}
     typed = run_json(seeded, "task", "ls", "-q", "default", "-s", "archived", "-t", "report")
     assert [t["id"] for t in typed] == ["a0"]
     orphan = run_json(seeded, "task", "ls", "-q", "critical", "-s", "active")
@@ -112,8 +119,9 @@ def test_mutations(seeded: str, r: redis.Redis) -> None:
     assert r.exists("asynq:{default}:paused")
     assert run(seeded, "queue", "resume", "default").returncode == 0
     assert run(seeded, "queue", "unpause", "default").stdout.startswith("Queue 'default' was not")
-    u = run(seeded, "task", "update-payload", "-q", "default", "-i", "r0", "-p", '{"v":2}',
-            "--json")
+    u = run(
+        seeded, "task", "update-payload", "-q", "default", "-i", "r0", "-p", '{"v":2}', "--json"
+    )
     assert u.returncode == 0 and json.loads(u.stdout)["payload"] == '{"v":2}'
     u = run(seeded, "task", "update-payload", "-q", "critical", "-i", "act", "-p", "x")
     assert u.returncode == ExitCode.CONFLICT
@@ -141,21 +149,62 @@ def test_bulk_commands_need_confirmation(seeded: str, r: redis.Redis) -> None:
 
 
 def test_enqueue(redis_url: str, r: redis.Redis) -> None:
-    p = run(redis_url, "task", "enqueue", "-t", "email:send", "-p", '{"to":"x"}', "-q", "mail",
-            "--max-retry", "3", "--process-in", "10m", "--unique", "1h", "-H", "trace=abc",
-            "--task-id", "e1", "--json")
+    p = run(
+        redis_url,
+        "task",
+        "enqueue",
+        "-t",
+        "email:send",
+        "-p",
+        '{"to":"x"}',
+        "-q",
+        "mail",
+        "--max-retry",
+        "3",
+        "--process-in",
+        "10m",
+        "--unique",
+        "1h",
+        "-H",
+        "trace=abc",
+        "--task-id",
+        "e1",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     info = json.loads(p.stdout)
     assert (info["id"], info["state"], info["max_retry"]) == ("e1", "scheduled", 3)
     assert info["headers"] == {"trace": "abc"}
     assert r.zscore("asynq:{mail}:scheduled", "e1") == pytest.approx(time.time() + 600, abs=10)
-    dup = run(redis_url, "task", "enqueue", "-t", "email:send", "-p", '{"to":"x"}', "-q", "mail",
-              "--unique", "1h")
+    dup = run(
+        redis_url,
+        "task",
+        "enqueue",
+        "-t",
+        "email:send",
+        "-p",
+        '{"to":"x"}',
+        "-q",
+        "mail",
+        "--unique",
+        "1h",
+    )
     assert dup.returncode == ExitCode.CONFLICT and "duplicate" in dup.stderr
     same_id = run(redis_url, "task", "enqueue", "-t", "x", "-q", "mail", "--task-id", "e1")
     assert same_id.returncode == ExitCode.CONFLICT
-    stdin = run(redis_url, "task", "enqueue", "-t", "raw", "-p", "-", "-q", "mail", "--json",
-                stdin="line1\nline2")
+    stdin = run(
+        redis_url,
+        "task",
+        "enqueue",
+        "-t",
+        "raw",
+        "-p",
+        "-",
+        "-q",
+        "mail",
+        "--json",
+        stdin="line1\nline2",
+    )
     assert json.loads(stdin.stdout)["payload"] == "line1\nline2"
     bad = run(redis_url, "task", "enqueue", "-t", "x", "--timeout", "soon")
     assert bad.returncode == ExitCode.USAGE
@@ -168,15 +217,27 @@ def _ts(t: float) -> Timestamp:
 def test_server_and_cron(redis_url: str, r: redis.Redis) -> None:
     assert run(redis_url, "server", "ls").stdout.strip() == "No running servers"
     now = time.time()
-    info = ServerInfo(host="web-1", pid=7, server_id="s1", concurrency=8, queues={"default": 1},
-                      status="active", start_time=_ts(now - 30))
+    info = ServerInfo(
+        host="web-1",
+        pid=7,
+        server_id="s1",
+        concurrency=8,
+        queues={"default": 1},
+        status="active",
+        start_time=_ts(now - 30),
+    )
     r.set("asynq:servers:{web-1:7:s1}", info.SerializeToString())
     r.zadd("asynq:servers", {"asynq:servers:{web-1:7:s1}": now + 10})
     servers = run_json(redis_url, "server", "ls")
     assert servers[0]["host"] == "web-1" and servers[0]["concurrency"] == 8
     assert "web-1" in run(redis_url, "server", "ls").stdout
-    e = SchedulerEntry(id="e1", spec="*/5 * * * *", task_type="ping",
-                       enqueue_options=["MaxRetry(1)"], next_enqueue_time=_ts(now + 60))
+    e = SchedulerEntry(
+        id="e1",
+        spec="*/5 * * * *",
+        task_type="ping",
+        enqueue_options=["MaxRetry(1)"],
+        next_enqueue_time=_ts(now + 60),
+    )
     r.rpush("asynq:schedulers:{sch}", e.SerializeToString())
     r.zadd("asynq:schedulers", {"asynq:schedulers:{sch}": now + 10})
     entries = run_json(redis_url, "cron", "ls")
@@ -197,7 +258,7 @@ def test_redis_unavailable_hides_password() -> None:
 def _all_commands() -> list[list[str]]:
     import click
 
-    from fastq import cli_task  # noqa: F401  (registers the task group)
+    from fastq.cli import task as cli_task  # noqa: F401
 
     out: list[list[str]] = [[]]
 

@@ -259,8 +259,11 @@ def test_enqueue_many_mixed_paths_and_queues(client: Client, r: redis.Redis) -> 
     infos = client.enqueue_many(tasks)
     assert len(infos) == n + 5
     assert [i.state for i in infos[n:]] == [
-        TaskState.SCHEDULED, TaskState.AGGREGATING, TaskState.PENDING,
-        TaskState.SCHEDULED, TaskState.AGGREGATING,
+        TaskState.SCHEDULED,
+        TaskState.AGGREGATING,
+        TaskState.PENDING,
+        TaskState.SCHEDULED,
+        TaskState.AGGREGATING,
     ]
     assert r.llen(keys.pending_key("q1")) + r.llen(keys.pending_key("q2")) == n
     assert r.llen(keys.pending_key("default")) == 1

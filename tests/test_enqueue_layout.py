@@ -75,7 +75,7 @@ def test_group_layout(client: Client, r: redis.Redis) -> None:
     h, pb = stored(r, "default", info.id)
     assert pb.group_key == "daily-digest"
     assert h[b"state"] == b"aggregating" and h[b"group"] == b"daily-digest"
-    (member, score), = r.zrange(keys.group_key("default", "daily-digest"), 0, -1, withscores=True)
+    ((member, score),) = r.zrange(keys.group_key("default", "daily-digest"), 0, -1, withscores=True)
     assert member == info.id.encode()
     assert abs(score - time.time()) < 5
 

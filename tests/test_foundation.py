@@ -23,11 +23,17 @@ def test_keys_match_asynq_layout() -> None:
     assert keys.task_key(q, "abc") == "asynq:{critical}:t:abc"
     assert keys.task_key_prefix(q) == "asynq:{critical}:t:"
     expected = {
-        keys.pending_key: "pending", keys.active_key: "active", keys.lease_key: "lease",
-        keys.scheduled_key: "scheduled", keys.retry_key: "retry",
-        keys.archived_key: "archived", keys.completed_key: "completed",
-        keys.paused_key: "paused", keys.processed_total_key: "processed",
-        keys.failed_total_key: "failed", keys.groups_key: "groups",
+        keys.pending_key: "pending",
+        keys.active_key: "active",
+        keys.lease_key: "lease",
+        keys.scheduled_key: "scheduled",
+        keys.retry_key: "retry",
+        keys.archived_key: "archived",
+        keys.completed_key: "completed",
+        keys.paused_key: "paused",
+        keys.processed_total_key: "processed",
+        keys.failed_total_key: "failed",
+        keys.groups_key: "groups",
         keys.all_aggregation_sets_key: "aggregation_sets",
     }
     for build, suffix in expected.items():
@@ -76,7 +82,7 @@ def test_every_script_opens_with_its_contract(name: str) -> None:
     text = "\n".join(header)
     assert "KEYS[" in text, f"{name}.lua: header names no KEYS"
     assert "Output" in text, f"{name}.lua: header has no Output line"
-    code = "\n".join(line.split("--", 1)[0] for line in lines[len(header):])
+    code = "\n".join(line.split("--", 1)[0] for line in lines[len(header) :])
     if "ARGV" in code:
         assert "ARGV" in text, f"{name}.lua uses ARGV its header does not describe"
     # key names come from keys.py through KEYS/ARGV, never from string literals
@@ -116,11 +122,13 @@ def test_call_reloads_scripts_after_a_flush(redis_url: str, r: redis.Redis) -> N
 def test_call_many_returns_errors_in_place(redis_url: str, r: redis.Redis) -> None:
     conn = SyncConn(RedisConfig(url=redis_url))
     r.set("not-a-set", "x")
-    replies = conn.call_many([
-        Call("publish_queues", [keys.ALL_QUEUES], ["ok"]),
-        Call("publish_queues", ["not-a-set"], ["boom"]),  # WRONGTYPE inside the script
-        Call("publish_queues", [keys.ALL_QUEUES], ["ok2"]),
-    ])
+    replies = conn.call_many(
+        [
+            Call("publish_queues", [keys.ALL_QUEUES], ["ok"]),
+            Call("publish_queues", ["not-a-set"], ["boom"]),  # WRONGTYPE inside the script
+            Call("publish_queues", [keys.ALL_QUEUES], ["ok2"]),
+        ]
+    )
     assert isinstance(replies[1], redis.ResponseError)
     assert not isinstance(replies[0], Exception) and not isinstance(replies[2], Exception)
     assert r.smembers(keys.ALL_QUEUES) == {b"ok", b"ok2"}

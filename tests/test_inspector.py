@@ -19,7 +19,7 @@ from fastq.errors import (
     QueueNotFoundError,
     TaskNotFoundError,
 )
-from fastq.inspector import AsyncInspector, CorruptTask, Inspector
+from fastq.inspect.inspector import AsyncInspector, CorruptTask, Inspector
 from fastq.rdb import inspect as rdb
 from fastq.task import TaskInfo, TaskState
 
@@ -53,7 +53,13 @@ def test_queues_and_queue_info_counts_every_state(insp: Inspector, r: redis.Redi
     assert insp.queues() == ["critical", "default"]
     qi = insp.queue_info("default")
     assert (qi.pending, qi.active, qi.scheduled, qi.retry, qi.archived, qi.completed) == (
-        3, 1, 1, 1, 1, 1)
+        3,
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
     assert qi.aggregating == 2 and qi.groups == 2
     assert qi.size == 10
     assert (qi.processed, qi.failed, qi.processed_total, qi.failed_total) == (7, 2, 100, 10)
@@ -124,8 +130,15 @@ def test_filters_find_few_failures_among_many(insp: Inspector, r: redis.Redis) -
     for i in range(300):
         err = "Connection REFUSED by smtp" if i in (17, 150, 299) else "timeout"
         typ = "email:send" if i % 2 else "sms:send"
-        put_task(pipe, "q", "archived", task_id=f"a{i:03d}", type=typ, error_msg=err,  # type: ignore[arg-type]
-                 score=1_000_000 + i)
+        put_task(
+            pipe,
+            "q",
+            "archived",
+            task_id=f"a{i:03d}",
+            type=typ,
+            error_msg=err,  # type: ignore[arg-type]
+            score=1_000_000 + i,
+        )
     pipe.execute()
     hits = insp.list_tasks("q", "archived", error_contains="connection refused")
     assert [t.id for t in hits] == ["a017", "a150", "a299"]
@@ -138,21 +151,31 @@ def test_filters_find_few_failures_among_many(insp: Inspector, r: redis.Redis) -
     assert insp.count_tasks("q", "archived") == 300
 
 
-def test_filtered_scan_walks_chunks(insp: Inspector, r: redis.Redis,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_filtered_scan_walks_chunks(
+    insp: Inspector, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(rdb, "SCAN_CHUNK", 7)
     for i in range(40):
         put_task(r, "q", "pending", task_id=f"p{i:02d}", error_msg="bad" if i % 10 == 3 else "")
     hits = insp.list_tasks("q", "pending", error_contains="bad")
     assert [t.id for t in hits] == ["p03", "p13", "p23", "p33"]
-    assert [t.id for t in insp.list_tasks("q", "pending", error_contains="bad", size=1,
-                                          page=3)] == ["p23"]
+    assert [
+        t.id for t in insp.list_tasks("q", "pending", error_contains="bad", size=1, page=3)
+    ] == ["p23"]
     assert insp.count_tasks("q", "pending", error_contains="bad") == 4
 
 
 def test_task_info_fields(insp: Inspector, r: redis.Redis) -> None:
-    put_task(r, "q", "retry", task_id="r1", error_msg="kaput", retried=3, retry=5,
-             score=time.time() + 100)
+    put_task(
+        r,
+        "q",
+        "retry",
+        task_id="r1",
+        error_msg="kaput",
+        retried=3,
+        retry=5,
+        score=time.time() + 100,
+    )
     put_task(r, "q", "completed", task_id="c1", result=b'{"ok":true}', retention=60)
     t = insp.task_info("q", "r1")
     assert isinstance(t, TaskInfo)
@@ -225,8 +248,12 @@ def test_tasks_enqueued_by_fastq_client(insp: Inspector, redis_url: str) -> None
         info = c.enqueue(Task("report", b"\x00\x01binary", queue="reports", max_retry=3))
         later = c.enqueue(Task("report", b"x", queue="reports", process_in=600))
     t = insp.task_info("reports", info.id)
-    assert (t.type, t.payload, t.max_retry, t.state) == ("report", b"\x00\x01binary", 3,
-                                                         TaskState.PENDING)
+    assert (t.type, t.payload, t.max_retry, t.state) == (
+        "report",
+        b"\x00\x01binary",
+        3,
+        TaskState.PENDING,
+    )
     assert insp.queue_info("reports").scheduled == 1
     assert insp.list_tasks("reports", "scheduled")[0].id == later.id
 
@@ -254,8 +281,10 @@ async def test_async_inspector(redis_url: str, r: redis.Redis) -> None:
 def test_unreachable_redis_raises_typed_error_without_password() -> None:
     from fastq.errors import BrokerConnectionError
 
-    with Inspector("redis://:hunter2@127.0.0.1:1/0") as i, \
-            pytest.raises(BrokerConnectionError) as e:
+    with (
+        Inspector("redis://:hunter2@127.0.0.1:1/0") as i,
+        pytest.raises(BrokerConnectionError) as e,
+    ):
         i.queues()
     assert "hunter2" not in str(e.value)
 
@@ -295,23 +324,25 @@ def test_paging_with_filters_matches_brute_force(
     for i in range(60):
         typ = rng.choice(["a", "b", "ab"])
         err = rng.choice(["", "Disk FULL", "timeout", "full moon"])
-        tid = put_task(r, "q", state, task_id=f"t{i:03d}", type=typ, error_msg=err,
-                       score=float(i))
+        tid = put_task(r, "q", state, task_id=f"t{i:03d}", type=typ, error_msg=err, score=float(i))
         expected_order.append((tid, typ, err))
     for task_type, needle in [(None, "full"), ("a", None), ("ab", "FULL"), (None, None)]:
-        want = [t for t, typ, err in expected_order
-                if (task_type is None or typ == task_type)
-                and (needle is None or needle.lower() in err.lower())]
+        want = [
+            t
+            for t, typ, err in expected_order
+            if (task_type is None or typ == task_type)
+            and (needle is None or needle.lower() in err.lower())
+        ]
         for size in (1, 4, 33):
             got: list[str] = []
             page = 1
             while True:
-                batch = insp.list_tasks("q", state, page=page, size=size, task_type=task_type,
-                                        error_contains=needle)
+                batch = insp.list_tasks(
+                    "q", state, page=page, size=size, task_type=task_type, error_contains=needle
+                )
                 got += [t.id for t in batch]
                 if len(batch) < size:
                     break
                 page += 1
             assert got == want, (task_type, needle, size)
-        assert insp.count_tasks("q", state, task_type=task_type, error_contains=needle) == \
-            len(want)
+        assert insp.count_tasks("q", state, task_type=task_type, error_contains=needle) == len(want)

@@ -13,7 +13,7 @@ import redis
 from fastq import AsyncClient, Task
 from fastq.app import App, Context, IncomingTask
 from fastq.config import RedisConfig
-from fastq.inspector import AsyncInspector
+from fastq.inspect.inspector import AsyncInspector
 from fastq.task import TaskInfo, TaskState
 from fastq.worker.process import Engine
 from fastq.worker.settings import WorkerSettings
@@ -29,9 +29,7 @@ async def until(cond: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> An
         await asyncio.sleep(0.05)
 
 
-async def test_inspector_sees_and_steers_a_running_engine(
-    redis_url: str, r: redis.Redis
-) -> None:
+async def test_inspector_sees_and_steers_a_running_engine(redis_url: str, r: redis.Redis) -> None:
     app = App()
     ran: list[str] = []
 
@@ -43,8 +41,9 @@ async def test_inspector_sees_and_steers_a_running_engine(
     async def quick(task: IncomingTask, ctx: Context) -> None:
         ran.append(task.id)
 
-    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), poll_interval=5.0,
-                              heartbeat_interval=0.2)
+    settings = WorkerSettings(
+        redis=RedisConfig.from_url(redis_url), poll_interval=5.0, heartbeat_interval=0.2
+    )
     eng = Engine(app, settings)
     runner = asyncio.create_task(eng.run())
     try:
@@ -52,15 +51,17 @@ async def test_inspector_sees_and_steers_a_running_engine(
             blocked = await client.enqueue(Task("block", b"x", max_retry=3))
 
             async def running() -> list[Any]:
-                return [t for t in await insp.list_tasks("default", "active")
-                        if t.id == blocked.id]
+                return [t for t in await insp.list_tasks("default", "active") if t.id == blocked.id]
 
             (active,) = await until(running)
             assert isinstance(active, TaskInfo) and not active.is_orphaned
 
             async def serving() -> list[Any]:
-                return [s for s in await insp.servers()
-                        if any(w.task_id == blocked.id for w in s.active_workers)]
+                return [
+                    s
+                    for s in await insp.servers()
+                    if any(w.task_id == blocked.id for w in s.active_workers)
+                ]
 
             (server,) = await until(serving)
             assert server.queues and server.status

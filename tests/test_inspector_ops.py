@@ -19,7 +19,7 @@ from fastq.errors import (
     QueueNotFoundError,
     TaskNotFoundError,
 )
-from fastq.inspector import Inspector
+from fastq.inspect.inspector import Inspector
 from fastq.rdb import inspect as rdb
 from fastq.task import TaskState
 
@@ -121,8 +121,15 @@ def test_bulk_operations_in_chunks_with_progress(
     monkeypatch.setattr(rdb, "BULK_CHUNK", 10)
     pipe = r.pipeline()
     for i in range(45):
-        put_task(pipe, "q", "scheduled", task_id=f"s{i}", score=time.time() + 60 + i,  # type: ignore[arg-type]
-                 unique_ttl=600 if i == 0 else None, payload=f"p{i}".encode())
+        put_task(
+            pipe,
+            "q",
+            "scheduled",
+            task_id=f"s{i}",
+            score=time.time() + 60 + i,  # type: ignore[arg-type]
+            unique_ttl=600 if i == 0 else None,
+            payload=f"p{i}".encode(),
+        )
     pipe.execute()
     r.zadd("asynq:{q}:scheduled", {"dangling": 1})  # no hash: dropped, not counted
     seen: list[tuple[int, int]] = []
@@ -216,16 +223,31 @@ def _ts(t: float) -> Timestamp:
 def test_servers_and_workers_as_asynq_writes_them(insp: Inspector, r: redis.Redis) -> None:
     now = time.time()
     for sid, expiry in (("live", now + 10), ("gone", now - 10)):
-        info = ServerInfo(host="h1", pid=42, server_id=sid, concurrency=10,
-                          queues={"default": 3, "low": 1}, status="active",
-                          start_time=_ts(now - 60), active_worker_count=1)
+        info = ServerInfo(
+            host="h1",
+            pid=42,
+            server_id=sid,
+            concurrency=10,
+            queues={"default": 3, "low": 1},
+            status="active",
+            start_time=_ts(now - 60),
+            active_worker_count=1,
+        )
         skey = f"asynq:servers:{{h1:42:{sid}}}"
         wkey = f"asynq:workers:{{h1:42:{sid}}}"
         r.set(skey, info.SerializeToString())
         r.zadd("asynq:servers", {skey: expiry})
-        w = WorkerInfo(host="h1", pid=42, server_id=sid, task_id=f"t-{sid}", task_type="email",
-                       task_payload=b"{}", queue="default", start_time=_ts(now - 5),
-                       deadline=_ts(now + 60))
+        w = WorkerInfo(
+            host="h1",
+            pid=42,
+            server_id=sid,
+            task_id=f"t-{sid}",
+            task_type="email",
+            task_payload=b"{}",
+            queue="default",
+            start_time=_ts(now - 5),
+            deadline=_ts(now + 60),
+        )
         r.hset(wkey, f"t-{sid}", w.SerializeToString())
         r.hset(wkey, "junk", b"\xff\xff")
         r.zadd("asynq:workers", {wkey: expiry})
@@ -239,9 +261,15 @@ def test_servers_and_workers_as_asynq_writes_them(insp: Inspector, r: redis.Redi
 
 def test_scheduler_entries_and_history(insp: Inspector, r: redis.Redis) -> None:
     now = time.time()
-    e = SchedulerEntry(id="e1", spec="@every 30s", task_type="ping", task_payload=b"",
-                       enqueue_options=['Queue("critical")', "MaxRetry(5)"],
-                       next_enqueue_time=_ts(now + 30), prev_enqueue_time=_ts(now))
+    e = SchedulerEntry(
+        id="e1",
+        spec="@every 30s",
+        task_type="ping",
+        task_payload=b"",
+        enqueue_options=['Queue("critical")', "MaxRetry(5)"],
+        next_enqueue_time=_ts(now + 30),
+        prev_enqueue_time=_ts(now),
+    )
     r.rpush("asynq:schedulers:{sch1}", e.SerializeToString(), b"garbage\xff")
     r.zadd("asynq:schedulers", {"asynq:schedulers:{sch1}": now + 10})
     r.rpush("asynq:schedulers:{old}", e.SerializeToString())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fastq.worker.sdnotify import SdNotifier
+from fastq.supervisor.sdnotify import SdNotifier
 
 
 @pytest.fixture

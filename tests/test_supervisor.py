@@ -18,7 +18,7 @@ import psutil
 import pytest
 from supervisorapps.harness import SupervisorProc, kill_quietly, wait_for
 
-from fastq.worker.exitcodes import ExitCode
+from fastq.supervisor.exitcodes import ExitCode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -258,9 +258,9 @@ def test_sd_notify_messages(started: list[SupervisorProc], tmp_path: Path) -> No
 
 
 def test_restart_backoff_doubles_for_young_deaths_and_is_capped() -> None:
-    from fastq.worker.children import Child
-    from fastq.worker.options import resolve
-    from fastq.worker.supervisor import BACKOFF_MAX, HEALTHY_UPTIME, Supervisor
+    from fastq.supervisor.children import Child
+    from fastq.supervisor.options import resolve
+    from fastq.supervisor.supervisor import BACKOFF_MAX, HEALTHY_UPTIME, Supervisor
 
     sup = Supervisor(
         resolve({"app": "x:app"}, {}, {}),
@@ -287,8 +287,8 @@ def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from fastq.errors import BrokerConnectionError
-    from fastq.worker import housekeeping, supervisor
-    from fastq.worker.options import resolve
+    from fastq.supervisor import housekeeping, supervisor
+    from fastq.supervisor.options import resolve
 
     class State:
         down = False

@@ -20,8 +20,8 @@ from supervisorapps.harness import ROOT, TESTS, SupervisorProc, kill_quietly, wa
 from fastq import keys
 from fastq._core import ServerInfo, WorkerInfo
 from fastq.client import Client
+from fastq.supervisor.exitcodes import ExitCode
 from fastq.task import Task
-from fastq.worker.exitcodes import ExitCode
 
 pytestmark = pytest.mark.timeout(90)
 APP = "supervisorapps.recording_app:app"

@@ -7,7 +7,7 @@ import redis
 from fastq import keys
 from fastq._core import ServerInfo, WorkerInfo
 from fastq.config import RedisConfig
-from fastq.worker.serverstate import RedisServerState
+from fastq.supervisor.serverstate import RedisServerState
 from fastq.worker.settings import ServerIdentity, WorkerSettings
 
 

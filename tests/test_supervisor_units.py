@@ -47,7 +47,7 @@ def test_systemd_analyze_verify(unit: str, name: str, tmp_path: Path) -> None:
     text = (
         (SYSTEMD / unit)
         .read_text()
-        .replace("/opt/fastq/venv/bin/fastq-worker", f"{sys.executable} -m fastq.worker")
+        .replace("/opt/fastq/venv/bin/fastq-worker", f"{sys.executable} -m fastq.supervisor")
     )
     (tmp_path / name).write_text(text)
     p = subprocess.run(

@@ -36,7 +36,13 @@ def prep(task: Task, now: float | None = None, **overrides: Any):  # type: ignor
 
 def test_task_state_values_are_asynq_strings() -> None:
     assert [s.value for s in TaskState] == [
-        "pending", "active", "scheduled", "retry", "archived", "completed", "aggregating",
+        "pending",
+        "active",
+        "scheduled",
+        "retry",
+        "archived",
+        "completed",
+        "aggregating",
     ]
     assert TaskState("retry") is TaskState.RETRY
     assert str(TaskState.PENDING) == "pending"
@@ -98,12 +104,24 @@ def test_naive_datetime_is_utc() -> None:
 
 def test_all_fields_land_in_the_message() -> None:
     t = Task(
-        "report", b"p", queue="critical", max_retry=3, timeout=10, deadline=2_000_000_000.7,
-        task_id="my-id", retention=60, headers={"trace": "abc"},
+        "report",
+        b"p",
+        queue="critical",
+        max_retry=3,
+        timeout=10,
+        deadline=2_000_000_000.7,
+        task_id="my-id",
+        retention=60,
+        headers={"trace": "abc"},
     )
     m = prep(t).msg
     assert (m.queue, m.retry, m.timeout, m.deadline, m.id, m.retention) == (
-        "critical", 3, 10, 2_000_000_000, "my-id", 60,
+        "critical",
+        3,
+        10,
+        2_000_000_000,
+        "my-id",
+        60,
     )
     assert m.headers == {"trace": "abc"}
 
@@ -293,9 +311,20 @@ def test_task_headers_and_repr() -> None:
 
 def test_taskinfo_from_message() -> None:
     msg = TaskMessage(
-        type="t", payload=b'{"a":1}', id="i", queue="q", retry=5, retried=2, error_msg="boom",
-        timeout=30, deadline=2_000_000_000, last_failed_at=1_700_000_000, retention=3600,
-        completed_at=1_700_000_100, group_key="g", headers={"h": "v"},
+        type="t",
+        payload=b'{"a":1}',
+        id="i",
+        queue="q",
+        retry=5,
+        retried=2,
+        error_msg="boom",
+        timeout=30,
+        deadline=2_000_000_000,
+        last_failed_at=1_700_000_000,
+        retention=3600,
+        completed_at=1_700_000_100,
+        group_key="g",
+        headers={"h": "v"},
     )
     info = TaskInfo.from_message(msg, "retry", next_process_at=1_700_000_500.0, result=b"r")
     assert info.state is TaskState.RETRY
@@ -314,8 +343,9 @@ def test_taskinfo_from_message() -> None:
 
 
 def test_taskinfo_zero_times_are_none() -> None:
-    info = TaskInfo.from_message(TaskMessage(type="t", id="i", queue="q"), TaskState.ACTIVE,
-                                 is_orphaned=True)
+    info = TaskInfo.from_message(
+        TaskMessage(type="t", id="i", queue="q"), TaskState.ACTIVE, is_orphaned=True
+    )
     assert (info.deadline, info.last_failed_at, info.completed_at) == (None, None, None)
     assert info.next_process_at is None and info.is_orphaned
     assert info.headers == {} and info.result is None
@@ -339,10 +369,17 @@ def test_fresh_info_matches_the_dataclass_constructor() -> None:
         assert type(fast) is TaskInfo
         m = p.msg
         slow = TaskInfo(
-            id=m.id, queue=m.queue, type=m.type, payload=m.payload, state=p.state,
-            max_retry=m.retry, timeout=m.timeout,
+            id=m.id,
+            queue=m.queue,
+            type=m.type,
+            payload=m.payload,
+            state=p.state,
+            max_retry=m.retry,
+            timeout=m.timeout,
             deadline=datetime.fromtimestamp(m.deadline, timezone.utc) if m.deadline else None,
-            group=m.group_key, next_process_at=fast.next_process_at, retention=m.retention,
+            group=m.group_key,
+            next_process_at=fast.next_process_at,
+            retention=m.retention,
             headers=dict(m.headers),
         )
         assert fast == slow

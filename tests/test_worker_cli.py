@@ -14,10 +14,10 @@ from supervisorapps.harness import ROOT, TESTS
 
 from fastq.devredis import free_port
 from fastq.errors import ConfigError, InvalidOptionError
-from fastq.worker.cli import build_parser, load_options, main
-from fastq.worker.config_file import load_config_file
-from fastq.worker.exitcodes import ExitCode
-from fastq.worker.options import OPTION_NAMES, parse_duration, parse_size, resolve
+from fastq.supervisor.cli import build_parser, load_options, main
+from fastq.supervisor.config_file import load_config_file
+from fastq.supervisor.exitcodes import ExitCode
+from fastq.supervisor.options import OPTION_NAMES, parse_duration, parse_size, resolve
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +26,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 20) 
     full = dict(os.environ, PYTHONPATH=f"{ROOT}:{TESTS}", **(env or {}))
     full.pop("NOTIFY_SOCKET", None)
     p = subprocess.run(
-        [sys.executable, "-m", "fastq.worker", *args],
+        [sys.executable, "-m", "fastq.supervisor", *args],
         env=full,
         cwd=str(ROOT),
         capture_output=True,
@@ -156,7 +156,7 @@ def test_password_on_the_command_line_is_hidden_from_ps() -> None:
         [
             sys.executable,
             "-m",
-            "fastq.worker",
+            "fastq.supervisor",
             "supervisorapps.recording_app:app",
             "--redis-url",
             url,
@@ -233,7 +233,7 @@ def test_term_while_waiting_for_redis_exits_zero() -> None:
         FASTQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
     )
     p = subprocess.Popen(
-        [sys.executable, "-m", "fastq.worker", "supervisorapps.recording_app:app"],
+        [sys.executable, "-m", "fastq.supervisor", "supervisorapps.recording_app:app"],
         env=env,
         cwd=str(ROOT),
         stdout=subprocess.PIPE,

@@ -87,9 +87,9 @@ class FastqPeer(Peer):
         concurrency = IO_CONCURRENCY if spec.io else CONCURRENCY
         queues = ",".join(f"{q}={w}" for q, w in QUEUES.items() if q in spec.queues)
         self._env = {}
-        if importlib.util.find_spec("fastq.worker.cli") is not None:
+        if importlib.util.find_spec("fastq.supervisor.cli") is not None:
             # The console script's entry point, run by module so no install step is needed.
-            launcher = "import sys; from fastq.worker.cli import main; sys.exit(main())"
+            launcher = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
             return [
                 [
                     python(),

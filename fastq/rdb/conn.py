@@ -153,9 +153,7 @@ class SyncConn:
             if self._idle:
                 return self._idle.pop()
         pool = self.redis.connection_pool
-        conn: redis.connection.AbstractConnection = pool.connection_class(
-            **pool.connection_kwargs
-        )
+        conn: redis.connection.AbstractConnection = pool.connection_class(**pool.connection_kwargs)
         return conn
 
     def _checkin(self, conn: redis.connection.AbstractConnection) -> None:

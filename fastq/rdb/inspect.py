@@ -2,7 +2,7 @@
 and the asyncio Inspector.
 
 Plans here return raw data (bytes, numbers); decoding into the public dataclasses is
-``fastq.inspector_ops``'s job.
+``fastq.inspect.ops``'s job.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ STATE_KINDS = {
     "completed": "zset",
 }
 
+
 def _s(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
@@ -60,8 +61,10 @@ def queues() -> Plan[list[str]]:
 
 def queue_stats(queue: str, now: float) -> Plan[tuple[list[Any], int]]:
     """Raw counters of a queue (see inspect_queue_stats.lua) and its memory estimate."""
-    found, stats, memory = yield [Cmd(("SISMEMBER", keys.ALL_QUEUES, queue)),
-                                  *_stats_calls(queue, now)]
+    found, stats, memory = yield [
+        Cmd(("SISMEMBER", keys.ALL_QUEUES, queue)),
+        *_stats_calls(queue, now),
+    ]
     if not ok(found):
         raise QueueNotFoundError(queue)
     return _stats_reply(stats, memory)
@@ -78,8 +81,11 @@ def _stats_calls(queue: str, now: float) -> list[Op]:
     prefix, gprefix = keys.task_key_prefix(queue), keys.group_key(queue, "")
     return [
         Call("inspect_queue_stats", _stats_keys(queue, now), [prefix, gprefix]),
-        Call("inspect_memory_usage", [*(_index_keys(queue)), keys.groups_key(queue)],
-             [prefix, gprefix, MEMORY_SAMPLE_SIZE]),
+        Call(
+            "inspect_memory_usage",
+            [*(_index_keys(queue)), keys.groups_key(queue)],
+            [prefix, gprefix, MEMORY_SAMPLE_SIZE],
+        ),
     ]
 
 
@@ -92,8 +98,10 @@ def groups(queue: str) -> Plan[list[tuple[str, int]]]:
     yield from queue_exists_or_raise(queue)
     srcs = yield from sources(queue, "aggregating")
     sizes = yield [Cmd(("ZCARD", key)) for key, _, _ in srcs]
-    return [(g, 0 if isinstance(n, ResponseError) else int(n))
-            for (_, _, g), n in zip(srcs, sizes, strict=True)]
+    return [
+        (g, 0 if isinstance(n, ResponseError) else int(n))
+        for (_, _, g), n in zip(srcs, sizes, strict=True)
+    ]
 
 
 def _index_keys(queue: str) -> list[str]:
@@ -120,8 +128,7 @@ def history(queue: str, days: int, now: float) -> Plan[list[tuple[float, int, in
     (values,) = yield [Cmd(("MGET", *names))]
     values = ok(values)
     return [
-        (t - t % 86400, _int(values[2 * i]), _int(values[2 * i + 1]))
-        for i, t in enumerate(stamps)
+        (t - t % 86400, _int(values[2 * i]), _int(values[2 * i + 1])) for i, t in enumerate(stamps)
     ]
 
 
@@ -190,8 +197,13 @@ def delete_queue(
         *(keys.processed_key(queue, now - i * 86400) for i in range(days)),
         *(keys.failed_key(queue, now - i * 86400) for i in range(days)),
     ]
-    (code,) = yield [Call("inspect_delete_queue", [*fixed, *others], [
-        queue, "1" if force else "0", keys.task_key_prefix(queue), keys.group_key(queue, "")])]
+    (code,) = yield [
+        Call(
+            "inspect_delete_queue",
+            [*fixed, *others],
+            [queue, "1" if force else "0", keys.task_key_prefix(queue), keys.group_key(queue, "")],
+        )
+    ]
     code = ok(code)
     if code == 0:
         raise QueueNotFoundError(queue)
@@ -263,10 +275,23 @@ def list_rows(
         while len(rows) < size:
             need = skip + size - len(rows)
             window = chunk if filtering else need
-            (reply,) = yield [Call("inspect_list_tasks", [key, keys.lease_key(queue)], [
-                kind, offset, window, keys.task_key_prefix(queue), task_type or "",
-                (error_contains or "").lower(), need if filtering else 0,
-                "1" if state == "active" else "0", "0"])]
+            (reply,) = yield [
+                Call(
+                    "inspect_list_tasks",
+                    [key, keys.lease_key(queue)],
+                    [
+                        kind,
+                        offset,
+                        window,
+                        keys.task_key_prefix(queue),
+                        task_type or "",
+                        (error_contains or "").lower(),
+                        need if filtering else 0,
+                        "1" if state == "active" else "0",
+                        "0",
+                    ],
+                )
+            ]
             reply = ok(reply)
             if reply[0] == -1:
                 problem = f"{key} is a {_s(reply[1])}, not a {kind}"
@@ -283,8 +308,13 @@ def list_rows(
 
 
 def count_matches(
-    queue: str, state: str, *, group: str | None, task_type: str | None,
-    error_contains: str | None, chunk: int | None = None,
+    queue: str,
+    state: str,
+    *,
+    group: str | None,
+    task_type: str | None,
+    error_contains: str | None,
+    chunk: int | None = None,
 ) -> Plan[int]:
     """How many tasks of a state match the filters: a full server-side scan in chunks."""
     yield from queue_exists_or_raise(queue)
@@ -297,9 +327,23 @@ def count_matches(
     for key, kind, _ in srcs:
         offset = 0
         while True:
-            (reply,) = yield [Call("inspect_list_tasks", [key, keys.lease_key(queue)], [
-                kind, offset, chunk, keys.task_key_prefix(queue), task_type or "",
-                (error_contains or "").lower(), 0, "0", "1"])]
+            (reply,) = yield [
+                Call(
+                    "inspect_list_tasks",
+                    [key, keys.lease_key(queue)],
+                    [
+                        kind,
+                        offset,
+                        chunk,
+                        keys.task_key_prefix(queue),
+                        task_type or "",
+                        (error_contains or "").lower(),
+                        0,
+                        "0",
+                        "1",
+                    ],
+                )
+            ]
             reply = ok(reply)
             if reply[0] == -1:
                 break  # a wrong-typed index holds nothing countable
@@ -315,15 +359,17 @@ def _rows(reply: list[Any]) -> list[Row]:
     out = []
     for i in range(1, len(reply), 7):
         tid, msg, state, score, result, lease, wrong = reply[i : i + 7]
-        out.append(Row(
-            id=_s(tid),
-            msg=msg,
-            state=_s(state) if state is not None else None,
-            score=float(score) if score is not None else None,
-            result=result,
-            lease=float(lease) if lease is not None else None,
-            problem="task key is not a hash" if wrong is not None else None,
-        ))
+        out.append(
+            Row(
+                id=_s(tid),
+                msg=msg,
+                state=_s(state) if state is not None else None,
+                score=float(score) if score is not None else None,
+                result=result,
+                lease=float(lease) if lease is not None else None,
+                problem="task key is not a hash" if wrong is not None else None,
+            )
+        )
     return out
 
 
@@ -331,10 +377,18 @@ def task_row(queue: str, task_id: str) -> Plan[tuple[bool, Row | None]]:
     """(queue exists, the task's row or None when no hash exists)."""
     found, reply = yield [
         Cmd(("SISMEMBER", keys.ALL_QUEUES, queue)),
-        Call("inspect_task_info", [
-            keys.task_key(queue, task_id), keys.lease_key(queue), keys.scheduled_key(queue),
-            keys.retry_key(queue), keys.archived_key(queue), keys.completed_key(queue)],
-            [task_id]),
+        Call(
+            "inspect_task_info",
+            [
+                keys.task_key(queue, task_id),
+                keys.lease_key(queue),
+                keys.scheduled_key(queue),
+                keys.retry_key(queue),
+                keys.archived_key(queue),
+                keys.completed_key(queue),
+            ],
+            [task_id],
+        ),
     ]
     reply = ok(reply)
     if reply is None:
@@ -375,17 +429,30 @@ def _mutation(queue: str, action: str, task_id: str, now: float) -> Call:
     pend, sched = keys.pending_key(queue), keys.scheduled_key(queue)
     retry, arch, groups = keys.retry_key(queue), keys.archived_key(queue), keys.groups_key(queue)
     if action == "run":
-        return Call("inspect_run_task",
-                    [tkey, pend, sched, retry, arch, groups, keys.wake_key(queue)],
-                    [task_id, gprefix, int(now * 1e9), DEFAULT_WAKE_TOKENS])
+        return Call(
+            "inspect_run_task",
+            [tkey, pend, sched, retry, arch, groups, keys.wake_key(queue)],
+            [task_id, gprefix, int(now * 1e9), DEFAULT_WAKE_TOKENS],
+        )
     if action == "archive":
-        return Call("inspect_archive_task", [tkey, pend, sched, retry, arch, groups], [
-            task_id, gprefix, int(now), int(now) - DEFAULT_ARCHIVE_MAX_AGE,
-            DEFAULT_ARCHIVE_MAX_SIZE, keys.task_key_prefix(queue)])
+        return Call(
+            "inspect_archive_task",
+            [tkey, pend, sched, retry, arch, groups],
+            [
+                task_id,
+                gprefix,
+                int(now),
+                int(now) - DEFAULT_ARCHIVE_MAX_AGE,
+                DEFAULT_ARCHIVE_MAX_SIZE,
+                keys.task_key_prefix(queue),
+            ],
+        )
     if action == "delete":
-        return Call("inspect_delete_task",
-                    [tkey, pend, sched, retry, arch, keys.completed_key(queue), groups],
-                    [task_id, gprefix])
+        return Call(
+            "inspect_delete_task",
+            [tkey, pend, sched, retry, arch, keys.completed_key(queue), groups],
+            [task_id, gprefix],
+        )
     raise ValueError(f"unknown action {action!r}")
 
 
@@ -433,13 +500,25 @@ def _bulk_call(queue: str, action: str, key: str, kind: str, group: str, n: int)
     now = time.time()
     prefix, groups = keys.task_key_prefix(queue), keys.groups_key(queue)
     if action == "run":
-        return Call("inspect_run_all",
-                    [key, keys.pending_key(queue), groups, keys.wake_key(queue)],
-                    [n, prefix, time.time_ns(), group, DEFAULT_WAKE_TOKENS])
+        return Call(
+            "inspect_run_all",
+            [key, keys.pending_key(queue), groups, keys.wake_key(queue)],
+            [n, prefix, time.time_ns(), group, DEFAULT_WAKE_TOKENS],
+        )
     if action == "archive":
-        return Call("inspect_archive_all", [key, keys.archived_key(queue), groups], [
-            kind, n, prefix, int(now), int(now) - DEFAULT_ARCHIVE_MAX_AGE,
-            DEFAULT_ARCHIVE_MAX_SIZE, group])
+        return Call(
+            "inspect_archive_all",
+            [key, keys.archived_key(queue), groups],
+            [
+                kind,
+                n,
+                prefix,
+                int(now),
+                int(now) - DEFAULT_ARCHIVE_MAX_AGE,
+                DEFAULT_ARCHIVE_MAX_SIZE,
+                group,
+            ],
+        )
     if action == "delete":
         return Call("inspect_delete_all", [key, groups], [kind, n, prefix, group])
     raise ValueError(f"unknown action {action!r}")
@@ -495,8 +574,9 @@ def scheduler_entries(now: float) -> Plan[list[bytes]]:
 
 def scheduler_history(entry_id: str, offset: int, count: int) -> Plan[list[bytes]]:
     """Encoded SchedulerEnqueueEvent messages, newest first."""
-    (events,) = yield [Cmd(("ZREVRANGE", keys.scheduler_history_key(entry_id),
-                            offset, offset + count - 1))]
+    (events,) = yield [
+        Cmd(("ZREVRANGE", keys.scheduler_history_key(entry_id), offset, offset + count - 1))
+    ]
     return [] if isinstance(events, ResponseError) else list(events)
 
 

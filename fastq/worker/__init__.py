@@ -1,1 +1,1 @@
-"""The worker side: one worker process (engine) and the prefork supervisor around it."""
+"""One worker process (the engine): fetch -> run -> ack, leases, maintenance."""

@@ -25,9 +25,9 @@ from fastq.errors import (
     InvalidOptionError,
     PayloadTooLargeError,
 )
-from fastq.inspector import CorruptTask, Inspector
+from fastq.inspect.inspector import CorruptTask, Inspector
+from fastq.supervisor.exitcodes import ExitCode
 from fastq.task import Task
-from fastq.worker.exitcodes import ExitCode
 from fastq.worker.settings import WorkerSettings
 
 from .helpers import Workers, done_counts, enqueue_recs, members, missing, wait_for, worker_pids
@@ -169,7 +169,14 @@ def test_lease_shorter_than_two_seconds_is_refused(tmp_path: Path) -> None:
         os.environ, FASTQ_REDIS_URL=_nothing_listening(), PYTHONPATH=os.pathsep.join(sys.path)
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "fastq.worker", "chaos.apps.chaos_app:app", "--lease-duration", "1"],
+        [
+            sys.executable,
+            "-m",
+            "fastq.supervisor",
+            "chaos.apps.chaos_app:app",
+            "--lease-duration",
+            "1",
+        ],
         env=env,
         capture_output=True,
         text=True,

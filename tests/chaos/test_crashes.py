@@ -11,7 +11,7 @@ import redis
 
 from fastq import keys
 from fastq.client import Client
-from fastq.inspector import Inspector
+from fastq.inspect.inspector import Inspector
 from fastq.task import Task, TaskInfo
 from fastq.worker.settings import DEFAULT_RECOVER_CAP
 

@@ -19,8 +19,8 @@ import redis
 
 from fastq import keys
 from fastq.client import Client
+from fastq.supervisor.exitcodes import ExitCode
 from fastq.task import Task
-from fastq.worker.exitcodes import ExitCode
 
 from .helpers import (
     Workers,

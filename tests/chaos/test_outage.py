@@ -12,8 +12,8 @@ import redis
 from fastq.client import Client
 from fastq.devredis import RedisServer
 from fastq.errors import BrokerConnectionError
+from fastq.supervisor.exitcodes import ExitCode
 from fastq.task import Task
-from fastq.worker.exitcodes import ExitCode
 
 from .helpers import (
     Workers,

@@ -18,11 +18,11 @@ from types import FrameType
 from typing import Any
 
 from fastq.logging import configure_logging
-from fastq.worker.childproc import PipeControl
-from fastq.worker.cli import build_parser, load_options
-from fastq.worker.sdnotify import SdNotifier
+from fastq.supervisor.childproc import PipeControl
+from fastq.supervisor.cli import build_parser, load_options
+from fastq.supervisor.sdnotify import SdNotifier
+from fastq.supervisor.supervisor import ChildBody, Supervisor
 from fastq.worker.settings import WorkerSettings
-from fastq.worker.supervisor import ChildBody, Supervisor
 
 MODE = os.environ.get("FAKE_MODE", "normal")
 EVENTS = os.environ["FAKE_EVENTS"]

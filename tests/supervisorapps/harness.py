@@ -55,7 +55,7 @@ class SupervisorProc:
 
     @classmethod
     def real(cls, args: list[str], tmp: Path, env: dict[str, str] | None = None) -> SupervisorProc:
-        return cls([sys.executable, "-m", "fastq.worker", *args], tmp, env)
+        return cls([sys.executable, "-m", "fastq.supervisor", *args], tmp, env)
 
     def children(self) -> list[psutil.Process]:
         try:

@@ -183,51 +183,75 @@ def task_from_row(queue: str, state: str, row: Row, now: float) -> AnyTask:
         return CorruptTask(queue=queue, id=row.id, state=state, reason=reason, raw=row.msg)
     if not msg.type or not msg.id:
         # b"" and other field-less bytes decode cleanly; no writer leaves these blank
-        return CorruptTask(queue=queue, id=row.id, state=state,
-                           reason="msg has no task type or id", raw=row.msg)
+        return CorruptTask(
+            queue=queue, id=row.id, state=state, reason="msg has no task type or id", raw=row.msg
+        )
     if row.state is not None and row.state not in _STATES:
         # listed from a valid index, but the hash says something no version writes
-        return CorruptTask(queue=queue, id=row.id, state=row.state,
-                           reason=f"unknown state {row.state!r}", raw=row.msg)
+        return CorruptTask(
+            queue=queue,
+            id=row.id,
+            state=row.state,
+            reason=f"unknown state {row.state!r}",
+            raw=row.msg,
+        )
     try:
         st = TaskState(state)
     except ValueError:
-        return CorruptTask(queue=queue, id=row.id, state=state,
-                           reason=f"unknown state {state!r}", raw=row.msg)
+        return CorruptTask(
+            queue=queue, id=row.id, state=state, reason=f"unknown state {state!r}", raw=row.msg
+        )
     next_at: float | None = None
     if st in (TaskState.SCHEDULED, TaskState.RETRY):
         next_at = row.score
     elif st is TaskState.PENDING:
         next_at = now
     orphaned = st is TaskState.ACTIVE and (row.lease is None or row.lease < now)
-    return TaskInfo.from_message(msg, st, next_process_at=next_at, result=row.result,
-                                 is_orphaned=orphaned)
+    return TaskInfo.from_message(
+        msg, st, next_process_at=next_at, result=row.result, is_orphaned=orphaned
+    )
 
 
 def server_from_bytes(data: bytes, workers: list[WorkerInfo]) -> ServerInfo:
     s = core.ServerInfo.decode(data)
     mine = [w for w in workers if (w.host, w.pid, w.server_id) == (s.host, s.pid, s.server_id)]
     return ServerInfo(
-        host=s.host, pid=s.pid, server_id=s.server_id, concurrency=s.concurrency,
-        queues=dict(s.queues), strict_priority=s.strict_priority, status=s.status,
-        started=_ts(s.start_time), active_workers=mine,
+        host=s.host,
+        pid=s.pid,
+        server_id=s.server_id,
+        concurrency=s.concurrency,
+        queues=dict(s.queues),
+        strict_priority=s.strict_priority,
+        status=s.status,
+        started=_ts(s.start_time),
+        active_workers=mine,
     )
 
 
 def worker_from_bytes(data: bytes) -> WorkerInfo:
     w = core.WorkerInfo.decode(data)
     return WorkerInfo(
-        host=w.host, pid=w.pid, server_id=w.server_id, task_id=w.task_id,
-        task_type=w.task_type, payload=w.task_payload, queue=w.queue,
-        started=_ts(w.start_time), deadline=_ts(w.deadline),
+        host=w.host,
+        pid=w.pid,
+        server_id=w.server_id,
+        task_id=w.task_id,
+        task_type=w.task_type,
+        payload=w.task_payload,
+        queue=w.queue,
+        started=_ts(w.start_time),
+        deadline=_ts(w.deadline),
     )
 
 
 def entry_from_bytes(data: bytes) -> SchedulerEntry:
     e = core.SchedulerEntry.decode(data)
     return SchedulerEntry(
-        id=e.id, spec=e.spec, task_type=e.task_type, payload=e.task_payload,
-        options=list(e.enqueue_options), next_enqueue_at=_ts(e.next_enqueue_time),
+        id=e.id,
+        spec=e.spec,
+        task_type=e.task_type,
+        payload=e.task_payload,
+        options=list(e.enqueue_options),
+        next_enqueue_at=_ts(e.next_enqueue_time),
         prev_enqueue_at=_ts(e.prev_enqueue_time),
     )
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import structlog
 
-from fastq.worker.childproc import PipeControl
-from fastq.worker.options import WorkerOptions
-from fastq.worker.sdnotify import SdNotifier
+from fastq.supervisor.childproc import PipeControl
+from fastq.supervisor.options import WorkerOptions
+from fastq.supervisor.sdnotify import SdNotifier
+from fastq.supervisor.supervisor import ChildBody, Reloader, Supervisor, build_settings
 from fastq.worker.settings import ServerIdentity, WorkerSettings
-from fastq.worker.supervisor import ChildBody, Reloader, Supervisor, build_settings
 
 log = structlog.stdlib.get_logger("fastq.worker.maintenance")
 
@@ -79,7 +79,7 @@ def build_supervisor(
     notifier: SdNotifier | None = None,
 ) -> Supervisor:
     """The supervisor ``fastq-worker`` runs: real engine, maintenance, server state."""
-    from fastq.worker.serverstate import RedisServerState
+    from fastq.supervisor.serverstate import RedisServerState
 
     identity = ServerIdentity()
     state = RedisServerState(build_settings(options, identity))

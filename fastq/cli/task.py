@@ -10,21 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from fastq.cli import (
+from fastq.cli.common import (
     EPILOG,
     LEAF_EPILOG,
     CliError,
     ExitCode,
     State,
-    cli,
     confirm,
     json_option,
     pass_state,
+    progress_bar,
     yes_option,
 )
-from fastq.cli_render import (
+from fastq.cli.render import (
     TABLE_TEXT_WIDTH,
     console,
     escape_text,
@@ -34,26 +33,26 @@ from fastq.cli_render import (
     table,
     truncate,
 )
-from fastq.inspector import ARCHIVABLE, DELETABLE, RUNNABLE
-from fastq.inspector_types import AnyTask, CorruptTask
+from fastq.inspect.inspector import ARCHIVABLE, DELETABLE, RUNNABLE
+from fastq.inspect.types import AnyTask, CorruptTask
 from fastq.keys import TASK_STATES
 from fastq.task import TaskInfo
-
-PROGRESS_MIN = 500  # bulk commands touching at least this many tasks show a progress bar
 
 queue_opt = click.option("--queue", "-q", required=True, help="Queue the task(s) belong to.")
 
 
 def state_opt(states: Sequence[str]) -> Callable[[Any], Any]:
-    return click.option("--state", "-s", required=True, type=click.Choice(list(states)),
-                        help="State of the tasks.")
+    return click.option(
+        "--state", "-s", required=True, type=click.Choice(list(states)), help="State of the tasks."
+    )
 
 
-group_opt = click.option("--group", "-g", default=None,
-                         help="For aggregating tasks: only this group (default: all).")
+group_opt = click.option(
+    "--group", "-g", default=None, help="For aggregating tasks: only this group (default: all)."
+)
 
 
-@cli.group(epilog=EPILOG)
+@click.group(epilog=EPILOG)
 def task() -> None:
     """Manage tasks: list, inspect, run, archive, delete, cancel, enqueue."""
 
@@ -71,8 +70,13 @@ def _row(t: AnyTask, state: str) -> list[str]:
     elif state == "scheduled":
         cells.append(fmt_time(t.next_process_at))
     elif state == "retry":
-        cells += [fmt_time(t.next_process_at), err, fmt_time(t.last_failed_at),
-                  str(t.retried), str(t.max_retry)]
+        cells += [
+            fmt_time(t.next_process_at),
+            err,
+            fmt_time(t.last_failed_at),
+            str(t.retried),
+            str(t.max_retry),
+        ]
     elif state == "archived":
         cells += [fmt_time(t.last_failed_at), err]
     elif state == "completed":
@@ -96,41 +100,63 @@ _COLUMNS = {
 @task.command("ls", epilog=LEAF_EPILOG)
 @queue_opt
 @state_opt(TASK_STATES)
-@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Page number.")
-@click.option("--size", type=click.IntRange(1, 10_000), default=30, show_default=True,
-              help="Tasks per page.")
+@click.option(
+    "--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page number."
+)
+@click.option(
+    "--size", type=click.IntRange(1, 10_000), default=30, show_default=True, help="Tasks per page."
+)
 @click.option("--type", "-t", "task_type", default=None, help="Only tasks of this type.")
-@click.option("--error", "-e", "error_contains", default=None,
-              help="Only tasks whose last error contains this text (case-insensitive).")
+@click.option(
+    "--error",
+    "-e",
+    "error_contains",
+    default=None,
+    help="Only tasks whose last error contains this text (case-insensitive).",
+)
 @group_opt
-@click.option("--count", is_flag=True,
-              help="Only print how many tasks match (scans the whole state).")
+@click.option(
+    "--count", is_flag=True, help="Only print how many tasks match (scans the whole state)."
+)
 @json_option
 @pass_state
-def task_ls(st: State, queue: str, state: str, page: int, size: int, task_type: str | None,
-            error_contains: str | None, group: str | None, count: bool,
-            as_json: bool) -> None:
+def task_ls(
+    st: State,
+    queue: str,
+    state: str,
+    page: int,
+    size: int,
+    task_type: str | None,
+    error_contains: str | None,
+    group: str | None,
+    count: bool,
+    as_json: bool,
+) -> None:
     """List tasks of one state, next-to-run first (pending, active) or by time."""
     if count:
-        n = st.inspector().count_tasks(queue, state, task_type=task_type,
-                                       error_contains=error_contains, group=group)
+        n = st.inspector().count_tasks(
+            queue, state, task_type=task_type, error_contains=error_contains, group=group
+        )
         if as_json:
             print_json({"count": n})
         else:
             click.echo(n)
         return
-    tasks = st.inspector().list_tasks(queue, state, page, size, task_type=task_type,
-                                      error_contains=error_contains, group=group)
+    tasks = st.inspector().list_tasks(
+        queue, state, page, size, task_type=task_type, error_contains=error_contains, group=group
+    )
     if as_json:
         print_json(tasks)
         return
     if not tasks:
-        click.echo(f"No {state} tasks in queue {queue!r}"
-                   + (" matching the filters" if task_type or error_contains else ""))
+        click.echo(
+            f"No {state} tasks in queue {queue!r}"
+            + (" matching the filters" if task_type or error_contains else "")
+        )
         return
-    console().print(table(None, ["ID", "Type", "Payload", *_COLUMNS[state]],
-                          [_row(t, state) for t in tasks]))
+    console().print(
+        table(None, ["ID", "Type", "Payload", *_COLUMNS[state]], [_row(t, state) for t in tasks])
+    )
 
 
 @task.command("inspect", epilog=LEAF_EPILOG)
@@ -167,9 +193,14 @@ def _next_time(t: TaskInfo) -> str:
 
 
 def _info_lines(t: TaskInfo) -> list[tuple[str, str]]:
-    lines = [("Queue", t.queue), ("ID", t.id), ("Type", t.type), ("State", t.state.value),
-             ("Retried", f"{t.retried}/{t.max_retry}"),
-             ("Next process time", _next_time(t))]
+    lines = [
+        ("Queue", t.queue),
+        ("ID", t.id),
+        ("Type", t.type),
+        ("State", t.state.value),
+        ("Retried", f"{t.retried}/{t.max_retry}"),
+        ("Next process time", _next_time(t)),
+    ]
     if t.state.value == "active":
         lines.append(("Orphaned", "yes (lease expired)" if t.is_orphaned else "no"))
     if t.timeout:
@@ -185,8 +216,10 @@ def _info_lines(t: TaskInfo) -> list[tuple[str, str]]:
     for k, v in sorted(t.headers.items()):
         lines.append((f"Header {k}", escape_text(v)))
     if t.last_err:
-        lines += [("Last failed at", fmt_time(t.last_failed_at)),
-                  ("Last error", escape_text(t.last_err))]
+        lines += [
+            ("Last failed at", fmt_time(t.last_failed_at)),
+            ("Last error", escape_text(t.last_err)),
+        ]
     lines.append(("Payload", payload_preview(t.payload, full=True)))
     if t.result is not None:
         lines.append(("Result", payload_preview(t.result, full=True)))
@@ -215,8 +248,9 @@ def _act_on_ids(st: State, action: str, queue: str, ids: Sequence[str], done_msg
         raise click.exceptions.Exit(int(ExitCode.CONFLICT))
 
 
-ids_opt = click.option("--id", "-i", "task_ids", required=True, multiple=True,
-                       help="Task id (repeat for several).")
+ids_opt = click.option(
+    "--id", "-i", "task_ids", required=True, multiple=True, help="Task id (repeat for several)."
+)
 
 
 @task.command("run", epilog=LEAF_EPILOG)
@@ -262,12 +296,15 @@ def task_cancel(st: State, task_ids: Sequence[str]) -> None:
 @task.command("update-payload", epilog=LEAF_EPILOG)
 @queue_opt
 @click.option("--id", "-i", "task_id", required=True, help="Task id.")
-@click.option("--payload", "-p", required=True,
-              help="New payload: text as is, @FILE for a file's bytes, - for stdin.")
+@click.option(
+    "--payload",
+    "-p",
+    required=True,
+    help="New payload: text as is, @FILE for a file's bytes, - for stdin.",
+)
 @json_option
 @pass_state
-def task_update_payload(st: State, queue: str, task_id: str, payload: str,
-                        as_json: bool) -> None:
+def task_update_payload(st: State, queue: str, task_id: str, payload: str, as_json: bool) -> None:
     """Replace the payload of a task no worker holds (not active or completed)."""
     info = st.inspector().update_task_payload(queue, task_id, read_payload(payload))
     if as_json:
@@ -279,8 +316,9 @@ def task_update_payload(st: State, queue: str, task_id: str, payload: str,
 # --- whole states ----------------------------------------------------------------------
 
 
-def _bulk(st: State, action: str, queue: str, state: str, group: str | None, yes: bool,
-          verb: str) -> None:
+def _bulk(
+    st: State, action: str, queue: str, state: str, group: str | None, yes: bool, verb: str
+) -> None:
     insp = st.inspector()
     info = insp.queue_info(queue)
     count = getattr(info, state)
@@ -288,39 +326,18 @@ def _bulk(st: State, action: str, queue: str, state: str, group: str | None, yes
         click.echo(f"No {state} tasks in queue {queue!r}")
         return
     where = f" of group {group!r}" if group else ""
-    confirm(f"{verb.capitalize()} {'up to ' if group else ''}{count} {state} task(s){where} "
-            f"in queue {queue!r}?", yes)
+    confirm(
+        f"{verb.capitalize()} {'up to ' if group else ''}{count} {state} task(s){where} "
+        f"in queue {queue!r}?",
+        yes,
+    )
     with progress_bar(verb.capitalize()) as report:
         n = getattr(insp, f"{action}_all")(queue, state, group=group, progress=report)
-    click.echo(f"{n} {state} task(s) {verb.removesuffix('e')}ed"
-               if verb != "run" else f"{n} {state} task(s) are now pending")
-
-
-class progress_bar:
-    """A rich progress bar on stderr, shown only on a terminal for big jobs."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Progress | None = None
-        self.task_id: Any = None
-
-    def __enter__(self) -> Callable[[int, int], None]:
-        return self.report
-
-    def report(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if total < PROGRESS_MIN or not sys.stderr.isatty():
-                return
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(),
-                                console=console(stderr=True), transient=True)
-            self.bar.start()
-            self.task_id = self.bar.add_task(self.label, total=total)
-        self.bar.update(self.task_id, completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+    click.echo(
+        f"{n} {state} task(s) {verb.removesuffix('e')}ed"
+        if verb != "run"
+        else f"{n} {state} task(s) are now pending"
+    )
 
 
 @task.command("runall", epilog=LEAF_EPILOG)
@@ -358,8 +375,10 @@ def task_deleteall(st: State, queue: str, state: str, group: str | None, yes: bo
 
 # --- enqueue ---------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
-                       r"(?:(\d+(?:\.\d+)?)s?)?$")
+_DURATION = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+    r"(?:(\d+(?:\.\d+)?)s?)?$"
+)
 
 
 def parse_duration(text: str) -> float:
@@ -408,11 +427,17 @@ def _header(values: Sequence[str]) -> dict[str, str]:
 
 @task.command("enqueue", epilog=LEAF_EPILOG)
 @click.option("--type", "-t", "task_type", required=True, help="Task type name.")
-@click.option("--payload", "-p", default="", show_default=True,
-              help="Payload: text as is, @FILE for a file's bytes, - for stdin.")
+@click.option(
+    "--payload",
+    "-p",
+    default="",
+    show_default=True,
+    help="Payload: text as is, @FILE for a file's bytes, - for stdin.",
+)
 @click.option("--queue", "-q", default=None, help="Queue (default: default).")
-@click.option("--max-retry", type=click.IntRange(min=0), default=None,
-              help="Retries allowed (default 25).")
+@click.option(
+    "--max-retry", type=click.IntRange(min=0), default=None, help="Retries allowed (default 25)."
+)
 @click.option("--timeout", default=None, help="Timeout per run, e.g. 30s, 5m.")
 @click.option("--deadline", default=None, help="Deadline: unix seconds or ISO 8601 time.")
 @click.option("--process-in", default=None, help="Delay before it may run, e.g. 10m.")
@@ -420,15 +445,32 @@ def _header(values: Sequence[str]) -> dict[str, str]:
 @click.option("--task-id", default=None, help="Caller-chosen task id.")
 @click.option("--retention", default=None, help="Keep as completed this long, e.g. 1d.")
 @click.option("--group", "-g", default=None, help="Aggregation group.")
-@click.option("--header", "-H", "headers", multiple=True, metavar="KEY=VALUE",
-              help="Header to carry (repeatable).")
+@click.option(
+    "--header",
+    "-H",
+    "headers",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Header to carry (repeatable).",
+)
 @json_option
 @pass_state
-def task_enqueue(st: State, task_type: str, payload: str, queue: str | None,
-                 max_retry: int | None, timeout: str | None, deadline: str | None,
-                 process_in: str | None, unique: str | None, task_id: str | None,
-                 retention: str | None, group: str | None, headers: Sequence[str],
-                 as_json: bool) -> None:
+def task_enqueue(
+    st: State,
+    task_type: str,
+    payload: str,
+    queue: str | None,
+    max_retry: int | None,
+    timeout: str | None,
+    deadline: str | None,
+    process_in: str | None,
+    unique: str | None,
+    task_id: str | None,
+    retention: str | None,
+    group: str | None,
+    headers: Sequence[str],
+    as_json: bool,
+) -> None:
     """Enqueue a task (as a producer would)."""
     from fastq.client import Client
     from fastq.task import Task
@@ -436,17 +478,26 @@ def task_enqueue(st: State, task_type: str, payload: str, queue: str | None,
     def dur(v: str | None) -> float | None:
         return None if v is None else parse_duration(v)
 
-    t = Task(task_type, read_payload(payload), queue=queue, max_retry=max_retry,
-             timeout=dur(timeout), deadline=None if deadline is None else parse_instant(deadline),
-             process_in=dur(process_in), unique=dur(unique), task_id=task_id,
-             retention=dur(retention), group=group, headers=_header(headers) or None)
+    t = Task(
+        task_type,
+        read_payload(payload),
+        queue=queue,
+        max_retry=max_retry,
+        timeout=dur(timeout),
+        deadline=None if deadline is None else parse_instant(deadline),
+        process_in=dur(process_in),
+        unique=dur(unique),
+        task_id=task_id,
+        retention=dur(retention),
+        group=group,
+        headers=_header(headers) or None,
+    )
     with Client(st.config) as client:
         info = client.enqueue(t)
     if as_json:
         print_json(info)
     else:
-        when = f", runs {fmt_time(info.next_process_at)}" if info.state.value == "scheduled" \
-            else ""
+        when = f", runs {fmt_time(info.next_process_at)}" if info.state.value == "scheduled" else ""
         click.echo(f"Enqueued task {info.id} to queue {info.queue!r} ({info.state.value}{when})")
 
 

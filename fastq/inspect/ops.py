@@ -18,7 +18,7 @@ from fastq.errors import (
     QueueNotFoundError,
     TaskNotFoundError,
 )
-from fastq.inspector_types import (
+from fastq.inspect.types import (
     AnyTask,
     DailyStats,
     QueueInfo,
@@ -38,7 +38,7 @@ from fastq.rdb import inspect as rdb
 from fastq.rdb.inspect import Plan, Progress
 from fastq.task import TaskState
 
-# Which states each action applies to (Asynq's rules; payload edits: see fastq.inspector).
+# Which states each action applies to (Asynq's rules; payload edits: see fastq.inspect.inspector).
 RUNNABLE = ("scheduled", "retry", "archived", "aggregating")
 ARCHIVABLE = ("pending", "scheduled", "retry", "aggregating")
 DELETABLE = ("pending", "scheduled", "retry", "archived", "completed", "aggregating")
@@ -78,8 +78,11 @@ def all_queue_info() -> Plan[list[QueueInfo]]:
 
 def _to_queue_info(queue: str, raw: list[Any], memory: int, now: float) -> QueueInfo:
     names = ("pending", "active", "scheduled", "retry", "archived", "completed")
-    problems = [f"{name} index has the wrong type" for name, n in zip(names, raw[:6], strict=True)
-                if n == -1]
+    problems = [
+        f"{name} index has the wrong type"
+        for name, n in zip(names, raw[:6], strict=True)
+        if n == -1
+    ]
     c = [max(int(n), 0) for n in raw[:10]]
     paused_raw, groups, aggregating, since = raw[10], int(raw[11]), int(raw[12]), raw[13]
     if groups == -1:
@@ -97,11 +100,26 @@ def _to_queue_info(queue: str, raw: list[Any], memory: int, now: float) -> Queue
         except ValueError:
             problems.append("oldest pending task has a bad pending_since")
     return QueueInfo(
-        queue=queue, size=sum(c[:6]) + aggregating, memory_usage=memory, latency=latency,
-        pending=c[0], active=c[1], scheduled=c[2], retry=c[3], archived=c[4], completed=c[5],
-        aggregating=aggregating, groups=max(groups, 0), processed=c[6], failed=c[7],
-        processed_total=c[8], failed_total=c[9], paused=paused_raw is not None,
-        paused_since=paused_since, timestamp=utc(now), problems=problems,
+        queue=queue,
+        size=sum(c[:6]) + aggregating,
+        memory_usage=memory,
+        latency=latency,
+        pending=c[0],
+        active=c[1],
+        scheduled=c[2],
+        retry=c[3],
+        archived=c[4],
+        completed=c[5],
+        aggregating=aggregating,
+        groups=max(groups, 0),
+        processed=c[6],
+        failed=c[7],
+        processed_total=c[8],
+        failed_total=c[9],
+        paused=paused_raw is not None,
+        paused_since=paused_since,
+        timestamp=utc(now),
+        problems=problems,
     )
 
 
@@ -113,26 +131,42 @@ def history(queue: str, days: int) -> Plan[list[DailyStats]]:
 
 
 def list_tasks(
-    queue: str, state: str | TaskState, page: int, size: int, task_type: str | None,
-    error_contains: str | None, group: str | None,
+    queue: str,
+    state: str | TaskState,
+    page: int,
+    size: int,
+    task_type: str | None,
+    error_contains: str | None,
+    group: str | None,
 ) -> Plan[list[AnyTask]]:
     st = _check_state(state)
     _check_page(page, size)
     rows = yield from rdb.list_rows(
-        queue, st, group=group, skip=(page - 1) * size, size=size,
-        task_type=task_type, error_contains=error_contains,
+        queue,
+        st,
+        group=group,
+        skip=(page - 1) * size,
+        size=size,
+        task_type=task_type,
+        error_contains=error_contains,
     )
     now = time.time()
     return [task_from_row(queue, st, row, now) for row in rows]
 
 
 def count_tasks(
-    queue: str, state: str | TaskState, task_type: str | None, error_contains: str | None,
+    queue: str,
+    state: str | TaskState,
+    task_type: str | None,
+    error_contains: str | None,
     group: str | None,
 ) -> Plan[int]:
     st = _check_state(state)
-    return (yield from rdb.count_matches(queue, st, group=group, task_type=task_type,
-                                         error_contains=error_contains))
+    return (
+        yield from rdb.count_matches(
+            queue, st, group=group, task_type=task_type, error_contains=error_contains
+        )
+    )
 
 
 def task_info(queue: str, task_id: str) -> Plan[AnyTask]:
@@ -145,7 +179,7 @@ def task_info(queue: str, task_id: str) -> Plan[AnyTask]:
 
 
 def mutate_one(queue: str, action: str, task_id: str) -> Plan[None]:
-    (code, state), = yield from rdb.mutate(queue, action, [task_id], time.time())
+    ((code, state),) = yield from rdb.mutate(queue, action, [task_id], time.time())
     if code == 0:
         raise TaskNotFoundError(queue, task_id)
     if code == -1:
@@ -169,7 +203,10 @@ def mutate_many(queue: str, action: str, task_ids: Sequence[str]) -> Plan[Select
 
 
 def bulk(
-    queue: str, action: str, state: str | TaskState, group: str | None,
+    queue: str,
+    action: str,
+    state: str | TaskState,
+    group: str | None,
     progress: Progress | None,
 ) -> Plan[int]:
     st = _check_state(state, _BULK_STATES[action])
@@ -243,10 +280,22 @@ def scheduler_history(entry_id: str, page: int, size: int) -> Plan[list[Schedule
 
 
 _INFO_KEYS = (
-    "redis_version", "redis_mode", "os", "uptime_in_seconds", "connected_clients",
-    "blocked_clients", "used_memory", "used_memory_human", "used_memory_peak_human",
-    "maxmemory", "maxmemory_policy", "total_commands_processed", "keyspace_hits",
-    "keyspace_misses", "role", "connected_slaves",
+    "redis_version",
+    "redis_mode",
+    "os",
+    "uptime_in_seconds",
+    "connected_clients",
+    "blocked_clients",
+    "used_memory",
+    "used_memory_human",
+    "used_memory_peak_human",
+    "maxmemory",
+    "maxmemory_policy",
+    "total_commands_processed",
+    "keyspace_hits",
+    "keyspace_misses",
+    "role",
+    "connected_slaves",
 )
 
 

@@ -22,16 +22,16 @@ from setproctitle import setproctitle
 
 from fastq.config import RedisConfig
 from fastq.errors import FastqError
-from fastq.worker.childproc import PipeControl, child_main
-from fastq.worker.children import MAINTENANCE_INDEX, Child, describe_exit, signal_name
-from fastq.worker.exitcodes import CHILD_BOOT_FAILED, ExitCode
-from fastq.worker.housekeeping import Housekeeper, ServerState
-from fastq.worker.options import WorkerOptions
-from fastq.worker.sdnotify import SdNotifier
+from fastq.supervisor.childproc import PipeControl, child_main
+from fastq.supervisor.children import MAINTENANCE_INDEX, Child, describe_exit, signal_name
+from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED, ExitCode
+from fastq.supervisor.housekeeping import Housekeeper, ServerState
+from fastq.supervisor.options import WorkerOptions
+from fastq.supervisor.sdnotify import SdNotifier
+from fastq.supervisor.wakeup import SignalQueue
 from fastq.worker.settings import ServerIdentity, WorkerSettings
-from fastq.worker.wakeup import SignalQueue
 
-log = structlog.stdlib.get_logger("fastq.worker.supervisor")
+log = structlog.stdlib.get_logger("fastq.supervisor.supervisor")
 
 DUPLICATE_SIGNAL = 0.5  # a second TERM/INT this soon is the same request delivered twice
 STOP_GRACE = 5.0  # seconds past shutdown_timeout before a draining child gets SIGKILL

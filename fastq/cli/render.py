@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fastq.inspector_types import to_jsonable
+from fastq.inspect.types import to_jsonable
 
 TABLE_PAYLOAD_WIDTH = 40
 TABLE_TEXT_WIDTH = 60
@@ -46,8 +46,9 @@ def console(*, stderr: bool = False) -> Console:
     if stream.isatty():
         return Console(file=stream, highlight=False, emoji=False)
     # Piped output keeps whole rows (no wrapping at 80 columns) so grep/awk still work.
-    return Console(file=cast(IO[str], _RStrip(stream)), width=400, soft_wrap=True, highlight=False,
-                   emoji=False)
+    return Console(
+        file=cast(IO[str], _RStrip(stream)), width=400, soft_wrap=True, highlight=False, emoji=False
+    )
 
 
 def print_json(data: Any) -> None:
@@ -136,8 +137,13 @@ def error_rate(processed: int, failed: int) -> str:
 def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """An aligned, borderless table in the spirit of the asynq CLI's."""
     # Text, not str: user data such as "[error] ..." must never be read as rich markup.
-    t = Table(title=Text(title, style="bold") if title else None, title_justify="left",
-              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    t = Table(
+        title=Text(title, style="bold") if title else None,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
     rows = [list(r) for r in rows]
     for i, h in enumerate(headers):
         numeric = bool(rows) and all(isinstance(r[i], int) for r in rows)

@@ -5,21 +5,19 @@ WorkerInfo), and which children grew past the memory limit."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import psutil
 import structlog
 
 from fastq.errors import FastqError
-from fastq.worker.sdnotify import SdNotifier
+from fastq.supervisor.children import Child
+from fastq.supervisor.options import WorkerOptions
+from fastq.supervisor.sdnotify import SdNotifier
 from fastq.worker.settings import WorkerSettings
 
-if TYPE_CHECKING:
-    from fastq.worker.children import Child
-    from fastq.worker.supervisor import Supervisor
-
-log = structlog.stdlib.get_logger("fastq.worker.supervisor")
+log = structlog.stdlib.get_logger("fastq.supervisor.supervisor")
 
 MEMORY_CHECK_INTERVAL = 1.0
 STATUS_INTERVAL = 2.0
@@ -37,6 +35,31 @@ class ServerState(Protocol):
 
     def clear(self) -> None:
         """Delete this server's keys (on exit)."""
+
+
+class Supervised(Protocol):
+    """What housekeeping reads from the supervisor, and the one thing it asks of it."""
+
+    @property
+    def children(self) -> Mapping[int, Child]: ...
+
+    @property
+    def options(self) -> WorkerOptions: ...
+
+    @property
+    def settings(self) -> WorkerSettings: ...
+
+    @property
+    def target(self) -> int: ...
+
+    @property
+    def stopping(self) -> str | None: ...
+
+    @property
+    def quiet(self) -> bool: ...
+
+    def want_replacement(self, child: Child, reason: str) -> None:
+        """Recycle ``child`` (gracefully) for ``reason``."""
 
 
 class Housekeeper:
@@ -60,7 +83,7 @@ class Housekeeper:
         self._last_status = ""
         self._redis_failing = False
 
-    def tick(self, sup: Supervisor) -> None:
+    def tick(self, sup: Supervised) -> None:
         """Do whatever is due; called once per pass of the supervisor's loop."""
         now = time.monotonic()
         workers = [c for c in sup.children.values() if not c.is_maintenance]
@@ -84,7 +107,7 @@ class Housekeeper:
         if self.server_state is not None:
             self._beat(sup, now, workers)
 
-    def status_text(self, sup: Supervisor) -> str:
+    def status_text(self, sup: Supervised) -> str:
         """The ``STATUS=`` line: state, ready processes, running tasks."""
         workers = [c for c in sup.children.values() if not c.is_maintenance]
         state = "stopping" if sup.stopping else ("quiet" if sup.quiet else "running")
@@ -105,7 +128,7 @@ class Housekeeper:
         except FastqError as exc:
             log.warning("could not clear the server state", error=str(exc))
 
-    def _beat(self, sup: Supervisor, now: float, workers: list[Child]) -> None:
+    def _beat(self, sup: Supervised, now: float, workers: list[Child]) -> None:
         assert self.server_state is not None
         state = self.server_state
         settings = sup.settings
@@ -134,7 +157,7 @@ class Housekeeper:
             log.info("server heartbeat written again")
         self._redis_failing = False
 
-    def _check_memory(self, sup: Supervisor, workers: list[Child]) -> None:
+    def _check_memory(self, sup: Supervised, workers: list[Child]) -> None:
         limit = sup.options.max_memory_per_child
         for child in workers:
             if not child.serving or not child.ready:

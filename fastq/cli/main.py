@@ -8,15 +8,23 @@ Run it as ``fastq ...`` or ``python3 -m fastq.cli ...``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 import click
 
 from fastq import __version__
-from fastq.cli_render import (
+from fastq.cli.common import (
+    EPILOG,
+    LEAF_EPILOG,
+    ExitCode,
+    State,
+    confirm,
+    json_option,
+    pass_state,
+    progress_bar,
+    yes_option,
+)
+from fastq.cli.render import (
     console,
     error_rate,
     fmt_bytes,
@@ -26,7 +34,8 @@ from fastq.cli_render import (
     print_json,
     table,
 )
-from fastq.config import ENV_REDIS_URL, RedisConfig, redact_url
+from fastq.cli.task import task
+from fastq.config import ENV_REDIS_URL, redact_url
 from fastq.errors import (
     BrokerConnectionError,
     DuplicateTaskError,
@@ -37,92 +46,16 @@ from fastq.errors import (
     QueueNotEmptyError,
     TaskIDConflictError,
 )
-from fastq.inspector import Inspector
-
-
-class ExitCode(IntEnum):
-    """Exit statuses of the ``fastq`` command."""
-
-    OK = 0  # success
-    ERROR = 1  # any other failure
-    USAGE = 2  # bad arguments or options, or a destructive command without --yes and no TTY
-    NOT_FOUND = 3  # the queue, task or entry does not exist
-    REDIS_UNAVAILABLE = 4  # Redis could not be reached
-    CONFLICT = 5  # the task's state forbids it, queue not empty, duplicate or existing task
-    ABORTED = 6  # the user declined the confirmation prompt
-    INTERRUPTED = 130  # Ctrl-C; a bulk command stops between chunks, each chunk whole
-
-
-EPILOG = "\b\nExit codes:\n" + "\n".join(
-    f"  {c.value:>3}  {c.name}" for c in ExitCode
-) + f"\n\n\bRedis: --redis-url or ${ENV_REDIS_URL} (default redis://127.0.0.1:6379/0)."
-
-# Leaf commands carry the codes on one line; the root and groups show the full list.
-LEAF_EPILOG = "Exit codes: " + ", ".join(f"{c.value} {c.name}" for c in ExitCode) + "."
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class CliError(click.ClickException):
-    """A failure already explained for the user, with its exit code."""
-
-    def __init__(self, message: str, code: ExitCode) -> None:
-        super().__init__(message)
-        self.exit_code = int(code)
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-@dataclass
-class State:
-    """What the root command resolved, shared with every subcommand."""
-
-    redis_url: str | None
-    _inspector: Inspector | None = field(default=None, repr=False)
-
-    @property
-    def config(self) -> RedisConfig:
-        try:
-            return RedisConfig.from_url(self.redis_url) if self.redis_url else \
-                RedisConfig.from_env()
-        except InvalidOptionError as exc:
-            raise CliError(str(exc), ExitCode.USAGE) from exc
-
-    def inspector(self) -> Inspector:
-        if self._inspector is None:
-            self._inspector = Inspector(self.config)
-        return self._inspector
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print JSON instead of a table.")(f)
-
-
-def yes_option(f: F) -> F:
-    return click.option("--yes", "-y", is_flag=True,
-                        help="Do not ask for confirmation.")(f)
-
-
-def confirm(question: str, yes: bool) -> None:
-    """Ask before a destructive change; refuse cleanly when nobody can answer."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise CliError(f"{question} Refusing without confirmation: pass --yes "
-                       "(stdin is not a terminal).", ExitCode.USAGE)
-    if not click.confirm(question, default=False, err=True):
-        raise CliError("aborted", ExitCode.ABORTED)
-
-
-pass_state = click.make_pass_decorator(State)
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--redis-url", metavar="URL", default=None,
-              help=f"Redis to inspect (default: ${ENV_REDIS_URL}, else "
-                   "redis://127.0.0.1:6379/0). Never printed with its password.")
+@click.option(
+    "--redis-url",
+    metavar="URL",
+    default=None,
+    help=f"Redis to inspect (default: ${ENV_REDIS_URL}, else "
+    "redis://127.0.0.1:6379/0). Never printed with its password.",
+)
 @click.version_option(version=__version__, prog_name="fastq")
 @click.pass_context
 def cli(ctx: click.Context, redis_url: str | None) -> None:
@@ -133,8 +66,7 @@ def cli(ctx: click.Context, redis_url: str | None) -> None:
 
 # --- stats -----------------------------------------------------------------------------
 
-STATE_COLUMNS = ("pending", "active", "scheduled", "retry", "archived", "completed",
-                 "aggregating")
+STATE_COLUMNS = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating")
 
 
 @cli.command(epilog=LEAF_EPILOG)
@@ -149,26 +81,65 @@ def stats(st: State, as_json: bool) -> None:
     processed = sum(i.processed for i in infos)
     failed = sum(i.failed for i in infos)
     if as_json:
-        print_json({"totals": totals, "processed_today": processed, "failed_today": failed,
-                    "queues": infos, "redis": redis})
+        print_json(
+            {
+                "totals": totals,
+                "processed_today": processed,
+                "failed_today": failed,
+                "queues": infos,
+                "redis": redis,
+            }
+        )
         return
     out = console()
-    out.print(table("Task Count by State", [s.title() for s in STATE_COLUMNS],
-                    [[totals[s] for s in STATE_COLUMNS]]))
+    out.print(
+        table(
+            "Task Count by State",
+            [s.title() for s in STATE_COLUMNS],
+            [[totals[s] for s in STATE_COLUMNS]],
+        )
+    )
     out.print()
-    out.print(table("Task Count by Queue", ["Queue", "Paused", "Size", "Latency", *(
-        s.title() for s in STATE_COLUMNS)], [
-        [i.queue, "yes" if i.paused else "no", i.size, fmt_duration(i.latency),
-         *(getattr(i, s) for s in STATE_COLUMNS)] for i in infos]))
+    out.print(
+        table(
+            "Task Count by Queue",
+            ["Queue", "Paused", "Size", "Latency", *(s.title() for s in STATE_COLUMNS)],
+            [
+                [
+                    i.queue,
+                    "yes" if i.paused else "no",
+                    i.size,
+                    fmt_duration(i.latency),
+                    *(getattr(i, s) for s in STATE_COLUMNS),
+                ]
+                for i in infos
+            ],
+        )
+    )
     out.print()
-    out.print(table("Daily Stats (UTC today)", ["Processed", "Failed", "Error Rate"],
-                    [[processed, failed, error_rate(processed, failed)]]))
+    out.print(
+        table(
+            "Daily Stats (UTC today)",
+            ["Processed", "Failed", "Error Rate"],
+            [[processed, failed, error_rate(processed, failed)]],
+        )
+    )
     out.print()
-    out.print(table("Redis Info", ["Version", "Uptime", "Connections", "Memory Usage",
-                                   "Peak Memory"], [[
-        redis.get("redis_version", ""), fmt_duration(float(redis.get("uptime_in_seconds", 0))),
-        redis.get("connected_clients", ""), redis.get("used_memory_human", ""),
-        redis.get("used_memory_peak_human", "")]]))
+    out.print(
+        table(
+            "Redis Info",
+            ["Version", "Uptime", "Connections", "Memory Usage", "Peak Memory"],
+            [
+                [
+                    redis.get("redis_version", ""),
+                    fmt_duration(float(redis.get("uptime_in_seconds", 0))),
+                    redis.get("connected_clients", ""),
+                    redis.get("used_memory_human", ""),
+                    redis.get("used_memory_peak_human", ""),
+                ]
+            ],
+        )
+    )
 
 
 # --- queue -----------------------------------------------------------------------------
@@ -207,26 +178,51 @@ def queue_inspect(st: State, queues: Sequence[str], as_json: bool) -> None:
         if n:
             out.print()
         out.print("[bold]Queue Info[/bold]")
-        out.print(f"Name:         {i.queue}\nSize:         {i.size}\nGroups:       {i.groups}\n"
-                  f"Latency:      {fmt_duration(i.latency)}\n"
-                  f"Memory usage: {fmt_bytes(i.memory_usage)}\n"
-                  f"Paused:       {'yes' if i.paused else 'no'}", markup=False)
+        out.print(
+            f"Name:         {i.queue}\nSize:         {i.size}\nGroups:       {i.groups}\n"
+            f"Latency:      {fmt_duration(i.latency)}\n"
+            f"Memory usage: {fmt_bytes(i.memory_usage)}\n"
+            f"Paused:       {'yes' if i.paused else 'no'}",
+            markup=False,
+        )
         for p in i.problems:
             out.print(f"Problem:      {p}", markup=False)
         out.print()
-        out.print(table("Task Count by State", [s.title() for s in STATE_COLUMNS],
-                        [[getattr(i, s) for s in STATE_COLUMNS]]))
+        out.print(
+            table(
+                "Task Count by State",
+                [s.title() for s in STATE_COLUMNS],
+                [[getattr(i, s) for s in STATE_COLUMNS]],
+            )
+        )
         out.print()
-        out.print(table("Daily Stats", ["", "Processed", "Failed", "Error Rate"], [
-            ["today (UTC)", i.processed, i.failed, error_rate(i.processed, i.failed)],
-            ["all time", i.processed_total, i.failed_total,
-             error_rate(i.processed_total, i.failed_total)]]))
+        out.print(
+            table(
+                "Daily Stats",
+                ["", "Processed", "Failed", "Error Rate"],
+                [
+                    ["today (UTC)", i.processed, i.failed, error_rate(i.processed, i.failed)],
+                    [
+                        "all time",
+                        i.processed_total,
+                        i.failed_total,
+                        error_rate(i.processed_total, i.failed_total),
+                    ],
+                ],
+            )
+        )
 
 
 @queue.command("history", epilog=LEAF_EPILOG)
 @click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
-@click.option("--days", "-x", type=click.IntRange(1, 90), default=7, show_default=True,
-              help="How many days back, today first.")
+@click.option(
+    "--days",
+    "-x",
+    type=click.IntRange(1, 90),
+    default=7,
+    show_default=True,
+    help="How many days back, today first.",
+)
 @json_option
 @pass_state
 def queue_history(st: State, queues: Sequence[str], days: int, as_json: bool) -> None:
@@ -237,9 +233,13 @@ def queue_history(st: State, queues: Sequence[str], days: int, as_json: bool) ->
         return
     out = console()
     for q, rows in hist.items():
-        out.print(table(f"Queue: {q}", ["Date (UTC)", "Processed", "Failed", "Error Rate"],
-                        [[d.date, d.processed, d.failed, error_rate(d.processed, d.failed)]
-                         for d in rows]))
+        out.print(
+            table(
+                f"Queue: {q}",
+                ["Date (UTC)", "Processed", "Failed", "Error Rate"],
+                [[d.date, d.processed, d.failed, error_rate(d.processed, d.failed)] for d in rows],
+            )
+        )
 
 
 @queue.command("pause", epilog=LEAF_EPILOG)
@@ -267,8 +267,9 @@ queue.add_command(queue_resume, "unpause")
 
 @queue.command("rm", epilog=LEAF_EPILOG)
 @click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
-@click.option("--force", "-f", is_flag=True,
-              help="Also delete the tasks in the queue (never active ones).")
+@click.option(
+    "--force", "-f", is_flag=True, help="Also delete the tasks in the queue (never active ones)."
+)
 @yes_option
 @pass_state
 def queue_rm(st: State, queues: Sequence[str], force: bool, yes: bool) -> None:
@@ -276,10 +277,9 @@ def queue_rm(st: State, queues: Sequence[str], force: bool, yes: bool) -> None:
     if force:
         insp = st.inspector()
         sizes = {q: insp.queue_info(q).size for q in queues}
-        confirm(f"Delete queue(s) {', '.join(queues)} and their "
-                f"{sum(sizes.values())} task(s)?", yes)
-    from fastq.cli_task import progress_bar
-
+        confirm(
+            f"Delete queue(s) {', '.join(queues)} and their {sum(sizes.values())} task(s)?", yes
+        )
     for q in queues:
         with progress_bar(f"Removing {q}") as report:
             st.inspector().delete_queue(q, force=force, progress=report)
@@ -326,11 +326,24 @@ def server_ls(st: State, as_json: bool) -> None:
     if not servers:
         click.echo("No running servers")
         return
-    console().print(table(None, ["Host", "PID", "Server ID", "State", "Active Workers",
-                                 "Queues", "Started"], [
-        [s.host, s.pid, s.server_id, s.status, f"{len(s.active_workers)}/{s.concurrency}",
-         ", ".join(f"{q}:{w}" for q, w in sorted(s.queues.items())), fmt_time(s.started)]
-        for s in servers]))
+    console().print(
+        table(
+            None,
+            ["Host", "PID", "Server ID", "State", "Active Workers", "Queues", "Started"],
+            [
+                [
+                    s.host,
+                    s.pid,
+                    s.server_id,
+                    s.status,
+                    f"{len(s.active_workers)}/{s.concurrency}",
+                    ", ".join(f"{q}:{w}" for q, w in sorted(s.queues.items())),
+                    fmt_time(s.started),
+                ]
+                for s in servers
+            ],
+        )
+    )
 
 
 @cli.group(epilog=EPILOG)
@@ -350,10 +363,24 @@ def cron_ls(st: State, as_json: bool) -> None:
     if not entries:
         click.echo("No scheduler entries")
         return
-    console().print(table(None, ["Entry ID", "Spec", "Type", "Payload", "Options",
-                                 "Next Enqueue", "Prev Enqueue"], [
-        [e.id, e.spec, e.task_type, payload_preview(e.payload), ", ".join(e.options),
-         fmt_time(e.next_enqueue_at), fmt_time(e.prev_enqueue_at)] for e in entries]))
+    console().print(
+        table(
+            None,
+            ["Entry ID", "Spec", "Type", "Payload", "Options", "Next Enqueue", "Prev Enqueue"],
+            [
+                [
+                    e.id,
+                    e.spec,
+                    e.task_type,
+                    payload_preview(e.payload),
+                    ", ".join(e.options),
+                    fmt_time(e.next_enqueue_at),
+                    fmt_time(e.prev_enqueue_at),
+                ]
+                for e in entries
+            ],
+        )
+    )
 
 
 @cron.command("history", epilog=LEAF_EPILOG)
@@ -362,8 +389,7 @@ def cron_ls(st: State, as_json: bool) -> None:
 @click.option("--size", type=click.IntRange(1, 10_000), default=30, show_default=True)
 @json_option
 @pass_state
-def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int,
-                 as_json: bool) -> None:
+def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_json: bool) -> None:
     """Show the tasks each entry enqueued, newest first."""
     hist = {e: st.inspector().scheduler_history(e, page, size) for e in entry_ids}
     if as_json:
@@ -371,8 +397,16 @@ def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int,
         return
     out = console()
     for e, events in hist.items():
-        out.print(table(f"Entry: {e}", ["Enqueued At", "Task ID"],
-                        [[fmt_time(ev.enqueued_at), ev.task_id] for ev in events]))
+        out.print(
+            table(
+                f"Entry: {e}",
+                ["Enqueued At", "Task ID"],
+                [[fmt_time(ev.enqueued_at), ev.task_id] for ev in events],
+            )
+        )
+
+
+cli.add_command(task)
 
 
 # --- entry point -----------------------------------------------------------------------
@@ -383,8 +417,9 @@ def _exit_code(exc: FastqError) -> ExitCode:
         return ExitCode.REDIS_UNAVAILABLE
     if isinstance(exc, NotFoundError):
         return ExitCode.NOT_FOUND
-    if isinstance(exc, (InvalidStateError, QueueNotEmptyError, TaskIDConflictError,
-                        DuplicateTaskError)):
+    if isinstance(
+        exc, (InvalidStateError, QueueNotEmptyError, TaskIDConflictError, DuplicateTaskError)
+    ):
         return ExitCode.CONFLICT
     if isinstance(exc, InvalidOptionError):
         return ExitCode.USAGE
@@ -393,11 +428,10 @@ def _exit_code(exc: FastqError) -> ExitCode:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (an ``ExitCode``)."""
-    from fastq import cli_task  # noqa: F401  (registers the ``task`` group)
-
     try:
-        rv = cli.main(args=list(argv) if argv is not None else None, prog_name="fastq",
-                      standalone_mode=False)
+        rv = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="fastq", standalone_mode=False
+        )
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return ExitCode.ABORTED
@@ -419,8 +453,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the imported module, not this __main__ copy, so the ``task`` group that
-    # fastq.cli_task registers on ``fastq.cli.cli`` is the one that runs.
-    from fastq.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -17,15 +17,15 @@ from setproctitle import setproctitle
 from fastq.config import RedisConfig, redact_url
 from fastq.errors import AppImportError, BrokerError, ConfigError, InvalidOptionError
 from fastq.logging import configure_logging
-from fastq.worker.apploader import AppLoader
-from fastq.worker.config_file import load_config_file
-from fastq.worker.exitcodes import ExitCode, exit_codes_help
-from fastq.worker.options import ENV_PREFIX, OPTION_NAMES, OPTIONS, WorkerOptions, resolve
-from fastq.worker.sdnotify import SdNotifier
+from fastq.supervisor.apploader import AppLoader
+from fastq.supervisor.config_file import load_config_file
+from fastq.supervisor.exitcodes import ExitCode, exit_codes_help
+from fastq.supervisor.options import ENV_PREFIX, OPTION_NAMES, OPTIONS, WorkerOptions, resolve
+from fastq.supervisor.sdnotify import SdNotifier
+from fastq.supervisor.supervisor import build_settings
 from fastq.worker.settings import ServerIdentity
-from fastq.worker.supervisor import build_settings
 
-log = structlog.stdlib.get_logger("fastq.worker.cli")
+log = structlog.stdlib.get_logger("fastq.supervisor.cli")
 
 ENV_CONFIG = ENV_PREFIX + "CONFIG"
 REDIS_RETRY_FIRST = 0.5  # seconds; doubles per attempt
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     finally:
         signal.signal(signal.SIGTERM, previous)
-    from fastq.worker.runtime import build_supervisor
+    from fastq.supervisor.runtime import build_supervisor
 
     def reloader() -> tuple[WorkerOptions, Any]:
         fresh = load_options(cli, dict(os.environ))

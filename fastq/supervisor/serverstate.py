@@ -15,7 +15,7 @@ from fastq.rdb.conn import SyncConn
 from fastq.worker.heartbeat import worker_ttl, write_server_info
 from fastq.worker.settings import WorkerSettings
 
-log = structlog.stdlib.get_logger("fastq.worker.serverstate")
+log = structlog.stdlib.get_logger("fastq.supervisor.serverstate")
 
 # The supervisor's own calls must not stall its loop for long when Redis is down.
 SUPERVISOR_SOCKET_TIMEOUT = 2.0

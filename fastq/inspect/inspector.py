@@ -19,10 +19,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from fastq import inspector_ops as ops
 from fastq.config import RedisConfig, resolve_redis
-from fastq.inspector_ops import ARCHIVABLE, DELETABLE, PAYLOAD_EDITABLE, RUNNABLE
-from fastq.inspector_types import (
+from fastq.inspect import ops
+from fastq.inspect.ops import ARCHIVABLE, DELETABLE, PAYLOAD_EDITABLE, RUNNABLE
+from fastq.inspect.types import (
     CorruptTask,
     DailyStats,
     QueueInfo,
@@ -173,9 +173,7 @@ class Inspector:
                 case-insensitive).
             group: for aggregating, only this group (default: all groups, by name).
         """
-        return self._run(
-            ops.list_tasks(queue, state, page, size, task_type, error_contains, group)
-        )
+        return self._run(ops.list_tasks(queue, state, page, size, task_type, error_contains, group))
 
     def count_tasks(
         self,
@@ -268,7 +266,11 @@ class Inspector:
         return self._run(ops.mutate_many(queue, "delete", task_ids))
 
     def run_all(
-        self, queue: str, state: str | TaskState, *, group: str | None = None,
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        group: str | None = None,
         progress: Progress | None = None,
     ) -> int:
         """Move every task of a state to pending, in chunks; returns how many moved.
@@ -282,7 +284,11 @@ class Inspector:
         return self._run(ops.bulk(queue, "run", state, group, progress))
 
     def archive_all(
-        self, queue: str, state: str | TaskState, *, group: str | None = None,
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        group: str | None = None,
         progress: Progress | None = None,
     ) -> int:
         """Archive every task of a state, in chunks; returns how many moved.
@@ -296,7 +302,11 @@ class Inspector:
         return self._run(ops.bulk(queue, "archive", state, group, progress))
 
     def delete_all(
-        self, queue: str, state: str | TaskState, *, group: str | None = None,
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        group: str | None = None,
         progress: Progress | None = None,
     ) -> int:
         """Delete every task of a state (not active), in chunks; returns how many.
@@ -475,21 +485,33 @@ class AsyncInspector:
         return await self._run(ops.mutate_many(queue, "delete", task_ids))
 
     async def run_all(
-        self, queue: str, state: str | TaskState, *, group: str | None = None,
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        group: str | None = None,
         progress: Progress | None = None,
     ) -> int:
         """Coroutine version of ``Inspector.run_all``."""
         return await self._run(ops.bulk(queue, "run", state, group, progress))
 
     async def archive_all(
-        self, queue: str, state: str | TaskState, *, group: str | None = None,
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        group: str | None = None,
         progress: Progress | None = None,
     ) -> int:
         """Coroutine version of ``Inspector.archive_all``."""
         return await self._run(ops.bulk(queue, "archive", state, group, progress))
 
     async def delete_all(
-        self, queue: str, state: str | TaskState, *, group: str | None = None,
+        self,
+        queue: str,
+        state: str | TaskState,
+        *,
+        group: str | None = None,
         progress: Progress | None = None,
     ) -> int:
         """Coroutine version of ``Inspector.delete_all``."""

@@ -7,7 +7,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from fastq.worker.exitcodes import CHILD_BOOT_FAILED
+from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED
 
 MAINTENANCE_INDEX = 0  # slot 0 is the maintenance process; workers are 1..N
 

@@ -27,8 +27,8 @@ import structlog
 from setproctitle import setproctitle
 
 from fastq.errors import BrokerConnectionError
+from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED
 from fastq.worker.control import ChildControl
-from fastq.worker.exitcodes import CHILD_BOOT_FAILED
 from fastq.worker.settings import WorkerSettings
 
 HEARTBEAT_MIN_INTERVAL = 0.2  # seconds: the engine may beat more often; the pipe need not

@@ -1,0 +1,1 @@
+"""The ``fastq`` command line over the Inspector: ``main`` is the entry point."""

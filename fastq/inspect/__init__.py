@@ -1,0 +1,1 @@
+"""Read and steer queue state for humans: ``Inspector`` and ``AsyncInspector``."""

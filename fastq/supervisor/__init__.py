@@ -1,0 +1,1 @@
+"""The ``fastq-worker`` daemon: a prefork supervisor around the worker engine."""
