@@ -14,10 +14,10 @@ from typing import Any
 import structlog
 from setproctitle import setproctitle
 
+from fastq.apploader import AppLoader
 from fastq.config import RedisConfig, redact_url
 from fastq.errors import AppImportError, BrokerError, ConfigError, InvalidOptionError
 from fastq.logging import configure_logging
-from fastq.supervisor.apploader import AppLoader
 from fastq.supervisor.config_file import load_config_file
 from fastq.supervisor.exitcodes import ExitCode, exit_codes_help
 from fastq.supervisor.options import ENV_PREFIX, OPTION_NAMES, OPTIONS, WorkerOptions, resolve
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "until startup; prefer FASTQ_REDIS_URL or an EnvironmentFile"
         )
     try:
-        loader = AppLoader(options.app)
+        loader = AppLoader(options.app, preload=("fastq.worker.process",))
         app = loader.load()
     except AppImportError as exc:
         log.critical("cannot import APP", error=str(exc), exit_code=int(ExitCode.APP_IMPORT_ERROR))

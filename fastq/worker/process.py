@@ -1,8 +1,9 @@
 """One worker process: fetch, run, acknowledge, keep leases, stop cleanly.
 
-``run_worker`` is what a supervisor child (or ``python3 -m fastq.worker.process
-module:app``) calls. It owns a fresh event loop, its own Redis connections (never
-ones made before a fork) and a thread pool for ``def`` handlers.
+``run_worker`` is what a supervisor child (or the standalone entry
+``python3 -m fastq.worker module:app``, see ``standalone.py``) calls. It owns a
+fresh event loop, its own Redis connections (never ones made before a fork) and a
+thread pool for ``def`` handlers.
 
 Signals: SIGTERM stops gracefully (stop fetching, wait up to shutdown_timeout,
 put unfinished tasks back at the head of pending without burning a retry);
@@ -14,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +25,8 @@ import structlog
 
 from fastq._core import ServerInfo, TaskMessage, decode_messages
 from fastq.app import App
-from fastq.config import DEFAULT_TIMEOUT, RedisConfig
-from fastq.errors import BrokerConnectionError, BrokerError, ConfigError, DecodeError
+from fastq.config import DEFAULT_TIMEOUT
+from fastq.errors import BrokerConnectionError, BrokerError, DecodeError
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import Call
 from fastq.rdb.servers import clear_server_state_call
@@ -46,7 +45,7 @@ from fastq.worker.executor import (
 from fastq.worker.fetcher import Fetcher
 from fastq.worker.leases import Leases
 from fastq.worker.outage import OutageLog
-from fastq.worker.settings import WorkerSettings, parse_queues
+from fastq.worker.settings import WorkerSettings
 
 log = structlog.get_logger("fastq.worker")
 
@@ -533,52 +532,3 @@ def run_worker(
             loop.remove_signal_handler(sig)
         loop.close()
         asyncio.set_event_loop(None)
-
-
-def load_app(spec: str) -> App:
-    """Import ``module:attr`` and return the App it names."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"expected module:app, got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attr, None)
-    if not isinstance(app, App):
-        raise ConfigError(f"{spec!r} is not a fastq.App")
-    return app
-
-
-def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
-    """Standalone settings: FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"),
-    FASTQ_CONCURRENCY, FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH."""
-    e = dict(os.environ) if env is None else env
-    kw: dict[str, object] = {
-        "redis": RedisConfig.from_env(e),
-        "queues": parse_queues(e.get("FASTQ_QUEUES") or "default"),
-    }
-    for name, key, conv in (
-        ("concurrency", "FASTQ_CONCURRENCY", int),
-        ("fetch_batch", "FASTQ_FETCH_BATCH", int),
-        ("lease_duration", "FASTQ_LEASE_DURATION", float),
-        ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
-    ):
-        if e.get(key):
-            kw[name] = conv(e[key])
-    return WorkerSettings(**kw)  # type: ignore[arg-type]
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m fastq.worker.process module:app", file=sys.stderr)
-        return 2
-    sys.path.insert(0, os.getcwd())
-    app = load_app(args[0])
-    maintenance = os.environ.get("FASTQ_MAINTENANCE", "1") != "0"
-    return run_worker(app, settings_from_env(), maintenance=maintenance)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
