@@ -8,6 +8,7 @@ from redis.exceptions import NoScriptError
 
 from fastq._core import QueueOrder
 from fastq.rdb import worker as rdb
+from fastq.rdb.blocking import WakeWaiter
 from fastq.rdb.conn import AsyncConn
 from fastq.worker.settings import WorkerSettings
 
@@ -28,7 +29,7 @@ class Fetcher:
         self.conn = conn
         self.clock = clock
         self.order = QueueOrder(settings.queues, settings.strict_priority)
-        self.waiter = rdb.WakeWaiter(settings.redis, list(settings.queues))
+        self.waiter = WakeWaiter(settings.redis, list(settings.queues))
 
     async def fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         """Move up to ``count`` tasks to active; returns them and their lease score."""

@@ -28,7 +28,8 @@ from fastq.app import App
 from fastq.config import DEFAULT_TIMEOUT
 from fastq.errors import BrokerConnectionError, BrokerError, DecodeError
 from fastq.rdb import worker as rdb
-from fastq.rdb.conn import Call
+from fastq.rdb.blocking import CancelListener
+from fastq.rdb.conn import AsyncConn, Call
 from fastq.rdb.servers import clear_server_state_call
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
@@ -147,10 +148,10 @@ class Engine:
 
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
-        self.conn = rdb.engine_conn(self.settings.redis)
+        self.conn = AsyncConn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)
         self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
-        self.cancels = rdb.CancelListener(self.settings.redis)
+        self.cancels = CancelListener(self.settings.redis)
         if self._stop_graceful is not None:
             self._stop_event.set()
         maint_stop = threading.Event()
