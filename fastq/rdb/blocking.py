@@ -46,12 +46,6 @@ class WakeWaiter:
         self._target = config.redacted_url
         self._warned_until = 0.0
 
-    async def wait(self, timeout: float) -> bool:
-        """True if a token arrived within ``timeout`` seconds."""
-        with translate_errors(self._target):
-            got = await self._redis.blpop(self._keys, timeout=max(timeout, 0.01))
-        return got is not None
-
     async def wait_then_call(self, timeout: float, call: Call) -> Any:
         """Block for a wake-up token (up to ``timeout``), then run ``call`` at once.
 

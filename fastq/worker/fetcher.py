@@ -50,9 +50,5 @@ class Fetcher:
             reply = await self.conn.call(call)  # loads the scripts
         return rdb.parse_dequeue(queues, reply), expiry
 
-    async def wait(self, timeout: float) -> bool:
-        """Block until a producer signals new work or ``timeout`` passes."""
-        return await self.waiter.wait(timeout)
-
     async def close(self) -> None:
         await self.waiter.close()

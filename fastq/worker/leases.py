@@ -47,11 +47,6 @@ class Leases:
             return None
         return int(d)
 
-    def valid(self, task_id: str, now: float) -> bool:
-        """Held and not expired by the local clock (an expired lease may be recovered)."""
-        d = self.table.deadline(task_id)
-        return d is not None and d > now and task_id not in self.lost
-
     def extension_calls(self, now: float) -> tuple[list[Call], list[tuple[str, int]]]:
         """Calls extending every lease that ends within half a lease duration."""
         calls: list[Call] = []
