@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from fastq import keys
 from fastq.config import DEFAULT_STATS_TTL
 from fastq.rdb.conn import Call
+from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 
 __all__ = ["Call"]
 
@@ -167,11 +168,13 @@ def write_result_call(queue: str, task_id: str, result: bytes) -> Call:
     return Call("write_result", [keys.task_key(queue, task_id)], [result])
 
 
-def requeue_call(queue: str, held: Sequence[tuple[str, int]]) -> Call:
+def requeue_call(
+    queue: str, held: Sequence[tuple[str, int]], wake_tokens: int = DEFAULT_WAKE_TOKENS
+) -> Call:
     """Put (task id, lease score) pairs back at the head of pending."""
     ks = [keys.active_key(queue), keys.lease_key(queue), keys.pending_key(queue)]
     ks.append(keys.wake_key(queue))
-    args: list[str | int] = []
+    args: list[str | int] = [wake_tokens]
     for task_id, lease in held:
         ks.append(keys.task_key(queue, task_id))
         args += [task_id, lease]
@@ -260,7 +263,13 @@ def recover_call(
     return Call("recover", ks, args)
 
 
-def forward_call(queue: str, source: str, now: float, limit: int = FORWARD_BATCH) -> Call:
+def forward_call(
+    queue: str,
+    source: str,
+    now: float,
+    limit: int = FORWARD_BATCH,
+    wake_tokens: int = DEFAULT_WAKE_TOKENS,
+) -> Call:
     """Forward due tasks from ``source`` ("scheduled" or "retry")."""
     return Call(
         "forward",
@@ -276,6 +285,7 @@ def forward_call(queue: str, source: str, now: float, limit: int = FORWARD_BATCH
             limit,
             keys.task_key_prefix(queue),
             keys.group_key(queue, ""),
+            wake_tokens,
         ],
     )
 
