@@ -88,7 +88,7 @@ def test_ack_success_done_and_completed(redis_url: str, r: redis.Redis) -> None:
             w.Success("t3", NOW + 99),  # lease not ours
         ],
     )
-    assert codes == [w.ACKED, w.ACKED, w.LEASE_LOST]
+    assert codes == [w.Ack.ACKED, w.Ack.ACKED, w.Ack.LEASE_LOST]
     assert not r.exists(keys.task_key("q", "t1")) and not r.exists(uk)
     assert r.hgetall(keys.task_key("q", "t2")) == {b"msg": b"done", b"state": b"completed"}
     assert r.zscore(keys.completed_key("q"), "t2") == NOW + 100
@@ -132,7 +132,7 @@ def test_unique_lock_of_another_task_is_kept(redis_url: str, r: redis.Redis) -> 
     _dequeue(c, ["q"], 1)
     uk = keys.unique_key("q", "email", b"x")
     r.set(uk, "other")
-    assert _ack(c, "q", [w.Success("t1", NOW + 30, unique_key=uk)]) == [w.ACKED]
+    assert _ack(c, "q", [w.Success("t1", NOW + 30, unique_key=uk)]) == [w.Ack.ACKED]
     assert r.get(uk) == b"other"
 
 
@@ -158,7 +158,7 @@ def test_retry_and_failure_counters(redis_url: str, r: redis.Redis) -> None:
     _dequeue(c, ["q"], 1)
     assert (
         c.call(w.retry_call("q", "t3", b"x", NOW, is_failure=True, lease=NOW + 1, now=NOW))
-        == w.LEASE_LOST
+        == w.Ack.LEASE_LOST
     )
     assert r.hget(keys.task_key("q", "t3"), "state") == b"active"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, NamedTuple
 
 from fastq import keys
@@ -19,10 +20,15 @@ from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 
 __all__ = ["Call"]
 
-# Ack result codes shared by the ack scripts.
-ACKED = 1
-LEASE_LOST = 0
-NOT_ACTIVE = -1
+
+class Ack(IntEnum):
+    """Per-task result codes of the acknowledging scripts (ack_success, retry, archive,
+    requeue)."""
+
+    ACKED = 1
+    LEASE_LOST = 0  # the lease zset no longer scores the task at the caller's lease
+    NOT_ACTIVE = -1  # the task is not in the active list
+
 
 # Stable identifiers of the maintenance batches (Asynq uses 100 for the forwarder).
 FORWARD_BATCH = 100

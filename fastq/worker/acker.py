@@ -185,10 +185,10 @@ class Acker:
             codes = reply if isinstance(reply, list) else [reply]
             for p, code in zip(pendings, codes, strict=True):
                 self.leases.remove(p.task_id)
-                if code == rdb.ACKED:
+                if code == rdb.Ack.ACKED:
                     acked += 1
                 else:
-                    reason = "lease lost" if code == rdb.LEASE_LOST else "not active"
+                    reason = "lease lost" if code == rdb.Ack.LEASE_LOST else "not active"
                     log.warning(
                         "task not acknowledged",
                         reason=reason,

@@ -34,15 +34,7 @@ from fastq.rdb.servers import clear_server_state_call
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
 from fastq.worker.control import ChildControl, NullControl
-from fastq.worker.executor import (
-    CANCELED,
-    LEASE_LOST,
-    SHUTDOWN,
-    TIMEOUT,
-    Executor,
-    Running,
-    interruption_error,
-)
+from fastq.worker.executor import Executor, Interrupt, Running, interruption_error
 from fastq.worker.fetcher import Fetcher
 from fastq.worker.leases import Leases
 from fastq.worker.outage import OutageLog
@@ -292,9 +284,9 @@ class Engine:
             self.info.finished(r.task_id)
             reason = r.ctx.cancel_reason
             try:
-                if reason == LEASE_LOST:
+                if reason == Interrupt.LEASE_GONE:
                     self.leases.remove(r.task_id)
-                elif reason == SHUTDOWN:
+                elif reason == Interrupt.SHUTDOWN:
                     pass  # requeued by the shutdown path
                 elif exc is None:
                     self.acker.success(r)
@@ -310,7 +302,7 @@ class Engine:
             if not self.running and not self._overdue:
                 self._idle.set()
 
-    def _interrupt(self, r: Running, reason: str) -> None:
+    def _interrupt(self, r: Running, reason: Interrupt) -> None:
         """Interrupt a running task; a def handler's failure is reported at once."""
         if r.reported or r.ctx.cancel_reason:
             return
@@ -369,7 +361,7 @@ class Engine:
             log.warning("lease lost while running", task_id=task_id)
             r = self.running.get(task_id)
             if r is not None:
-                self._interrupt(r, LEASE_LOST)
+                self._interrupt(r, Interrupt.LEASE_GONE)
 
     def _server_info_call(self, now: float, status: str = "active") -> Call:
         ident = self.settings.identity
@@ -411,7 +403,7 @@ class Engine:
             self.stop(graceful=True)
         for r in list(self.running.values()):
             if now >= r.deadline:
-                self._interrupt(r, TIMEOUT)
+                self._interrupt(r, Interrupt.TIMEOUT)
         for r in list(self._overdue.values()):
             if now >= r.deadline + grace and not self._recycling:
                 self._recycle(f"def handler of task {r.task_id} ignored its deadline")
@@ -425,7 +417,7 @@ class Engine:
                     r = self.running.get(task_id)
                     if r is not None:
                         log.info("canceling task", task_id=task_id)
-                        self._interrupt(r, CANCELED)
+                        self._interrupt(r, Interrupt.CANCELED)
             except BrokerError as exc:
                 self._outage.failed("cancel subscription", exc)
                 await asyncio.sleep(BACKOFF)
@@ -458,7 +450,7 @@ class Engine:
         leftover = [r for r in self.running.values() if not r.reported]
         for r in leftover:
             r.reported = True
-            self.executor.interrupt(r, SHUTDOWN)
+            self.executor.interrupt(r, Interrupt.SHUTDOWN)
             self.running.pop(r.task_id, None)
             self.info.finished(r.task_id)
         await asyncio.sleep(0)  # let cancelled async handlers unwind
