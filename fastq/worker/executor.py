@@ -70,8 +70,8 @@ Done = Callable[[Running, BaseException | None], None]
 
 
 def interruption_error(running: Running) -> BaseException:
-    """The error recorded for a task interrupted by the worker."""
-    if running.ctx.cancel_reason == Interrupt.TIMEOUT:
+    """The error recorded for a task interrupted by the worker, or past its deadline."""
+    if running.ctx.cancel_reason in ("", Interrupt.TIMEOUT):
         return TaskTimeoutError(f"task {running.task_id} exceeded its deadline")
     return TaskCanceledError(f"task {running.task_id} was canceled")
 

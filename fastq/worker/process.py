@@ -97,7 +97,9 @@ class Engine:
         self._outage = OutageLog()
         self._errors = OutageLog(message="unexpected error; retrying")
         self.running: dict[str, Running] = {}
-        self._overdue: dict[str, Running] = {}  # def handlers reported timed out, still running
+        # Runs already reported (timed out, or superseded by a new run of their task)
+        # whose def handler still holds a thread.
+        self._overdue: set[Running] = set()
         self.leases = Leases(settings.lease_duration)
         self.acker = Acker(app, settings, self.leases, clock)
         self.info = heartbeat.WorkerInfoSync(
@@ -262,11 +264,25 @@ class Engine:
                 continue
             if msg.id != f.task_id:  # keep the id the keys use
                 msg.id = f.task_id
+            stale = self.running.get(f.task_id)
+            if stale is not None:
+                self._supersede(stale)
             r = Running(msg, f.queue, now, task_deadline(msg, now))
             self.running[f.task_id] = r
             self.busy += 1
             self.info.started(f.task_id, r)
             self.executor.start(r)
+
+    def _supersede(self, stale: Running) -> None:
+        """A task this process still runs was fetched again: its lease was lost and the
+        task recovered. The old run is never acknowledged (only the run that owns the
+        task's entry in ``running`` acknowledges, with the lease it was started under)
+        and is interrupted; its slot stays busy until its handler returns."""
+        log.warning("task fetched again while a stale run is going", task_id=stale.task_id)
+        stale.reported = True
+        self.executor.interrupt(stale, Interrupt.LEASE_GONE)
+        if not stale.thread_done:
+            self._overdue.add(stale)
 
     def _log_skip(self, f: rdb.Fetched) -> None:
         # A queue with keys of the wrong type answers every fetch: log it once a minute.
@@ -278,11 +294,13 @@ class Engine:
         log.error("skipped a pending entry", queue=f.queue, task_id=f.task_id, reason=f.problem)
 
     def _on_done(self, r: Running, exc: BaseException | None) -> None:
-        if not r.reported:
+        if not r.reported and self.running.get(r.task_id) is r:
             r.reported = True
-            self.running.pop(r.task_id, None)
+            del self.running[r.task_id]
             self.info.finished(r.task_id)
             reason = r.ctx.cancel_reason
+            if exc is None and (reason in (Interrupt.TIMEOUT, Interrupt.CANCELED) or r.ctx.expired):
+                exc = interruption_error(r)  # whatever the handler returned
             try:
                 if reason == Interrupt.LEASE_GONE:
                     self.leases.remove(r.task_id)
@@ -296,7 +314,7 @@ class Engine:
                 log.error("could not record task outcome", task_id=r.task_id, error=repr(err))
             self._ack_wake.set()
         if r.thread_done:
-            self._overdue.pop(r.task_id, None)
+            self._overdue.discard(r)
             self.busy -= 1
             self._slot_free.set()
             if not self.running and not self._overdue:
@@ -308,7 +326,7 @@ class Engine:
             return
         self.executor.interrupt(r, reason)
         if not r.is_async and not r.thread_done:
-            self._overdue[r.task_id] = r
+            self._overdue.add(r)
             self._on_done(r, interruption_error(r))
 
     # --- acknowledgements, leases, worker info ----------------------------------
@@ -404,7 +422,7 @@ class Engine:
         for r in list(self.running.values()):
             if now >= r.deadline:
                 self._interrupt(r, Interrupt.TIMEOUT)
-        for r in list(self._overdue.values()):
+        for r in list(self._overdue):
             if now >= r.deadline + grace and not self._recycling:
                 self._recycle(f"def handler of task {r.task_id} ignored its deadline")
         if now >= self._next_extend or now >= self._next_beat:
