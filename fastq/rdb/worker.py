@@ -57,13 +57,17 @@ class Fetched(NamedTuple):  # a NamedTuple: one is built per task on the hot pat
     problem: str = ""
 
 
-def dequeue_call(queues: Sequence[str], count: int, lease_expiry: int) -> Call:
-    """Move up to ``count`` tasks from the queues' pending lists, in the given order."""
+def dequeue_call(
+    queues: Sequence[str], count: int, lease_expiry: int, quotas: Sequence[int] = ()
+) -> Call:
+    """Move up to ``count`` tasks from the queues' pending lists: first up to each
+    queue's quota (aligned with ``queues``), then what is still wanted in the given order."""
     ks: list[str] = []
     for q in queues:
         ks += [keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)]
     args: list[str | int] = [lease_expiry, count]
     args += [keys.task_key_prefix(q) for q in queues]
+    args += list(quotas)
     return Call("dequeue", ks, args)
 
 
