@@ -18,6 +18,7 @@ from fastq.cli.common import (
     LEAF_EPILOG,
     ExitCode,
     State,
+    accept_redis_url_anywhere,
     confirm,
     json_option,
     pass_state,
@@ -35,7 +36,7 @@ from fastq.cli.render import (
     table,
 )
 from fastq.cli.task import task
-from fastq.config import ENV_REDIS_URL, redact_url
+from fastq.config import redact_url
 from fastq.errors import (
     BrokerConnectionError,
     DuplicateTaskError,
@@ -46,19 +47,17 @@ from fastq.errors import (
     QueueNotEmptyError,
     TaskIDConflictError,
 )
+from fastq.optstack import RedisOptions, click_params
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--redis-url",
-    metavar="URL",
-    default=None,
-    help=f"Redis to inspect (default: ${ENV_REDIS_URL}, else "
-    "redis://127.0.0.1:6379/0). Never printed with its password.",
+@click.group(
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    params=click_params(RedisOptions),  # --redis-url / FASTQ_REDIS_URL, as fastq-worker
 )
 @click.version_option(version=__version__, prog_name="fastq")
 @click.pass_context
-def cli(ctx: click.Context, redis_url: str | None) -> None:
+def cli(ctx: click.Context, redis_url: str) -> None:
     """Inspect and steer fastq (and Go Asynq) queues in Redis."""
     ctx.obj = State(redis_url)
     ctx.call_on_close(lambda: ctx.obj._inspector and ctx.obj._inspector.close())
@@ -407,6 +406,7 @@ def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_j
 
 
 cli.add_command(task)
+accept_redis_url_anywhere(cli)
 
 
 # --- entry point -----------------------------------------------------------------------
