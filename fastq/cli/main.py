@@ -16,6 +16,7 @@ from fastq import __version__
 from fastq.cli.common import (
     EPILOG,
     LEAF_EPILOG,
+    CliError,
     ExitCode,
     State,
     accept_redis_url_anywhere,
@@ -391,6 +392,13 @@ def cron_ls(st: State, as_json: bool) -> None:
 def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_json: bool) -> None:
     """Show the tasks each entry enqueued, newest first."""
     hist = {e: st.inspector().scheduler_history(e, page, size) for e in entry_ids}
+    unknown = [e for e, events in hist.items() if not events and page == 1]
+    if unknown:  # no history at all: known only if a live scheduler has the entry
+        live = {entry.id for entry in st.inspector().scheduler_entries()}
+        missing = [e for e in unknown if e not in live]
+        if missing:
+            names = ", ".join(repr(e) for e in missing)
+            raise CliError(f"no scheduler entry {names} (see `fastq cron ls`)", ExitCode.NOT_FOUND)
     if as_json:
         print_json(hist if len(entry_ids) > 1 else hist[entry_ids[0]])
         return

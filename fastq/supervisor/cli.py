@@ -110,7 +110,7 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
             return True
         except BrokerError as exc:  # unreachable, or refusing us (e.g. NOAUTH)
             waited = time.monotonic() - started
-            if options.redis_wait and waited + delay > options.redis_wait:
+            if options.redis_wait and waited >= options.redis_wait:
                 log.error(
                     "Redis unreachable; giving up",
                     redis=config.redacted_url,
@@ -119,18 +119,29 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
                     redis_wait=options.redis_wait,
                 )
                 return False
+            if options.redis_wait:  # the last wait ends at --redis-wait, not before it
+                delay = min(delay, options.redis_wait - waited)
             log.warning(
                 "Redis unreachable; retrying",
                 redis=config.redacted_url,
                 error=str(exc),
                 attempt=attempt,
-                retry_in=delay,
+                retry_in=round(delay, 2),
             )
             notifier.status(f"waiting for Redis at {config.redacted_url} (attempt {attempt})")
         finally:
             conn.close()
         time.sleep(delay)
         delay = min(delay * 2, REDIS_RETRY_MAX)
+
+
+def log_task_types(spec: str, app: Any) -> None:
+    """Say at start which task types APP handles, so a typo in a type name shows at once."""
+    types = list(app.task_types)
+    if types:
+        log.info("serving task types", app=spec, task_types=", ".join(types))
+    else:
+        log.warning("APP registers no handlers; every task fetched will fail", app=spec)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -167,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AppImportError as exc:
         log.critical("cannot import APP", error=str(exc), exit_code=int(ExitCode.APP_IMPORT_ERROR))
         return ExitCode.APP_IMPORT_ERROR
+    log_task_types(options.app, app)
     notifier = SdNotifier()
     # As PID 1 in a container a signal without a handler is ignored: make TERM
     # end the wait for Redis like Ctrl-C does.
