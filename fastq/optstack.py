@@ -29,7 +29,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from fastq.config import DEFAULT_REDIS_URL
+from fastq.config import DEFAULT_REDIS_URL, RedisConfig
 from fastq.errors import InvalidOptionError
 
 ENV_PREFIX = "FASTQ_"
@@ -273,8 +273,8 @@ def read_values(cls: type, ctx: click.Context) -> tuple[dict[str, Any], dict[str
 
 
 def parse_redis_url(value: Any) -> str:
-    """A Redis URL as given; ``RedisConfig`` checks its scheme when it is used."""
-    return str(value)
+    """A Redis URL, checked as ``RedisConfig`` checks it (scheme, port, database)."""
+    return RedisConfig(url=str(value)).url
 
 
 @dataclass(frozen=True, kw_only=True)

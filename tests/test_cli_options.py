@@ -89,3 +89,14 @@ def test_times_within_a_second_read_now_not_negative() -> None:
         assert text.endswith(" UTC (now)")
     assert fmt_time(now + timedelta(seconds=5), now=now).endswith("(in 5s)")
     assert fmt_time(now - timedelta(seconds=5), now=now).endswith("(5s ago)")
+
+
+def test_a_malformed_redis_url_is_a_usage_error_not_a_traceback() -> None:
+    for url, reason in (
+        ("redis://:pw-secret@127.0.0.1:notaport/0", "the port must be a number 0-65535"),
+        ("redis://:pw-secret@127.0.0.1:6399/abc", "the database must be a number, got 'abc'"),
+    ):
+        p = fastq("queue", "ls", "--redis-url", url)
+        assert p.returncode == ExitCode.USAGE
+        assert reason in p.stderr
+        assert "Traceback" not in p.stderr and "pw-secret" not in p.stderr

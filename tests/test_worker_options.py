@@ -199,3 +199,11 @@ def test_hup_keeps_ttin_scaling_unless_the_config_changes_processes(
     wait_for(lambda: len(p.workers()) == 3, what="3 children from the new file")
     p.signal(signal.SIGTERM)
     assert p.wait() == ExitCode.OK
+
+
+def test_a_malformed_redis_url_names_its_source_without_a_traceback() -> None:
+    url = "redis://:pw-secret@127.0.0.1:notaport/0"
+    code, out = worker(APP, env={"FASTQ_REDIS_URL": url})
+    assert code == ExitCode.INVALID_OPTIONS
+    assert "FASTQ_REDIS_URL: the port must be a number 0-65535" in out
+    assert "Traceback" not in out and "pw-secret" not in out
