@@ -430,9 +430,8 @@ def _header(values: Sequence[str]) -> dict[str, str]:
 @click.option(
     "--payload",
     "-p",
-    default="",
-    show_default=True,
-    help="Payload: text as is, @FILE for a file's bytes, - for stdin.",
+    default=None,
+    help="Payload: text as is, @FILE for a file's bytes, - for stdin (default: none).",
 )
 @click.option("--queue", "-q", default=None, help="Queue (default: default).")
 @click.option(
@@ -458,7 +457,7 @@ def _header(values: Sequence[str]) -> dict[str, str]:
 def task_enqueue(
     st: State,
     task_type: str,
-    payload: str,
+    payload: str | None,
     queue: str | None,
     max_retry: int | None,
     timeout: str | None,
@@ -480,7 +479,7 @@ def task_enqueue(
 
     t = Task(
         task_type,
-        read_payload(payload),
+        None if payload is None else read_payload(payload),
         queue=queue,
         max_retry=max_retry,
         timeout=dur(timeout),
