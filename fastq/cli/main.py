@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 import click
+from setproctitle import setproctitle
 
 from fastq import __version__
 from fastq.cli.common import (
@@ -35,8 +36,9 @@ from fastq.cli.render import (
     table,
 )
 from fastq.cli.task import task
-from fastq.config import ENV_REDIS_URL, redact_url
+from fastq.config import ENV_REDIS_URL
 from fastq.errors import (
+    BrokerConfigError,
     BrokerConnectionError,
     DuplicateTaskError,
     FastqError,
@@ -46,6 +48,7 @@ from fastq.errors import (
     QueueNotEmptyError,
     TaskIDConflictError,
 )
+from fastq.redact import redact_text, scrub_argv
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -412,9 +415,19 @@ cli.add_command(task)
 # --- entry point -----------------------------------------------------------------------
 
 
+def hide_password_in_argv() -> None:
+    """Mask a ``--redis-url`` password in sys.argv and in the title ``ps`` shows."""
+    before = list(sys.argv)
+    scrub_argv(sys.argv)
+    if sys.argv != before:
+        setproctitle(" ".join(["fastq", *sys.argv[1:]]))
+
+
 def _exit_code(exc: FastqError) -> ExitCode:
     if isinstance(exc, BrokerConnectionError):
         return ExitCode.REDIS_UNAVAILABLE
+    if isinstance(exc, BrokerConfigError):
+        return ExitCode.USAGE  # a wrong password or DB index: fix the URL, do not retry
     if isinstance(exc, NotFoundError):
         return ExitCode.NOT_FOUND
     if isinstance(
@@ -428,6 +441,8 @@ def _exit_code(exc: FastqError) -> ExitCode:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (an ``ExitCode``)."""
+    if argv is None:
+        hide_password_in_argv()
     try:
         rv = cli.main(
             args=list(argv) if argv is not None else None, prog_name="fastq", standalone_mode=False
@@ -439,10 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except FastqError as exc:
-        message = str(exc)
-        if isinstance(exc, BrokerConnectionError):
-            message = f"cannot reach Redis at {redact_url(exc.target)}"
-        click.echo(f"error: {message}", err=True)
+        click.echo(f"error: {redact_text(str(exc))}", err=True)  # with the cause's reason
         return _exit_code(exc)
     except BrokenPipeError:
         return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error

@@ -15,7 +15,13 @@ import structlog
 from setproctitle import setproctitle
 
 from fastq.config import RedisConfig, redact_url
-from fastq.errors import AppImportError, BrokerError, ConfigError, InvalidOptionError
+from fastq.errors import (
+    AppImportError,
+    BrokerConfigError,
+    BrokerError,
+    ConfigError,
+    InvalidOptionError,
+)
 from fastq.logging import configure_logging
 from fastq.supervisor.apploader import AppLoader
 from fastq.supervisor.config_file import load_config_file
@@ -103,7 +109,9 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
             if attempt > 1:
                 log.info("Redis is reachable", redis=config.redacted_url, attempts=attempt)
             return True
-        except BrokerError as exc:  # unreachable, or refusing us (e.g. NOAUTH)
+        except BrokerConfigError:
+            raise  # a wrong password or DB index: waiting cannot fix it
+        except BrokerError as exc:  # unreachable, loading, out of clients
             waited = time.monotonic() - started
             if options.redis_wait and waited + delay > options.redis_wait:
                 log.error(
@@ -165,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not wait_for_redis(options, notifier):
             return ExitCode.REDIS_UNREACHABLE
+    except BrokerConfigError as exc:
+        log.critical("Redis refused the configuration", error=str(exc), exit_code=2)
+        return ExitCode.INVALID_OPTIONS
     except KeyboardInterrupt:
         return ExitCode.OK
     finally:
