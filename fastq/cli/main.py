@@ -27,12 +27,14 @@ from fastq.cli.common import (
 )
 from fastq.cli.render import (
     console,
+    echo,
     error_rate,
     fmt_bytes,
     fmt_duration,
     fmt_time,
     payload_preview,
     print_json,
+    show_fields,
     table,
 )
 from fastq.cli.task import task
@@ -163,7 +165,7 @@ def queue_ls(st: State, as_json: bool) -> None:
         print_json(names)
     else:
         for name in names:
-            click.echo(name)
+            echo(name)
 
 
 @queue.command("inspect", epilog=LEAF_EPILOG)
@@ -180,16 +182,15 @@ def queue_inspect(st: State, queues: Sequence[str], as_json: bool) -> None:
     for n, i in enumerate(infos):
         if n:
             out.print()
-        out.print("[bold]Queue Info[/bold]")
-        out.print(
-            f"Name:         {i.queue}\nSize:         {i.size}\nGroups:       {i.groups}\n"
-            f"Latency:      {fmt_duration(i.latency)}\n"
-            f"Memory usage: {fmt_bytes(i.memory_usage)}\n"
-            f"Paused:       {'yes' if i.paused else 'no'}",
-            markup=False,
-        )
-        for p in i.problems:
-            out.print(f"Problem:      {p}", markup=False)
+        fields: list[tuple[str, object]] = [
+            ("Name", i.queue),
+            ("Size", i.size),
+            ("Groups", i.groups),
+            ("Latency", fmt_duration(i.latency)),
+            ("Memory usage", fmt_bytes(i.memory_usage)),
+            ("Paused", "yes" if i.paused else "no"),
+        ]
+        show_fields(out, "Queue Info", fields + [("Problem", p) for p in i.problems])
         out.print()
         out.print(
             table(
@@ -454,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except FastqError as exc:
-        click.echo(f"error: {redact_text(str(exc))}", err=True)  # with the cause's reason
+        echo(f"error: {redact_text(str(exc))}", err=True)  # with the cause's reason
         return _exit_code(exc)
     except BrokenPipeError:
         return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error
