@@ -12,7 +12,7 @@ test: install
 
 lint:
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check fastq tests bench
+	$(PY) -m ruff format --check .
 
 typecheck:
 	$(PY) -m mypy
