@@ -63,8 +63,9 @@ def test_unique_key_is_md5_of_payload() -> None:
     digest = hashlib.md5(b'{"a":1}').hexdigest()
     got = keys.unique_key("q", "email:send", b'{"a":1}')
     assert got == f"asynq:{{q}}:unique:email:send:{digest}"
-    # Go's nil payload has no checksum; fastq's empty payload maps to it
-    assert keys.unique_key("q", "t", b"") == "asynq:{q}:unique:t:"
+    # Go's nil payload (None) has no checksum; an empty one is md5 of nothing
+    assert keys.unique_key("q", "t", None) == "asynq:{q}:unique:t:"
+    assert keys.unique_key("q", "t", b"") == f"asynq:{{q}}:unique:t:{hashlib.md5().hexdigest()}"
 
 
 _HEADER_LINE = re.compile(r"^\s*--")
