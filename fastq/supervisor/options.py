@@ -16,7 +16,7 @@ from typing import Any
 from fastq.config import DEFAULT_LEASE_DURATION, DEFAULT_REDIS_URL, DEFAULT_SHUTDOWN_TIMEOUT
 from fastq.errors import InvalidOptionError
 from fastq.logging import DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS
-from fastq.worker.settings import DEFAULT_CONCURRENCY, parse_queues
+from fastq.worker.settings import DEFAULT_CONCURRENCY, DEFAULT_SKEW_ALLOWANCE, parse_queues
 
 ENV_PREFIX = "FASTQ_"
 DEFAULT_CHILD_TIMEOUT = 30.0  # seconds without a heartbeat before a child counts as stuck
@@ -172,6 +172,13 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
     ),
     Option(
+        "skew_allowance",
+        parse_duration,
+        DEFAULT_SKEW_ALLOWANCE,
+        "seconds past a lease's expiry before its task is recovered (clock skew tolerated)",
+        "SECONDS",
+    ),
+    Option(
         "child_timeout",
         _at_least_one_second,
         DEFAULT_CHILD_TIMEOUT,
@@ -212,6 +219,7 @@ class WorkerOptions:
         max_tasks_per_child: recycle a child after this many tasks (0: never).
         max_memory_per_child: recycle a child above this RSS in bytes (0: never).
         lease_duration: task lease seconds.
+        skew_allowance: seconds past a lease's expiry before the task is recovered.
         child_timeout: seconds of heartbeat silence before a child is killed.
         redis_wait: seconds to wait for Redis at startup (0: forever).
         log_format: console or json.
@@ -233,6 +241,7 @@ class WorkerOptions:
     redis_wait: float
     log_format: str
     log_level: str
+    skew_allowance: float = DEFAULT_SKEW_ALLOWANCE
     sources: dict[str, str] = field(default_factory=dict)
 
     def queues_text(self) -> str:

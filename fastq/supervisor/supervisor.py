@@ -59,6 +59,7 @@ def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSe
         strict_priority=options.strict_priority,
         concurrency=options.concurrency,
         lease_duration=options.lease_duration,
+        skew_allowance=options.skew_allowance,
         shutdown_timeout=options.shutdown_timeout,
         max_tasks_per_child=options.max_tasks_per_child,
         identity=identity,
