@@ -350,3 +350,35 @@ def test_sd_notify_lifecycle_on_the_real_engine(
         assert p.wait(15) == ExitCode.OK
     finally:
         sock.close()
+
+
+def test_a_killed_childs_tasks_leave_the_workers_hash_when_it_is_reaped(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    # Lease 20 s: the tasks stay active (and their leases valid) long after the kill,
+    # so only the reaping can take them off the workers hash within the test.
+    p = worker(
+        started, tmp_path, redis_url, "--processes", "2", "--concurrency", "3",
+        "--lease-duration", "20",
+    )  # fmt: skip
+    ids = enqueue(redis_url, [("record", 30.0)] * 6)
+
+    def entries() -> dict[str, int]:
+        members = r.zrange(keys.ALL_WORKERS, 0, -1)
+        raw = r.hgetall(members[0]) if members else {}
+        return {k.decode(): WorkerInfo.decode(v).pid for k, v in raw.items()}
+
+    wait_for(lambda: sorted(entries()) == sorted(ids), timeout=15, what="6 WorkerInfo entries")
+    victim = wait_for(
+        lambda: [c for c in p.workers() if "busy 3/3" in " ".join(c.cmdline())],
+        timeout=10,
+        what="a busy worker",
+    )[0]
+    kill_quietly(victim.pid)
+    wait_for(lambda: len(entries()) == 3, timeout=5, what="the dead child's entries removed")
+    left = set(entries())
+    assert all(r.hget(keys.task_key("default", t), "state") == b"active" for t in ids)
+    assert all(r.zscore(keys.lease_key("default"), t) for t in ids)  # leases still held
+    assert len(left) == 3 and left < set(ids)
+    p.signal(signal.SIGQUIT)
+    assert p.wait(15) == ExitCode.OK

@@ -351,8 +351,10 @@ class Supervisor:
                 child.feed(data, time.monotonic())
         os.close(child.fd)
         code = os.waitstatus_to_exitcode(status)
+        if not child.is_maintenance:
+            self.housekeeper.child_reaped(child.pid)
         if code != 0 and not child.is_maintenance:
-            # Its WorkerInfo entries stay behind: prune until its leases are recovered.
+            # Fallback while Redis refused the removal: prune until its leases are recovered.
             self.housekeeper.prune_after_death(self.settings.lease_duration)
         we_killed = child.sent_kill or child.aborted_at is not None
         why = describe_exit(status, we_killed=we_killed)
