@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from supervisorapps.harness import ROOT, TESTS, SupervisorProc, kill_quietly, wait_for
@@ -382,3 +383,51 @@ def test_a_killed_childs_tasks_leave_the_workers_hash_when_it_is_reaped(
     assert len(left) == 3 and left < set(ids)
     p.signal(signal.SIGQUIT)
     assert p.wait(15) == ExitCode.OK
+
+
+def _forked(r: redis.Redis, n: int) -> list[int]:
+    return (
+        [int(x) for x in r.lrange("test:forked", 0, -1)][:n] if r.llen("test:forked") >= n else []
+    )
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_processes_forked_by_handlers_are_named_and_end_with_the_worker(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "2")
+    enqueue(redis_url, [("fork_sleeper", 0.0)])
+    [pid] = wait_for(lambda: _forked(r, 1), timeout=15, what="a forked process")
+    forked = psutil.Process(pid)
+    try:
+        title = " ".join(forked.cmdline()).strip()  # setproctitle pads with spaces
+        assert title == "fastq-worker: worker 1: forked by a handler"
+        p.signal(signal.SIGTERM)
+        assert p.wait(15) == ExitCode.OK
+        wait_for(lambda: _gone(pid), timeout=5, what="the forked process ended")
+        assert "ended processes that handlers left running" in p.log()
+    finally:
+        kill_quietly(pid)
+
+
+def test_processes_forked_by_a_killed_workers_handlers_are_ended_by_the_supervisor(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "2")
+    enqueue(redis_url, [("fork_sleeper", 0.0)])
+    [pid] = wait_for(lambda: _forked(r, 1), timeout=15, what="a forked process")
+    try:
+        [victim] = p.workers()
+        kill_quietly(victim.pid)
+        wait_for(lambda: _gone(pid), timeout=10, what="the forked process ended")
+        assert "ending processes left by a dead worker process's handlers" in p.log()
+        p.signal(signal.SIGTERM)
+        assert p.wait(15) == ExitCode.OK
+    finally:
+        kill_quietly(pid)
