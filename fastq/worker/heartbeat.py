@@ -91,9 +91,6 @@ class WorkerInfoSync:
             self.key, self.pids_key, self.pid, started, finished, self.ttl
         )
 
-    def running_ids(self) -> list[str]:
-        return [*self._unsynced, *self._synced]
-
 
 def server_info_call(identity: ServerIdentity, info: ServerInfo, ttl: int, now: float) -> Call:
     return rdb.write_server_info_call(

@@ -56,8 +56,9 @@ class Report:
     """What one maintenance pass did."""
 
     forwarded: int = 0
-    recovered: int = 0
-    archived: int = 0
+    recovered: int = 0  # lease-expired tasks sent back to retry
+    archived: int = 0  # lease-expired tasks archived (no retries left, or the recover cap)
+    dropped: int = 0  # lease-expired ids whose task hash was gone: taken off active only
     deleted: int = 0
     trimmed: int = 0
 
@@ -97,7 +98,7 @@ class Maintenance:
         report = Report()
         self._refusals = 0
         report.forwarded = self.forward()
-        report.recovered, report.archived = self.recover()
+        report.recovered, report.archived, report.dropped = self.recover()
         if janitor:
             report.deleted, report.trimmed = self.janitor()
         if not self._refusals:
@@ -149,10 +150,10 @@ class Maintenance:
             todo = again
         return total
 
-    def recover(self) -> tuple[int, int]:
+    def recover(self) -> tuple[int, int, int]:
         """Recover tasks whose lease expired more than ``skew_allowance`` seconds ago.
 
-        Returns (sent to retry, archived or dropped), counting only the recoveries
+        Returns (sent to retry, archived, dropped), counting only the recoveries
         Redis carried out.
         """
         now = self.clock()
@@ -169,19 +170,23 @@ class Maintenance:
                 calls.append(call)
                 modes.append(mode)
         if not calls:
-            return 0, 0
-        retried = archived = 0
+            return 0, 0, 0
+        retried = archived = dropped = 0
         for mode, reply in zip(modes, self.conn.call_many(calls), strict=True):
             if isinstance(reply, BaseException):
                 self._refusal("recover a task", reply)
             elif int(reply) == 1:
                 if mode == "retry":
                     retried += 1
-                else:
+                elif mode == "archive":
                     archived += 1
-        if retried or archived:
-            log.info("recovered lease-expired tasks", retry=retried, archived=archived)
-        return retried, archived
+                else:
+                    dropped += 1
+        if retried or archived or dropped:
+            log.info(
+                "recovered lease-expired tasks", retry=retried, archived=archived, dropped=dropped
+            )
+        return retried, archived, dropped
 
     def _recover_call(self, item: rdb.Expired, now: float) -> tuple[rdb.Call, str]:
         s = self.settings
