@@ -124,6 +124,15 @@ def workers_key(host: str, pid: int, server_id: str) -> str:
     return f"asynq:workers:{{{host}:{pid}:{server_id}}}"
 
 
+def worker_pids_key(host: str, pid: int, server_id: str) -> str:
+    """HASH task id -> pid of the worker process running it (fastq extension).
+
+    Kept next to the server's workers hash (same hash tag) so the supervisor can
+    drop a dead child's WorkerInfo entries the moment it reaps the child.
+    """
+    return f"fastq:workers:{{{host}:{pid}:{server_id}}}:pids"
+
+
 def scheduler_entries_key(scheduler_id: str) -> str:
     return f"asynq:schedulers:{{{scheduler_id}}}"
 

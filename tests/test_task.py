@@ -414,3 +414,39 @@ def test_unique_key_nil_vs_empty_payload_as_go() -> None:
         True,
         False,
     )
+
+
+LONE_SURROGATES = [
+    ("task_id", "id\ud800"),
+    ("group", "g\udc80"),
+    ("queue", "q\udfff"),
+    ("headers", {"k\udc80": "v"}),
+    ("headers", {"k": "v\ud800"}),
+]
+
+
+def test_a_type_with_a_lone_surrogate_is_an_invalid_option() -> None:
+    with pytest.raises(InvalidOptionError) as exc:
+        Task("email:\udc80send")
+    assert exc.value.option == "type"
+
+
+@pytest.mark.parametrize(("name", "value"), LONE_SURROGATES)
+def test_strings_with_a_lone_surrogate_are_invalid_options(name: str, value: Any) -> None:
+    with pytest.raises(InvalidOptionError) as exc:
+        Task("x", **{name: value})
+    assert exc.value.option == name
+    with pytest.raises(InvalidOptionError) as exc:
+        normalize_options({name: value})
+    assert exc.value.option == name
+
+
+def test_client_refuses_a_surrogate_task_id_before_touching_redis() -> None:
+    from fastq import Client
+
+    client = Client("redis://127.0.0.1:1")  # nothing listens: a Redis call would fail differently
+    try:
+        with pytest.raises(InvalidOptionError):
+            client.enqueue(Task("ok"), task_id="\udc80")
+    finally:
+        client.close()

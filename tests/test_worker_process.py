@@ -72,7 +72,7 @@ def test_kill9_then_recovery_puts_tasks_back(spawn, r: redis.Redis, redis_url: s
     wait_for(lambda: _active(r, a) and _active(r, s), timeout=10)
     p.kill()
     p.wait()
-    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url))
+    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), skew_allowance=0)
     # Before the lease ends nothing happens; after it, both go back to retry
     # without burning a retry, then the forwarder makes them pending again.
     assert Maintenance(settings, clock=time.time).run_once().recovered == 0

@@ -260,9 +260,11 @@ def test_heartbeat_scripts(redis_url: str, r: redis.Redis) -> None:
     c = _conn(redis_url)
     sk = keys.server_info_key("h", 1, "sid")
     wk = keys.workers_key("h", 1, "sid")
-    c.call(w.worker_info_sync_call(wk, [("t1", b"i1"), ("t2", b"i2")], [], 10))
-    c.call(w.worker_info_sync_call(wk, [], ["t1"], 10))
+    pk = keys.worker_pids_key("h", 1, "sid")
+    c.call(w.worker_info_sync_call(wk, pk, 77, [("t1", b"i1"), ("t2", b"i2")], [], 10))
+    c.call(w.worker_info_sync_call(wk, pk, 77, [], ["t1"], 10))
     assert r.hgetall(wk) == {b"t2": b"i2"} and 0 < r.ttl(wk) <= 10
+    assert r.hgetall(pk) == {b"t2": b"77"} and 0 < r.ttl(pk) <= 10
     c.call(w.write_server_info_call(sk, wk, b"info", 10, NOW))
     assert r.get(sk) == b"info" and 0 < r.ttl(sk) <= 10
     assert r.zscore(keys.ALL_SERVERS, sk) == NOW + 10

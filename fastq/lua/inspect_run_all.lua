@@ -4,6 +4,7 @@
 -- KEYS[2] -> asynq:{<q>}:pending
 -- KEYS[3] -> asynq:{<q>}:groups
 -- KEYS[4] -> asynq:{<q>}:x:wake (fastq extension: wakes idle fastq workers at once)
+-- KEYS[5] -> asynq:{<q>}:x:recovered (fastq extension: the tasks' counts are cleared)
 -- ARGV[1] -> chunk size
 -- ARGV[2] -> task key prefix asynq:{<q>}:t: (task hashes are built from it: their ids
 --            are only known here)
@@ -17,6 +18,7 @@ local moved, dropped = 0, 0
 for i = 1, #popped, 2 do
   local id = popped[i]
   local key = ARGV[2] .. id
+  redis.call("HDEL", KEYS[5], id)
   if redis.call("EXISTS", key) == 1 then
     redis.call("LPUSH", KEYS[2], id)
     redis.call("HSET", key, "state", "pending", "pending_since", ARGV[3])

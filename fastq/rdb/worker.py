@@ -320,13 +320,18 @@ def archive_trim_call(queue: str, now: float, max_size: int, max_age: float) -> 
 
 
 def worker_info_sync_call(
-    workers_key: str, started: Sequence[tuple[str, bytes]], finished: Sequence[str], ttl: int
+    workers_key: str,
+    pids_key: str,
+    pid: int,
+    started: Sequence[tuple[str, bytes]],
+    finished: Sequence[str],
+    ttl: int,
 ) -> Call:
-    args: list[str | int | bytes] = [ttl, len(started)]
+    args: list[str | int | bytes] = [ttl, len(started), pid]
     for task_id, info in started:
         args += [task_id, info]
     args += list(finished)
-    return Call("worker_info_sync", [workers_key], args)
+    return Call("worker_info_sync", [workers_key, pids_key], args)
 
 
 def write_server_info_call(

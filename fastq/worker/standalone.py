@@ -21,7 +21,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
     """Standalone settings from environment variables.
 
     Reads FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"), FASTQ_CONCURRENCY,
-    FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT and FASTQ_FETCH_BATCH.
+    FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH and
+    FASTQ_SKEW_ALLOWANCE.
 
     Args:
         env: the variables to read; None reads ``os.environ``.
@@ -36,6 +37,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
         ("fetch_batch", "FASTQ_FETCH_BATCH", int),
         ("lease_duration", "FASTQ_LEASE_DURATION", float),
         ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
+        ("skew_allowance", "FASTQ_SKEW_ALLOWANCE", float),
     ):
         if e.get(key):
             kw[name] = conv(e[key])
