@@ -1,7 +1,9 @@
-"""Write tasks into Redis exactly as Go Asynq (v0.26) lays them out, for inspector tests.
+"""Write tasks into Redis as Go Asynq (v0.26) lays them out, for inspector tests.
 
-Messages are encoded with the official protobuf runtime (``asynq_pb``), not fastq's
-codec, so a test that reads them back proves fastq reads what Go writes.
+This is a Python model of Go's writes (its key layout and hash fields, following
+Asynq's scripts), not output of the Go library. Messages are encoded with the
+official protobuf runtime (``asynq_pb``), not fastq's codec, so a test that reads
+them back shows that fastq reads that layout and Go's message encoding.
 """
 
 from __future__ import annotations
