@@ -101,7 +101,7 @@ def test_the_task_types_served_are_logged_at_start() -> None:
     code, out = worker(APP, "--redis-wait", "0.5", "--log-format", "json", env=dead_redis())
     assert code == ExitCode.REDIS_UNREACHABLE
     (served,) = [e for e in json_events(out) if e["event"] == "serving task types"]
-    assert served["task_types"] == "record, record_sync"
+    assert served["task_types"] == "record, record_sync, fork_sleeper"
     assert served["app"] == APP
 
 
