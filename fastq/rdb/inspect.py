@@ -29,6 +29,7 @@ __all__ = ["Cmd", "Op", "Plan", "Progress", "Row", "run_async", "run_sync"]
 
 MEMORY_SAMPLE_SIZE = 20  # task hashes sampled per index, as Asynq samples
 SCAN_CHUNK = 1000  # ids a filtered listing scans per script call (~10-20 ms of Redis)
+SCAN_BYTES = 4 * 1024 * 1024  # message bytes a listing call reads at most (large payloads)
 BULK_CHUNK = 500  # tasks a bulk operation moves per script call (~10-20 ms of Redis)
 STATE_KINDS = {
     "pending": "list",
@@ -289,6 +290,7 @@ def list_rows(
                         need if filtering else 0,
                         "1" if state == "active" else "0",
                         "0",
+                        SCAN_BYTES,
                     ],
                 )
             ]
@@ -297,12 +299,12 @@ def list_rows(
                 problem = f"{key} is a {_s(reply[1])}, not a {kind}"
                 rows.append(Row("", None, None, None, None, None, problem))
                 break
-            scanned, found = reply[0], _rows(reply)
+            scanned, ended, found = reply[0], reply[1], _rows(reply)
             dropped = min(skip, len(found))
             skip -= dropped
             rows.extend(found[dropped:])
             offset += scanned
-            if scanned == 0 or (scanned < window and len(found) < need):
+            if ended or scanned == 0:
                 break  # end of this index
     return rows[:size]
 
@@ -341,23 +343,24 @@ def count_matches(
                         0,
                         "0",
                         "1",
+                        SCAN_BYTES,
                     ],
                 )
             ]
             reply = ok(reply)
             if reply[0] == -1:
                 break  # a wrong-typed index holds nothing countable
-            scanned, found = int(reply[0]), int(reply[1])
+            scanned, found, ended = int(reply[0]), int(reply[1]), int(reply[2])
             total += found
             offset += scanned
-            if scanned < chunk:
+            if ended or scanned == 0:
                 break
     return total
 
 
 def _rows(reply: list[Any]) -> list[Row]:
     out = []
-    for i in range(1, len(reply), 7):
+    for i in range(2, len(reply), 7):
         tid, msg, state, score, result, lease, wrong = reply[i : i + 7]
         out.append(
             Row(

@@ -58,14 +58,19 @@ class Fetched(NamedTuple):  # a NamedTuple: one is built per task on the hot pat
 
 
 def dequeue_call(
-    queues: Sequence[str], count: int, lease_expiry: int, quotas: Sequence[int] = ()
+    queues: Sequence[str],
+    count: int,
+    lease_expiry: int,
+    quotas: Sequence[int] = (),
+    max_bytes: int = 0,
 ) -> Call:
-    """Move up to ``count`` tasks from the queues' pending lists: first up to each
-    queue's quota (aligned with ``queues``), then what is still wanted in the given order."""
+    """Move up to ``count`` tasks (and about ``max_bytes`` of messages, 0: no limit, at
+    least one task) from the queues' pending lists: first up to each queue's quota
+    (aligned with ``queues``), then what is still wanted in the given order."""
     ks: list[str] = []
     for q in queues:
         ks += [keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)]
-    args: list[str | int] = [lease_expiry, count]
+    args: list[str | int] = [lease_expiry, count, max_bytes]
     args += [keys.task_key_prefix(q) for q in queues]
     args += list(quotas)
     return Call("dequeue", ks, args)

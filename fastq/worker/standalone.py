@@ -21,7 +21,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
     """Standalone settings from environment variables.
 
     Reads FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"), FASTQ_CONCURRENCY,
-    FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT and FASTQ_FETCH_BATCH.
+    FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH and
+    FASTQ_FETCH_MAX_BYTES.
 
     Args:
         env: the variables to read; None reads ``os.environ``.
@@ -34,6 +35,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
     for name, key, conv in (
         ("concurrency", "FASTQ_CONCURRENCY", int),
         ("fetch_batch", "FASTQ_FETCH_BATCH", int),
+        ("fetch_max_bytes", "FASTQ_FETCH_MAX_BYTES", int),
         ("lease_duration", "FASTQ_LEASE_DURATION", float),
         ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
     ):
