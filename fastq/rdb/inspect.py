@@ -276,24 +276,8 @@ def list_rows(
         while len(rows) < size:
             need = skip + size - len(rows)
             window = chunk if filtering else need
-            (reply,) = yield [
-                Call(
-                    "inspect_list_tasks",
-                    [key, keys.lease_key(queue)],
-                    [
-                        kind,
-                        offset,
-                        window,
-                        keys.task_key_prefix(queue),
-                        task_type or "",
-                        (error_contains or "").lower(),
-                        need if filtering else 0,
-                        "1" if state == "active" else "0",
-                        "0",
-                        SCAN_BYTES,
-                    ],
-                )
-            ]
+            call = _list_call(queue, key, kind, offset, window, task_type, error_contains)
+            (reply,) = yield [call(need if filtering else 0, state == "active", False)]
             reply = ok(reply)
             if reply[0] == -1:
                 problem = f"{key} is a {_s(reply[1])}, not a {kind}"
@@ -329,24 +313,8 @@ def count_matches(
     for key, kind, _ in srcs:
         offset = 0
         while True:
-            (reply,) = yield [
-                Call(
-                    "inspect_list_tasks",
-                    [key, keys.lease_key(queue)],
-                    [
-                        kind,
-                        offset,
-                        chunk,
-                        keys.task_key_prefix(queue),
-                        task_type or "",
-                        (error_contains or "").lower(),
-                        0,
-                        "0",
-                        "1",
-                        SCAN_BYTES,
-                    ],
-                )
-            ]
+            call = _list_call(queue, key, kind, offset, chunk, task_type, error_contains)
+            (reply,) = yield [call(0, False, True)]
             reply = ok(reply)
             if reply[0] == -1:
                 break  # a wrong-typed index holds nothing countable
@@ -356,6 +324,27 @@ def count_matches(
             if ended or scanned == 0:
                 break
     return total
+
+
+def _list_call(
+    queue: str,
+    key: str,
+    kind: str,
+    offset: int,
+    window: int,
+    task_type: str | None,
+    error_contains: str | None,
+) -> Callable[[int, bool, bool], Call]:
+    """One window of ``inspect_list_tasks``; the result takes (most matches or 0, read
+    leases, count only)."""
+
+    def call(limit: int, leases: bool, count_only: bool) -> Call:
+        args: list[str | int] = [kind, offset, window, keys.task_key_prefix(queue)]
+        args += [task_type or "", (error_contains or "").lower(), limit]
+        args += ["1" if leases else "0", "1" if count_only else "0", SCAN_BYTES]
+        return Call("inspect_list_tasks", [key, keys.lease_key(queue)], args)
+
+    return call
 
 
 def _rows(reply: list[Any]) -> list[Row]:
