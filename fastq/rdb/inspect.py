@@ -112,10 +112,7 @@ def _index_keys(queue: str) -> list[str]:
 def _stats_keys(queue: str, now: float) -> list[str]:
     return [
         *_index_keys(queue),
-        keys.processed_key(queue, now),
-        keys.failed_key(queue, now),
-        keys.processed_total_key(queue),
-        keys.failed_total_key(queue),
+        *keys.counter_keys(queue, now),
         keys.paused_key(queue),
         keys.groups_key(queue),
     ]

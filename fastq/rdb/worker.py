@@ -45,16 +45,6 @@ def stats_expiry(now: float) -> int:
     return int(now) + DEFAULT_STATS_TTL
 
 
-def _failure_stats_keys(queue: str, now: float) -> list[str]:
-    """The four counters ``lib/stats.lua``'s ``count_failure`` takes, in its order."""
-    return [
-        keys.processed_key(queue, now),
-        keys.failed_key(queue, now),
-        keys.processed_total_key(queue),
-        keys.failed_total_key(queue),
-    ]
-
-
 # --- fetch ------------------------------------------------------------------
 
 
@@ -147,7 +137,7 @@ def retry_call(
         keys.active_key(queue),
         keys.lease_key(queue),
         keys.retry_key(queue),
-        *_failure_stats_keys(queue, now),
+        *keys.counter_keys(queue, now),
     ]
     return Call("retry", ks, [task_id, msg, retry_at, stats_expiry(now), int(is_failure), lease])
 
@@ -167,7 +157,7 @@ def archive_call(
         keys.active_key(queue),
         keys.lease_key(queue),
         keys.archived_key(queue),
-        *_failure_stats_keys(queue, now),
+        *keys.counter_keys(queue, now),
         keys.recovered_count_key(queue),
     ]
     args: list[str | int | bytes] = [
@@ -261,7 +251,7 @@ def recover_call(
         keys.lease_key(q),
         keys.retry_key(q),
         keys.archived_key(q),
-        *_failure_stats_keys(q, now),
+        *keys.counter_keys(q, now),
         keys.recovered_count_key(q),
     ]
     args: list[str | int | bytes] = [
