@@ -22,7 +22,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
 
     Reads FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"), FASTQ_CONCURRENCY,
     FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH and
-    FASTQ_SKEW_ALLOWANCE.
+    FASTQ_FETCH_MAX_BYTES and FASTQ_SKEW_ALLOWANCE.
 
     Args:
         env: the variables to read; None reads ``os.environ``.
@@ -35,6 +35,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
     for name, key, conv in (
         ("concurrency", "FASTQ_CONCURRENCY", int),
         ("fetch_batch", "FASTQ_FETCH_BATCH", int),
+        ("fetch_max_bytes", "FASTQ_FETCH_MAX_BYTES", int),
         ("lease_duration", "FASTQ_LEASE_DURATION", float),
         ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
         ("skew_allowance", "FASTQ_SKEW_ALLOWANCE", float),
