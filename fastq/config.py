@@ -46,11 +46,18 @@ class RedisConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        scheme = urlsplit(self.url).scheme
-        if scheme not in ("redis", "rediss", "unix"):
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
             raise InvalidOptionError(
-                "redis_url", f"scheme must be redis://, rediss:// or unix://, got {scheme!r}"
+                "redis_url", f"scheme must be redis://, rediss:// or unix://, got {parts.scheme!r}"
             )
+        try:
+            parts.port  # noqa: B018 - parsing it is the check
+        except ValueError:  # never echo the URL: it may hold a password
+            raise InvalidOptionError("redis_url", "the port must be a number 0-65535") from None
+        db = parts.path.strip("/")
+        if parts.scheme != "unix" and db and not db.isdigit():
+            raise InvalidOptionError("redis_url", f"the database must be a number, got {db!r}")
 
     def __repr__(self) -> str:
         # The URL may hold a password: a repr ends up in tracebacks and logs.

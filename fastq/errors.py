@@ -14,6 +14,7 @@ class InvalidOptionError(FastqError, ValueError):
 
     def __init__(self, option: str, message: str) -> None:
         self.option = option
+        self.detail = message  # the reason alone, without the "invalid option" prefix
         super().__init__(f"invalid option {option!r}: {message}")
 
 

@@ -76,6 +76,20 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+def _not_a_maint_probe(record: logging.LogRecord) -> bool:
+    """Drop redis-py's per-connection note that this server lacks CLIENT MAINT_NOTIFICATIONS.
+
+    redis-py (7+) tries to enable maintenance notifications on every new connection
+    and logs each refusal at debug level; fastq does not use them, and on Redis < 8
+    the note drowns the debug log.
+    """
+    return not (
+        record.name.startswith("redis.")
+        and "maintenance notifications" in str(record.msg)
+        and record.levelno <= logging.DEBUG
+    )
+
+
 def configure_logging(
     fmt: str = DEFAULT_LOG_FORMAT, level: str = DEFAULT_LOG_LEVEL, *, stream: TextIO | None = None
 ) -> None:
@@ -111,6 +125,7 @@ def configure_logging(
             colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
     handler = logging.StreamHandler(stream)
+    handler.addFilter(_not_a_maint_probe)
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -70,7 +70,7 @@ def test_recovery_archives_when_capped_and_exhausted(redis_url: str, r: redis.Re
     r.hset(keys.recovered_count_key("q"), "t1", 3)
     _active(r, "fresh", NOW + 30)
     report = _maint(redis_url, NOW).run_once()
-    assert report.archived == 1
+    assert (report.archived, report.dropped) == (1, 0)
     assert r.hget(keys.task_key("q", "t1"), "state") == b"archived"
     assert not r.hexists(keys.recovered_count_key("q"), "t1")
     assert r.hget(keys.task_key("q", "fresh"), "state") == b"active"
@@ -92,3 +92,11 @@ def test_janitor_deletes_expired_completed_and_trims_archive(
     assert not r.exists(keys.task_key("q", "c0"))
     assert r.zrange(keys.archived_key("q"), 0, -1) == [b"a2", b"a3", b"a4"]
     assert not r.exists(keys.task_key("q", "ancient"))
+
+
+def test_recovery_counts_drops_apart_from_archives(redis_url: str, r: redis.Redis) -> None:
+    _active(r, "gone", NOW - 5)
+    r.delete(keys.task_key("q", "gone"))  # its hash was deleted: nothing to archive
+    report = _maint(redis_url, NOW).run_once()
+    assert (report.recovered, report.archived, report.dropped) == (0, 0, 1)
+    assert r.llen(keys.active_key("q")) == 0 and r.zcard(keys.lease_key("q")) == 0

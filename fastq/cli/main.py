@@ -17,8 +17,10 @@ from fastq import __version__
 from fastq.cli.common import (
     EPILOG,
     LEAF_EPILOG,
+    CliError,
     ExitCode,
     State,
+    accept_redis_url_anywhere,
     confirm,
     json_option,
     pass_state,
@@ -38,7 +40,6 @@ from fastq.cli.render import (
     table,
 )
 from fastq.cli.task import task
-from fastq.config import ENV_REDIS_URL
 from fastq.errors import (
     BrokerConfigError,
     BrokerConnectionError,
@@ -50,20 +51,18 @@ from fastq.errors import (
     QueueNotEmptyError,
     TaskIDConflictError,
 )
+from fastq.optstack import RedisOptions, click_params
 from fastq.redact import redact_text, scrub_argv
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--redis-url",
-    metavar="URL",
-    default=None,
-    help=f"Redis to inspect (default: ${ENV_REDIS_URL}, else "
-    "redis://127.0.0.1:6379/0). Never printed with its password.",
+@click.group(
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    params=click_params(RedisOptions),  # --redis-url / FASTQ_REDIS_URL, as fastq-worker
 )
 @click.version_option(version=__version__, prog_name="fastq")
 @click.pass_context
-def cli(ctx: click.Context, redis_url: str | None) -> None:
+def cli(ctx: click.Context, redis_url: str) -> None:
     """Inspect and steer fastq (and Go Asynq) queues in Redis."""
     ctx.obj = State(redis_url)
     ctx.call_on_close(lambda: ctx.obj._inspector and ctx.obj._inspector.close())
@@ -396,6 +395,13 @@ def cron_ls(st: State, as_json: bool) -> None:
 def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_json: bool) -> None:
     """Show the tasks each entry enqueued, newest first."""
     hist = {e: st.inspector().scheduler_history(e, page, size) for e in entry_ids}
+    unknown = [e for e, events in hist.items() if not events and page == 1]
+    if unknown:  # no history at all: known only if a live scheduler has the entry
+        live = {entry.id for entry in st.inspector().scheduler_entries()}
+        missing = [e for e in unknown if e not in live]
+        if missing:
+            names = ", ".join(repr(e) for e in missing)
+            raise CliError(f"no scheduler entry {names} (see `fastq cron ls`)", ExitCode.NOT_FOUND)
     if as_json:
         print_json(hist if len(entry_ids) > 1 else hist[entry_ids[0]])
         return
@@ -411,6 +417,7 @@ def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_j
 
 
 cli.add_command(task)
+accept_redis_url_anywhere(cli)
 
 
 # --- entry point -----------------------------------------------------------------------

@@ -173,7 +173,10 @@ def fmt_time(t: datetime | None, *, now: datetime | None = None) -> str:
         return ""
     now = now or datetime.now(timezone.utc)
     delta = (t - now).total_seconds()
-    rel = f"in {fmt_duration(delta)}" if delta >= 1 else f"{fmt_duration(-delta)} ago"
+    if abs(delta) < 1:
+        rel = "now"  # due within the second: neither "in 0ms" nor "-307ms ago"
+    else:
+        rel = f"in {fmt_duration(delta)}" if delta > 0 else f"{fmt_duration(-delta)} ago"
     return f"{t.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC ({rel})"
 
 

@@ -286,10 +286,14 @@ task.add_command(task_delete, "rm")
 
 
 @task.command("cancel", epilog=LEAF_EPILOG)
-@click.argument("task_ids", nargs=-1, required=True, metavar="TASK_ID...")
+@click.argument("task_ids", nargs=-1, metavar="[TASK_ID]...")
+@click.option("--id", "-i", "more_ids", multiple=True, help="Task id (repeat for several).")
 @pass_state
-def task_cancel(st: State, task_ids: Sequence[str]) -> None:
-    """Ask the servers running these active tasks to cancel them."""
+def task_cancel(st: State, task_ids: Sequence[str], more_ids: Sequence[str]) -> None:
+    """Ask the servers running these active tasks to cancel them (ids as -i ID or arguments)."""
+    task_ids = [*more_ids, *task_ids]
+    if not task_ids:
+        raise click.UsageError("give the task ids to cancel: -i ID (repeatable) or as arguments")
     for tid in task_ids:
         n = st.inspector().cancel(tid)
         click.echo(f"Sent cancelation signal for task {tid} ({n} server(s) listening)")

@@ -11,6 +11,7 @@
 -- ARGV[4] -> group name when KEYS[1] is a group zset, else ""
 -- ARGV[5] -> most wake tokens kept in the wake list
 -- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
+--@include wake
 local popped = redis.call("ZPOPMIN", KEYS[1], tonumber(ARGV[1]))
 local moved, dropped = 0, 0
 for i = 1, #popped, 2 do
@@ -27,8 +28,5 @@ end
 if ARGV[4] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
   redis.call("SREM", KEYS[3], ARGV[4])
 end
-if moved > 0 then
-  for _ = 1, math.min(moved, tonumber(ARGV[5])) do redis.call("LPUSH", KEYS[4], "1") end
-  redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[5]) - 1)
-end
+wake(KEYS[4], moved, ARGV[5])
 return {moved, dropped}

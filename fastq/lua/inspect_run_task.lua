@@ -13,6 +13,7 @@
 -- ARGV[3] -> now, unix nanoseconds (pending_since)
 -- ARGV[4] -> most wake tokens kept in the wake list
 -- Output: {1, state} moved; {0, ""} no such task; {-1, state} not runnable in its state
+--@include wake
 if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" then return {0, ""} end
 local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
 state = state or ""
@@ -28,6 +29,5 @@ else
 end
 redis.call("LPUSH", KEYS[2], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "pending", "pending_since", ARGV[3])
-redis.call("LPUSH", KEYS[7], "1")
-redis.call("LTRIM", KEYS[7], 0, tonumber(ARGV[4]) - 1)
+wake(KEYS[7], 1, ARGV[4])
 return {1, state}

@@ -21,6 +21,7 @@ from fastq.errors import (
     QueueNotEmptyError,
     QueueNotFoundError,
 )
+from fastq.options import validate_queue_name
 from fastq.rdb.conn import Call
 from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 from fastq.rdb.plan import Cmd, Op, Plan, ok, run_async, run_sync
@@ -140,15 +141,19 @@ def _int(v: Any) -> int:
 
 
 def pause(queue: str, now: float) -> Plan[bool]:
-    """Mark the queue paused; False if it already was."""
-    yield from queue_exists_or_raise(queue)
+    """Mark the queue paused; False if it already was.
+
+    As Asynq's ``PauseQueue``, a queue that holds no task yet can be paused: workers
+    then find it paused when its first task arrives.
+    """
+    validate_queue_name(queue)
     (done,) = yield [Cmd(("SET", keys.paused_key(queue), int(now), "NX"))]
     return bool(ok(done))
 
 
 def unpause(queue: str) -> Plan[bool]:
-    """Resume the queue; False if it was not paused."""
-    yield from queue_exists_or_raise(queue)
+    """Resume the queue (known or not yet); False if it was not paused."""
+    validate_queue_name(queue)
     (n,) = yield [Cmd(("DEL", keys.paused_key(queue)))]
     return bool(ok(n))
 

@@ -261,9 +261,10 @@ class Supervisor:
             log.error("reload failed; keeping the running configuration", error=str(exc))
             self.notifier.ready(self.housekeeper.status_text(self))
             return
+        previous = self.options.processes
         self.options, self.app = options, app
         self.settings = build_settings(options, self.identity)
-        self.target = options.processes
+        self._retarget(options.processes, previous)
         self.generation += 1
         self.housekeeper.notified_ready = False  # READY=1 again once the new ones are up
         log.info(
@@ -467,6 +468,23 @@ class Supervisor:
             child.sent_kill = child.sent_kill or sig == signal.SIGKILL
             child.signal(sig)
 
+    def _retarget(self, configured: int, previous: int) -> None:
+        """After a reload: keep TTIN/TTOU scaling unless the configured count changed."""
+        if configured != previous:
+            if self.target != previous:
+                log.info(
+                    "reload: the configured process count replaces TTIN/TTOU scaling",
+                    processes=configured,
+                    scaled_to=self.target,
+                )
+            self.target = configured
+        elif self.target != configured:
+            log.info(
+                "reload: keeping TTIN/TTOU scaling",
+                processes=self.target,
+                configured=configured,
+            )
+
     def _reap_blocking(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self.children and time.monotonic() < deadline:
@@ -480,5 +498,12 @@ class Supervisor:
         log.info(
             "supervisor stopped",
             exit_code=int(self.exit_code),
-            reason=ExitCode(self.exit_code).meaning,
+            reason=self._exit_reason(),
         )
+
+    def _exit_reason(self) -> str:
+        if self.exit_code == ExitCode.OK and self.stopping == "fast":
+            return "stopped on request, fast: running tasks were requeued"
+        if self.exit_code == ExitCode.OK and self.stopping == "graceful":
+            return "stopped on request after draining"
+        return ExitCode(self.exit_code).meaning

@@ -78,9 +78,6 @@ class WorkerInfoSync:
         finished, self._finished = self._finished, []
         return rdb.worker_info_sync_call(self.key, started, finished, self.ttl)
 
-    def running_ids(self) -> list[str]:
-        return [*self._unsynced, *self._synced]
-
 
 def server_info_call(identity: ServerIdentity, info: ServerInfo, ttl: int, now: float) -> Call:
     return rdb.write_server_info_call(

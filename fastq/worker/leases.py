@@ -40,17 +40,18 @@ class Leases:
         self.table.remove(task_id)
         self.lost.discard(task_id)
 
+    def release(self, task_id: str, lease: int) -> None:
+        """Forget the task's lease if it is still ``lease`` (an acknowledgement was
+        answered); a newer lease of the same task, fetched again meanwhile, stays."""
+        if self.score(task_id) == lease:
+            self.remove(task_id)
+
     def held(self, task_id: str, now: float) -> int | None:
         """The lease score if this worker still holds the task's lease, else None."""
         d = self.table.deadline(task_id)
         if d is None or d <= now or task_id in self.lost:
             return None
         return int(d)
-
-    def valid(self, task_id: str, now: float) -> bool:
-        """Held and not expired by the local clock (an expired lease may be recovered)."""
-        d = self.table.deadline(task_id)
-        return d is not None and d > now and task_id not in self.lost
 
     def extension_calls(self, now: float) -> tuple[list[Call], list[tuple[str, int]]]:
         """Calls extending every lease that ends within half a lease duration."""
@@ -74,9 +75,12 @@ class Leases:
             if isinstance(reply, BaseException):
                 continue  # retried on the next tick, well before expiry
             lost = set(rdb.parse_ids(reply))
-            ids = [str(a) for a in call.args[1::2]]
-            self.table.extend([i for i in ids if i not in lost], float(expiry))
-            for i in lost:
-                self.lost.add(i)
-                lost_now.append(i)
+            sent = {str(i): int(s) for i, s in zip(call.args[1::2], call.args[2::2], strict=True)}
+            # Only leases still as sent: a task fetched again meanwhile has a new one.
+            current = [i for i, s in sent.items() if self.score(i) == s]
+            self.table.extend([i for i in current if i not in lost], float(expiry))
+            for i in current:
+                if i in lost:
+                    self.lost.add(i)
+                    lost_now.append(i)
         return lost_now

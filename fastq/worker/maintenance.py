@@ -47,8 +47,9 @@ class Report:
     """What one maintenance pass did."""
 
     forwarded: int = 0
-    recovered: int = 0
-    archived: int = 0
+    recovered: int = 0  # lease-expired tasks sent back to retry
+    archived: int = 0  # lease-expired tasks archived (no retries left, or the recover cap)
+    dropped: int = 0  # lease-expired ids whose task hash was gone: taken off active only
     deleted: int = 0
     trimmed: int = 0
 
@@ -78,7 +79,7 @@ class Maintenance:
         """One pass of every loop (the janitor too unless ``janitor=False``)."""
         report = Report()
         report.forwarded = self.forward()
-        report.recovered, report.archived = self.recover()
+        report.recovered, report.archived, report.dropped = self.recover()
         if janitor:
             report.deleted, report.trimmed = self.janitor()
         return report
@@ -123,12 +124,12 @@ class Maintenance:
             todo = again
         return total
 
-    def recover(self) -> tuple[int, int]:
-        """Recover lease-expired tasks; returns (sent to retry, archived or dropped)."""
+    def recover(self) -> tuple[int, int, int]:
+        """Recover lease-expired tasks; returns (sent to retry, archived, dropped)."""
         now = self.clock()
         replies = self.conn.call_many([rdb.list_lease_expired_call(q, now) for q in self.queues])
         calls = []
-        retried = archived = 0
+        retried = archived = dropped = 0
         for q, reply in zip(self.queues, replies, strict=True):
             if isinstance(reply, BaseException):
                 log.error("listing expired leases failed", queue=q, error=str(reply))
@@ -138,14 +139,18 @@ class Maintenance:
                 calls.append(call)
                 if mode == "retry":
                     retried += 1
-                else:
+                elif mode == "archive":
                     archived += 1
+                else:
+                    dropped += 1
         if calls:
             for reply in self.conn.call_many(calls):
                 if isinstance(reply, BaseException):
                     log.error("recovering a task failed", error=str(reply))
-            log.info("recovered lease-expired tasks", retry=retried, archived=archived)
-        return retried, archived
+            log.info(
+                "recovered lease-expired tasks", retry=retried, archived=archived, dropped=dropped
+            )
+        return retried, archived, dropped
 
     def _recover_call(self, item: rdb.Expired, now: float) -> tuple[rdb.Call, str]:
         s = self.settings

@@ -15,6 +15,7 @@ from fastq.config import (
     RedisConfig,
 )
 from fastq.errors import InvalidOptionError
+from fastq.options import validate_queue_name
 
 DEFAULT_QUEUES: dict[str, int] = {"default": 1}
 DEFAULT_CONCURRENCY = 10  # per process
@@ -104,16 +105,24 @@ class WorkerSettings:
 
 
 def parse_queues(spec: str) -> dict[str, int]:
-    """Parse ``critical=6,high=4,default`` (a missing weight means 1)."""
+    """Parse ``critical=6,high=4,default`` (a missing weight means 1).
+
+    ``critical:6`` is read as ``critical=6``, the form ``fastq server ls`` prints; a
+    name that itself ends in ``:<digits>`` needs an explicit weight (``v:2=1``).
+    Names are checked as the Client checks them, and a name may appear once.
+    """
     out: dict[str, int] = {}
     for part in spec.split(","):
         part = part.strip()
         if not part:
             continue
-        name, _, weight = part.partition("=")
-        name = name.strip()
-        if not name:
-            raise InvalidOptionError("queues", f"empty queue name in {spec!r}")
+        name, weight = _split_weight(part)
+        try:
+            validate_queue_name(name)
+        except InvalidOptionError as exc:
+            raise InvalidOptionError("queues", f"queue name {exc.detail}") from None
+        if name in out:
+            raise InvalidOptionError("queues", f"queue {name!r} is listed twice in {spec!r}")
         try:
             w = int(weight) if weight else 1
         except ValueError:
@@ -124,3 +133,14 @@ def parse_queues(spec: str) -> dict[str, int]:
     if not out:
         raise InvalidOptionError("queues", "no queues given")
     return out
+
+
+def _split_weight(part: str) -> tuple[str, str]:
+    """``a=2`` and ``a:2`` -> ``("a", "2")``; ``a`` -> ``("a", "")``."""
+    if "=" in part:
+        name, _, weight = part.partition("=")
+        return name.strip(), weight.strip()
+    name, sep, weight = part.rpartition(":")
+    if sep and weight.strip().isdigit():
+        return name.strip(), weight.strip()
+    return part, ""
