@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "until startup; prefer FASTQ_REDIS_URL or an EnvironmentFile"
         )
     try:
-        loader = AppLoader(options.app, preload=("fastq.worker.process",))
+        loader = AppLoader(options.app, ("fastq.worker.process",), options.app_dir)
         app = loader.load()
     except AppImportError as exc:
         log.critical("cannot import APP", error=str(exc), exit_code=int(ExitCode.APP_IMPORT_ERROR))
@@ -198,8 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     def reloader() -> tuple[WorkerOptions, Any]:
         fresh = load_options(args, dict(os.environ))
         configure_logging(fresh.log_format, fresh.log_level)
-        if fresh.app != loader.spec or fresh.redis_url != options.redis_url:
-            raise ConfigError("APP and the Redis URL cannot change on reload; restart instead")
+        if (fresh.app, fresh.app_dir, fresh.redis_url) != (
+            loader.spec,
+            options.app_dir,
+            options.redis_url,
+        ):
+            raise ConfigError(
+                "APP, --app-dir and the Redis URL cannot change on reload; restart instead"
+            )
         return fresh, loader.reload()
 
     supervisor = build_supervisor(options, app, reloader=reloader, notifier=notifier)
