@@ -1,6 +1,8 @@
 """One worker process without a supervisor, configured from the environment.
 
-``python3 -m fastq.worker module:app`` (handy for development and benchmarks):
+``python3 -m fastq.worker module:app`` (handy for development and benchmarks;
+``FASTQ_APP_DIR`` names the directory the module is imported from, default the
+working directory, appended to ``sys.path``):
 the engine plus, unless ``FASTQ_MAINTENANCE=0``, the maintenance loops in a
 thread of the same process.
 """
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python3 -m fastq.worker module:app", file=sys.stderr)
         return 2
     try:
-        app = AppLoader(args[0]).load()
+        app = AppLoader(args[0], app_dir=os.environ.get("FASTQ_APP_DIR") or ".").load()
     except ConfigError as exc:
         print(f"fastq.worker: {exc}", file=sys.stderr)
         return 2
