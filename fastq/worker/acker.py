@@ -1,8 +1,9 @@
 """Turns finished tasks into acknowledgement calls, flushed in one round trip.
 
 Successes of one queue share one ``ack_success`` script call; failures each get a
-``retry`` or ``archive`` call; all of them, plus results, lease extensions and the
-workers-hash sync, go out in one pipeline. Every script checks that this worker
+``retry`` or ``archive`` call; all of them, plus lease extensions and the
+workers-hash sync, go out in one pipeline (results were written when the handler
+wrote them, see ``results.py``). Every script checks that this worker
 still holds the task's lease and writes nothing otherwise.
 """
 
@@ -47,7 +48,6 @@ class Acker:
         self.clock = clock
         self._successes: dict[str, list[rdb.Success]] = {}
         self._calls: list[tuple[Call, _Pending]] = []
-        self._results: list[Call] = []
         self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
 
     def __len__(self) -> int:
@@ -72,8 +72,6 @@ class Acker:
             item = rdb.Success(
                 r.task_id, lease, msg.unique_key, int(now) + msg.retention, kept.encode()
             )
-            if r.ctx.result is not None:
-                self._results.append(rdb.write_result_call(r.queue, r.task_id, r.ctx.result))
         else:
             item = rdb.Success(r.task_id, lease, msg.unique_key)
         self._successes.setdefault(r.queue, []).append(item)
@@ -97,8 +95,6 @@ class Acker:
                 rdb.Success(r.task_id, lease, r.msg.unique_key)
             )
             return
-        if r.ctx.result is not None:
-            self._results.append(rdb.write_result_call(r.queue, r.task_id, r.ctx.result))
         msg = r.msg.copy()
         msg.error_msg = describe(exc)
         msg.last_failed_at = int(now)
@@ -155,9 +151,9 @@ class Acker:
             return True
 
     def build(self) -> tuple[list[Call], list[list[_Pending]]]:
-        """Drain what was collected into calls (results first, then acks)."""
-        calls: list[Call] = list(self._results)
-        meta: list[list[_Pending]] = [[] for _ in self._results]
+        """Drain what was collected into calls."""
+        calls: list[Call] = []
+        meta: list[list[_Pending]] = []
         now = self.clock()
         for queue, items in self._successes.items():
             for i in range(0, len(items), _SUCCESS_CHUNK):
@@ -167,7 +163,6 @@ class Acker:
         for call, pending in self._calls:
             calls.append(call)
             meta.append([pending])
-        self._results = []
         self._successes = {}
         self._calls = []
         return calls, meta
@@ -176,8 +171,6 @@ class Acker:
         """Read the replies; returns how many tasks were acknowledged."""
         acked = 0
         for pendings, reply in zip(meta, replies, strict=True):
-            if not pendings:
-                continue  # a result write
             if isinstance(reply, BaseException):
                 log.error("acknowledgement failed", error=str(reply), task_id=pendings[0].task_id)
                 for p in pendings:
