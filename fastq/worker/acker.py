@@ -53,8 +53,8 @@ class Acker:
     def __len__(self) -> int:
         return sum(len(v) for v in self._successes.values()) + len(self._calls)
 
-    def _lease(self, r: Running, now: float) -> int | None:
-        score = self.leases.held(r.task_id, now)
+    def _lease(self, r: Running) -> int | None:
+        score = self.leases.held(r.task_id)
         if score is None:
             log.warning("lease lost; result not acknowledged", task_id=r.task_id, queue=r.queue)
             self.leases.remove(r.task_id)
@@ -62,7 +62,7 @@ class Acker:
 
     def success(self, r: Running) -> None:
         now = self.clock()
-        lease = self._lease(r, now)
+        lease = self._lease(r)
         if lease is None:
             return
         msg = r.msg
@@ -78,7 +78,7 @@ class Acker:
 
     def failure(self, r: Running, exc: BaseException) -> None:
         now = self.clock()
-        lease = self._lease(r, now)
+        lease = self._lease(r)
         if lease is None:
             return
         # Asynq v0.26 order: the error handler sees every error; then revoke,

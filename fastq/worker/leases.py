@@ -89,10 +89,15 @@ class Leases:
         if self.score(task_id) == lease:
             self.remove(task_id)
 
-    def held(self, task_id: str, now: float) -> int | None:
-        """The lease score if this worker still holds the task's lease, else None."""
+    def held(self, task_id: str) -> int | None:
+        """The lease score to acknowledge with, None if the lease is known lost.
+
+        A lease past its expiry by this host's clock is still offered: the
+        recoverer waits ``skew_allowance`` past expiry before it takes a task, and
+        the acknowledgement scripts refuse a lease Redis no longer holds.
+        """
         d = self.table.deadline(task_id)
-        if d is None or d <= now or task_id in self.lost:
+        if d is None or task_id in self.lost:
             return None
         return int(d)
 
