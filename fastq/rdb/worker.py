@@ -173,8 +173,10 @@ def archive_call(
     return Call("archive", ks, args)
 
 
-def write_result_call(queue: str, task_id: str, result: bytes) -> Call:
-    return Call("write_result", [keys.task_key(queue, task_id)], [result])
+def write_result_call(queue: str, task_id: str, result: bytes, leases: Sequence[int]) -> Call:
+    """Write ``result`` if the lease zset holds the task at one of ``leases``."""
+    args: list[str | int | bytes] = [result, task_id, *leases]
+    return Call("write_result", [keys.task_key(queue, task_id), keys.lease_key(queue)], args)
 
 
 def requeue_call(
