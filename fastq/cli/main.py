@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 import click
+from setproctitle import setproctitle
 
 from fastq import __version__
 from fastq.cli.common import (
@@ -28,17 +29,19 @@ from fastq.cli.common import (
 )
 from fastq.cli.render import (
     console,
+    echo,
     error_rate,
     fmt_bytes,
     fmt_duration,
     fmt_time,
     payload_preview,
     print_json,
+    show_fields,
     table,
 )
 from fastq.cli.task import task
-from fastq.config import redact_url
 from fastq.errors import (
+    BrokerConfigError,
     BrokerConnectionError,
     DuplicateTaskError,
     FastqError,
@@ -49,6 +52,7 @@ from fastq.errors import (
     TaskIDConflictError,
 )
 from fastq.optstack import RedisOptions, click_params
+from fastq.redact import redact_text, scrub_argv
 
 
 @click.group(
@@ -160,7 +164,7 @@ def queue_ls(st: State, as_json: bool) -> None:
         print_json(names)
     else:
         for name in names:
-            click.echo(name)
+            echo(name)
 
 
 @queue.command("inspect", epilog=LEAF_EPILOG)
@@ -177,16 +181,15 @@ def queue_inspect(st: State, queues: Sequence[str], as_json: bool) -> None:
     for n, i in enumerate(infos):
         if n:
             out.print()
-        out.print("[bold]Queue Info[/bold]")
-        out.print(
-            f"Name:         {i.queue}\nSize:         {i.size}\nGroups:       {i.groups}\n"
-            f"Latency:      {fmt_duration(i.latency)}\n"
-            f"Memory usage: {fmt_bytes(i.memory_usage)}\n"
-            f"Paused:       {'yes' if i.paused else 'no'}",
-            markup=False,
-        )
-        for p in i.problems:
-            out.print(f"Problem:      {p}", markup=False)
+        fields: list[tuple[str, object]] = [
+            ("Name", i.queue),
+            ("Size", i.size),
+            ("Groups", i.groups),
+            ("Latency", fmt_duration(i.latency)),
+            ("Memory usage", fmt_bytes(i.memory_usage)),
+            ("Paused", "yes" if i.paused else "no"),
+        ]
+        show_fields(out, "Queue Info", fields + [("Problem", p) for p in i.problems])
         out.print()
         out.print(
             table(
@@ -420,9 +423,19 @@ accept_redis_url_anywhere(cli)
 # --- entry point -----------------------------------------------------------------------
 
 
+def hide_password_in_argv() -> None:
+    """Mask a ``--redis-url`` password in sys.argv and in the title ``ps`` shows."""
+    before = list(sys.argv)
+    scrub_argv(sys.argv)
+    if sys.argv != before:
+        setproctitle(" ".join(["fastq", *sys.argv[1:]]))
+
+
 def _exit_code(exc: FastqError) -> ExitCode:
     if isinstance(exc, BrokerConnectionError):
         return ExitCode.REDIS_UNAVAILABLE
+    if isinstance(exc, BrokerConfigError):
+        return ExitCode.USAGE  # a wrong password or DB index: fix the URL, do not retry
     if isinstance(exc, NotFoundError):
         return ExitCode.NOT_FOUND
     if isinstance(
@@ -436,6 +449,8 @@ def _exit_code(exc: FastqError) -> ExitCode:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (an ``ExitCode``)."""
+    if argv is None:
+        hide_password_in_argv()
     try:
         rv = cli.main(
             args=list(argv) if argv is not None else None, prog_name="fastq", standalone_mode=False
@@ -447,10 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except FastqError as exc:
-        message = str(exc)
-        if isinstance(exc, BrokerConnectionError):
-            message = f"cannot reach Redis at {redact_url(exc.target)}"
-        click.echo(f"error: {message}", err=True)
+        echo(f"error: {redact_text(str(exc))}", err=True)  # with the cause's reason
         return _exit_code(exc)
     except BrokenPipeError:
         return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error

@@ -14,10 +14,16 @@ import click
 import structlog
 from setproctitle import setproctitle
 
+from fastq.apploader import AppLoader
 from fastq.config import RedisConfig, redact_url
-from fastq.errors import AppImportError, BrokerError, ConfigError, InvalidOptionError
+from fastq.errors import (
+    AppImportError,
+    BrokerConfigError,
+    BrokerError,
+    ConfigError,
+    InvalidOptionError,
+)
 from fastq.logging import configure_logging
-from fastq.supervisor.apploader import AppLoader
 from fastq.supervisor.exitcodes import ExitCode, exit_codes_help
 from fastq.supervisor.options import PROG, WorkerOptions, as_argv, build_command, parse_args
 from fastq.supervisor.sdnotify import SdNotifier
@@ -108,7 +114,9 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
             if attempt > 1:
                 log.info("Redis is reachable", redis=config.redacted_url, attempts=attempt)
             return True
-        except BrokerError as exc:  # unreachable, or refusing us (e.g. NOAUTH)
+        except BrokerConfigError:
+            raise  # a wrong password or DB index: waiting cannot fix it
+        except BrokerError as exc:  # unreachable, loading, out of clients
             waited = time.monotonic() - started
             if options.redis_wait and waited >= options.redis_wait:
                 log.error(
@@ -173,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "until startup; prefer FASTQ_REDIS_URL or an EnvironmentFile"
         )
     try:
-        loader = AppLoader(options.app)
+        loader = AppLoader(options.app, preload=("fastq.worker.process",))
         app = loader.load()
     except AppImportError as exc:
         log.critical("cannot import APP", error=str(exc), exit_code=int(ExitCode.APP_IMPORT_ERROR))
@@ -186,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not wait_for_redis(options, notifier):
             return ExitCode.REDIS_UNREACHABLE
+    except BrokerConfigError as exc:
+        log.critical("Redis refused the configuration", error=str(exc), exit_code=2)
+        return ExitCode.INVALID_OPTIONS
     except KeyboardInterrupt:
         return ExitCode.OK
     finally:

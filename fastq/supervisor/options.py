@@ -39,7 +39,7 @@ from fastq.optstack import (
     read_values,
 )
 from fastq.supervisor.config_file import load_config_file
-from fastq.worker.settings import DEFAULT_CONCURRENCY, parse_queues
+from fastq.worker.settings import DEFAULT_CONCURRENCY, DEFAULT_SKEW_ALLOWANCE, parse_queues
 
 ENV_CONFIG = ENV_PREFIX + "CONFIG"
 DEFAULT_CHILD_TIMEOUT = 30.0  # seconds without a heartbeat before a child counts as stuck
@@ -174,6 +174,12 @@ class WorkerOptions(RedisOptions):
         float(DEFAULT_LEASE_DURATION),
         parse_duration,
         "seconds a task lease lasts; a dead worker's tasks come back after it",
+        metavar="SECONDS",
+    )
+    skew_allowance: float = option(
+        DEFAULT_SKEW_ALLOWANCE,
+        parse_duration,
+        "seconds past a lease's expiry before its task is recovered (clock skew tolerated)",
         metavar="SECONDS",
     )
     child_timeout: float = option(

@@ -26,6 +26,9 @@ DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds
 DEFAULT_SYNC_GRACE = 5.0  # seconds a def handler may overrun its deadline before recycling
 DEFAULT_MAINTENANCE_INTERVAL = 0.5  # forwarder / recoverer cadence, seconds
 DEFAULT_JANITOR_INTERVAL = 8.0
+# Seconds past a lease's expiry before the recoverer takes the task (Asynq: 30 s):
+# a recoverer whose clock runs ahead by less than this never takes a live task.
+DEFAULT_SKEW_ALLOWANCE = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +61,11 @@ class WorkerSettings:
         max_tasks_per_child: recycle the process after this many tasks (0: never).
         identity: the server identity written to the Asynq heartbeat keys.
         heartbeat_interval: seconds between Redis heartbeats (servers/workers keys).
+        maintenance_interval: seconds between forwarder/recoverer passes.
+        janitor_interval: seconds between janitor passes.
+        skew_allowance: seconds a lease must be past its expiry before the
+            recoverer takes the task: the clock skew between hosts it tolerates
+            (see ``docs/reliability.md``).
     """
 
     redis: RedisConfig = field(default_factory=RedisConfig.from_env)
@@ -77,6 +85,7 @@ class WorkerSettings:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
     janitor_interval: float = DEFAULT_JANITOR_INTERVAL
+    skew_allowance: float = DEFAULT_SKEW_ALLOWANCE
 
     def __post_init__(self) -> None:
         if not self.queues:
@@ -100,6 +109,8 @@ class WorkerSettings:
             raise InvalidOptionError("archive", "max size and max age must be positive")
         if self.recover_cap < 0:
             raise InvalidOptionError("recover_cap", "must be >= 0")
+        if self.skew_allowance < 0:
+            raise InvalidOptionError("skew_allowance", "must be >= 0 seconds")
         if self.max_tasks_per_child < 0:
             raise InvalidOptionError("max_tasks_per_child", "must be >= 0")
 
