@@ -116,7 +116,7 @@ class Context:
         self.task_id = task_id
         self.queue = queue
         self.deadline = deadline
-        self.cancel_reason = ""  # "", "timeout", "canceled" or "shutdown"
+        self.cancel_reason = ""  # "", "timeout", "canceled", "shutdown" or "lease"
         self._event: threading.Event | None = None
         self._result: bytes | None = None
 

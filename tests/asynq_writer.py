@@ -32,7 +32,7 @@ def put_task(
     *,
     task_id: str | None = None,
     type: str = "email:send",
-    payload: bytes = b'{"to":"a@example.com"}',
+    payload: bytes | None = b'{"to":"a@example.com"}',
     retry: int = 25,
     retried: int = 0,
     error_msg: str = "",
@@ -50,12 +50,14 @@ def put_task(
     prefix = f"asynq:{{{queue}}}:"
     ukey = ""
     if unique_ttl:
-        ukey = f"{prefix}unique:{type}:{hashlib.md5(payload).hexdigest()}"
+        # Go's base.UniqueKey: no checksum for a nil payload only.
+        checksum = "" if payload is None else hashlib.md5(payload).hexdigest()
+        ukey = f"{prefix}unique:{type}:{checksum}"
         r.set(ukey, tid, ex=unique_ttl, nx=True)
     if msg is None:
         msg = encode(
             type=type,
-            payload=payload,
+            payload=payload or b"",
             id=tid,
             queue=queue,
             retry=retry,

@@ -114,7 +114,7 @@ class FastqPeer(Peer):
             "FASTQ_QUEUES": queues,
             "FASTQ_CONCURRENCY": str(concurrency),
         }
-        return [[python(), "-m", "fastq.worker.process", "fastq_peer:app"]] * PROCESSES
+        return [[python(), "-m", "fastq.worker", "fastq_peer:app"]] * PROCESSES
 
     def worker_env(self) -> dict[str, str]:
         return getattr(self, "_env", {})
