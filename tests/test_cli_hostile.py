@@ -131,3 +131,12 @@ def test_escapes_are_visible_where_the_data_was(hostile: str) -> None:
     assert "q\\x1b[2J\\x1b[31mredinvoice\\u202egnp.exe\\u2066x\\u2069" in names
     as_json = json.loads(run(hostile, "task", "ls", "-q", QUEUE, "-s", "pending", "--json").stdout)
     assert {t["id"] for t in as_json} >= {TASK_ID}  # JSON carries the exact strings
+
+
+def test_action_messages_escape_ids_too(hostile: str) -> None:
+    # Ids piped from `task ls --json` are Redis data as well.
+    p = run(hostile, "task", "archive", "-q", QUEUE, "-i", TASK_ID, "-i", "missing\x1b[1m")
+    assert p.returncode == 3  # NOT_FOUND for the second id; the first is archived
+    out = p.stdout + p.stderr
+    assert not FORBIDDEN.findall(out), out
+    assert "Task id\\x1b]0;pwned title\\x07invoice\\u202egnp.exe" in out.decode()
