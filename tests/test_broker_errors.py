@@ -124,8 +124,9 @@ def test_out_of_memory_has_its_own_class(locked: RedisServer) -> None:
         with Client(_url(locked, PASSWORD)) as client:
             with pytest.raises(BrokerOutOfMemoryError) as exc:
                 client.enqueue(Task("x", b"p"))
-            with pytest.raises(BrokerOutOfMemoryError):
+            with pytest.raises(BrokerOutOfMemoryError) as many:
                 client.enqueue_many([Task("x", b"p")] * 3)
+            assert isinstance(many.value.__cause__, redis.exceptions.ResponseError)
         with Inspector(_url(locked, PASSWORD)) as insp, pytest.raises(BrokerOutOfMemoryError):
             insp.pause("default")
     finally:
