@@ -26,14 +26,17 @@ OSC8 = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
 OSC0 = "\x1b]0;pwned title\x07"
 C1 = "\x9b31m\x9d0;c1 title\x9c"
 BIDI = "invoice\u202egnp.exe\u2066x\u2069"
-HOSTILE = [CSI, OSC8, OSC0, C1, BIDI]
+TAGS = "\U000e0069\U000e0067\U000e006e"  # invisible "tag" characters (ASCII smuggling)
+HOSTILE = [CSI, OSC8, OSC0, C1, BIDI, TAGS]
 QUEUE = "q" + CSI + BIDI  # a queue name may hold anything but braces
-TYPE = "t" + OSC8 + C1
+TYPE = "t" + OSC8 + C1 + TAGS
 TASK_ID = "id" + OSC0 + BIDI
 HOST = "host" + CSI + OSC0
-# What must never appear in the output bytes: ESC, BEL, C1 (as UTF-8), bidi controls.
+# What must never appear in the output bytes: ESC, BEL, C1 (as UTF-8), bidi controls,
+# tag characters.
 FORBIDDEN = re.compile(
     rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]"
+    rb"|\xf3\xa0[\x80-\x81]"
 )
 
 
