@@ -210,3 +210,17 @@ def test_fastq_worker_refused_configuration_exits_at_once(
     assert p.returncode == WorkerExit.INVALID_OPTIONS, out
     assert words in out and "retrying" not in out
     assert "wrong-pw" not in out and PASSWORD not in out
+
+
+def test_standalone_worker_refused_credentials_exit_2(locked: RedisServer) -> None:
+    env = dict(_env(), FASTQ_REDIS_URL=_url(locked, "wrong-pw"))
+    p = subprocess.run(
+        [sys.executable, "-m", "fastq.worker", "workerapps.apps:app"],
+        env=env,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Redis refused the credentials" in p.stderr and "wrong-pw" not in p.stderr
