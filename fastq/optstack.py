@@ -22,6 +22,7 @@ How to add an option to ``fastq-worker`` (the only edit needed): add one field t
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,9 @@ class Spec:
         parse: turns a CLI/env string or a TOML value into the field's value.
         help: one line for ``--help``.
         metavar: the value's placeholder in ``--help``.
-        flag: a boolean switch (``--x/--no-x``) instead of an option with a value.
+        flag: a boolean switch (``--x/--no-x``) instead of an option with a value;
+            its values parse as click's booleans (1/0, true/false, yes/no, on/off)
+            and ``parse`` is not used.
         argument: a positional argument (``APP``) instead of an option.
         shown_default: the default as ``--help`` shows it (else ``str(default)``).
     """
@@ -133,11 +136,7 @@ class Parsed(click.ParamType):  # type: ignore[type-arg,unused-ignore]  # generi
 
 
 def _read_env(param: click.Parameter, ctx: click.Context) -> str | None:
-    env: Mapping[str, str] | None = ctx.meta.get(_ENV)
-    if env is None:
-        import os
-
-        env = os.environ
+    env: Mapping[str, str] = ctx.meta.get(_ENV) or os.environ
     names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
     for name in names:
         if env.get(name):  # an empty variable counts as unset, as in click
@@ -155,6 +154,13 @@ class StackOption(click.Option):
 
     def resolve_envvar_value(self, ctx: click.Context) -> str | None:
         return _read_env(self, ctx)
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        hint = super().get_error_hint(ctx)  # type: ignore[arg-type,unused-ignore]
+        source = ctx.meta.get(_SOURCES, {}).get(self.name) if ctx else None
+        if source == ParameterSource.ENVIRONMENT and isinstance(self.envvar, str):
+            return f"{hint} (from {self.envvar})"  # click names only the flag
+        return hint
 
     def consume_value(
         self, ctx: click.Context, opts: Mapping[str, Any]
