@@ -225,6 +225,33 @@ def click_params(cls: type) -> list[click.Parameter]:
     return params
 
 
+def subcommand_option(
+    cls: type, name: str, callback: Callable[[click.Context, click.Parameter, Any], Any]
+) -> click.Option:
+    """Field ``name`` of ``cls`` once more, for a subcommand to accept after its name.
+
+    It has no variable and no default (the root's option already covers those);
+    ``callback(ctx, param, value)`` gets the parsed value, or None when not given.
+
+    Args:
+        cls: the dataclass that declares the option.
+        name: the field name.
+        callback: stores the value where the command reads it.
+    """
+    for field_name, _default, spec in declared(cls):
+        if field_name == name:
+            return StackOption(
+                [flag_name(name), name],
+                default=None,
+                type=Parsed(spec.parse, spec.metavar),
+                metavar=spec.metavar,
+                expose_value=False,
+                callback=callback,
+                help=f"{spec.help} [also accepted before the subcommand]",
+            )
+    raise KeyError(name)
+
+
 def parse_context(
     command: click.Command,
     argv: Sequence[str],
