@@ -15,6 +15,7 @@ from fastq.cli.render import console, echo
 from fastq.config import ENV_REDIS_URL, RedisConfig
 from fastq.errors import InvalidOptionError
 from fastq.inspect.inspector import Inspector
+from fastq.optstack import RedisOptions, subcommand_option
 
 
 class ExitCode(IntEnum):
@@ -110,16 +111,7 @@ def accept_redis_url_anywhere(group: click.Group) -> None:
     for command in group.commands.values():
         if any(p.name == "redis_url" for p in command.params):
             continue  # an alias of a command already seen
-        command.params.append(
-            click.Option(
-                ["--redis-url"],
-                metavar="URL",
-                default=None,
-                expose_value=False,
-                callback=_late_redis_url,
-                help="Redis URL, as before the subcommand.",
-            )
-        )
+        command.params.append(subcommand_option(RedisOptions, "redis_url", _late_redis_url))
         if isinstance(command, click.Group):
             accept_redis_url_anywhere(command)
 
