@@ -70,8 +70,13 @@ class IncomingTask:
         return self._msg.queue
 
     @property
-    def retry_count(self) -> int:
+    def retried(self) -> int:
         """How many times the task was already retried (Asynq ``retried``)."""
+        return self._msg.retried
+
+    @property
+    def retry_count(self) -> int:
+        """Alias of :attr:`retried`, kept for code written against earlier versions."""
         return self._msg.retried
 
     @property

@@ -194,8 +194,8 @@ def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
     return merged
 
 
-def check_payload(value: object) -> bytes:
-    if isinstance(value, bytes):
+def check_payload(value: object) -> bytes | None:
+    if value is None or isinstance(value, bytes):
         return value
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)

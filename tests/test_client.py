@@ -14,6 +14,7 @@ from fastq.client import Client
 from fastq.config import RedisConfig
 from fastq.devredis import RedisServer, free_port
 from fastq.errors import (
+    BrokerAuthError,
     BrokerConnectionError,
     BrokerError,
     DuplicateTaskError,
@@ -103,9 +104,27 @@ def test_unique_pending(client: Client, r: redis.Redis) -> None:
     client.enqueue(Task("sync", b"user:1"), unique=300, queue="other")
 
 
-def test_unique_empty_payload_key_has_no_checksum(client: Client, r: redis.Redis) -> None:
+def test_unique_nil_payload_key_has_no_checksum(client: Client, r: redis.Redis) -> None:
     client.enqueue(Task("tick"), unique=10)
     assert r.exists("asynq:{default}:unique:tick:")
+
+
+def test_unique_empty_payload_key_is_md5_of_empty_as_go(client: Client, r: redis.Redis) -> None:
+    # Go hashes a non-nil empty payload: asynq.NewTask("tick", []byte{}) locks this key.
+    info = client.enqueue(Task("tick", b""), unique=10)
+    go_key = "asynq:{default}:unique:tick:d41d8cd98f00b204e9800998ecf8427e"
+    assert r.get(go_key) == info.id.encode()
+    assert not r.exists("asynq:{default}:unique:tick:")
+    # nil and empty are different locks, on both sides.
+    client.enqueue(Task("tick"), unique=10)
+    with pytest.raises(DuplicateTaskError):
+        client.enqueue(Task("tick", b""), unique=10)
+
+
+def test_enqueue_many_unique_empty_payload_matches_go(client: Client, r: redis.Redis) -> None:
+    client.enqueue_many([Task("a", b"", unique=10), Task("b", unique=10)])
+    assert r.exists("asynq:{default}:unique:a:d41d8cd98f00b204e9800998ecf8427e")
+    assert r.exists("asynq:{default}:unique:b:")
 
 
 def test_unique_scheduled_ttl_covers_the_wait(client: Client, r: redis.Redis) -> None:
@@ -366,7 +385,7 @@ def test_unix_socket_and_acl_user(tmp_path_factory: pytest.TempPathFactory) -> N
         with Client(f"redis://producer:pw1@127.0.0.1:{server.port}/2") as c:
             c.enqueue(Task("y"))
         with Client(f"redis://producer:wrong@127.0.0.1:{server.port}/2") as c:
-            with pytest.raises(BrokerConnectionError) as exc:
+            with pytest.raises(BrokerAuthError) as exc:  # permanent, not "unreachable"
                 c.enqueue(Task("z"))
             assert "wrong" not in str(exc.value)
         r2 = redis.Redis(port=server.port, db=2)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 import click
+from setproctitle import setproctitle
 
 from fastq import __version__
 from fastq.cli.common import (
@@ -28,17 +29,19 @@ from fastq.cli.common import (
 )
 from fastq.cli.render import (
     console,
+    echo,
     error_rate,
     fmt_bytes,
     fmt_duration,
     fmt_time,
     payload_preview,
     print_json,
+    show_fields,
     table,
 )
 from fastq.cli.task import task
-from fastq.config import redact_url
 from fastq.errors import (
+    BrokerConfigError,
     BrokerConnectionError,
     DuplicateTaskError,
     FastqError,
@@ -49,6 +52,7 @@ from fastq.errors import (
     TaskIDConflictError,
 )
 from fastq.optstack import RedisOptions, click_params
+from fastq.redact import redact_text, scrub_argv
 
 
 @click.group(
@@ -160,7 +164,7 @@ def queue_ls(st: State, as_json: bool) -> None:
         print_json(names)
     else:
         for name in names:
-            click.echo(name)
+            echo(name)
 
 
 @queue.command("inspect", epilog=LEAF_EPILOG)
@@ -177,16 +181,15 @@ def queue_inspect(st: State, queues: Sequence[str], as_json: bool) -> None:
     for n, i in enumerate(infos):
         if n:
             out.print()
-        out.print("[bold]Queue Info[/bold]")
-        out.print(
-            f"Name:         {i.queue}\nSize:         {i.size}\nGroups:       {i.groups}\n"
-            f"Latency:      {fmt_duration(i.latency)}\n"
-            f"Memory usage: {fmt_bytes(i.memory_usage)}\n"
-            f"Paused:       {'yes' if i.paused else 'no'}",
-            markup=False,
-        )
-        for p in i.problems:
-            out.print(f"Problem:      {p}", markup=False)
+        fields: list[tuple[str, object]] = [
+            ("Name", i.queue),
+            ("Size", i.size),
+            ("Groups", i.groups),
+            ("Latency", fmt_duration(i.latency)),
+            ("Memory usage", fmt_bytes(i.memory_usage)),
+            ("Paused", "yes" if i.paused else "no"),
+        ]
+        show_fields(out, "Queue Info", fields + [("Problem", p) for p in i.problems])
         out.print()
         out.print(
             table(
@@ -249,7 +252,7 @@ def queue_pause(st: State, queues: Sequence[str]) -> None:
     """Pause queues: workers stop fetching new tasks from them."""
     for q in queues:
         changed = st.inspector().pause(q)
-        click.echo(f"Paused queue {q!r}" if changed else f"Queue {q!r} was already paused")
+        echo(f"Paused queue {q!r}" if changed else f"Queue {q!r} was already paused")
 
 
 @queue.command("resume", epilog=LEAF_EPILOG)
@@ -259,7 +262,7 @@ def queue_resume(st: State, queues: Sequence[str]) -> None:
     """Resume paused queues (alias: unpause)."""
     for q in queues:
         changed = st.inspector().unpause(q)
-        click.echo(f"Resumed queue {q!r}" if changed else f"Queue {q!r} was not paused")
+        echo(f"Resumed queue {q!r}" if changed else f"Queue {q!r} was not paused")
 
 
 queue.add_command(queue_resume, "unpause")
@@ -283,7 +286,7 @@ def queue_rm(st: State, queues: Sequence[str], force: bool, yes: bool) -> None:
     for q in queues:
         with progress_bar(f"Removing {q}") as report:
             st.inspector().delete_queue(q, force=force, progress=report)
-        click.echo(f"Removed queue {q!r}")
+        echo(f"Removed queue {q!r}")
 
 
 @cli.group(epilog=EPILOG)
@@ -301,7 +304,7 @@ def group_ls(st: State, queue: str, as_json: bool) -> None:
     if as_json:
         print_json([{"group": g, "size": n} for g, n in groups])
     elif not groups:
-        click.echo(f"No groups in queue {queue!r}")
+        echo(f"No groups in queue {queue!r}")
     else:
         console().print(table(None, ["Group", "Size"], groups))
 
@@ -324,7 +327,7 @@ def server_ls(st: State, as_json: bool) -> None:
         print_json(servers)
         return
     if not servers:
-        click.echo("No running servers")
+        echo("No running servers")
         return
     console().print(
         table(
@@ -361,7 +364,7 @@ def cron_ls(st: State, as_json: bool) -> None:
         print_json(entries)
         return
     if not entries:
-        click.echo("No scheduler entries")
+        echo("No scheduler entries")
         return
     console().print(
         table(
@@ -420,9 +423,19 @@ accept_redis_url_anywhere(cli)
 # --- entry point -----------------------------------------------------------------------
 
 
+def hide_password_in_argv() -> None:
+    """Mask a ``--redis-url`` password in sys.argv and in the title ``ps`` shows."""
+    before = list(sys.argv)
+    scrub_argv(sys.argv)
+    if sys.argv != before:
+        setproctitle(" ".join(["fastq", *sys.argv[1:]]))
+
+
 def _exit_code(exc: FastqError) -> ExitCode:
     if isinstance(exc, BrokerConnectionError):
         return ExitCode.REDIS_UNAVAILABLE
+    if isinstance(exc, BrokerConfigError):
+        return ExitCode.USAGE  # a wrong password or DB index: fix the URL, do not retry
     if isinstance(exc, NotFoundError):
         return ExitCode.NOT_FOUND
     if isinstance(
@@ -436,26 +449,25 @@ def _exit_code(exc: FastqError) -> ExitCode:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (an ``ExitCode``)."""
+    if argv is None:
+        hide_password_in_argv()
     try:
         rv = cli.main(
             args=list(argv) if argv is not None else None, prog_name="fastq", standalone_mode=False
         )
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         return ExitCode.ABORTED
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except FastqError as exc:
-        message = str(exc)
-        if isinstance(exc, BrokerConnectionError):
-            message = f"cannot reach Redis at {redact_url(exc.target)}"
-        click.echo(f"error: {message}", err=True)
+        echo(f"error: {redact_text(str(exc))}", err=True)  # with the cause's reason
         return _exit_code(exc)
     except BrokenPipeError:
         return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        echo("interrupted", err=True)
         return ExitCode.INTERRUPTED
     return rv if isinstance(rv, int) else ExitCode.OK
 

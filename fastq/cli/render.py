@@ -1,4 +1,11 @@
-"""How the ``fastq`` CLI shows things: payload previews, times, sizes, tables, JSON."""
+"""How the ``fastq`` CLI shows things: payload previews, times, sizes, tables, JSON.
+
+Everything read from Redis is hostile: a task type, queue name or server host may
+hold terminal escape sequences (ESC/CSI, OSC-8 links, OSC-0 titles), C1 controls,
+bidi overrides or undecodable bytes. ``safe`` is the one escape, and every way the
+CLI prints (``table``, ``show_fields``, ``echo``, ``print_json``) goes through it, so
+command code never prints a Redis-derived string itself.
+"""
 
 from __future__ import annotations
 
@@ -51,8 +58,67 @@ def console(*, stderr: bool = False) -> Console:
     )
 
 
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a UTF-16 surrogate pair, as JSON spells characters past the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+# Candidates only: json.dumps already escaped C0 controls, quotes and backslashes.
+_JSON_CANDIDATE = re.compile("[^\x20-\x7e\n]")
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    """Indented JSON; characters ``safe`` would escape are written as \\u escapes."""
+    text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False)
+    # Outside the ASCII range they can only sit inside JSON strings, where \\uXXXX
+    # means the same character: the JSON is unchanged, the terminal sees no control.
+    sys.stdout.write(_JSON_CANDIDATE.sub(_json_escape, text) + "\n")
+
+
+def safe(value: object, *, multiline: bool = False) -> str:
+    """The one escape for text on its way to the terminal: non-printable characters
+    (controls, C1, bidi overrides, lone surrogates) become visible escapes.
+
+    Args:
+        value: what to show (``str(value)`` is escaped).
+        multiline: keep line breaks as line breaks (pretty JSON); otherwise they are
+            escaped too, so one value stays on one line.
+    """
+    text = str(value)
+    if multiline:
+        return "\n".join(escape_text(line) for line in text.split("\n"))
+    return escape_text(text)
+
+
+def echo(text: object, *, err: bool = False) -> None:
+    """Print one line (stdout, or stderr with ``err``), escaped."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(safe(text, multiline=True) + "\n")
+    stream.flush()
+
+
+def show_fields(
+    out: Console, title: str, fields: Sequence[tuple[str, object]], *, multiline: Iterable[str] = ()
+) -> None:
+    """A bold title, then ``Label:  value`` lines with the values aligned and escaped.
+
+    Args:
+        out: the console to print on.
+        title: the heading.
+        fields: (label, value) pairs in display order.
+        multiline: labels whose values keep their line breaks (pretty JSON).
+    """
+    keep = set(multiline)
+    out.print(Text(title, style="bold"))
+    width = max((len(k) for k, _ in fields), default=0) + 2
+    for k, v in fields:
+        out.print(Text(f"{k + ':':<{width}}{safe(v, multiline=k in keep)}"))
 
 
 def escape_text(text: str) -> str:
@@ -139,9 +205,10 @@ def error_rate(processed: int, failed: int) -> str:
 
 def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """An aligned, borderless table in the spirit of the asynq CLI's."""
-    # Text, not str: user data such as "[error] ..." must never be read as rich markup.
+    # Text, not str: user data such as "[error] ..." must never be read as rich markup;
+    # every cell and the title are escaped before rich measures the columns.
     t = Table(
-        title=Text(title, style="bold") if title else None,
+        title=Text(safe(title), style="bold") if title else None,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -152,5 +219,5 @@ def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any
         numeric = bool(rows) and all(isinstance(r[i], int) for r in rows)
         t.add_column(h, overflow="fold", justify="right" if numeric else "left")
     for row in rows:
-        t.add_row(*(Text(str(c)) for c in row))
+        t.add_row(*(Text(safe(c)) for c in row))
     return t
