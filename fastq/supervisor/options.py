@@ -76,6 +76,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = int(str(text))
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a TCP port, 0 to 65535")
+    return value
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = str(text).strip().lower()
@@ -185,6 +192,14 @@ OPTIONS: tuple[Option, ...] = (
         "seconds to wait for Redis at startup before giving up (0: forever)",
         "SECONDS",
     ),
+    Option(
+        "metrics_port",
+        _port,
+        0,
+        "serve /metrics, /healthz and /readyz on this port (0: off)",
+        "PORT",
+    ),
+    Option("metrics_host", str, "127.0.0.1", "interface the metrics port binds", "HOST"),
     Option("log_format", _choice(LOG_FORMATS), DEFAULT_LOG_FORMAT, "console or json", "FORMAT"),
     Option(
         "log_level",
@@ -216,6 +231,8 @@ class WorkerOptions:
         redis_wait: seconds to wait for Redis at startup (0: forever).
         log_format: console or json.
         log_level: lowest level logged.
+        metrics_port: port of /metrics, /healthz, /readyz (0: off).
+        metrics_host: interface the metrics port binds.
         sources: option name -> where its value came from (cli, env, config, default).
     """
 
@@ -233,6 +250,8 @@ class WorkerOptions:
     redis_wait: float
     log_format: str
     log_level: str
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     sources: dict[str, str] = field(default_factory=dict)
 
     def queues_text(self) -> str:

@@ -1,0 +1,230 @@
+"""Worker metrics (the process view): the engine hooks of one worker process.
+
+Recording must cost the hot path nothing measurable, so a finished task only bumps
+plain Python counters (a dict lookup, a ``bisect`` into the bucket bounds); every
+``PUBLISH_EVERY`` seconds, and once at exit, the deltas go to prometheus_client's
+metrics, whose multiprocess mode writes them to this process's files in
+``PROMETHEUS_MULTIPROC_DIR`` for the supervisor to aggregate.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from typing import Any
+
+import psutil
+from prometheus_client import Counter, Gauge, Histogram
+
+from fastq.errors import RevokeTask, SkipRetry, TaskCanceledError, TaskTimeoutError
+from fastq.worker.executor import LEASE_LOST, SHUTDOWN, Running
+
+PUBLISH_EVERY = 1.0  # seconds between publications of the local counts
+RSS_EVERY = 5.0  # seconds between RSS reads
+MAX_SERIES = 1000  # (queue, task type) pairs per process; task types come from Redis
+OVERFLOW = "other"  # the task_type label once MAX_SERIES is reached
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+PICKUP_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
+
+RUN_OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled", "revoked", "lease_lost")
+FAILURE_ACTIONS = ("retried", "archived")
+_LABELS = ["queue", "task_type"]
+
+TASK_DURATION = Histogram(
+    "fastq_worker_task_duration_seconds",
+    "Seconds from handler start to its end, by queue and task type.",
+    _LABELS,
+    buckets=DURATION_BUCKETS,
+)
+PICKUP_LATENCY = Histogram(
+    "fastq_worker_task_pickup_latency_seconds",
+    "Seconds from a task becoming pending (enqueue, or due time of a scheduled or "
+    "retried task) to its handler start.",
+    _LABELS,
+    buckets=PICKUP_BUCKETS,
+)
+TASK_RUNS = Counter(
+    "fastq_worker_task_runs",
+    "Handler runs by how they ended: succeeded, failed, timed_out, cancelled, revoked, "
+    "lease_lost (each run counts once).",
+    [*_LABELS, "outcome"],
+)
+TASK_FAILURES = Counter(
+    "fastq_worker_task_failures",
+    "Failed, timed-out and cancelled runs by what happened next: retried or archived.",
+    [*_LABELS, "action"],
+)
+IN_FLIGHT = Gauge(
+    "fastq_worker_tasks_in_flight",
+    "Tasks running now, over all worker processes.",
+    multiprocess_mode="livesum",
+)
+FREE_SLOTS = Gauge(
+    "fastq_worker_free_slots",
+    "Task slots free now, over all worker processes.",
+    multiprocess_mode="livesum",
+)
+RSS = Gauge(
+    "fastq_worker_process_resident_memory_bytes",
+    "Resident memory of each live worker process.",
+    multiprocess_mode="liveall",
+)
+LEASE_EXTENSIONS = Counter("fastq_worker_lease_extensions", "Task leases extended.")
+LEASES_LOST = Counter(
+    "fastq_worker_leases_lost", "Task leases found lost while extending them (never acked)."
+)
+REDIS_RTT = Histogram(
+    "fastq_worker_redis_round_trip_seconds",
+    "Seconds one acknowledgement round trip to Redis took.",
+    buckets=RTT_BUCKETS,
+)
+OUTAGE = Counter(
+    "fastq_worker_redis_outage_seconds",
+    "Seconds worker processes spent unable to reach Redis (summed over processes).",
+)
+
+
+class _Series:
+    """Unpublished counts of one (queue, task type)."""
+
+    __slots__ = ("duration", "duration_sum", "failures", "pickup", "pickup_sum", "runs")
+
+    def __init__(self) -> None:
+        self.duration = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
+        self.pickup = [0] * (len(PICKUP_BUCKETS) + 1)
+        self.pickup_sum = 0.0
+        self.runs: dict[str, int] = {}
+        self.failures: dict[str, int] = {}
+
+
+class WorkerMetrics:
+    """``EngineHooks`` that record worker metrics; one per worker process.
+
+    Args:
+        clock: unix time source, the engine's (``Running.started`` is on it).
+    """
+
+    def __init__(self, clock: Any = time.time) -> None:
+        self.clock = clock
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._extended = 0
+        self._lost = 0
+        self._rtt: list[float] = []
+        self._outage = 0.0
+        self._last_tick = 0.0
+        self._next_publish = 0.0
+        self._next_rss = 0.0
+        self._proc = psutil.Process()
+
+    # --- hot path: plain counting ------------------------------------------------
+
+    def _get(self, queue: str, task_type: str) -> tuple[tuple[str, str], _Series]:
+        key = (queue, task_type)
+        s = self._series.get(key)
+        if s is None:
+            if len(self._series) >= MAX_SERIES:
+                key = (queue, OVERFLOW)
+                s = self._series.get(key)
+            if s is None:
+                s = self._series[key] = _Series()
+        self._dirty.add(key)
+        return key, s
+
+    def started(self, running: Running, pending_since_ns: int) -> None:
+        if not pending_since_ns:
+            return  # a task of a writer that keeps no pending_since: latency unknown
+        wait = max(0.0, running.started - pending_since_ns / 1e9)
+        _, s = self._get(running.queue, running.msg.type)
+        s.pickup[bisect_left(PICKUP_BUCKETS, wait)] += 1
+        s.pickup_sum += wait
+
+    def finished(self, running: Running, exc: BaseException | None) -> None:
+        took = max(0.0, self.clock() - running.started)
+        _, s = self._get(running.queue, running.msg.type)
+        s.duration[bisect_left(DURATION_BUCKETS, took)] += 1
+        s.duration_sum += took
+        outcome = "succeeded" if exc is None else self._failed(running, exc, s)
+        s.runs[outcome] = s.runs.get(outcome, 0) + 1
+
+    def _failed(self, running: Running, exc: BaseException, s: _Series) -> str:
+        reason = running.ctx.cancel_reason
+        if reason == LEASE_LOST:
+            return "lease_lost"
+        if reason == SHUTDOWN:
+            return "cancelled"  # requeued, not retried: no failure action
+        if isinstance(exc, RevokeTask):
+            return "revoked"
+        # The acker's rule (Asynq's): SkipRetry or retries used up -> archive.
+        msg = running.msg
+        action = "archived" if isinstance(exc, SkipRetry) or msg.retried >= msg.retry else "retried"
+        s.failures[action] = s.failures.get(action, 0) + 1
+        if isinstance(exc, TaskTimeoutError):
+            return "timed_out"
+        if isinstance(exc, TaskCanceledError):
+            return "cancelled"
+        return "failed"
+
+    def flushed(self, seconds: float, extended: int, lost: int) -> None:
+        self._rtt.append(seconds)
+        self._extended += extended
+        self._lost += lost
+
+    def tick(self, now: float, busy: int, capacity: int, outage: bool) -> None:
+        if outage and self._last_tick:
+            self._outage += now - self._last_tick
+        self._last_tick = now
+        if now < self._next_publish:
+            return
+        self._next_publish = now + PUBLISH_EVERY
+        IN_FLIGHT.set(busy)
+        FREE_SLOTS.set(max(0, capacity - busy))
+        if now >= self._next_rss:
+            self._next_rss = now + RSS_EVERY
+            RSS.set(self._proc.memory_info().rss)
+        self.publish()
+
+    # --- publication -----------------------------------------------------------------
+
+    def publish(self) -> None:
+        """Move the local counts into prometheus_client (its files, in multiprocess mode)."""
+        for key in self._dirty:
+            s = self._series[key]
+            _add_histogram(TASK_DURATION.labels(*key), s.duration, s.duration_sum)
+            _add_histogram(PICKUP_LATENCY.labels(*key), s.pickup, s.pickup_sum)
+            s.duration = [0] * len(s.duration)
+            s.pickup = [0] * len(s.pickup)
+            s.duration_sum = s.pickup_sum = 0.0
+            for outcome, n in s.runs.items():
+                TASK_RUNS.labels(*key, outcome).inc(n)
+            for action, n in s.failures.items():
+                TASK_FAILURES.labels(*key, action).inc(n)
+            s.runs.clear()
+            s.failures.clear()
+        self._dirty.clear()
+        if self._extended:
+            LEASE_EXTENSIONS.inc(self._extended)
+            self._extended = 0
+        if self._lost:
+            LEASES_LOST.inc(self._lost)
+            self._lost = 0
+        for rtt in self._rtt:
+            REDIS_RTT.observe(rtt)
+        self._rtt.clear()
+        if self._outage:
+            OUTAGE.inc(self._outage)
+            self._outage = 0.0
+
+
+def _add_histogram(child: Any, counts: list[int], total: float) -> None:
+    """Add pre-bucketed observations to a histogram child: what ``observe`` does once
+    per value, done once per bucket (prometheus_client has no bulk observe)."""
+    if not any(counts):
+        return
+    child._sum.inc(total)
+    for i, n in enumerate(counts):
+        if n:
+            child._buckets[i].inc(n)
