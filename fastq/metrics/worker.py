@@ -89,14 +89,23 @@ OUTAGE = Counter(
 class _Series:
     """Unpublished counts of one (queue, task type)."""
 
-    __slots__ = ("duration", "duration_sum", "failures", "pickup", "pickup_sum", "runs")
+    __slots__ = (
+        "duration",
+        "duration_sum",
+        "failures",
+        "pickup",
+        "pickup_sum",
+        "runs",
+        "succeeded",
+    )
 
     def __init__(self) -> None:
         self.duration = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
         self.pickup = [0] * (len(PICKUP_BUCKETS) + 1)
         self.pickup_sum = 0.0
-        self.runs: dict[str, int] = {}
+        self.succeeded = 0
+        self.runs: dict[str, int] = {}  # outcomes other than succeeded
         self.failures: dict[str, int] = {}
 
 
@@ -110,7 +119,6 @@ class WorkerMetrics:
     def __init__(self, clock: Any = time.time) -> None:
         self.clock = clock
         self._series: dict[tuple[str, str], _Series] = {}
-        self._dirty: set[tuple[str, str]] = set()
         self._extended = 0
         self._lost = 0
         self._rtt: list[float] = []
@@ -122,33 +130,32 @@ class WorkerMetrics:
 
     # --- hot path: plain counting ------------------------------------------------
 
-    def _get(self, queue: str, task_type: str) -> tuple[tuple[str, str], _Series]:
-        key = (queue, task_type)
-        s = self._series.get(key)
-        if s is None:
-            if len(self._series) >= MAX_SERIES:
-                key = (queue, OVERFLOW)
-                s = self._series.get(key)
-            if s is None:
-                s = self._series[key] = _Series()
-        self._dirty.add(key)
-        return key, s
-
-    def started(self, running: Running, pending_since_ns: int) -> None:
-        if not pending_since_ns:
-            return  # a task of a writer that keeps no pending_since: latency unknown
-        wait = max(0.0, running.started - pending_since_ns / 1e9)
-        _, s = self._get(running.queue, running.msg.type)
-        s.pickup[bisect_left(PICKUP_BUCKETS, wait)] += 1
-        s.pickup_sum += wait
+    def _new(self, key: tuple[str, str]) -> _Series:
+        if len(self._series) >= MAX_SERIES:
+            key = (key[0], OVERFLOW)
+            got = self._series.get(key)
+            if got is not None:
+                return got
+        s = self._series[key] = _Series()
+        return s
 
     def finished(self, running: Running, exc: BaseException | None) -> None:
-        took = max(0.0, self.clock() - running.started)
-        _, s = self._get(running.queue, running.msg.type)
+        key = (running.queue, running.msg.type)
+        s = self._series.get(key) or self._new(key)
+        start = running.started
+        took = self.clock() - start
         s.duration[bisect_left(DURATION_BUCKETS, took)] += 1
         s.duration_sum += took
-        outcome = "succeeded" if exc is None else self._failed(running, exc, s)
-        s.runs[outcome] = s.runs.get(outcome, 0) + 1
+        since = running.pending_since
+        if since:  # 0: a writer that keeps no pending_since, latency unknown
+            wait = start - since * 1e-9
+            s.pickup[bisect_left(PICKUP_BUCKETS, wait)] += 1
+            s.pickup_sum += wait
+        if exc is None:
+            s.succeeded += 1
+        else:
+            outcome = self._failed(running, exc, s)
+            s.runs[outcome] = s.runs.get(outcome, 0) + 1
 
     def _failed(self, running: Running, exc: BaseException, s: _Series) -> str:
         reason = running.ctx.cancel_reason
@@ -191,20 +198,23 @@ class WorkerMetrics:
 
     def publish(self) -> None:
         """Move the local counts into prometheus_client (its files, in multiprocess mode)."""
-        for key in self._dirty:
-            s = self._series[key]
+        for key, s in self._series.items():
+            if not any(s.duration):  # every finished run lands in one duration bucket
+                continue
             _add_histogram(TASK_DURATION.labels(*key), s.duration, s.duration_sum)
             _add_histogram(PICKUP_LATENCY.labels(*key), s.pickup, s.pickup_sum)
             s.duration = [0] * len(s.duration)
             s.pickup = [0] * len(s.pickup)
             s.duration_sum = s.pickup_sum = 0.0
+            if s.succeeded:
+                s.runs["succeeded"] = s.succeeded
+                s.succeeded = 0
             for outcome, n in s.runs.items():
                 TASK_RUNS.labels(*key, outcome).inc(n)
             for action, n in s.failures.items():
                 TASK_FAILURES.labels(*key, action).inc(n)
             s.runs.clear()
             s.failures.clear()
-        self._dirty.clear()
         if self._extended:
             LEASE_EXTENSIONS.inc(self._extended)
             self._extended = 0

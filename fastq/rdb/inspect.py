@@ -100,7 +100,8 @@ def queue_metrics(now: float) -> Plan[list[tuple[str, list[Any], int, float, flo
 def _head_score(reply: Any) -> float:
     if isinstance(reply, ResponseError) or not reply:
         return 0.0
-    return float(reply[1])
+    first = reply[0]  # redis-py pairs WITHSCORES replies up: [(member, score)]
+    return float(first[1] if isinstance(first, (list, tuple)) else reply[1])
 
 
 def _stats_calls(queue: str, now: float) -> list[Op]:

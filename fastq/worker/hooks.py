@@ -16,12 +16,10 @@ from fastq.worker.executor import Running
 class EngineHooks(Protocol):
     """What the engine reports."""
 
-    def started(self, running: Running, pending_since_ns: int) -> None:
-        """A task was handed to its handler; ``pending_since_ns`` is when it became
-        pending (unix nanoseconds, 0 if unknown)."""
-
     def finished(self, running: Running, exc: BaseException | None) -> None:
-        """A task's run ended (``exc`` None: success), before it is acknowledged."""
+        """A task's run ended (``exc`` None: success), before it is acknowledged.
+        ``running.started`` is when it was handed to its handler and
+        ``running.pending_since`` when it became pending (unix ns, 0 if unknown)."""
 
     def flushed(self, seconds: float, extended: int, lost: int) -> None:
         """One acknowledgement round trip took ``seconds``; it extended ``extended``

@@ -278,8 +278,7 @@ class Engine:
             self.running[f.task_id] = r
             self.busy += 1
             self.info.started(f.task_id, r)
-            if self.hooks is not None:
-                self.hooks.started(r, f.pending_since)
+            r.pending_since = f.pending_since
             self.executor.start(r)
 
     def _log_skip(self, f: rdb.Fetched) -> None:
