@@ -16,7 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, ThreadingWSGIServer
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from fastq.config import RedisConfig
 from fastq.inspect.inspector import Inspector
@@ -25,6 +25,8 @@ from fastq.metrics.queues import MetricsSource, QueueCollector
 log = structlog.get_logger("fastq.metrics")
 
 DEFAULT_PORT = 9812
+# The classic text format: every Prometheus 2.x scrapes it (generate_latest writes it).
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_HOST = "127.0.0.1"
 
 Source = MetricsSource | str | RedisConfig | None
@@ -81,7 +83,7 @@ def asgi_app(source: Source = None) -> ASGIApp:
             await _respond(send, 405, b"method not allowed\n", "text/plain; charset=utf-8")
             return
         body = await asyncio.to_thread(generate_latest, registry)
-        await _respond(send, 200, body, CONTENT_TYPE_LATEST)
+        await _respond(send, 200, body, TEXT_FORMAT)
 
     return app
 

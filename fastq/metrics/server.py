@@ -25,6 +25,7 @@ from fastq.metrics.multiproc import MultiprocDir
 
 log = structlog.stdlib.get_logger("fastq.metrics")
 
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 REQUEST_TIMEOUT = 1.0  # seconds a client gets to send its request and read the answer
 BACKLOG = 16
 
@@ -282,9 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         port: MetricsPort = self.server
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-            self._send(200, port.metrics(), CONTENT_TYPE_LATEST)
+            self._send(200, port.metrics(), TEXT_FORMAT)
         elif path in ("/healthz", "/readyz"):
             ok, body = port.health() if path == "/healthz" else port.readiness()
             data = json.dumps(body, sort_keys=True).encode() + b"\n"
