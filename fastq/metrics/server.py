@@ -28,6 +28,7 @@ log = structlog.stdlib.get_logger("fastq.metrics")
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 REQUEST_TIMEOUT = 1.0  # seconds a client gets to send its request and read the answer
 BACKLOG = 16
+RESTART_CAUSES = ("crashed", "killed", "stuck", "memory", "recycled", "reload")
 
 
 class ChildView(Protocol):
@@ -243,7 +244,9 @@ class _SupervisorCollector:
             "recycled, reload).",
             labels=["role", "cause"],
         )
-        for (role, cause), n in sorted(self.port.restarts.items()):
+        counts = {("worker", cause): 0 for cause in RESTART_CAUSES}  # series exist from 0
+        counts.update(self.port.restarts)
+        for (role, cause), n in sorted(counts.items()):
             restarts.add_metric([role, cause], float(n))
         yield restarts
         sup = self.port._sup
