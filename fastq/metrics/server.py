@@ -244,9 +244,9 @@ class _SupervisorCollector:
             "recycled, reload).",
             labels=["role", "cause"],
         )
-        counts = {("worker", cause): 0 for cause in RESTART_CAUSES}  # series exist from 0
-        counts.update(self.port.restarts)
-        for (role, cause), n in sorted(counts.items()):
+        by_cause = {("worker", cause): 0 for cause in RESTART_CAUSES}  # series exist from 0
+        by_cause.update(self.port.restarts)
+        for (role, cause), n in sorted(by_cause.items()):
             restarts.add_metric([role, cause], float(n))
         yield restarts
         sup = self.port._sup
