@@ -2,7 +2,7 @@
 
     PROMETHEUS_MULTIPROC_DIR=/tmp/x python3 bench/metrics_worker.py module:app
 
-Same as ``python3 -m fastq.worker.process module:app`` (settings from FASTQ_* env),
+Same as ``python3 -m fastq.worker module:app`` (settings from FASTQ_* env),
 plus ``fastq.metrics.worker.WorkerMetrics`` as the engine's hooks, which is what a
 ``fastq-worker --metrics-port N`` child runs.
 """
@@ -15,8 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fastq.apploader import AppLoader
 from fastq.metrics.worker import WorkerMetrics
-from fastq.worker.process import load_app, run_worker, settings_from_env
+from fastq.worker.process import run_worker
+from fastq.worker.standalone import settings_from_env
 
 
 def main() -> int:
@@ -28,7 +30,7 @@ def main() -> int:
     maintenance = os.environ.get("FASTQ_MAINTENANCE", "1") != "0"
     try:
         return run_worker(
-            load_app(sys.argv[1]), settings_from_env(), maintenance=maintenance, hooks=hooks
+            AppLoader(sys.argv[1]).load(), settings_from_env(), maintenance=maintenance, hooks=hooks
         )
     finally:
         hooks.publish()

@@ -30,7 +30,7 @@ from fastq.metrics.worker import WorkerMetrics, _add_histogram
 from fastq.supervisor.config_file import load_config_file
 from fastq.supervisor.options import OPTION_NAMES, resolve
 from fastq.task import Task
-from fastq.worker.executor import CANCELED, LEASE_LOST, TIMEOUT, Running
+from fastq.worker.executor import Interrupt, Running
 
 APP = "supervisorapps.metrics_app:app"
 
@@ -57,14 +57,14 @@ def test_each_run_counts_once_under_its_outcome_and_failures_under_their_action(
     m.finished(running(q, "t", retried=3, retry=3), RuntimeError("x"))  # archived
     m.finished(running(q, "t"), SkipRetry("no"))  # archived at once
     timed = running(q, "t")
-    timed.ctx.cancel(TIMEOUT)
+    timed.ctx.cancel(Interrupt.TIMEOUT)
     m.finished(timed, TaskTimeoutError("late"))
     canceled = running(q, "t")
-    canceled.ctx.cancel(CANCELED)
+    canceled.ctx.cancel(Interrupt.CANCELED)
     m.finished(canceled, TaskCanceledError("stop"))
     m.finished(running(q, "t"), RevokeTask("gone"))
     lost = running(q, "t")
-    lost.ctx.cancel(LEASE_LOST)
+    lost.ctx.cancel(Interrupt.LEASE_GONE)
     m.finished(lost, TaskCanceledError("lease"))
     assert sample("fastq_worker_task_runs_total", queue=q, task_type="t", outcome="succeeded") == 0
     m.publish()  # nothing reaches prometheus_client before a publication

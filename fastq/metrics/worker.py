@@ -17,7 +17,7 @@ import psutil
 from prometheus_client import Counter, Gauge, Histogram
 
 from fastq.errors import RevokeTask, SkipRetry, TaskCanceledError, TaskTimeoutError
-from fastq.worker.executor import LEASE_LOST, SHUTDOWN, Running
+from fastq.worker.executor import Interrupt, Running
 
 PUBLISH_EVERY = 1.0  # seconds between publications of the local counts
 RSS_EVERY = 5.0  # seconds between RSS reads
@@ -159,9 +159,9 @@ class WorkerMetrics:
 
     def _failed(self, running: Running, exc: BaseException, s: _Series) -> str:
         reason = running.ctx.cancel_reason
-        if reason == LEASE_LOST:
+        if reason == Interrupt.LEASE_GONE:
             return "lease_lost"
-        if reason == SHUTDOWN:
+        if reason == Interrupt.SHUTDOWN:
             return "cancelled"  # requeued, not retried: no failure action
         if isinstance(exc, RevokeTask):
             return "revoked"
