@@ -28,6 +28,7 @@ from fastq.task import Task
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]  # .ci/run installs prometheus
 DASHBOARD = ROOT / "docs" / "grafana" / "fastq.json"
+ALERTS = ROOT / "docs" / "prometheus" / "fastq-alerts.yml"
 N_OK, M_FAIL = 20, 5
 
 
@@ -40,7 +41,8 @@ class Prometheus:
         )
         config = tmp / "prometheus.yml"
         config.write_text(
-            f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files: ['{ALERTS}']\nscrape_configs:\n{jobs}"
         )
         self.log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
@@ -173,3 +175,28 @@ def test_every_dashboard_query_returns_data(stack: tuple[Prometheus, int], redis
     wait_for(lambda: all(prom.query(q) for q in queries), 20, "every query to return data")
     empty = [q for q in queries if not prom.query(q)]
     assert empty == []
+
+
+def test_the_alert_rules_load_and_evaluate(stack: tuple[Prometheus, int]) -> None:
+    check = subprocess.run(["promtool", "check", "rules", str(ALERTS)], capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    prom, _ = stack
+
+    def rules() -> list[dict[str, Any]]:
+        try:
+            groups = prom.api("rules")["groups"]
+        except OSError:
+            return []
+        return [r for g in groups for r in g["rules"]]
+
+    wait_for(
+        lambda: rules() and all(r.get("lastEvaluation", "").startswith("2") for r in rules()),
+        20,
+        "rule evaluation",
+    )
+    got = {r["name"]: r["health"] for r in rules()}
+    assert len(got) == 8
+    assert set(got.values()) == {"ok"}, got
+    # Once the worker is scraped, with nothing failing, no alert is pending or firing.
+    wait_for(lambda: prom.value('up{job="fastq-worker"}') == 1, 20, "worker scraped")
+    wait_for(lambda: all(r["state"] == "inactive" for r in rules()), 15, "all alerts inactive")
