@@ -132,14 +132,15 @@ def test_bulk_added_histogram_equals_one_observe_per_value() -> None:
 def test_series_per_process_are_capped_and_overflow_into_other() -> None:
     import fastq.metrics.worker as mw
 
-    m, q = WorkerMetrics(), "hooks-cap"
+    q = "hooks-cap"
     old = mw.MAX_SERIES
     mw.MAX_SERIES = 2
     try:
-        for kind in ("a", "b", "c", "d"):
-            m.finished(running(q, kind), None)
+        m = WorkerMetrics()
     finally:
         mw.MAX_SERIES = old
+    for kind in ("a", "b", "c", "d"):
+        m.finished(running(q, kind), None)
     m.publish()
     ok = "succeeded"
     assert sample("fastq_worker_task_runs_total", queue=q, task_type="other", outcome=ok) == 2
@@ -342,3 +343,23 @@ def test_readyz_is_503_and_healthz_200_while_redis_is_down(tmp_path: Path) -> No
     finally:
         p.close()
         server.cleanup()
+
+
+def test_runstats_buckets_as_prometheus_le_and_counts_only_successes_itself() -> None:
+    from fastq._core import RunStats
+
+    failed: list[tuple[str, BaseException]] = []
+    stats = RunStats((1.0, 2.0), (1.0, 2.0), lambda r, e, s: failed.append((r.msg.type, e)))
+    for wait in (0.5, 1.0, 1.5, 3.0):
+        r = running("rs", "t")
+        r.started = 100.0
+        r.pending_since = int((100.0 - wait) * 1e9)
+        stats.finished(r, None)
+    err = ValueError("x")
+    stats.finished(running("rs", "t"), err)
+    s = stats.series["rs"]["t"]
+    # <=1: 0.5 and 1.0; <=2: 1.5 and the failed run's 1.5 (see running()); +Inf: 3.0
+    assert s.take_pickup() == [2, 2, 1]
+    assert s.take_pickup() == [0, 0, 0]  # taken means reset
+    assert (s.succeeded, s.runs_total, failed) == (4, 5, [("t", err)])
+    assert sum(s.take_duration()) == 5

@@ -1,7 +1,7 @@
 """Worker metrics (the process view): the engine hooks of one worker process.
 
 Recording must cost the hot path nothing measurable, so a finished task only bumps
-plain Python counters (a dict lookup, a ``bisect`` into the bucket bounds); every
+counters in C (``fastq._core.RunStats``: two bucket searches, a dict lookup); every
 ``PUBLISH_EVERY`` seconds, and once at exit, the deltas go to prometheus_client's
 metrics, whose multiprocess mode writes them to this process's files in
 ``PROMETHEUS_MULTIPROC_DIR`` for the supervisor to aggregate.
@@ -9,13 +9,12 @@ metrics, whose multiprocess mode writes them to this process's files in
 
 from __future__ import annotations
 
-import time
-from bisect import bisect_left
 from typing import Any
 
 import psutil
 from prometheus_client import Counter, Gauge, Histogram
 
+from fastq._core import RunSeries, RunStats
 from fastq.errors import RevokeTask, SkipRetry, TaskCanceledError, TaskTimeoutError
 from fastq.worker.executor import Interrupt, Running
 
@@ -86,39 +85,17 @@ OUTAGE = Counter(
 )
 
 
-class _Series:
-    """Unpublished counts of one (queue, task type)."""
-
-    __slots__ = (
-        "duration",
-        "duration_sum",
-        "failures",
-        "pickup",
-        "pickup_sum",
-        "runs",
-        "succeeded",
-    )
-
-    def __init__(self) -> None:
-        self.duration = [0] * (len(DURATION_BUCKETS) + 1)
-        self.duration_sum = 0.0
-        self.pickup = [0] * (len(PICKUP_BUCKETS) + 1)
-        self.pickup_sum = 0.0
-        self.succeeded = 0
-        self.runs: dict[str, int] = {}  # outcomes other than succeeded
-        self.failures: dict[str, int] = {}
-
-
 class WorkerMetrics:
     """``EngineHooks`` that record worker metrics; one per worker process.
 
-    Args:
-        clock: unix time source, the engine's (``Running.started`` is on it).
+    ``finished`` is the compiled ``RunStats.finished`` (fastq._core): it buckets the
+    run's duration (``running.started`` to now, on the wall clock the engine's default
+    clock uses) and its pickup latency in C; only failures come back to Python.
     """
 
-    def __init__(self, clock: Any = time.time) -> None:
-        self.clock = clock
-        self._series: dict[tuple[str, str], _Series] = {}
+    def __init__(self) -> None:
+        self.stats = RunStats(DURATION_BUCKETS, PICKUP_BUCKETS, self._failed, MAX_SERIES, OVERFLOW)
+        self.finished = self.stats.finished  # the hot path, without a Python frame
         self._extended = 0
         self._lost = 0
         self._rtt: list[float] = []
@@ -128,36 +105,11 @@ class WorkerMetrics:
         self._next_rss = 0.0
         self._proc = psutil.Process()
 
-    # --- hot path: plain counting ------------------------------------------------
+    def _failed(self, running: Running, exc: BaseException, s: RunSeries) -> None:
+        outcome = self._outcome(running, exc, s)
+        s.runs[outcome] = s.runs.get(outcome, 0) + 1
 
-    def _new(self, key: tuple[str, str]) -> _Series:
-        if len(self._series) >= MAX_SERIES:
-            key = (key[0], OVERFLOW)
-            got = self._series.get(key)
-            if got is not None:
-                return got
-        s = self._series[key] = _Series()
-        return s
-
-    def finished(self, running: Running, exc: BaseException | None) -> None:
-        key = (running.queue, running.msg.type)
-        s = self._series.get(key) or self._new(key)
-        start = running.started
-        took = self.clock() - start
-        s.duration[bisect_left(DURATION_BUCKETS, took)] += 1
-        s.duration_sum += took
-        since = running.pending_since
-        if since:  # 0: a writer that keeps no pending_since, latency unknown
-            wait = start - since * 1e-9
-            s.pickup[bisect_left(PICKUP_BUCKETS, wait)] += 1
-            s.pickup_sum += wait
-        if exc is None:
-            s.succeeded += 1
-        else:
-            outcome = self._failed(running, exc, s)
-            s.runs[outcome] = s.runs.get(outcome, 0) + 1
-
-    def _failed(self, running: Running, exc: BaseException, s: _Series) -> str:
+    def _outcome(self, running: Running, exc: BaseException, s: RunSeries) -> str:
         reason = running.ctx.cancel_reason
         if reason == Interrupt.LEASE_GONE:
             return "lease_lost"
@@ -198,23 +150,10 @@ class WorkerMetrics:
 
     def publish(self) -> None:
         """Move the local counts into prometheus_client (its files, in multiprocess mode)."""
-        for key, s in self._series.items():
-            if not any(s.duration):  # every finished run lands in one duration bucket
-                continue
-            _add_histogram(TASK_DURATION.labels(*key), s.duration, s.duration_sum)
-            _add_histogram(PICKUP_LATENCY.labels(*key), s.pickup, s.pickup_sum)
-            s.duration = [0] * len(s.duration)
-            s.pickup = [0] * len(s.pickup)
-            s.duration_sum = s.pickup_sum = 0.0
-            if s.succeeded:
-                s.runs["succeeded"] = s.succeeded
-                s.succeeded = 0
-            for outcome, n in s.runs.items():
-                TASK_RUNS.labels(*key, outcome).inc(n)
-            for action, n in s.failures.items():
-                TASK_FAILURES.labels(*key, action).inc(n)
-            s.runs.clear()
-            s.failures.clear()
+        for queue, by_type in self.stats.series.items():
+            for task_type, s in by_type.items():
+                if s.runs_total:
+                    _publish_series(queue, task_type, s)
         if self._extended:
             LEASE_EXTENSIONS.inc(self._extended)
             self._extended = 0
@@ -227,6 +166,22 @@ class WorkerMetrics:
         if self._outage:
             OUTAGE.inc(self._outage)
             self._outage = 0.0
+
+
+def _publish_series(queue: str, task_type: str, s: RunSeries) -> None:
+    _add_histogram(TASK_DURATION.labels(queue, task_type), s.take_duration(), s.duration_sum)
+    _add_histogram(PICKUP_LATENCY.labels(queue, task_type), s.take_pickup(), s.pickup_sum)
+    s.duration_sum = s.pickup_sum = 0.0
+    s.runs_total = 0
+    if s.succeeded:
+        s.runs["succeeded"] = s.succeeded
+        s.succeeded = 0
+    for outcome, n in s.runs.items():
+        TASK_RUNS.labels(queue, task_type, outcome).inc(n)
+    for action, n in s.failures.items():
+        TASK_FAILURES.labels(queue, task_type, action).inc(n)
+    s.runs.clear()
+    s.failures.clear()
 
 
 def _add_histogram(child: Any, counts: list[int], total: float) -> None:
