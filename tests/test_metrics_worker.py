@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -317,6 +318,12 @@ def test_fastq_worker_serves_summed_counts_health_and_readiness(
     body = json.loads(get(f"http://127.0.0.1:{port}/readyz")[1])
     assert body["problems"] == ["quiet: not taking new tasks"]
     assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+
+    # A client that connects and sends nothing is dropped; the next one is answered.
+    with socket.create_connection(("127.0.0.1", port)) as idle:
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        idle.settimeout(5)
+        assert idle.recv(100) == b""
 
     p.signal(signal.SIGTERM)
     assert p.wait(20) == 0

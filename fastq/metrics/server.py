@@ -10,6 +10,7 @@ That also makes ``/healthz`` honest: it answers only while the loop runs.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -26,8 +27,10 @@ from fastq.metrics.multiproc import MultiprocDir
 log = structlog.stdlib.get_logger("fastq.metrics")
 
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
-REQUEST_TIMEOUT = 1.0  # seconds a client gets to send its request and read the answer
+REQUEST_TIMEOUT = 0.5  # seconds a client gets to send its request and read the answer
 BACKLOG = 16
+MAX_HEAD = 16384  # bytes of request line and headers read
+PER_PASS = 4  # requests answered per loop pass: a slow client delays the loop by at most 2 s
 RESTART_CAUSES = ("crashed", "killed", "stuck", "memory", "recycled", "reload")
 
 
@@ -112,6 +115,7 @@ class MetricsPort:
         self.registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(self.registry, mpdir.path)
         self._sup: SupervisorView | None = None
+        self.head = b""  # the request being answered
         self.registry.register(_SupervisorCollector(self))
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -132,15 +136,14 @@ class MetricsPort:
         if self.sock.fileno() not in readable:
             return
         self._sup = sup
-        for _ in range(BACKLOG):
+        for _ in range(PER_PASS):
             try:
                 conn, addr = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             with conn:
-                conn.setblocking(True)
-                conn.settimeout(REQUEST_TIMEOUT)
                 try:
+                    self.head = _read_head(conn)
                     _Handler(conn, addr, self)  # type: ignore[arg-type]
                 except OSError:
                     pass  # the client went away or was too slow
@@ -278,9 +281,36 @@ class _SupervisorCollector:
         yield redis_ok
 
 
+def _read_head(conn: socket.socket) -> bytes:
+    """The request line and headers, read under one deadline (a client sending a byte at
+    a time cannot hold the supervisor loop longer than ``REQUEST_TIMEOUT``)."""
+    conn.setblocking(True)
+    deadline = time.monotonic() + REQUEST_TIMEOUT
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < MAX_HEAD:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request head too slow")
+        conn.settimeout(left)
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    conn.settimeout(REQUEST_TIMEOUT)
+    return data
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: Any  # the MetricsPort
     server_version = "fastq-worker"
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.rfile = io.BytesIO(self.server.head)  # read already, under a deadline
+        self.wfile = self.connection.makefile("wb", buffering=0)
+
+    def finish(self) -> None:
+        self.wfile.close()
 
     def do_GET(self) -> None:
         port: MetricsPort = self.server
