@@ -27,8 +27,6 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 PICKUP_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
 
-RUN_OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled", "revoked", "lease_lost")
-FAILURE_ACTIONS = ("retried", "archived")
 _LABELS = ["queue", "task_type"]
 
 TASK_DURATION = Histogram(
