@@ -44,15 +44,19 @@ def _load() -> Any:
 
 def with_trace(headers: dict[str, str] | None) -> dict[str, str] | None:
     """``headers`` plus the current span's ``traceparent`` (a new dict), or
-    ``headers`` itself when OpenTelemetry is absent or no span is recording.
+    ``headers`` itself when OpenTelemetry is absent or no span is active.
+
+    Called for every task enqueued: with OpenTelemetry installed and no span active it
+    costs one context lookup (about half a microsecond).
 
     Args:
         headers: the task's headers (None: none); never modified.
     """
     if not AVAILABLE:
         return headers
-    propagate, trace, *_ = _load()
-    if not trace.get_current_span().get_span_context().is_valid:
+    propagate, trace, *_ = _otel or _load()
+    span = trace.get_current_span()
+    if span is trace.INVALID_SPAN or not span.get_span_context().is_valid:
         return headers
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
