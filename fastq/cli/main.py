@@ -420,6 +420,20 @@ cli.add_command(task)
 accept_redis_url_anywhere(cli)
 
 
+@cli.command("metrics", epilog=LEAF_EPILOG)
+@click.option("--port", default=9812, show_default=True, help="TCP port to serve /metrics on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--redis-url", "url", metavar="URL", default=None, help="Overrides the root option.")
+@pass_state
+def metrics_cmd(st: State, port: int, host: str, url: str | None) -> None:
+    """Serve queue metrics (Asynq's names plus fastq_*) for Prometheus at /metrics."""
+    from fastq.metrics.exporter import serve  # prometheus_client only for this command
+
+    if url is not None:
+        st.redis_url = url
+    serve(host, port, st.inspector())
+
+
 # --- entry point -----------------------------------------------------------------------
 
 

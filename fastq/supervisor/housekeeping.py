@@ -86,6 +86,11 @@ class Housekeeper:
         self._last_status = ""
         self._redis_failing = False
 
+    @property
+    def redis_ok(self) -> bool:
+        """False while the server-state writes fail (Redis unreachable)."""
+        return not self._redis_failing
+
     def tick(self, sup: Supervised) -> None:
         """Do whatever is due; called once per pass of the supervisor's loop."""
         now = time.monotonic()

@@ -9,6 +9,7 @@ maintenance process is watched, restarted and killed like any worker.
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from types import FrameType
@@ -27,13 +28,26 @@ log = structlog.stdlib.get_logger("fastq.worker.maintenance")
 MAINTENANCE_BEAT = 0.5  # seconds between the maintenance process's heartbeats
 
 
-def engine_worker(app: Any, settings: WorkerSettings, index: int) -> ChildBody:
-    """The body of worker ``index``: the engine's ``run_worker``."""
+def engine_worker(
+    app: Any, settings: WorkerSettings, index: int, *, metrics: bool = False
+) -> ChildBody:
+    """The body of worker ``index``: the engine's ``run_worker`` (with metrics hooks
+    when the metrics port is on)."""
 
     def body(control: PipeControl) -> int:
         from fastq.worker.process import run_worker
 
-        return run_worker(app, settings, control=control, maintenance=False, index=index)
+        if not metrics:
+            return run_worker(app, settings, control=control, maintenance=False, index=index)
+        from fastq.metrics.worker import WorkerMetrics  # after fork: files named by our pid
+
+        hooks = WorkerMetrics()
+        try:
+            return run_worker(
+                app, settings, control=control, maintenance=False, index=index, hooks=hooks
+            )
+        finally:
+            hooks.publish()  # the last counts, before the supervisor folds our files
 
     return body
 
@@ -83,10 +97,17 @@ def build_supervisor(
 
     identity = ServerIdentity()
     state = RedisServerState(build_settings(options, identity))
+    port = None
+    if options.metrics_port:
+        from fastq.metrics.multiproc import MultiprocDir
+        from fastq.metrics.server import MetricsPort
+
+        port = MetricsPort(options.metrics_host, options.metrics_port, MultiprocDir())
     return Supervisor(
         options,
         app,
-        worker_factory=engine_worker,
+        worker_factory=functools.partial(engine_worker, metrics=port is not None),
+        metrics=port,
         maintenance_factory=engine_maintenance,
         server_state=state,
         reloader=reloader,
