@@ -185,6 +185,20 @@ OPTIONS: tuple[Option, ...] = (
         "seconds to wait for Redis at startup before giving up (0: forever)",
         "SECONDS",
     ),
+    Option(
+        "scheduler",
+        parse_bool,
+        False,
+        "also run the periodic-task scheduler in the maintenance process",
+        flag=True,
+    ),
+    Option(
+        "scheduler_config",
+        str,
+        "",
+        "TOML/YAML file of periodic entries for --scheduler (re-read on change)",
+        "PATH",
+    ),
     Option("log_format", _choice(LOG_FORMATS), DEFAULT_LOG_FORMAT, "console or json", "FORMAT"),
     Option(
         "log_level",
@@ -216,6 +230,8 @@ class WorkerOptions:
         redis_wait: seconds to wait for Redis at startup (0: forever).
         log_format: console or json.
         log_level: lowest level logged.
+        scheduler: run the periodic-task scheduler in the maintenance process.
+        scheduler_config: periodic entries file ("" for the app's entries only).
         sources: option name -> where its value came from (cli, env, config, default).
     """
 
@@ -233,6 +249,8 @@ class WorkerOptions:
     redis_wait: float
     log_format: str
     log_level: str
+    scheduler: bool = False
+    scheduler_config: str = ""
     sources: dict[str, str] = field(default_factory=dict)
 
     def queues_text(self) -> str:

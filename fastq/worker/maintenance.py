@@ -11,6 +11,8 @@
   task finishes) it is treated as Asynq does: retried + 1 with the default backoff,
   or archived when no retries remain, counted as a failure. A task that keeps
   killing its worker therefore ends in the archive instead of looping forever.
+- Extras: hooks run on every pass with the connection and the time (the group
+  aggregator of ``fastq.scheduler.aggregator`` is one).
 - Janitor: every ``janitor_interval``, completed tasks past their retention are
   deleted (with their hashes) and each archive is trimmed to
   ``archive_max_size`` and ``archive_max_age``.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -59,11 +61,18 @@ class Maintenance:
     Args:
         settings: queues, intervals, lease and archive limits, recover_cap.
         clock: unix time source (tests inject one to jump past leases).
+        extras: ``f(conn, now)`` hooks run on every pass (e.g. group aggregation).
     """
 
-    def __init__(self, settings: WorkerSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        clock: Callable[[], float] = time.time,
+        extras: Sequence[Callable[[SyncConn, float], object]] = (),
+    ) -> None:
         self.settings = settings
         self.clock = clock
+        self.extras = list(extras)
         self.queues = list(settings.queues)
         self._conn: SyncConn | None = None
 
@@ -81,6 +90,8 @@ class Maintenance:
         report.recovered, report.archived = self.recover()
         if janitor:
             report.deleted, report.trimmed = self.janitor()
+        for extra in self.extras:
+            extra(self.conn, self.clock())
         return report
 
     def run_forever(self, stop: threading.Event) -> None:
