@@ -17,7 +17,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from fastq.errors import InvalidOptionError
-from fastq.options import merge_options, normalize_options
+from fastq.options import OPTION_NAMES, merge_options, normalize_options
 from fastq.scheduler.spec import Schedule, parse_spec
 from fastq.task import Task
 
@@ -47,7 +47,10 @@ def _unix_date(ts: float) -> str:
 def option_strings(options: dict[str, Any]) -> list[str]:
     """Options as Asynq's ``Option.String()`` writes them in a SchedulerEntry."""
     out = []
-    for name, value in options.items():
+    for name in OPTION_NAMES:  # a stable order, whatever order they were given in
+        if name not in options:
+            continue
+        value = options[name]
         if name == "queue":
             out.append(f'Queue("{value}")')
         elif name == "max_retry":
