@@ -128,3 +128,16 @@ def test_standalone_scheduler_refuses_a_bad_config(tmp_path: Path, redis_url: st
     out, _ = p.communicate(timeout=30)
     assert p.returncode != 0
     assert "every day" in out
+
+
+def test_systemd_unit_template() -> None:
+    unit = ROOT / "systemd" / "fastq-scheduler.service"
+    d: dict[str, str] = {}
+    for line in unit.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            d[key.strip()] = value.strip()
+    assert d["ExecStart"].split()[1:3] == ["scheduler", "${FASTQ_APP}"]
+    assert d["ExecReload"] == "/bin/kill -HUP $MAINPID"  # HUP re-reads the config
+    assert d["KillSignal"] == "SIGTERM" and d["Restart"] == "always"
+    assert (d["User"], d["NoNewPrivileges"], d["ProtectSystem"]) == ("fastq", "yes", "strict")
