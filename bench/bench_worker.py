@@ -3,7 +3,7 @@
     python3 bench/bench_worker.py [--n 20000] [--runs 3] [--concurrency 100]
 
 Starts its own redis-server, then for 1 and 2 worker processes
-(``python3 -m fastq.worker.process``, app ``tests/workerapps/apps.py``):
+(``python3 -m fastq.worker``, app ``tests/workerapps/apps.py``):
 
 - drain: N no-op ``async def`` tasks (``--sync``: ``def`` tasks) are enqueued
   with ``Client.enqueue_many`` into a paused queue; the clock starts when the
@@ -50,7 +50,7 @@ def start_workers(url: str, n: int, concurrency: int) -> list[subprocess.Popen[b
     )
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "fastq.worker.process", "workerapps.apps:app"],
+            [sys.executable, "-m", "fastq.worker", "workerapps.apps:app"],
             env=env,
             cwd=str(TESTS),
         )

@@ -3,8 +3,9 @@
 Two sides use this module:
 
 - the worker side (inside each system's worker processes): ``record`` /
-  ``record_async`` count a finished task in the bench Redis, so the harness can
-  verify that every task ran and time the drain from the handlers' own clocks;
+  ``record_async`` mark a finished task, by its sequence number, in the bench
+  Redis, so the harness can verify that every task ran exactly once and time the
+  drain from the handlers' own clocks;
 - the harness side: the ``Peer`` interface, worker process groups, RSS, waits
   bounded by timeouts, and medians.
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +33,8 @@ ROOT = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
 
 # Keys the handlers write; the bench Redis is flushed between measurements.
-DONE = "bench:done"  # INCRBY: finished tasks, written in per-process batches
+DONE = "bench:done"  # INCRBY: finished tasks, written in per-process batches (progress)
+RUNS = "bench:runs"  # BITFIELD: a 2-bit run counter per task sequence number (verification)
 BOUNDS = "bench:bounds"  # ZSET: "first" / "last" completion times (ZADD LT / GT)
 LATENCY = "bench:lat"  # RPUSH: handler start - enqueue time, seconds
 
@@ -69,15 +72,45 @@ def _client() -> redis.Redis:
         return _sync_client[1]
 
 
+# One flush, written at most once even when a retry follows a write whose reply
+# was lost (a second write would read as a task that ran twice).
+# KEYS[1] -> bench:flush:<token>, KEYS[2] -> RUNS, KEYS[3] -> DONE, KEYS[4] -> BOUNDS,
+# KEYS[5] -> LATENCY
+# ARGV[1] -> first completion, ARGV[2] -> last completion, ARGV[3] -> n (sequence
+# numbers that follow), ARGV[4 .. 3+n] -> sequence numbers, the rest -> latencies
+# Output: 1 written, 0 already written under this token
+_FLUSH_LUA = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) then return 0 end
+redis.call('ZADD', KEYS[4], 'LT', ARGV[1], 'first')
+redis.call('ZADD', KEYS[4], 'GT', ARGV[2], 'last')
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do
+  redis.call('BITFIELD', KEYS[2], 'OVERFLOW', 'SAT', 'INCRBY', 'u2', '#' .. ARGV[i], 1)
+end
+for i = 4 + n, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+redis.call('INCRBY', KEYS[3], n)
+return 1
+"""
+
+
+def write_flush(
+    r: redis.Redis, token: str, seqs: Sequence[int], first: float, last: float, lat: Sequence[str]
+) -> bool:
+    """Write one batch of completions; False when ``token`` was already written."""
+    args = [repr(first), repr(last), len(seqs), *seqs, *lat]
+    return bool(r.eval(_FLUSH_LUA, 5, token, RUNS, DONE, BOUNDS, LATENCY, *args))
+
+
 class _Tally:
-    """Completions counted in process and written in batches.
+    """Completions recorded in process and written in batches.
 
     One Redis round trip per task from every handler would measure the
     instrumentation, not the queue: at tens of thousands of no-op tasks a second
-    the counter writes alone would load Redis more than the system under test.
-    Each process therefore sums its completions and a background thread writes
-    them every FLUSH_INTERVAL. The first/last completion times go in before the
-    count, so whoever sees the full count also sees the right drain bounds.
+    the writes alone would load Redis more than the system under test. Each
+    process therefore collects the sequence numbers of the tasks it finished and
+    a background thread writes them every FLUSH_INTERVAL, in one script call that
+    bumps each task's own run counter (``RUNS``), the first/last completion times
+    and the progress total (``DONE``) together.
     """
 
     def __init__(self) -> None:
@@ -86,19 +119,19 @@ class _Tally:
         self._reset()
 
     def _reset(self) -> None:
-        self.count = 0
+        self.seqs: list[int] = []
         self.first = float("inf")
         self.last = 0.0
         self.latencies: list[str] = []
 
-    def add(self, now: float, started: float, sent_at: float | None) -> None:
+    def add(self, seq: int, now: float, started: float, sent_at: float | None) -> None:
         with self.lock:
             if self.pid != os.getpid():  # first use in this (possibly forked) process
                 self.pid = os.getpid()
                 self._reset()
                 if not IMMEDIATE:
                     threading.Thread(target=self._loop, daemon=True).start()
-            self.count += 1
+            self.seqs.append(seq)
             self.first = min(self.first, now)
             self.last = max(self.last, now)
             if sent_at:
@@ -113,19 +146,14 @@ class _Tally:
 
     def flush(self) -> None:
         with self.lock:
-            if not self.count:
+            if not self.seqs:
                 return
-            count, first, last, lat = self.count, self.first, self.last, self.latencies
+            seqs, first, last, lat = self.seqs, self.first, self.last, self.latencies
             self._reset()
+        token = f"bench:flush:{os.getpid()}:{uuid.uuid4().hex}"
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                pipe = _client().pipeline(transaction=False)
-                pipe.zadd(BOUNDS, {"first": first}, lt=True)
-                pipe.zadd(BOUNDS, {"last": last}, gt=True)
-                if lat:
-                    pipe.rpush(LATENCY, *lat)
-                pipe.incrby(DONE, count)
-                pipe.execute()
+                write_flush(_client(), token, seqs, first, last, lat)
                 return
             except (redis.ConnectionError, redis.TimeoutError):
                 if attempt == RECORD_ATTEMPTS - 1:
@@ -140,31 +168,31 @@ class _Tally:
 _tally = _Tally()
 
 
-def record(started: float, sent_at: float | None) -> None:
-    """Count one finished task. ``started``: handler entry time."""
-    _tally.add(time.time(), started, sent_at)
+def record(seq: int, started: float, sent_at: float | None) -> None:
+    """Record one finished task. ``seq``: its sequence number; ``started``: handler entry time."""
+    _tally.add(seq, time.time(), started, sent_at)
 
 
-async def record_async(started: float, sent_at: float | None) -> None:
-    """Count one finished task from an ``async def`` handler (never blocks its loop
+async def record_async(seq: int, started: float, sent_at: float | None) -> None:
+    """Record one finished task from an ``async def`` handler (never blocks its loop
     unless the adapter asked for immediate writes)."""
-    _tally.add(time.time(), started, sent_at)
+    _tally.add(seq, time.time(), started, sent_at)
 
 
-def run_sync(kind: str, sent_at: float | None) -> None:
+def run_sync(kind: str, seq: int, sent_at: float | None) -> None:
     """The body of every sync handler: ``noop`` returns, ``sleep`` blocks 10 ms."""
     started = time.time()
     if kind == "sleep":
         time.sleep(IO_SLEEP)
-    record(started, sent_at)
+    record(seq, started, sent_at)
 
 
-async def run_async(kind: str, sent_at: float | None) -> None:
+async def run_async(kind: str, seq: int, sent_at: float | None) -> None:
     """The body of every ``async def`` handler."""
     started = time.time()
     if kind == "sleep":
         await asyncio.sleep(IO_SLEEP)
-    await record_async(started, sent_at)
+    await record_async(seq, started, sent_at)
 
 
 # --------------------------------------------------------------- harness side
@@ -172,11 +200,25 @@ async def run_async(kind: str, sent_at: float | None) -> None:
 
 @dataclass(frozen=True)
 class Job:
-    """One task to enqueue: which handler, on which queue, and whether to stamp it."""
+    """One task to enqueue: its sequence number, handler, queue, and whether to stamp it.
 
+    Every task of a measurement carries its own ``seq`` (0, 1, 2, ...) to its
+    handler, which records it: that is how a run proves each task ran exactly once.
+    """
+
+    seq: int
     kind: str = "noop"  # "noop" or "sleep"
     queue: str = "default"
     stamp: bool = False  # carry the enqueue time (latency workload)
+
+    def sent_at(self) -> float | None:
+        """The enqueue time to carry, taken now, or None when not stamped."""
+        return time.time() if self.stamp else None
+
+
+def numbered(n: int, start: int = 0, **fields: Any) -> list[Job]:
+    """``n`` jobs with sequence numbers ``start .. start+n-1``, the other fields alike."""
+    return [Job(seq=start + i, **fields) for i in range(n)]
 
 
 @dataclass(frozen=True)
@@ -317,8 +359,53 @@ def _signal_group(p: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         pass
 
 
-class Timeout(Exception):
+class InvalidRun(Exception):
+    """The measurement is reported invalid (not every task ran exactly once)."""
+
+
+class Timeout(InvalidRun):
     """A bounded wait ran out; the measurement is reported invalid."""
+
+
+_U2 = [tuple((b >> shift) & 3 for shift in (6, 4, 2, 0)) for b in range(256)]
+
+
+def run_counts(bitmap: bytes) -> list[int]:
+    """Each sequence number's run count (saturated at 3) from the ``RUNS`` bitfield.
+
+    ``BITFIELD ... u2 #i`` is bits 2i and 2i+1, most significant bit first.
+    """
+    return [c for b in bitmap for c in _U2[b]]
+
+
+def check_runs(counts: Sequence[int], expected: int, done: int) -> str:
+    """Why a measurement of tasks ``0 .. expected-1`` is invalid, or "" when each ran once.
+
+    ``counts``: per sequence number, from ``run_counts``; ``done``: the progress total.
+    """
+    tail = [seq for seq, c in enumerate(counts[expected:], expected) if c]  # never enqueued
+    mine = list(counts[:expected]) + [0] * max(0, expected - len(counts))
+    lost = [seq for seq, c in enumerate(mine) if c == 0]
+    twice = [seq for seq, c in enumerate(mine) if c > 1]
+    problems = []
+    if lost:
+        problems.append(f"{len(lost)} of {expected} tasks never ran (seq {lost[:5]})")
+    if twice:
+        problems.append(f"{len(twice)} ran more than once (seq {twice[:5]})")
+    if tail:
+        problems.append(f"{len(tail)} unknown task(s) ran (seq {tail[:5]})")
+    if not problems and done != expected:
+        problems.append(f"progress total {done} for {expected} tasks run once each")
+    return "; ".join(problems)
+
+
+def verify_runs(r: redis.Redis, expected: int) -> None:
+    """Raise InvalidRun unless tasks ``0 .. expected-1`` each ran exactly once, and no other."""
+    bitmap = r.get(RUNS) or b""
+    assert isinstance(bitmap, bytes)
+    why = check_runs(run_counts(bitmap), expected, int(r.get(DONE) or 0))
+    if why:
+        raise InvalidRun(why)
 
 
 def wait_done(r: redis.Redis, expected: int, timeout: float, workers: Workers | None) -> None:

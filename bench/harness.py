@@ -24,6 +24,7 @@ from common import (
     LATENCY,
     QUEUES,
     ROOT,
+    InvalidRun,
     Job,
     Measure,
     Peer,
@@ -31,7 +32,9 @@ from common import (
     Workers,
     WorkerSpec,
     drain_rate,
+    numbered,
     percentile,
+    verify_runs,
     wait_done,
 )
 
@@ -111,7 +114,7 @@ class Bench:
         try:
             cycle()
             return True
-        except Timeout as exc:
+        except InvalidRun as exc:
             print(f"    invalid: {exc}", flush=True)
             self.fail(keys, str(exc))
         except Exception as exc:  # one system's failure must not stop the others
@@ -136,7 +139,8 @@ class Bench:
         expect_rate: float,
         then: Callable[[Workers], None] | None = None,
     ) -> float:
-        """Start workers on a filled queue; wait for all ``total``; the handlers' rate."""
+        """Start workers on a queue filled with tasks ``0 .. total-1``; wait for all of
+        them; verify each ran exactly once (else InvalidRun); the handlers' rate."""
         w = self.workers(spec)
         try:
             try:
@@ -146,9 +150,7 @@ class Bench:
                 raise Timeout(f"{exc}; {where}" if where else str(exc)) from None
             rate = drain_rate(self.r, total)
             time.sleep(0.3)  # a task run twice would show up now
-            done = int(self.r.get(DONE) or 0)
-            if done > total:
-                self.notes.append(f"{done - total} extra run(s) of {total} tasks (redelivery)")
+            verify_runs(self.r, total)
             if then:
                 then(w)
             return rate
@@ -190,7 +192,7 @@ class Bench:
         n = self.cfg.calibration
         self.peer.open(self.url)
         try:
-            self.pre_enqueue([Job()] * n)
+            self.pre_enqueue(numbered(n))
             self.rate = self.drain(WorkerSpec(), n, 50.0)
         finally:
             self.peer.close()
@@ -202,7 +204,7 @@ class Bench:
         n = max(20, self.cfg.calibration // 2)
         self.peer.open(self.url)
         try:
-            self.pre_enqueue([Job(kind="sleep")] * n)
+            self.pre_enqueue(numbered(n, kind="sleep"))
             self.io_rate = self.drain(WorkerSpec(io=True), n, 20.0)
         finally:
             self.peer.close()
@@ -219,12 +221,12 @@ class Bench:
             min(self.cfg.n_enqueue, max(MIN_ENQUEUE, self.pool // 4)) if self.want("enqueue") else 0
         )
         n_rest = max(MIN_ENQUEUE if self.want("bulk") else 0, pool - n_one) if pool else 0
-        rest = [Job()] * n_rest
+        rest = numbered(n_rest, start=n_one)
         rates: dict[str, float] = {}
         self.peer.open(self.url)
         try:
             if n_one:
-                rates["enqueue"] = self.timed("enqueue", self.peer.enqueue, [Job()] * n_one)
+                rates["enqueue"] = self.timed("enqueue", self.peer.enqueue, numbered(n_one))
             if rest and self.want("bulk") and self.peer.has_bulk:
                 rates["bulk"] = self.timed("bulk", self.peer.enqueue_bulk, rest)
             elif rest:
@@ -260,14 +262,16 @@ class Bench:
         """One task at a time to idle workers; the handler records start - enqueue time."""
         self.r.delete(LATENCY)
         time.sleep(0.5)  # let the workers settle into their idle wait
-        base = int(self.r.get(DONE) or 0)
+        base = int(self.r.get(DONE) or 0)  # the drained pool, verified: tasks 0 .. base-1
         deadline = time.monotonic() + self.cfg.latency_budget
         sent = 0
         while sent < self.cfg.n_latency and time.monotonic() < deadline:
-            self.peer.enqueue([Job(stamp=True)])
+            self.peer.enqueue([Job(seq=base + sent, stamp=True)])
             sent += 1
             wait_done(self.r, base + sent, max(1.0, deadline - time.monotonic()) + 5, w)
             time.sleep(random.uniform(0.005, 0.05))
+        time.sleep(0.3)  # a probe run twice would show up now
+        verify_runs(self.r, base + sent)
         lat = [float(x) * 1000 for x in self.r.lrange(LATENCY, 0, -1)]
         if len(lat) < sent:
             raise Timeout(f"{len(lat)} latency samples for {sent} tasks")
@@ -279,7 +283,7 @@ class Bench:
     def cycle_weighted(self) -> None:
         self.r.flushdb()
         names = list(QUEUES)
-        jobs = [Job(queue=names[i % len(names)]) for i in range(self.pool)]
+        jobs = [Job(seq=i, queue=names[i % len(names)]) for i in range(self.pool)]
         self.peer.open(self.url)
         try:
             self.pre_enqueue(jobs)
@@ -291,7 +295,7 @@ class Bench:
 
     def cycle_io(self) -> None:
         self.r.flushdb()
-        jobs = [Job(kind="sleep")] * self.io_pool
+        jobs = numbered(self.io_pool, kind="sleep")
         self.peer.open(self.url)
         try:
             self.pre_enqueue(jobs)

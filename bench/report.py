@@ -280,13 +280,16 @@ Measurements that could not be made:
 
 ## What each number is
 
-Every task is counted from inside its handler: each worker process sums its
-completions (and their first/last times) and writes them to Redis every 20 ms,
-the same code for every system; RQ, which forks a short-lived work horse per
-job, writes once per task. One Redis round trip per task from every handler
-would have measured the instrumentation rather than the queue. A measurement
-counts only when the counter ends at exactly the number of tasks enqueued;
-otherwise, or when a bounded wait runs out, it is reported invalid.
+Every task carries its own sequence number (0, 1, 2, ... within a measurement)
+and is recorded from inside its handler: each worker process collects the
+numbers of the tasks it finished (and their first/last times) and writes them
+to Redis every 20 ms, the same code for every system, as a 2-bit run counter
+per task; RQ, which forks a short-lived work horse per job, writes once per
+task. One Redis round trip per task from every handler would have measured the
+instrumentation rather than the queue. A measurement counts only when every
+task enqueued ran exactly once and no other ran: one lost task, one task run
+twice (redelivery) or one unknown task makes it invalid, whatever the total,
+and so does a bounded wait that runs out.
 
 - **pool size**: each system first drains a small calibration batch; its
   drain pools are then sized to take about {seconds:g} s at its own speed, at most

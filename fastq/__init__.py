@@ -6,8 +6,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from fastq.errors import (
+    BrokerAuthError,
+    BrokerConfigError,
     BrokerConnectionError,
     BrokerError,
+    BrokerOutOfMemoryError,
+    BrokerReadOnlyError,
+    BrokerWriteRefusedError,
     ConfigError,
     DecodeError,
     DuplicateTaskError,
@@ -69,8 +74,13 @@ __all__ = [
     "App",
     "AsyncClient",
     "AsyncInspector",
+    "BrokerAuthError",
+    "BrokerConfigError",
     "BrokerConnectionError",
     "BrokerError",
+    "BrokerOutOfMemoryError",
+    "BrokerReadOnlyError",
+    "BrokerWriteRefusedError",
     "Client",
     "ConfigError",
     "Context",

@@ -58,15 +58,6 @@ cdef class LeaseTable:
         lease = self._leases.get(task_id)
         return None if lease is None else (<_Lease>lease).deadline
 
-    def queue_of(self, task_id):
-        """Queue of a task, or None when not tracked.
-
-        Args:
-            task_id: the task's id.
-        """
-        lease = self._leases.get(task_id)
-        return None if lease is None else (<_Lease>lease).queue
-
     def extend(self, task_ids, double deadline):
         """Set a new lease end for the tracked ones among ``task_ids`` (others are ignored).
 
@@ -99,19 +90,6 @@ cdef class LeaseTable:
                 else:
                     (<list>ids).append(task_id)
         return out
-
-    def expired(self, double now):
-        """Ids whose lease already ended (deadline <= now): their results must not be written.
-
-        Args:
-            now: current unix time in seconds.
-        """
-        return [task_id for task_id, obj in self._leases.items()
-                if (<_Lease>obj).deadline <= now]
-
-    def ids(self):
-        """All tracked task ids."""
-        return list(self._leases)
 
     def __repr__(self):
         return f"<LeaseTable: {len(self._leases)} leases>"

@@ -116,23 +116,9 @@ cdef class QueueOrder:
         """A fresh order for one fetch: strict, or a weighted draw without replacement."""
         if self.strict:
             return list(self._names)
-        return self._draw(None)
+        return self._draw()
 
-    def order_excluding(self, skip):
-        """Like :meth:`order`, leaving out the queues in ``skip`` (e.g. paused ones).
-
-        Args:
-            skip: queue names to leave out.
-        """
-        if not isinstance(skip, (set, frozenset)):
-            skip = set(skip)
-        if not skip:
-            return self.order()
-        if self.strict:
-            return [q for q in self._names if q not in skip]
-        return self._draw(skip)
-
-    cdef list _draw(self, object skip):
+    cdef list _draw(self):
         cdef Py_ssize_t n = self._n, i, k
         cdef uint64_t total = self._total, r, acc
         cdef uint64_t stack_buf[32]
@@ -143,12 +129,8 @@ cdef class QueueOrder:
         if w == NULL:
             raise MemoryError()
         try:
-            # Membership tests may run Python code: finish them before the C-only draw.
             for i in range(n):
                 w[i] = self._w[i]
-                if skip is not None and self._names[i] in skip:
-                    total -= w[i]
-                    w[i] = 0
             if not self._seeded and getpid() != self._pid:
                 self._reseed()
             while total > 0:

@@ -72,8 +72,13 @@ class IncomingTask:
         return self._msg.queue
 
     @property
-    def retry_count(self) -> int:
+    def retried(self) -> int:
         """How many times the task was already retried (Asynq ``retried``)."""
+        return self._msg.retried
+
+    @property
+    def retry_count(self) -> int:
+        """Alias of :attr:`retried`, kept for code written against earlier versions."""
         return self._msg.retried
 
     @property
@@ -114,7 +119,7 @@ class Context:
         self.task_id = task_id
         self.queue = queue
         self.deadline = deadline
-        self.cancel_reason = ""  # "", "timeout", "canceled" or "shutdown"
+        self.cancel_reason = ""  # "", "timeout", "canceled", "shutdown" or "lease"
         self._event: threading.Event | None = None
         self._result: bytes | None = None
 

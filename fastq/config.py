@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from fastq.errors import InvalidOptionError
+from fastq.redact import redact_url as redact_url  # re-exported: its old home
 
 ENV_REDIS_URL = "FASTQ_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -24,25 +25,6 @@ DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 DEFAULT_SOCKET_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 MAX_QUEUE_NAME_LENGTH = 512
-
-
-def redact_url(url: str) -> str:
-    """Return the URL with any password replaced by '***', safe for logs and titles."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable redis url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        creds, host = netloc.rsplit("@", 1)
-        user = creds.split(":", 1)[0] if ":" in creds else ""
-        netloc = f"{user}:***@{host}" if user else f"***@{host}"
-    query = parts.query
-    if "password" in query:
-        query = "&".join(
-            "password=***" if q.startswith("password=") else q for q in query.split("&")
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,11 +46,26 @@ class RedisConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        scheme = urlsplit(self.url).scheme
-        if scheme not in ("redis", "rediss", "unix"):
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
             raise InvalidOptionError(
-                "redis_url", f"scheme must be redis://, rediss:// or unix://, got {scheme!r}"
+                "redis_url", f"scheme must be redis://, rediss:// or unix://, got {parts.scheme!r}"
             )
+        try:
+            parts.port  # noqa: B018 - parsing it is the check
+        except ValueError:  # never echo the URL: it may hold a password
+            raise InvalidOptionError("redis_url", "the port must be a number 0-65535") from None
+        db = parts.path.strip("/")
+        if parts.scheme != "unix" and db and not db.isdigit():
+            raise InvalidOptionError("redis_url", f"the database must be a number, got {db!r}")
+
+    def __repr__(self) -> str:
+        # The URL may hold a password: a repr ends up in tracebacks and logs.
+        return (
+            f"RedisConfig(url={self.redacted_url!r}, socket_timeout={self.socket_timeout!r}, "
+            f"connect_timeout={self.connect_timeout!r}, "
+            f"max_connections={self.max_connections!r}, extra=<{len(self.extra)} keys>)"
+        )
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fastq.redact import redact_text
+
 
 class FastqError(Exception):
     """Base class of every error fastq raises."""
@@ -12,6 +14,7 @@ class InvalidOptionError(FastqError, ValueError):
 
     def __init__(self, option: str, message: str) -> None:
         self.option = option
+        self.detail = message  # the reason alone, without the "invalid option" prefix
         super().__init__(f"invalid option {option!r}: {message}")
 
 
@@ -33,13 +36,67 @@ class BrokerError(FastqError):
     """Redis answered with an error fastq did not expect."""
 
 
+def _cause_text(cause: BaseException | None) -> str:
+    """``Class: message`` of a cause, its passwords masked ('' for no cause)."""
+    if cause is None:
+        return ""
+    message = redact_text(str(cause)).strip()
+    return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
+
+
 class BrokerConnectionError(BrokerError, ConnectionError):
-    """Redis could not be reached (down, refused, timed out)."""
+    """Redis could not be reached (down, refused, timed out, TLS handshake failed).
+
+    ``target`` is the redacted URL, ``reason`` the cause's class and message
+    (redacted); the redis-py exception itself is chained as ``__cause__``.
+    """
 
     def __init__(self, target: str, cause: BaseException | None = None) -> None:
         self.target = target  # always redacted: never carries a password
-        detail = f": {type(cause).__name__}" if cause is not None else ""
+        self.reason = _cause_text(cause)
+        detail = f": {self.reason}" if self.reason else ""
         super().__init__(f"cannot reach Redis at {target}{detail}")
+
+
+class BrokerConfigError(BrokerError):
+    """Redis refused the connection settings (DB index out of range, ACL): permanent."""
+
+    what = "Redis refused the connection settings"
+
+    def __init__(self, target: str, cause: BaseException | None = None) -> None:
+        self.target = target  # always redacted; '' when the caller does not know it
+        self.reason = _cause_text(cause)
+        where = f" for {target}" if target else ""
+        detail = f": {self.reason}" if self.reason else ""
+        super().__init__(f"{self.what}{where}{detail}")
+
+
+class BrokerAuthError(BrokerConfigError):
+    """Redis refused the credentials (wrong or missing password, unknown user): permanent."""
+
+    what = "Redis refused the credentials"
+
+
+class BrokerWriteRefusedError(BrokerError):
+    """Redis refused a write; the condition may pass (memory freed, failover done)."""
+
+    what = "Redis refused the write"
+
+    def __init__(self, cause: BaseException | str) -> None:
+        self.reason = redact_text(str(cause))  # Redis's own words
+        super().__init__(f"{self.what}: {self.reason}")
+
+
+class BrokerOutOfMemoryError(BrokerWriteRefusedError):
+    """Redis is out of memory (OOM: used memory over maxmemory): writes are refused."""
+
+    what = "Redis is out of memory (maxmemory reached)"
+
+
+class BrokerReadOnlyError(BrokerWriteRefusedError):
+    """Redis is a read-only replica (READONLY, e.g. after a failover): writes are refused."""
+
+    what = "Redis is a read-only replica"
 
 
 class EnqueueError(FastqError):

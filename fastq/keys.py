@@ -92,10 +92,10 @@ def failed_key(queue: str, t: datetime | float) -> str:
     return f"asynq:{{{queue}}}:failed:{_day(t)}"
 
 
-def unique_key(queue: str, task_type: str, payload: bytes) -> str:
-    """Uniqueness lock key. Asynq leaves the checksum off for a nil payload; fastq's
-    empty payload is Go's nil, so both sides compute the same key."""
-    if not payload:
+def unique_key(queue: str, task_type: str, payload: bytes | None) -> str:
+    """Uniqueness lock key, as Asynq's ``base.UniqueKey``: a nil payload (None) has no
+    checksum, any other payload (``b""`` included) has the md5 hex of its bytes."""
+    if payload is None:
         return f"asynq:{{{queue}}}:unique:{task_type}:"
     return f"asynq:{{{queue}}}:unique:{task_type}:{hashlib.md5(payload).hexdigest()}"
 
@@ -133,6 +133,15 @@ def server_info_key(host: str, pid: int, server_id: str) -> str:
 
 def workers_key(host: str, pid: int, server_id: str) -> str:
     return f"asynq:workers:{{{host}:{pid}:{server_id}}}"
+
+
+def worker_pids_key(host: str, pid: int, server_id: str) -> str:
+    """HASH task id -> pid of the worker process running it (fastq extension).
+
+    Kept next to the server's workers hash (same hash tag) so the supervisor can
+    drop a dead child's WorkerInfo entries the moment it reaps the child.
+    """
+    return f"fastq:workers:{{{host}:{pid}:{server_id}}}:pids"
 
 
 def scheduler_entries_key(scheduler_id: str) -> str:

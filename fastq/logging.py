@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from fastq.config import redact_url
+from fastq.redact import redact_text
 
 LOG_FORMATS = ("console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -28,14 +28,6 @@ DEFAULT_LOG_FORMAT = "console"
 DEFAULT_LOG_LEVEL = "info"
 
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|credential|auth", re.IGNORECASE)
-_URL_WITH_CREDS = re.compile(r"\b(rediss?|unix)://[^\s'\"]*@[^\s'\"]*")
-
-
-def redact_text(text: str) -> str:
-    """Mask the password of every Redis URL found in ``text``."""
-    if "://" not in text:
-        return text
-    return _URL_WITH_CREDS.sub(lambda m: redact_url(m.group(0)), text)
 
 
 def _redact_value(key: str, value: Any) -> Any:
@@ -53,6 +45,12 @@ def redact_secrets(
     for key, value in event_dict.items():
         event_dict[key] = _redact_value(key, value)
     return event_dict
+
+
+def redact_rendered(logger: Any, method: str, line: Any) -> Any:
+    """structlog processor after the renderer: mask URLs in the finished line, which
+    also holds the formatted traceback and exception text the fields did not."""
+    return redact_text(line) if isinstance(line, str) else line
 
 
 def add_pid(
@@ -76,6 +74,20 @@ class _RedactingFilter(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact_text(record.msg)
         return True
+
+
+def _not_a_maint_probe(record: logging.LogRecord) -> bool:
+    """Drop redis-py's per-connection note that this server lacks CLIENT MAINT_NOTIFICATIONS.
+
+    redis-py (7+) tries to enable maintenance notifications on every new connection
+    and logs each refusal at debug level; fastq does not use them, and on Redis < 8
+    the note drowns the debug log.
+    """
+    return not (
+        record.name.startswith("redis.")
+        and "maintenance notifications" in str(record.msg)
+        and record.levelno <= logging.DEBUG
+    )
 
 
 def configure_logging(
@@ -108,13 +120,21 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        # Plain tracebacks: rich's show local variables, which may hold secrets.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     handler = logging.StreamHandler(stream)
+    handler.addFilter(_not_a_maint_probe)
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+                redact_rendered,
+            ],
         )
     )
     root = logging.getLogger()

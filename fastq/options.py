@@ -74,12 +74,23 @@ def _instant(name: str, value: object) -> float:
     return ts
 
 
+def _utf8(name: str, value: str) -> str:
+    # Every string ends up UTF-8 in Redis: a lone surrogate cannot get there.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidOptionError(
+            name, f"must be valid Unicode text (lone surrogate at index {exc.start}): {value!r}"
+        ) from None
+    return value
+
+
 def non_blank(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidOptionError(name, f"must be a str, got {type(value).__name__}")
     if not value.strip():
         raise InvalidOptionError(name, "must contain a non-space character")
-    return value
+    return _utf8(name, value)
 
 
 def validate_queue_name(name: object) -> str:
@@ -108,6 +119,8 @@ def _headers(value: object) -> dict[str, str]:
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise InvalidOptionError("headers", f"keys and values must be str, got {k!r}: {v!r}")
+        _utf8("headers", k)
+        _utf8("headers", v)
     return dict(value)
 
 
@@ -181,8 +194,8 @@ def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
     return merged
 
 
-def check_payload(value: object) -> bytes:
-    if isinstance(value, bytes):
+def check_payload(value: object) -> bytes | None:
+    if value is None or isinstance(value, bytes):
         return value
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)

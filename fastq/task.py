@@ -71,7 +71,9 @@ class Task:
 
     Args:
         type: the task type name that selects the handler (non-blank).
-        payload: the raw payload bytes (see ``Task.json`` for JSON payloads).
+        payload: the raw payload bytes (see ``Task.json`` for JSON payloads). None
+            (the default) is Go's nil payload and ``b""`` a non-nil empty one: they
+            travel alike but, as in Asynq, make different unique keys.
         queue: queue name (default ``"default"``); no braces, no control characters.
         max_retry: how many times a failed task is retried (default 25).
         timeout: how long one run may take, in seconds or a timedelta; 0 means
@@ -91,14 +93,14 @@ class Task:
     __slots__ = ("_options", "_payload", "_resolved", "_type")
 
     _type: str
-    _payload: bytes
+    _payload: bytes | None  # None: Go's nil payload (no checksum in the unique key)
     _options: dict[str, Any]
     _resolved: Resolved
 
     def __init__(
         self,
         type: str,
-        payload: bytes = b"",
+        payload: bytes | None = None,
         *,
         queue: str | None = None,
         max_retry: int | None = None,
@@ -161,12 +163,17 @@ class Task:
 
     @property
     def payload(self) -> bytes:
-        """The payload bytes (read-only)."""
-        return self._payload
+        """The payload bytes (read-only; ``b""`` for a nil payload)."""
+        return self._payload or b""
+
+    @property
+    def payload_is_nil(self) -> bool:
+        """True when the task was built without a payload (Go's nil payload)."""
+        return self._payload is None
 
     def json_payload(self) -> Any:
         """The payload decoded as JSON."""
-        return json.loads(self._payload)
+        return json.loads(self.payload)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -180,7 +187,8 @@ class Task:
 
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self._options.items())
-        return f"Task({self._type!r}, {self._payload[:64]!r}{opts})"
+        payload = None if self._payload is None else self._payload[:64]
+        return f"Task({self._type!r}, {payload!r}{opts})"
 
 
 # ---------------------------------------------------------------------------
@@ -247,7 +255,7 @@ def prepare(
     ttype, payload = task._type, task._payload
     msg = TaskMessage(
         type=ttype,
-        payload=payload,
+        payload=payload or b"",
         id=task_id or fresh_id or new_task_id(),
         queue=queue,
         retry=retry,

@@ -1,7 +1,9 @@
-"""Write tasks into Redis exactly as Go Asynq (v0.26) lays them out, for inspector tests.
+"""Write tasks into Redis as Go Asynq (v0.26) lays them out, for inspector tests.
 
-Messages are encoded with the official protobuf runtime (``asynq_pb``), not fastq's
-codec, so a test that reads them back proves fastq reads what Go writes.
+This is a Python model of Go's writes (its key layout and hash fields, following
+Asynq's scripts), not output of the Go library. Messages are encoded with the
+official protobuf runtime (``asynq_pb``), not fastq's codec, so a test that reads
+them back shows that fastq reads that layout and Go's message encoding.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def put_task(
     *,
     task_id: str | None = None,
     type: str = "email:send",
-    payload: bytes = b'{"to":"a@example.com"}',
+    payload: bytes | None = b'{"to":"a@example.com"}',
     retry: int = 25,
     retried: int = 0,
     error_msg: str = "",
@@ -48,12 +50,14 @@ def put_task(
     prefix = f"asynq:{{{queue}}}:"
     ukey = ""
     if unique_ttl:
-        ukey = f"{prefix}unique:{type}:{hashlib.md5(payload).hexdigest()}"
+        # Go's base.UniqueKey: no checksum for a nil payload only.
+        checksum = "" if payload is None else hashlib.md5(payload).hexdigest()
+        ukey = f"{prefix}unique:{type}:{checksum}"
         r.set(ukey, tid, ex=unique_ttl, nx=True)
     if msg is None:
         msg = encode(
             type=type,
-            payload=payload,
+            payload=payload or b"",
             id=tid,
             queue=queue,
             retry=retry,

@@ -50,13 +50,14 @@ def test_decorator_and_duplicates() -> None:
 
 def test_incoming_task_view() -> None:
     t = _task()
-    assert (t.type, t.id, t.queue, t.retry_count, t.max_retry) == (
+    assert (t.type, t.id, t.queue, t.retried, t.max_retry) == (
         "email:welcome",
         "id1",
         "q",
         2,
         5,
     )
+    assert t.retry_count == t.retried  # the alias reads the same field
     assert t.json() == {"to": "a@b"} and t.headers == {"h": "v"} and t.payload == b'{"to": "a@b"}'
 
 

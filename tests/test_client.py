@@ -103,9 +103,27 @@ def test_unique_pending(client: Client, r: redis.Redis) -> None:
     client.enqueue(Task("sync", b"user:1"), unique=300, queue="other")
 
 
-def test_unique_empty_payload_key_has_no_checksum(client: Client, r: redis.Redis) -> None:
+def test_unique_nil_payload_key_has_no_checksum(client: Client, r: redis.Redis) -> None:
     client.enqueue(Task("tick"), unique=10)
     assert r.exists("asynq:{default}:unique:tick:")
+
+
+def test_unique_empty_payload_key_is_md5_of_empty_as_go(client: Client, r: redis.Redis) -> None:
+    # Go hashes a non-nil empty payload: asynq.NewTask("tick", []byte{}) locks this key.
+    info = client.enqueue(Task("tick", b""), unique=10)
+    go_key = "asynq:{default}:unique:tick:d41d8cd98f00b204e9800998ecf8427e"
+    assert r.get(go_key) == info.id.encode()
+    assert not r.exists("asynq:{default}:unique:tick:")
+    # nil and empty are different locks, on both sides.
+    client.enqueue(Task("tick"), unique=10)
+    with pytest.raises(DuplicateTaskError):
+        client.enqueue(Task("tick", b""), unique=10)
+
+
+def test_enqueue_many_unique_empty_payload_matches_go(client: Client, r: redis.Redis) -> None:
+    client.enqueue_many([Task("a", b"", unique=10), Task("b", unique=10)])
+    assert r.exists("asynq:{default}:unique:a:d41d8cd98f00b204e9800998ecf8427e")
+    assert r.exists("asynq:{default}:unique:b:")
 
 
 def test_unique_scheduled_ttl_covers_the_wait(client: Client, r: redis.Redis) -> None:

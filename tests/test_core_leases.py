@@ -20,17 +20,18 @@ def test_add_lookup_and_remove(table: LeaseTable) -> None:
     assert len(table) == 3
     assert "a" in table and "zz" not in table
     assert table.deadline("b") == 110.0
-    assert table.queue_of("b") == "default"
-    assert table.deadline("zz") is None and table.queue_of("zz") is None
+    assert table.deadline("zz") is None
     assert table.remove("a") is True
     assert table.remove("a") is False
     assert "a" not in table and len(table) == 2
-    assert sorted(table.ids()) == ["b", "c"]
+    assert "b" in table and "c" in table
 
 
 def test_add_replaces_an_entry(table: LeaseTable) -> None:
     table.add("a", "low", 200.0)
-    assert (table.queue_of("a"), table.deadline("a"), len(table)) == ("low", 200.0, 3)
+    assert (table.deadline("a"), len(table)) == (200.0, 3)
+    assert table.due_for_extension(now=0.0, margin=200.0)["low"] == ["a"]
+    assert "critical" not in table.due_for_extension(now=0.0, margin=200.0)
 
 
 def test_due_for_extension_groups_ids_by_queue(table: LeaseTable) -> None:
@@ -47,17 +48,9 @@ def test_extend_moves_deadlines_and_ignores_unknown_ids(table: LeaseTable) -> No
     assert table.due_for_extension(now=125.0, margin=10.0) == {"default": ["c"]}
 
 
-def test_expired(table: LeaseTable) -> None:
-    assert table.expired(99.9) == []
-    assert table.expired(100.0) == ["a"]
-    assert sorted(table.expired(120.0)) == ["a", "b"]
-    table.remove("a")
-    assert table.expired(120.0) == ["b"]
-
-
 def test_empty_table() -> None:
     t = LeaseTable()
-    assert len(t) == 0 and t.ids() == [] and t.expired(1e12) == []
+    assert len(t) == 0
     assert t.due_for_extension(0.0, 1e12) == {}
 
 
@@ -67,7 +60,6 @@ def test_scan_over_many_leases() -> None:
         t.add(f"t{i}", f"q{i % 3}", float(i))
     due = t.due_for_extension(now=4_000.0, margin=999.0)
     assert sum(len(v) for v in due.values()) == 5_000
-    assert len(t.expired(2_499.0)) == 2_500
 
 
 def test_bad_arguments_raise_type_error() -> None:

@@ -49,27 +49,9 @@ def test_strict_is_descending_weight_with_ties_by_name() -> None:
     assert order.strict
 
 
-def test_order_excluding_skips_paused_queues() -> None:
-    weighted = QueueOrder(SEED_WEIGHTS, seed=3)
-    for _ in range(500):
-        got = weighted.order_excluding(["high", "nonexistent"])
-        assert sorted(got) == ["critical", "default", "low"]
-    strict = QueueOrder(SEED_WEIGHTS, strict=True)
-    assert strict.order_excluding({"critical"}) == ["high", "default", "low"]
-    assert weighted.order_excluding(SEED_WEIGHTS) == []
-    assert sorted(weighted.order_excluding([])) == sorted(SEED_WEIGHTS)
-
-
-def test_excluding_keeps_the_other_weights() -> None:
-    order = QueueOrder(SEED_WEIGHTS, seed=11)
-    firsts = Counter(order.order_excluding(("critical",))[0] for _ in range(50_000))
-    assert abs(firsts["high"] / 50_000 - 4 / 7) < 0.02
-
-
 def test_single_queue() -> None:
     assert QueueOrder({"only": 3}).order() == ["only"]
     assert QueueOrder({"only": 3}, strict=True).order() == ["only"]
-    assert QueueOrder({"only": 3}).order_excluding(["only"]) == []
 
 
 def test_a_seed_makes_orders_reproducible() -> None:
@@ -83,7 +65,6 @@ def test_many_queues() -> None:
     weights = {f"q{i}": i % 7 + 1 for i in range(100)}
     order = QueueOrder(weights, seed=5)
     assert sorted(order.order()) == sorted(weights)
-    assert len(order.order_excluding([f"q{i}" for i in range(50)])) == 50
 
 
 @pytest.mark.parametrize(

@@ -63,8 +63,9 @@ def test_unique_key_is_md5_of_payload() -> None:
     digest = hashlib.md5(b'{"a":1}').hexdigest()
     got = keys.unique_key("q", "email:send", b'{"a":1}')
     assert got == f"asynq:{{q}}:unique:email:send:{digest}"
-    # Go's nil payload has no checksum; fastq's empty payload maps to it
-    assert keys.unique_key("q", "t", b"") == "asynq:{q}:unique:t:"
+    # Go's nil payload (None) has no checksum; an empty one is md5 of nothing
+    assert keys.unique_key("q", "t", None) == "asynq:{q}:unique:t:"
+    assert keys.unique_key("q", "t", b"") == f"asynq:{{q}}:unique:t:{hashlib.md5().hexdigest()}"
 
 
 _HEADER_LINE = re.compile(r"^\s*--")
@@ -152,3 +153,14 @@ async def test_async_conn_runs_and_reloads(redis_url: str, r: redis.Redis) -> No
     assert r.smembers(keys.ALL_QUEUES) == {b"x", b"y"}
     assert await conn.ping()
     await conn.close()
+
+
+def test_shared_lua_snippets_are_assembled_into_the_scripts() -> None:
+    every = scripts.all_scripts().values()
+    assert not any("--@include" in s.source for s in every)
+    functions = {"lease": "holds_lease", "wake": "wake", "archive_trim": "trim_archive"}
+    assert {p.stem for p in scripts.LIB_DIR.glob("*.lua")} == set(functions)
+    for name, function in functions.items():  # each snippet is shared by several scripts
+        assert sum(f"local function {function}(" in s.source for s in every) >= 2, name
+    with pytest.raises(FileNotFoundError):
+        scripts.assemble("-- KEYS[1] -> x\n--@include nosuch\n")

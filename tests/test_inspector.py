@@ -82,8 +82,9 @@ def test_pause_unpause_and_history(insp: Inspector, r: redis.Redis) -> None:
     assert qi.paused and qi.paused_since is not None
     assert insp.unpause("q") is True
     assert insp.unpause("q") is False
-    with pytest.raises(QueueNotFoundError):
-        insp.pause("nope")
+    assert insp.pause("nope") is True  # a queue with no task yet (Asynq's PauseQueue)
+    assert r.exists("asynq:{nope}:paused")
+    assert insp.unpause("nope") is True
 
     yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
     r.set(f"asynq:{{q}}:processed:{yesterday}", 5)

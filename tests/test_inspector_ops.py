@@ -253,6 +253,9 @@ def test_servers_and_workers_as_asynq_writes_them(insp: Inspector, r: redis.Redi
         r.zadd("asynq:workers", {wkey: expiry})
     servers = insp.servers()
     assert [s.server_id for s in servers] == ["live"]
+    # As Asynq's ListServers/ListWorkers: the dead members are gone from the sets.
+    assert r.zrange("asynq:servers", 0, -1) == [b"asynq:servers:{h1:42:live}"]
+    assert r.zrange("asynq:workers", 0, -1) == [b"asynq:workers:{h1:42:live}"]
     s = servers[0]
     assert s.queues == {"default": 3, "low": 1} and s.concurrency == 10
     assert [w.task_id for w in s.active_workers] == ["t-live"]
@@ -288,3 +291,22 @@ def test_redis_info_has_no_secrets(insp: Inspector) -> None:
     info = insp.redis_info()
     assert info["redis_version"] and "used_memory" in info
     assert not any("pass" in k for k in info)
+
+
+def test_run_and_delete_clear_the_recovered_count(insp: Inspector, r: redis.Redis) -> None:
+    from fastq import keys
+
+    rec = keys.recovered_count_key("q")
+    for tid in ("r1", "r2", "keep", *(f"b{i}" for i in range(5)), *(f"s{i}" for i in range(3))):
+        state = "scheduled" if tid.startswith("s") else "retry"
+        put_task(r, "q", state, task_id=tid, score=time.time() + 60)
+        r.hset(rec, tid, 2)
+    insp.run_task("q", "r1")
+    insp.delete_task("q", "r2")
+    assert not r.hexists(rec, "r1") and not r.hexists(rec, "r2")
+    assert r.hget(rec, "keep") == b"2"
+    r.zrem("asynq:{q}:retry", "keep")
+    assert insp.run_all("q", "retry") == 5  # b0..b4
+    assert sorted(r.hkeys(rec)) == [b"keep", b"s0", b"s1", b"s2"]
+    assert insp.delete_all("q", "scheduled") == 3
+    assert r.hkeys(rec) == [b"keep"]

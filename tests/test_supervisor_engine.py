@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from supervisorapps.harness import ROOT, TESTS, SupervisorProc, kill_quietly, wait_for
@@ -350,3 +351,83 @@ def test_sd_notify_lifecycle_on_the_real_engine(
         assert p.wait(15) == ExitCode.OK
     finally:
         sock.close()
+
+
+def test_a_killed_childs_tasks_leave_the_workers_hash_when_it_is_reaped(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    # Lease 20 s: the tasks stay active (and their leases valid) long after the kill,
+    # so only the reaping can take them off the workers hash within the test.
+    p = worker(
+        started, tmp_path, redis_url, "--processes", "2", "--concurrency", "3",
+        "--lease-duration", "20",
+    )  # fmt: skip
+    ids = enqueue(redis_url, [("record", 30.0)] * 6)
+
+    def entries() -> dict[str, int]:
+        members = r.zrange(keys.ALL_WORKERS, 0, -1)
+        raw = r.hgetall(members[0]) if members else {}
+        return {k.decode(): WorkerInfo.decode(v).pid for k, v in raw.items()}
+
+    wait_for(lambda: sorted(entries()) == sorted(ids), timeout=15, what="6 WorkerInfo entries")
+    victim = wait_for(
+        lambda: [c for c in p.workers() if "busy 3/3" in " ".join(c.cmdline())],
+        timeout=10,
+        what="a busy worker",
+    )[0]
+    kill_quietly(victim.pid)
+    wait_for(lambda: len(entries()) == 3, timeout=5, what="the dead child's entries removed")
+    left = set(entries())
+    assert all(r.hget(keys.task_key("default", t), "state") == b"active" for t in ids)
+    assert all(r.zscore(keys.lease_key("default"), t) for t in ids)  # leases still held
+    assert len(left) == 3 and left < set(ids)
+    p.signal(signal.SIGQUIT)
+    assert p.wait(15) == ExitCode.OK
+
+
+def _forked(r: redis.Redis, n: int) -> list[int]:
+    return (
+        [int(x) for x in r.lrange("test:forked", 0, -1)][:n] if r.llen("test:forked") >= n else []
+    )
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_processes_forked_by_handlers_are_named_and_end_with_the_worker(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "2")
+    enqueue(redis_url, [("fork_sleeper", 0.0)])
+    [pid] = wait_for(lambda: _forked(r, 1), timeout=15, what="a forked process")
+    forked = psutil.Process(pid)
+    try:
+        title = " ".join(forked.cmdline()).strip()  # setproctitle pads with spaces
+        assert title == "fastq-worker: worker 1: forked by a handler"
+        p.signal(signal.SIGTERM)
+        assert p.wait(15) == ExitCode.OK
+        wait_for(lambda: _gone(pid), timeout=5, what="the forked process ended")
+        assert "ended processes that handlers left running" in p.log()
+    finally:
+        kill_quietly(pid)
+
+
+def test_processes_forked_by_a_killed_workers_handlers_are_ended_by_the_supervisor(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "2")
+    enqueue(redis_url, [("fork_sleeper", 0.0)])
+    [pid] = wait_for(lambda: _forked(r, 1), timeout=15, what="a forked process")
+    try:
+        [victim] = p.workers()
+        kill_quietly(victim.pid)
+        wait_for(lambda: _gone(pid), timeout=10, what="the forked process ended")
+        assert "ending processes left by a dead worker process's handlers" in p.log()
+        p.signal(signal.SIGTERM)
+        assert p.wait(15) == ExitCode.OK
+    finally:
+        kill_quietly(pid)

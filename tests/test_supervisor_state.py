@@ -58,3 +58,33 @@ def test_prune_drops_entries_of_tasks_that_are_no_longer_active(
     r.hset(wkey, "garbage", b"\xff\xff")
     RedisServerState(s).prune()
     assert sorted(k.decode() for k in r.hkeys(wkey)) == ["running"]
+
+
+def test_forget_process_drops_only_the_dead_processes_entries(
+    redis_url: str, r: redis.Redis
+) -> None:
+    from fastq.rdb.conn import SyncConn
+    from fastq.worker.heartbeat import WorkerInfoSync
+
+    s = settings(redis_url)
+    conn = SyncConn(s.redis)
+
+    class Run:
+        def __init__(self, task_id: str) -> None:
+            from fastq._core import TaskMessage
+
+            self.msg = TaskMessage(type="t", id=task_id, queue="default")
+            self.started = 1_700_000_000.0
+            self.deadline = 1_700_000_060.0
+
+    for pid, ids in ((101, ["a1", "a2"]), (202, ["b1"])):
+        sync = WorkerInfoSync(s.identity, 10, pid=pid)
+        for task_id in ids:
+            sync.started(task_id, Run(task_id))
+        conn.call(sync.call())
+    wkey = keys.workers_key("h1", 4242, "sid")
+    assert sorted(r.hkeys(wkey)) == [b"a1", b"a2", b"b1"]
+    RedisServerState(s).forget_process(101)
+    assert r.hkeys(wkey) == [b"b1"]
+    assert r.hgetall(keys.worker_pids_key("h1", 4242, "sid")) == {b"b1": b"202"}
+    conn.close()

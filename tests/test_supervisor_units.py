@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -38,23 +39,64 @@ def test_unit_promises(unit: str) -> None:
     assert "FASTQ_REDIS_URL" in env
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
-@pytest.mark.parametrize(
-    ("unit", "name"), [(UNITS[0], UNITS[0]), (UNITS[1], "fastq-worker@billing.service")]
+def _installed_root(tmp_path: Path) -> Path:
+    """A filesystem root laid out as systemd/README.md installs things: the shipped
+    units unchanged in /etc/systemd/system, fastq-worker in /opt/fastq/venv/bin, the
+    distribution's own units (sysinit.target, ...) and /bin/kill."""
+    root = tmp_path / "root"
+    (root / "etc/systemd/system").mkdir(parents=True)
+    for unit in UNITS:
+        shutil.copy(SYSTEMD / unit, root / "etc/systemd/system" / unit)
+    venv_bin = root / "opt/fastq/venv/bin"
+    venv_bin.mkdir(parents=True)
+    script = venv_bin / "fastq-worker"
+    script.write_text(f"#!/bin/sh\nexec {sys.executable} -m fastq.supervisor\n")
+    script.chmod(0o755)
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    (root / "bin").mkdir()
+    kill = shutil.which("kill", path="/bin:/usr/bin")
+    assert kill is not None
+    shutil.copy(kill, root / "bin/kill")
+    return root
+
+
+needs_systemd = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None or not Path("/usr/lib/systemd/system").is_dir(),
+    reason="no systemd-analyze here",
 )
-def test_systemd_analyze_verify(unit: str, name: str, tmp_path: Path) -> None:
-    # verify also checks that ExecStart exists: point it at this interpreter.
-    text = (
-        (SYSTEMD / unit)
-        .read_text()
-        .replace("/opt/fastq/venv/bin/fastq-worker", f"{sys.executable} -m fastq.supervisor")
-    )
-    (tmp_path / name).write_text(text)
+
+
+@needs_systemd
+def test_systemd_analyze_verify_passes_on_the_shipped_units(tmp_path: Path) -> None:
     p = subprocess.run(
-        ["systemd-analyze", "verify", str(tmp_path / name)],
+        [
+            "systemd-analyze",
+            "verify",
+            f"--root={_installed_root(tmp_path)}",
+            "fastq-worker.service",
+            "fastq-worker@billing.service",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert p.returncode == 0, p.stderr
-    assert name not in p.stderr, p.stderr
+    assert "fastq-worker" not in p.stderr, p.stderr
+
+
+@needs_systemd
+@pytest.mark.parametrize("unit", UNITS)
+def test_systemd_analyze_security_exposure_at_most_2(unit: str, tmp_path: Path) -> None:
+    # The template is scored as an instance of itself (the file name is all it reads).
+    path = tmp_path / unit.replace("@.", "@billing.")
+    shutil.copy(SYSTEMD / unit, path)
+    p = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", p.stdout)
+    assert match is not None, p.stdout
+    assert float(match.group(1)) <= 2.0, p.stdout

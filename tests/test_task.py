@@ -266,7 +266,7 @@ def test_bad_type(tname: Any) -> None:
     assert exc.value.option == "type"
 
 
-@pytest.mark.parametrize("payload", ["text", {"a": 1}, 5, None])
+@pytest.mark.parametrize("payload", ["text", {"a": 1}, 5, 1.5])
 def test_payload_must_be_bytes(payload: Any) -> None:
     with pytest.raises(InvalidOptionError) as exc:
         Task("x", payload)
@@ -400,3 +400,53 @@ def test_task_type_and_payload_are_read_only() -> None:
         t.payload = "not bytes"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         t.type = ""  # type: ignore[misc]
+
+
+def test_unique_key_nil_vs_empty_payload_as_go() -> None:
+    # Go: base.UniqueKey(q, t, nil) has no checksum; []byte{} hashes to md5("").
+    assert keys.unique_key("q", "t", None) == "asynq:{q}:unique:t:"
+    assert keys.unique_key("q", "t", b"") == "asynq:{q}:unique:t:d41d8cd98f00b204e9800998ecf8427e"
+    assert prep(Task("t", unique=5)).msg.unique_key == "asynq:{default}:unique:t:"
+    empty = prep(Task("t", b"", unique=5)).msg
+    assert empty.unique_key.endswith(":d41d8cd98f00b204e9800998ecf8427e")
+    assert (Task("t").payload, Task("t").payload_is_nil, Task("t", b"").payload_is_nil) == (
+        b"",
+        True,
+        False,
+    )
+
+
+LONE_SURROGATES = [
+    ("task_id", "id\ud800"),
+    ("group", "g\udc80"),
+    ("queue", "q\udfff"),
+    ("headers", {"k\udc80": "v"}),
+    ("headers", {"k": "v\ud800"}),
+]
+
+
+def test_a_type_with_a_lone_surrogate_is_an_invalid_option() -> None:
+    with pytest.raises(InvalidOptionError) as exc:
+        Task("email:\udc80send")
+    assert exc.value.option == "type"
+
+
+@pytest.mark.parametrize(("name", "value"), LONE_SURROGATES)
+def test_strings_with_a_lone_surrogate_are_invalid_options(name: str, value: Any) -> None:
+    with pytest.raises(InvalidOptionError) as exc:
+        Task("x", **{name: value})
+    assert exc.value.option == name
+    with pytest.raises(InvalidOptionError) as exc:
+        normalize_options({name: value})
+    assert exc.value.option == name
+
+
+def test_client_refuses_a_surrogate_task_id_before_touching_redis() -> None:
+    from fastq import Client
+
+    client = Client("redis://127.0.0.1:1")  # nothing listens: a Redis call would fail differently
+    try:
+        with pytest.raises(InvalidOptionError):
+            client.enqueue(Task("ok"), task_id="\udc80")
+    finally:
+        client.close()

@@ -264,9 +264,10 @@ def test_redis_refusing_us_is_reported_not_a_traceback(redis_url: str, r: redis.
                 "1",
                 env={"FASTQ_REDIS_URL": url},
             )
-            assert code == ExitCode.REDIS_UNREACHABLE, out
+            # A refusal is permanent: the configuration exit code, at once, with why.
+            assert code == ExitCode.INVALID_OPTIONS, out
             assert "Traceback" not in out and "wrong-pw" not in out
-            assert "Redis unreachable; retrying" in out
+            assert "Redis refused the credentials" in out and "retrying" not in out
     finally:
         admin = redis.Redis.from_url(redis_url, password="right-pw")
         admin.config_set("requirepass", "")

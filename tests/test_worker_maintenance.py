@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import redis
@@ -44,7 +45,7 @@ def test_forwarder_moves_due_tasks_and_wakes(redis_url: str, r: redis.Redis) -> 
 
 
 def test_recovery_is_free_until_the_cap(redis_url: str, r: redis.Redis) -> None:
-    _active(r, "t1", NOW - 5, retry=5, retried=1)
+    _active(r, "t1", NOW - 35, retry=5, retried=1)
     m = _maint(redis_url, NOW, recover_cap=2)
     assert m.run_once().recovered == 1
     msg = task_msg(r, "q", "t1")
@@ -57,7 +58,7 @@ def test_recovery_is_free_until_the_cap(redis_url: str, r: redis.Redis) -> None:
     r.zrem(keys.retry_key("q"), "t1")
     r.hset(keys.recovered_count_key("q"), "t1", 2)
     r.lpush(keys.active_key("q"), "t1")
-    r.zadd(keys.lease_key("q"), {"t1": int(NOW - 5)})
+    r.zadd(keys.lease_key("q"), {"t1": int(NOW - 35)})
     m.run_once()
     assert task_msg(r, "q", "t1").retried == 2
     # Asynq backoff from the retried count before this failure: 1**4 + 15 + rand(0..29) * 2
@@ -66,11 +67,11 @@ def test_recovery_is_free_until_the_cap(redis_url: str, r: redis.Redis) -> None:
 
 
 def test_recovery_archives_when_capped_and_exhausted(redis_url: str, r: redis.Redis) -> None:
-    _active(r, "t1", NOW - 5, retry=1, retried=1)
+    _active(r, "t1", NOW - 35, retry=1, retried=1)
     r.hset(keys.recovered_count_key("q"), "t1", 3)
     _active(r, "fresh", NOW + 30)
     report = _maint(redis_url, NOW).run_once()
-    assert report.archived == 1
+    assert (report.archived, report.dropped) == (1, 0)
     assert r.hget(keys.task_key("q", "t1"), "state") == b"archived"
     assert not r.hexists(keys.recovered_count_key("q"), "t1")
     assert r.hget(keys.task_key("q", "fresh"), "state") == b"active"
@@ -92,3 +93,89 @@ def test_janitor_deletes_expired_completed_and_trims_archive(
     assert not r.exists(keys.task_key("q", "c0"))
     assert r.zrange(keys.archived_key("q"), 0, -1) == [b"a2", b"a3", b"a4"]
     assert not r.exists(keys.task_key("q", "ancient"))
+
+
+def _completed(r: redis.Redis, n: int, expiry: float, prefix: str = "c") -> None:
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        pipe.zadd(keys.completed_key("q"), {f"{prefix}{i}": expiry})
+        pipe.hset(keys.task_key("q", f"{prefix}{i}"), "msg", b"x")
+    pipe.execute()
+
+
+def test_janitor_deletes_10000_expired_completed_tasks_in_one_pass(
+    redis_url: str, r: redis.Redis
+) -> None:
+    _completed(r, 10_000, NOW - 1)
+    _completed(r, 3, NOW + 60, prefix="kept")
+    deleted, _ = _maint(redis_url, NOW).janitor()
+    assert deleted == 10_000
+    assert r.zrange(keys.completed_key("q"), 0, -1) == [b"kept0", b"kept1", b"kept2"]
+    assert r.dbsize() == 4  # the completed set and the three kept hashes
+
+
+def test_janitor_pass_stops_at_its_time_budget_and_the_next_goes_on(
+    redis_url: str, r: redis.Redis
+) -> None:
+    from fastq.rdb.worker import JANITOR_BATCH
+    from fastq.worker.maintenance import JANITOR_PASS_BUDGET
+
+    _completed(r, 3 * JANITOR_BATCH, NOW - 1)
+    ticks = iter(range(0, 1000, int(JANITOR_PASS_BUDGET) + 1))  # each look: past the budget
+    s = WorkerSettings(redis=RedisConfig.from_url(redis_url), queues={"q": 1})
+    m = Maintenance(s, clock=lambda: NOW, timer=lambda: float(next(ticks)))
+    assert m.janitor()[0] == JANITOR_BATCH
+    assert r.zcard(keys.completed_key("q")) == 2 * JANITOR_BATCH
+    assert m.janitor()[0] == JANITOR_BATCH
+
+
+def test_recoverer_leaves_leases_expired_within_the_skew_allowance(
+    redis_url: str, r: redis.Redis
+) -> None:
+    from fastq.worker.settings import DEFAULT_SKEW_ALLOWANCE
+
+    assert DEFAULT_SKEW_ALLOWANCE >= 30  # at least Asynq's allowance
+    _active(r, "recent", NOW - DEFAULT_SKEW_ALLOWANCE + 1, retry=3)
+    _active(r, "old", NOW - DEFAULT_SKEW_ALLOWANCE - 1, retry=3)
+    assert _maint(redis_url, NOW).run_once().recovered == 1
+    assert r.hget(keys.task_key("q", "recent"), "state") == b"active"
+    assert r.hget(keys.task_key("q", "old"), "state") == b"retry"
+    # The allowance is a setting: with 0 the recent one goes too.
+    assert _maint(redis_url, NOW, skew_allowance=0).run_once().recovered == 1
+    assert r.hget(keys.task_key("q", "recent"), "state") == b"retry"
+
+
+def test_refused_writes_are_logged_once_and_not_counted(redis_url: str, r: redis.Redis) -> None:
+    from structlog.testing import capture_logs
+
+    _active(r, "t1", NOW - 60, retry=3)
+    _completed(r, 5, NOW - 1)
+    r.hset(keys.task_key("q", "s1"), mapping={"msg": b"x", "state": "scheduled"})
+    r.zadd(keys.scheduled_key("q"), {"s1": NOW - 1})
+    m = _maint(redis_url, NOW)
+    with socket.socket() as s:  # a port nobody listens on: the "new master" never answers
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r.execute_command("REPLICAOF", "127.0.0.1", port)  # a read-only replica, data kept
+    try:
+        with capture_logs() as logs:
+            reports = [m.run_once() for _ in range(20)]
+    finally:
+        r.execute_command("REPLICAOF", "NO", "ONE")
+    assert all(rep == reports[0] for rep in reports)
+    assert (reports[0].forwarded, reports[0].recovered, reports[0].deleted) == (0, 0, 0)
+    assert not [e for e in logs if e["event"] == "recovered lease-expired tasks"]
+    loud = [e for e in logs if e["log_level"] in ("warning", "error", "critical")]
+    assert len(loud) == 1 and "READONLY" in loud[0]["error"]
+    with capture_logs() as logs:
+        report = m.run_once()
+    assert (report.forwarded, report.recovered, report.deleted) == (1, 1, 5)
+    assert [e["event"] for e in logs if e["event"] == "back to normal"] == ["back to normal"]
+
+
+def test_recovery_counts_drops_apart_from_archives(redis_url: str, r: redis.Redis) -> None:
+    _active(r, "gone", NOW - 35)
+    r.delete(keys.task_key("q", "gone"))  # its hash was deleted: nothing to archive
+    report = _maint(redis_url, NOW).run_once()
+    assert (report.recovered, report.archived, report.dropped) == (0, 0, 1)
+    assert r.llen(keys.active_key("q")) == 0 and r.zcard(keys.lease_key("q")) == 0

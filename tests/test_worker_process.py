@@ -1,4 +1,4 @@
-"""Real worker subprocesses (`python3 -m fastq.worker.process`) and real signals."""
+"""Real worker subprocesses (`python3 -m fastq.worker`) and real signals."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def spawn(redis_url: str) -> Iterator[object]:
             **env,
         )
         p = subprocess.Popen(
-            [sys.executable, "-m", "fastq.worker.process", "workerapps.apps:app"],
+            [sys.executable, "-m", "fastq.worker", "workerapps.apps:app"],
             env=e,
             cwd=str(TESTS),
             stdout=subprocess.DEVNULL,
@@ -72,7 +72,7 @@ def test_kill9_then_recovery_puts_tasks_back(spawn, r: redis.Redis, redis_url: s
     wait_for(lambda: _active(r, a) and _active(r, s), timeout=10)
     p.kill()
     p.wait()
-    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url))
+    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), skew_allowance=0)
     # Before the lease ends nothing happens; after it, both go back to retry
     # without burning a retry, then the forwarder makes them pending again.
     assert Maintenance(settings, clock=time.time).run_once().recovered == 0
@@ -113,3 +113,35 @@ def test_sigquit_is_fast(spawn, r: redis.Redis) -> None:  # type: ignore[no-unty
     assert p.wait(10) == 0
     assert time.monotonic() - start < 5
     assert r.lrange(keys.pending_key("default"), 0, -1) == [a.encode()]
+
+
+def test_standalone_refuses_an_app_that_does_not_import() -> None:
+    e = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTS)]))
+    p = subprocess.run(
+        [sys.executable, "-m", "fastq.worker", "workerapps.nosuch:app"],
+        env=e,
+        cwd=str(TESTS),
+        capture_output=True,
+        timeout=30,
+    )
+    assert p.returncode == 2
+    assert b"cannot load APP 'workerapps.nosuch:app'" in p.stderr
+
+
+def test_settings_from_env_reads_the_fastq_variables() -> None:
+    from fastq.worker.standalone import settings_from_env
+
+    s = settings_from_env(
+        {
+            "FASTQ_REDIS_URL": "redis://h:1/2",
+            "FASTQ_QUEUES": "critical=6,low=1",
+            "FASTQ_CONCURRENCY": "7",
+            "FASTQ_LEASE_DURATION": "12.5",
+        }
+    )
+    assert (s.redis.url, s.queues, s.concurrency, s.lease_duration) == (
+        "redis://h:1/2",
+        {"critical": 6, "low": 1},
+        7,
+        12.5,
+    )

@@ -88,7 +88,7 @@ def test_ack_success_done_and_completed(redis_url: str, r: redis.Redis) -> None:
             w.Success("t3", NOW + 99),  # lease not ours
         ],
     )
-    assert codes == [w.ACKED, w.ACKED, w.LEASE_LOST]
+    assert codes == [w.Ack.ACKED, w.Ack.ACKED, w.Ack.LEASE_LOST]
     assert not r.exists(keys.task_key("q", "t1")) and not r.exists(uk)
     assert r.hgetall(keys.task_key("q", "t2")) == {b"msg": b"done", b"state": b"completed"}
     assert r.zscore(keys.completed_key("q"), "t2") == NOW + 100
@@ -132,7 +132,7 @@ def test_unique_lock_of_another_task_is_kept(redis_url: str, r: redis.Redis) -> 
     _dequeue(c, ["q"], 1)
     uk = keys.unique_key("q", "email", b"x")
     r.set(uk, "other")
-    assert _ack(c, "q", [w.Success("t1", NOW + 30, unique_key=uk)]) == [w.ACKED]
+    assert _ack(c, "q", [w.Success("t1", NOW + 30, unique_key=uk)]) == [w.Ack.ACKED]
     assert r.get(uk) == b"other"
 
 
@@ -158,7 +158,7 @@ def test_retry_and_failure_counters(redis_url: str, r: redis.Redis) -> None:
     _dequeue(c, ["q"], 1)
     assert (
         c.call(w.retry_call("q", "t3", b"x", NOW, is_failure=True, lease=NOW + 1, now=NOW))
-        == w.LEASE_LOST
+        == w.Ack.LEASE_LOST
     )
     assert r.hget(keys.task_key("q", "t3"), "state") == b"active"
 
@@ -260,10 +260,46 @@ def test_heartbeat_scripts(redis_url: str, r: redis.Redis) -> None:
     c = _conn(redis_url)
     sk = keys.server_info_key("h", 1, "sid")
     wk = keys.workers_key("h", 1, "sid")
-    c.call(w.worker_info_sync_call(wk, [("t1", b"i1"), ("t2", b"i2")], [], 10))
-    c.call(w.worker_info_sync_call(wk, [], ["t1"], 10))
+    pk = keys.worker_pids_key("h", 1, "sid")
+    c.call(w.worker_info_sync_call(wk, pk, 77, [("t1", b"i1"), ("t2", b"i2")], [], 10))
+    c.call(w.worker_info_sync_call(wk, pk, 77, [], ["t1"], 10))
     assert r.hgetall(wk) == {b"t2": b"i2"} and 0 < r.ttl(wk) <= 10
+    assert r.hgetall(pk) == {b"t2": b"77"} and 0 < r.ttl(pk) <= 10
     c.call(w.write_server_info_call(sk, wk, b"info", 10, NOW))
     assert r.get(sk) == b"info" and 0 < r.ttl(sk) <= 10
     assert r.zscore(keys.ALL_SERVERS, sk) == NOW + 10
     assert r.zscore(keys.ALL_WORKERS, wk) == NOW + 10
+
+
+def test_forward_and_requeue_take_the_wake_token_cap_as_an_argument(
+    redis_url: str, r: redis.Redis
+) -> None:
+    c = _conn(redis_url)
+    for i in range(20):
+        r.hset(keys.task_key("q", f"s{i}"), mapping={"msg": b"x", "state": "scheduled"})
+        r.zadd(keys.scheduled_key("q"), {f"s{i}": NOW - 1})
+    assert c.call(w.forward_call("q", "scheduled", NOW, wake_tokens=3)) == 20
+    assert r.llen(keys.wake_key("q")) == 3
+    r.delete(keys.wake_key("q"))
+    for t in ("p1", "p2", "p3"):
+        _pending(r, "q2", t)
+    _dequeue(c, ["q2"], 3)
+    held = [(t, NOW + 30) for t in ("p1", "p2", "p3")]
+    assert list(c.call(w.requeue_call("q2", held, wake_tokens=2))) == [1, 1, 1]
+    assert r.llen(keys.wake_key("q2")) == 2
+
+
+def test_archive_trims_a_bounded_number_of_tasks_per_call(redis_url: str, r: redis.Redis) -> None:
+    # An acknowledgement must not delete an unbounded backlog in one script run:
+    # it trims at most 100; the janitor's archive_trim takes the rest.
+    c = _conn(redis_url)
+    for i in range(250):
+        r.zadd(keys.archived_key("q"), {f"old{i}": NOW - 10**6 + i})
+        r.hset(keys.task_key("q", f"old{i}"), "msg", b"x")
+    _pending(r, "q", "t1")
+    _dequeue(c, ["q"], 1)
+    call = w.archive_call("q", "t1", b"dead", lease=NOW + 30, now=NOW, max_size=10, max_age=1000)
+    assert c.call(call) == 1
+    assert r.zcard(keys.archived_key("q")) == 251 - 100
+    assert c.call(w.archive_trim_call("q", NOW, 10, 1000)) == 150
+    assert r.zrange(keys.archived_key("q"), 0, -1) == [b"t1"]

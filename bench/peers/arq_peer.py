@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,12 +12,12 @@ from arq.connections import RedisSettings
 from common import IO_CONCURRENCY, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
 
 
-async def noop(ctx: dict[str, Any], sent_at: float | None = None) -> None:
-    await run_async("noop", sent_at)
+async def noop(ctx: dict[str, Any], seq: int, sent_at: float | None = None) -> None:
+    await run_async("noop", seq, sent_at)
 
 
-async def sleep(ctx: dict[str, Any], sent_at: float | None = None) -> None:
-    await run_async("sleep", sent_at)
+async def sleep(ctx: dict[str, Any], seq: int, sent_at: float | None = None) -> None:
+    await run_async("sleep", seq, sent_at)
 
 
 class WorkerSettings:
@@ -49,7 +48,7 @@ class ArqPeer(Peer):
     def enqueue(self, jobs: Sequence[Job]) -> None:
         async def go() -> None:
             for j in jobs:
-                await self.pool.enqueue_job(j.kind, time.time() if j.stamp else None)
+                await self.pool.enqueue_job(j.kind, j.seq, j.sent_at())
 
         self.loop.run_until_complete(go())
 

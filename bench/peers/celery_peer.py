@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from celery import Celery, group
@@ -19,13 +18,13 @@ app.conf.update(
 
 
 @app.task(name="noop")
-def noop(sent_at: float | None = None) -> None:
-    run_sync("noop", sent_at)
+def noop(seq: int, sent_at: float | None = None) -> None:
+    run_sync("noop", seq, sent_at)
 
 
 @app.task(name="sleep")
-def sleep(sent_at: float | None = None) -> None:
-    run_sync("sleep", sent_at)
+def sleep(seq: int, sent_at: float | None = None) -> None:
+    run_sync("sleep", seq, sent_at)
 
 
 TASKS = {"noop": noop, "sleep": sleep}
@@ -41,10 +40,10 @@ class CeleryPeer(Peer):
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         for j in jobs:
-            TASKS[j.kind].apply_async((time.time() if j.stamp else None,), queue=j.queue)
+            TASKS[j.kind].apply_async((j.seq, j.sent_at()), queue=j.queue)
 
     def enqueue_bulk(self, jobs: Sequence[Job]) -> None:
-        group(TASKS[j.kind].s(None).set(queue=j.queue) for j in jobs).apply_async()
+        group(TASKS[j.kind].s(j.seq, None).set(queue=j.queue) for j in jobs).apply_async()
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         queues = ",".join(q for q in QUEUES if q in spec.queues)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,12 +24,12 @@ broker = RedisBroker(url=redis_url())
 dramatiq.set_broker(broker)
 
 
-def _noop(sent_at: float | None = None) -> None:
-    run_sync("noop", sent_at)
+def _noop(seq: int, sent_at: float | None = None) -> None:
+    run_sync("noop", seq, sent_at)
 
 
-def _sleep(sent_at: float | None = None) -> None:
-    run_sync("sleep", sent_at)
+def _sleep(seq: int, sent_at: float | None = None) -> None:
+    run_sync("sleep", seq, sent_at)
 
 
 # An actor belongs to one queue; priority (lower runs first) orders work inside a worker.
@@ -52,11 +51,11 @@ class DramatiqPeer(Peer):
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         for j in jobs:
-            ACTORS[(j.kind, j.queue)].send(time.time() if j.stamp else None)
+            ACTORS[(j.kind, j.queue)].send(j.seq, j.sent_at())
 
     def enqueue_bulk(self, jobs: Sequence[Job]) -> None:
         # group().run() is Dramatiq's many-at-once call (it still sends one by one).
-        dramatiq.group(ACTORS[(j.kind, j.queue)].message(None) for j in jobs).run()
+        dramatiq.group(ACTORS[(j.kind, j.queue)].message(j.seq, None) for j in jobs).run()
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         threads = IO_CONCURRENCY if spec.io else 8

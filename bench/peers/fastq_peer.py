@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,33 +29,36 @@ CONCURRENCY = 50  # async no-op handlers: enough free slots for batch fetches to
 app = fastq.App()
 
 
-def _sent_at(task: Any) -> float | None:
-    return float(task.payload) if task.payload else None
+def _args(task: Any) -> tuple[int, float | None]:
+    # payload: b"<seq>" or b"<seq> <enqueue time>"
+    seq, _, sent_at = task.payload.partition(b" ")
+    return int(seq), float(sent_at) if sent_at else None
 
 
 if os.environ.get("BENCH_FASTQ_HANDLERS", "async") == "sync":
 
     @app.task("noop")
     def noop(task: Any, ctx: Any) -> None:
-        run_sync("noop", _sent_at(task))
+        run_sync("noop", *_args(task))
 
     @app.task("sleep")
     def sleep(task: Any, ctx: Any) -> None:
-        run_sync("sleep", _sent_at(task))
+        run_sync("sleep", *_args(task))
 
 else:
 
     @app.task("noop")
     async def anoop(task: Any, ctx: Any) -> None:
-        await run_async("noop", _sent_at(task))
+        await run_async("noop", *_args(task))
 
     @app.task("sleep")
     async def asleep(task: Any, ctx: Any) -> None:
-        await run_async("sleep", _sent_at(task))
+        await run_async("sleep", *_args(task))
 
 
 def _task(j: Job) -> fastq.Task:
-    payload = repr(time.time()).encode() if j.stamp else b""
+    sent_at = j.sent_at()
+    payload = b"%d" % j.seq if sent_at is None else b"%d %r" % (j.seq, sent_at)
     return fastq.Task(j.kind, payload, queue=j.queue)
 
 
@@ -112,7 +114,7 @@ class FastqPeer(Peer):
             "FASTQ_QUEUES": queues,
             "FASTQ_CONCURRENCY": str(concurrency),
         }
-        return [[python(), "-m", "fastq.worker.process", "fastq_peer:app"]] * PROCESSES
+        return [[python(), "-m", "fastq.worker", "fastq_peer:app"]] * PROCESSES
 
     def worker_env(self) -> dict[str, str]:
         return getattr(self, "_env", {})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from huey import RedisHuey
@@ -13,13 +12,13 @@ huey = RedisHuey("bench", url=redis_url())
 
 
 @huey.task()
-def noop(sent_at: float | None = None) -> None:
-    run_sync("noop", sent_at)
+def noop(seq: int, sent_at: float | None = None) -> None:
+    run_sync("noop", seq, sent_at)
 
 
 @huey.task()
-def sleep(sent_at: float | None = None) -> None:
-    run_sync("sleep", sent_at)
+def sleep(seq: int, sent_at: float | None = None) -> None:
+    run_sync("sleep", seq, sent_at)
 
 
 TASKS = {"noop": noop, "sleep": sleep}
@@ -32,7 +31,7 @@ class HueyPeer(Peer):
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         for j in jobs:
-            TASKS[j.kind](time.time() if j.stamp else None)
+            TASKS[j.kind](j.seq, j.sent_at())
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         return [

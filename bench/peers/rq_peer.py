@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import redis
@@ -11,12 +10,12 @@ import rq
 from common import PROCESSES, QUEUES, Job, Peer, WorkerSpec, run_sync, venv_bin
 
 
-def noop(sent_at: float | None = None) -> None:
-    run_sync("noop", sent_at)
+def noop(seq: int, sent_at: float | None = None) -> None:
+    run_sync("noop", seq, sent_at)
 
 
-def sleep(sent_at: float | None = None) -> None:
-    run_sync("sleep", sent_at)
+def sleep(seq: int, sent_at: float | None = None) -> None:
+    run_sync("sleep", seq, sent_at)
 
 
 FUNCS = {"noop": noop, "sleep": sleep}
@@ -43,7 +42,7 @@ class RQPeer(Peer):
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         for j in jobs:
-            self.queues[j.queue].enqueue(FUNCS[j.kind], time.time() if j.stamp else None)
+            self.queues[j.queue].enqueue(FUNCS[j.kind], j.seq, j.sent_at())
 
     def enqueue_bulk(self, jobs: Sequence[Job]) -> None:
         by_queue: dict[str, list[Job]] = {}
@@ -51,7 +50,7 @@ class RQPeer(Peer):
             by_queue.setdefault(j.queue, []).append(j)
         for q, group in by_queue.items():
             self.queues[q].enqueue_many(
-                [rq.Queue.prepare_data(FUNCS[j.kind], args=(None,)) for j in group]
+                [rq.Queue.prepare_data(FUNCS[j.kind], args=(j.seq, None)) for j in group]
             )
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:

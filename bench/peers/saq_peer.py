@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,12 +11,12 @@ from saq import Queue
 from common import IO_CONCURRENCY, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
 
 
-async def noop(ctx: dict[str, Any], *, sent_at: float | None = None) -> None:
-    await run_async("noop", sent_at)
+async def noop(ctx: dict[str, Any], *, seq: int, sent_at: float | None = None) -> None:
+    await run_async("noop", seq, sent_at)
 
 
-async def sleep(ctx: dict[str, Any], *, sent_at: float | None = None) -> None:
-    await run_async("sleep", sent_at)
+async def sleep(ctx: dict[str, Any], *, seq: int, sent_at: float | None = None) -> None:
+    await run_async("sleep", seq, sent_at)
 
 
 settings = {
@@ -45,7 +44,7 @@ class SaqPeer(Peer):
     def enqueue(self, jobs: Sequence[Job]) -> None:
         async def go() -> None:
             for j in jobs:
-                await self.queue.enqueue(j.kind, sent_at=time.time() if j.stamp else None)
+                await self.queue.enqueue(j.kind, seq=j.seq, sent_at=j.sent_at())
 
         self.loop.run_until_complete(go())
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,13 +25,13 @@ broker = _BROKER(url=redis_url(), socket_timeout=None)
 
 
 @broker.task(task_name="noop")
-async def noop(sent_at: float | None = None) -> None:
-    await run_async("noop", sent_at)
+async def noop(seq: int, sent_at: float | None = None) -> None:
+    await run_async("noop", seq, sent_at)
 
 
 @broker.task(task_name="sleep")
-async def sleep(sent_at: float | None = None) -> None:
-    await run_async("sleep", sent_at)
+async def sleep(seq: int, sent_at: float | None = None) -> None:
+    await run_async("sleep", seq, sent_at)
 
 
 TASKS = {"noop": noop, "sleep": sleep}
@@ -59,7 +58,7 @@ class TaskiqPeer(Peer):
     def enqueue(self, jobs: Sequence[Job]) -> None:
         async def go() -> None:
             for j in jobs:
-                await TASKS[j.kind].kiq(time.time() if j.stamp else None)
+                await TASKS[j.kind].kiq(j.seq, j.sent_at())
 
         self.loop.run_until_complete(go())
 

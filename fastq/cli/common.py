@@ -98,6 +98,32 @@ def confirm(question: str, yes: bool) -> None:
 
 pass_state = click.make_pass_decorator(State)
 
+
+def _late_redis_url(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    state = ctx.find_object(State)
+    if value is not None and state is not None:  # after the subcommand: wins over the root's
+        state.redis_url = value
+
+
+def accept_redis_url_anywhere(group: click.Group) -> None:
+    """Let every subcommand of ``group`` also take ``--redis-url`` after its name."""
+    for command in group.commands.values():
+        if any(p.name == "redis_url" for p in command.params):
+            continue  # an alias of a command already seen
+        command.params.append(
+            click.Option(
+                ["--redis-url"],
+                metavar="URL",
+                default=None,
+                expose_value=False,
+                callback=_late_redis_url,
+                help="Redis URL, as before the subcommand.",
+            )
+        )
+        if isinstance(command, click.Group):
+            accept_redis_url_anywhere(command)
+
+
 PROGRESS_MIN = 500  # bulk commands touching at least this many tasks show a progress bar
 
 

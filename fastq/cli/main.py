@@ -11,13 +11,16 @@ import sys
 from collections.abc import Sequence
 
 import click
+from setproctitle import setproctitle
 
 from fastq import __version__
 from fastq.cli.common import (
     EPILOG,
     LEAF_EPILOG,
+    CliError,
     ExitCode,
     State,
+    accept_redis_url_anywhere,
     confirm,
     json_option,
     pass_state,
@@ -26,17 +29,19 @@ from fastq.cli.common import (
 )
 from fastq.cli.render import (
     console,
+    echo,
     error_rate,
     fmt_bytes,
     fmt_duration,
     fmt_time,
     payload_preview,
     print_json,
+    show_fields,
     table,
 )
 from fastq.cli.task import task
-from fastq.config import ENV_REDIS_URL, redact_url
 from fastq.errors import (
+    BrokerConfigError,
     BrokerConnectionError,
     DuplicateTaskError,
     FastqError,
@@ -46,19 +51,18 @@ from fastq.errors import (
     QueueNotEmptyError,
     TaskIDConflictError,
 )
+from fastq.optstack import RedisOptions, click_params
+from fastq.redact import redact_text, scrub_argv
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--redis-url",
-    metavar="URL",
-    default=None,
-    help=f"Redis to inspect (default: ${ENV_REDIS_URL}, else "
-    "redis://127.0.0.1:6379/0). Never printed with its password.",
+@click.group(
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    params=click_params(RedisOptions),  # --redis-url / FASTQ_REDIS_URL, as fastq-worker
 )
 @click.version_option(version=__version__, prog_name="fastq")
 @click.pass_context
-def cli(ctx: click.Context, redis_url: str | None) -> None:
+def cli(ctx: click.Context, redis_url: str) -> None:
     """Inspect and steer fastq (and Go Asynq) queues in Redis."""
     ctx.obj = State(redis_url)
     ctx.call_on_close(lambda: ctx.obj._inspector and ctx.obj._inspector.close())
@@ -160,7 +164,7 @@ def queue_ls(st: State, as_json: bool) -> None:
         print_json(names)
     else:
         for name in names:
-            click.echo(name)
+            echo(name)
 
 
 @queue.command("inspect", epilog=LEAF_EPILOG)
@@ -177,16 +181,15 @@ def queue_inspect(st: State, queues: Sequence[str], as_json: bool) -> None:
     for n, i in enumerate(infos):
         if n:
             out.print()
-        out.print("[bold]Queue Info[/bold]")
-        out.print(
-            f"Name:         {i.queue}\nSize:         {i.size}\nGroups:       {i.groups}\n"
-            f"Latency:      {fmt_duration(i.latency)}\n"
-            f"Memory usage: {fmt_bytes(i.memory_usage)}\n"
-            f"Paused:       {'yes' if i.paused else 'no'}",
-            markup=False,
-        )
-        for p in i.problems:
-            out.print(f"Problem:      {p}", markup=False)
+        fields: list[tuple[str, object]] = [
+            ("Name", i.queue),
+            ("Size", i.size),
+            ("Groups", i.groups),
+            ("Latency", fmt_duration(i.latency)),
+            ("Memory usage", fmt_bytes(i.memory_usage)),
+            ("Paused", "yes" if i.paused else "no"),
+        ]
+        show_fields(out, "Queue Info", fields + [("Problem", p) for p in i.problems])
         out.print()
         out.print(
             table(
@@ -392,6 +395,13 @@ def cron_ls(st: State, as_json: bool) -> None:
 def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_json: bool) -> None:
     """Show the tasks each entry enqueued, newest first."""
     hist = {e: st.inspector().scheduler_history(e, page, size) for e in entry_ids}
+    unknown = [e for e, events in hist.items() if not events and page == 1]
+    if unknown:  # no history at all: known only if a live scheduler has the entry
+        live = {entry.id for entry in st.inspector().scheduler_entries()}
+        missing = [e for e in unknown if e not in live]
+        if missing:
+            names = ", ".join(repr(e) for e in missing)
+            raise CliError(f"no scheduler entry {names} (see `fastq cron ls`)", ExitCode.NOT_FOUND)
     if as_json:
         print_json(hist if len(entry_ids) > 1 else hist[entry_ids[0]])
         return
@@ -419,21 +429,32 @@ def scheduler(st: State, app: str, config_path: str | None, tz: str | None, log_
     """
     from fastq.logging import configure_logging
     from fastq.scheduler.main import build_scheduler, run
-    from fastq.supervisor.apploader import AppLoader
+    from fastq.apploader import AppLoader
 
     configure_logging(level=log_level)
     return run(build_scheduler(AppLoader(app).load(), st.config, config_path, tz=tz))
 
 
 cli.add_command(task)
+accept_redis_url_anywhere(cli)
 
 
 # --- entry point -----------------------------------------------------------------------
 
 
+def hide_password_in_argv() -> None:
+    """Mask a ``--redis-url`` password in sys.argv and in the title ``ps`` shows."""
+    before = list(sys.argv)
+    scrub_argv(sys.argv)
+    if sys.argv != before:
+        setproctitle(" ".join(["fastq", *sys.argv[1:]]))
+
+
 def _exit_code(exc: FastqError) -> ExitCode:
     if isinstance(exc, BrokerConnectionError):
         return ExitCode.REDIS_UNAVAILABLE
+    if isinstance(exc, BrokerConfigError):
+        return ExitCode.USAGE  # a wrong password or DB index: fix the URL, do not retry
     if isinstance(exc, NotFoundError):
         return ExitCode.NOT_FOUND
     if isinstance(
@@ -447,6 +468,8 @@ def _exit_code(exc: FastqError) -> ExitCode:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (an ``ExitCode``)."""
+    if argv is None:
+        hide_password_in_argv()
     try:
         rv = cli.main(
             args=list(argv) if argv is not None else None, prog_name="fastq", standalone_mode=False
@@ -458,10 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except FastqError as exc:
-        message = str(exc)
-        if isinstance(exc, BrokerConnectionError):
-            message = f"cannot reach Redis at {redact_url(exc.target)}"
-        click.echo(f"error: {message}", err=True)
+        echo(f"error: {redact_text(str(exc))}", err=True)  # with the cause's reason
         return _exit_code(exc)
     except BrokenPipeError:
         return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error

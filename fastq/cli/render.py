@@ -1,4 +1,11 @@
-"""How the ``fastq`` CLI shows things: payload previews, times, sizes, tables, JSON."""
+"""How the ``fastq`` CLI shows things: payload previews, times, sizes, tables, JSON.
+
+Everything read from Redis is hostile: a task type, queue name or server host may
+hold terminal escape sequences (ESC/CSI, OSC-8 links, OSC-0 titles), C1 controls,
+bidi overrides or undecodable bytes. ``safe`` is the one escape, and every way the
+CLI prints (``table``, ``show_fields``, ``echo``, ``print_json``) goes through it, so
+command code never prints a Redis-derived string itself.
+"""
 
 from __future__ import annotations
 
@@ -51,8 +58,71 @@ def console(*, stderr: bool = False) -> Console:
     )
 
 
+def _json_escape(match: re.Match[str]) -> str:
+    return "".join(f"\\u{unit:04x}" for unit in _utf16_units(match.group(0)))
+
+
+def _utf16_units(ch: str) -> list[int]:
+    code = ord(ch)
+    if code < 0x10000:
+        return [code]
+    code -= 0x10000
+    return [0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)]
+
+
+# Non-printable characters json.dumps(ensure_ascii=False) leaves raw: DEL, C1, format
+# characters (bidi overrides, zero-width), separators, lone surrogates, private use.
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\ue000-\uf8ff]"
+)
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    """Indented JSON; characters a terminal could act on are written as \\u escapes."""
+    text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False)
+    # They can only sit inside JSON strings, where \\uXXXX means the same character.
+    sys.stdout.write(_JSON_UNSAFE.sub(_json_escape, text) + "\n")
+
+
+def safe(value: object, *, multiline: bool = False) -> str:
+    """The one escape for text on its way to the terminal: non-printable characters
+    (controls, C1, bidi overrides, lone surrogates) become visible escapes.
+
+    Args:
+        value: what to show (``str(value)`` is escaped).
+        multiline: keep line breaks as line breaks (pretty JSON); otherwise they are
+            escaped too, so one value stays on one line.
+    """
+    text = str(value)
+    if multiline:
+        return "\n".join(escape_text(line) for line in text.split("\n"))
+    return escape_text(text)
+
+
+def echo(text: object, *, err: bool = False) -> None:
+    """Print one line (stdout, or stderr with ``err``), escaped."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(safe(text, multiline=True) + "\n")
+    stream.flush()
+
+
+def show_fields(
+    out: Console, title: str, fields: Sequence[tuple[str, object]], *, multiline: Iterable[str] = ()
+) -> None:
+    """A bold title, then ``Label:  value`` lines with the values aligned and escaped.
+
+    Args:
+        out: the console to print on.
+        title: the heading.
+        fields: (label, value) pairs in display order.
+        multiline: labels whose values keep their line breaks (pretty JSON).
+    """
+    keep = set(multiline)
+    out.print(Text(title, style="bold"))
+    width = max((len(k) for k, _ in fields), default=0) + 2
+    for k, v in fields:
+        out.print(Text(f"{k + ':':<{width}}{safe(v, multiline=k in keep)}"))
 
 
 def escape_text(text: str) -> str:
@@ -103,7 +173,10 @@ def fmt_time(t: datetime | None, *, now: datetime | None = None) -> str:
         return ""
     now = now or datetime.now(timezone.utc)
     delta = (t - now).total_seconds()
-    rel = f"in {fmt_duration(delta)}" if delta >= 1 else f"{fmt_duration(-delta)} ago"
+    if abs(delta) < 1:
+        rel = "now"  # due within the second: neither "in 0ms" nor "-307ms ago"
+    else:
+        rel = f"in {fmt_duration(delta)}" if delta > 0 else f"{fmt_duration(-delta)} ago"
     return f"{t.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC ({rel})"
 
 
@@ -136,9 +209,10 @@ def error_rate(processed: int, failed: int) -> str:
 
 def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """An aligned, borderless table in the spirit of the asynq CLI's."""
-    # Text, not str: user data such as "[error] ..." must never be read as rich markup.
+    # Text, not str: user data such as "[error] ..." must never be read as rich markup;
+    # every cell and the title are escaped before rich measures the columns.
     t = Table(
-        title=Text(title, style="bold") if title else None,
+        title=Text(safe(title), style="bold") if title else None,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -149,5 +223,5 @@ def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any
         numeric = bool(rows) and all(isinstance(r[i], int) for r in rows)
         t.add_column(h, overflow="fold", justify="right" if numeric else "left")
     for row in rows:
-        t.add_row(*(Text(str(c)) for c in row))
+        t.add_row(*(Text(safe(c)) for c in row))
     return t

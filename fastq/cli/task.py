@@ -30,6 +30,7 @@ from fastq.cli.render import (
     fmt_time,
     payload_preview,
     print_json,
+    show_fields,
     table,
     truncate,
 )
@@ -170,18 +171,19 @@ def task_inspect(st: State, queue: str, task_id: str, as_json: bool) -> None:
     if as_json:
         print_json(t)
         return
-    out = console()
     if isinstance(t, CorruptTask):
-        out.print("[bold]Corrupt Task[/bold]")
-        lines = [("Queue", t.queue), ("ID", t.id), ("State", t.state), ("Problem", t.reason)]
+        title = "Corrupt Task"
+        lines: list[tuple[str, object]] = [
+            ("Queue", t.queue),
+            ("ID", t.id),
+            ("State", t.state),
+            ("Problem", t.reason),
+        ]
         if t.raw is not None:
             lines.append(("Raw msg", payload_preview(t.raw, full=True)))
     else:
-        out.print("[bold]Task Info[/bold]")
-        lines = _info_lines(t)
-    width = max(len(k) for k, _ in lines) + 2
-    for k, v in lines:
-        out.print(f"{k + ':':<{width}}{v}", markup=False)
+        title, lines = "Task Info", _info_lines(t)
+    show_fields(console(), title, lines, multiline=("Payload", "Result"))
 
 
 def _next_time(t: TaskInfo) -> str:
@@ -192,8 +194,8 @@ def _next_time(t: TaskInfo) -> str:
     return fmt_time(t.next_process_at)
 
 
-def _info_lines(t: TaskInfo) -> list[tuple[str, str]]:
-    lines = [
+def _info_lines(t: TaskInfo) -> list[tuple[str, object]]:
+    lines: list[tuple[str, object]] = [
         ("Queue", t.queue),
         ("ID", t.id),
         ("Type", t.type),
@@ -284,10 +286,14 @@ task.add_command(task_delete, "rm")
 
 
 @task.command("cancel", epilog=LEAF_EPILOG)
-@click.argument("task_ids", nargs=-1, required=True, metavar="TASK_ID...")
+@click.argument("task_ids", nargs=-1, metavar="[TASK_ID]...")
+@click.option("--id", "-i", "more_ids", multiple=True, help="Task id (repeat for several).")
 @pass_state
-def task_cancel(st: State, task_ids: Sequence[str]) -> None:
-    """Ask the servers running these active tasks to cancel them."""
+def task_cancel(st: State, task_ids: Sequence[str], more_ids: Sequence[str]) -> None:
+    """Ask the servers running these active tasks to cancel them (ids as -i ID or arguments)."""
+    task_ids = [*more_ids, *task_ids]
+    if not task_ids:
+        raise click.UsageError("give the task ids to cancel: -i ID (repeatable) or as arguments")
     for tid in task_ids:
         n = st.inspector().cancel(tid)
         click.echo(f"Sent cancelation signal for task {tid} ({n} server(s) listening)")
@@ -430,9 +436,8 @@ def _header(values: Sequence[str]) -> dict[str, str]:
 @click.option(
     "--payload",
     "-p",
-    default="",
-    show_default=True,
-    help="Payload: text as is, @FILE for a file's bytes, - for stdin.",
+    default=None,
+    help="Payload: text as is, @FILE for a file's bytes, - for stdin (default: none).",
 )
 @click.option("--queue", "-q", default=None, help="Queue (default: default).")
 @click.option(
@@ -458,7 +463,7 @@ def _header(values: Sequence[str]) -> dict[str, str]:
 def task_enqueue(
     st: State,
     task_type: str,
-    payload: str,
+    payload: str | None,
     queue: str | None,
     max_retry: int | None,
     timeout: str | None,
@@ -480,7 +485,7 @@ def task_enqueue(
 
     t = Task(
         task_type,
-        read_payload(payload),
+        None if payload is None else read_payload(payload),
         queue=queue,
         max_retry=max_retry,
         timeout=dur(timeout),

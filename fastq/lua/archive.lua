@@ -19,8 +19,9 @@
 -- ARGV[8] -> task key prefix (asynq:{<qname>}:t:); hashes of trimmed tasks are
 --            built from it because their ids are only known here
 -- Output: 1 archived, 0 lease lost (nothing written), -1 not in active (nothing written).
-local score = redis.call("ZSCORE", KEYS[3], ARGV[1])
-if (not score) or tonumber(score) ~= tonumber(ARGV[7]) then
+--@include lease
+--@include archive_trim
+if not holds_lease(KEYS[3], ARGV[1], ARGV[7]) then
     return 0
 end
 if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
@@ -30,15 +31,7 @@ redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("ZADD", KEYS[4], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[1], "msg", ARGV[2], "state", "archived")
 redis.call("HDEL", KEYS[9], ARGV[1])
-for _, old in ipairs(redis.call("ZRANGEBYSCORE", KEYS[4], "-inf", ARGV[4])) do
-    redis.call("DEL", ARGV[8] .. old)
-    redis.call("ZREM", KEYS[4], old)
-end
-local extra = redis.call("ZRANGE", KEYS[4], 0, -(tonumber(ARGV[5]) + 1))
-for _, old in ipairs(extra) do
-    redis.call("DEL", ARGV[8] .. old)
-    redis.call("ZREM", KEYS[4], old)
-end
+trim_archive(KEYS[4], ARGV[8], ARGV[4], ARGV[5], TRIM_BATCH)
 if redis.call("INCR", KEYS[5]) == 1 then
     redis.call("EXPIREAT", KEYS[5], ARGV[6])
 end

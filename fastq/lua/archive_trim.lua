@@ -6,16 +6,5 @@
 -- ARGV[3] -> task key prefix (asynq:{<qname>}:t:); hashes are built from it because
 --            the ids are only known here
 -- Output: the number of tasks deleted.
-local n = 0
-for _, old in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, 1000)) do
-    redis.call("DEL", ARGV[3] .. old)
-    redis.call("ZREM", KEYS[1], old)
-    n = n + 1
-end
-local extra = redis.call("ZRANGE", KEYS[1], 0, -(tonumber(ARGV[2]) + 1))
-for i = 1, math.min(#extra, 1000) do
-    redis.call("DEL", ARGV[3] .. extra[i])
-    redis.call("ZREM", KEYS[1], extra[i])
-    n = n + 1
-end
-return n
+--@include archive_trim
+return trim_archive(KEYS[1], ARGV[3], ARGV[1], ARGV[2], 1000)

@@ -8,6 +8,9 @@
 -- ARGV[2]   -> most tasks to move (N)
 -- ARGV[2+i] -> task key prefix of queue i (asynq:{<qname>}:t:); the task hash is
 --              built from it because its id is only known here (same hash slot)
+-- ARGV[2+n+i] -> quota of queue i (n queues; optional, 0 when absent): a first pass
+--              takes up to each queue's quota, then what is still wanted comes from
+--              the queues in order, so a batch follows the weights task by task
 -- Output: a flat array of triples. {i, id, msg} for a moved task (state=active,
 -- pending_since removed, lease added, as Asynq's Dequeue). {-i, id, reason} for an
 -- id whose task hash is missing or not a hash: it is taken off active and gets no
@@ -19,49 +22,75 @@ local function ok_type(key, expected)
     local t = redis.call("TYPE", key)["ok"]
     return t == "none" or t == expected
 end
-for i = 1, nq do
-    if want <= 0 then break end
-    local pending, paused, active, lease = KEYS[4*i-3], KEYS[4*i-2], KEYS[4*i-1], KEYS[4*i]
-    if redis.call("EXISTS", paused) == 0 then
-        if not (ok_type(pending, "list") and ok_type(active, "list") and ok_type(lease, "zset")) then
+-- usable[i]: queue i is not paused and its keys have the right types (checked once;
+-- a wrong type is reported once per call).
+local usable = {}
+local function is_usable(i)
+    if usable[i] == nil then
+        local pending, paused, active, lease = KEYS[4*i-3], KEYS[4*i-2], KEYS[4*i-1], KEYS[4*i]
+        if redis.call("EXISTS", paused) == 1 then
+            usable[i] = false
+        elseif not (ok_type(pending, "list") and ok_type(active, "list") and ok_type(lease, "zset")) then
             table.insert(out, -i); table.insert(out, ""); table.insert(out, "WRONGTYPE queue keys")
+            usable[i] = false
         else
-            local prefix = ARGV[2+i]
-            local leased = {}
-            while want > 0 do
-                -- Take the oldest `want` ids at once (as that many RPOPLPUSHes would,
-                -- in three commands): LRANGE lists them head to tail.
-                local ids = redis.call("LRANGE", pending, -want, -1)
-                local k = #ids
-                if k == 0 then break end
-                redis.call("LTRIM", pending, 0, -k - 1)
-                local popped = {}
-                for c = 1, k do popped[c] = ids[k + 1 - c] end
-                for c = 1, k, 4000 do
-                    redis.call("LPUSH", active, unpack(popped, c, math.min(c + 3999, k)))
-                end
-                for c = 1, k do
-                    local id = popped[c]
-                    local key = prefix .. id
-                    -- pcall: a key of another type answers WRONGTYPE instead of aborting the batch
-                    local msg = redis.pcall("HGET", key, "msg")
-                    if type(msg) ~= "string" then
-                        redis.call("LREM", active, 1, id)
-                        table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash")
-                    else
-                        redis.call("HSET", key, "state", "active")
-                        redis.call("HDEL", key, "pending_since")
-                        table.insert(leased, ARGV[1]); table.insert(leased, id)
-                        table.insert(out, i); table.insert(out, id); table.insert(out, msg)
-                        want = want - 1
-                    end
-                end
-            end
-            -- one ZADD for the batch (chunked below Lua's unpack limit)
-            for c = 1, #leased, 4000 do
-                redis.call("ZADD", lease, unpack(leased, c, math.min(c + 3999, #leased)))
+            usable[i] = true
+        end
+    end
+    return usable[i]
+end
+-- Move up to n tasks of queue i; returns how many were moved.
+local function take(i, n)
+    local pending, active, lease = KEYS[4*i-3], KEYS[4*i-1], KEYS[4*i]
+    local prefix = ARGV[2+i]
+    local leased = {}
+    local moved = 0
+    while n > 0 do
+        -- Take the oldest `n` ids at once (as that many RPOPLPUSHes would,
+        -- in three commands): LRANGE lists them head to tail.
+        local ids = redis.call("LRANGE", pending, -n, -1)
+        local k = #ids
+        if k == 0 then break end
+        redis.call("LTRIM", pending, 0, -k - 1)
+        local popped = {}
+        for c = 1, k do popped[c] = ids[k + 1 - c] end
+        for c = 1, k, 4000 do
+            redis.call("LPUSH", active, unpack(popped, c, math.min(c + 3999, k)))
+        end
+        for c = 1, k do
+            local id = popped[c]
+            local key = prefix .. id
+            -- pcall: a key of another type answers WRONGTYPE instead of aborting the batch
+            local msg = redis.pcall("HGET", key, "msg")
+            if type(msg) ~= "string" then
+                redis.call("LREM", active, 1, id)
+                table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash")
+            else
+                redis.call("HSET", key, "state", "active")
+                redis.call("HDEL", key, "pending_since")
+                table.insert(leased, ARGV[1]); table.insert(leased, id)
+                table.insert(out, i); table.insert(out, id); table.insert(out, msg)
+                n = n - 1
+                moved = moved + 1
             end
         end
+    end
+    -- one ZADD for the batch (chunked below Lua's unpack limit)
+    for c = 1, #leased, 4000 do
+        redis.call("ZADD", lease, unpack(leased, c, math.min(c + 3999, #leased)))
+    end
+    return moved
+end
+for i = 1, nq do
+    local quota = math.min(tonumber(ARGV[2+nq+i] or 0), want)
+    if quota > 0 and is_usable(i) then
+        want = want - take(i, quota)
+    end
+end
+for i = 1, nq do
+    if want <= 0 then break end
+    if is_usable(i) then
+        want = want - take(i, want)
     end
 end
 return out

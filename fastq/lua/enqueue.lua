@@ -7,6 +7,7 @@
 -- ARGV[3] -> now (unix nanoseconds): the pending_since stamp
 -- ARGV[4] -> most wake tokens kept in the wake list
 -- Output: 1 when enqueued; 0 when a task with this id already exists (nothing written).
+--@include wake
 if redis.call("EXISTS", KEYS[1]) == 1 then
     return 0
 end
@@ -14,6 +15,5 @@ redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "pending", "pending_since",
 redis.call("LPUSH", KEYS[2], ARGV[2])
 -- One token per task lets a worker blocked on BLPOP return at once; the cap keeps
 -- the list tiny when nobody is listening.
-redis.call("LPUSH", KEYS[3], "1")
-redis.call("LTRIM", KEYS[3], 0, tonumber(ARGV[4]) - 1)
+wake(KEYS[3], 1, ARGV[4])
 return 1

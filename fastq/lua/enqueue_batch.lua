@@ -11,6 +11,7 @@
 -- Output: an array with one code per task, in order: 1 when enqueued; 0 when a task
 -- with that id already exists (that task is skipped; the others go on). An error
 -- reply, before anything is written, if the pending or wake key is not a list.
+--@include wake
 for _, key in ipairs({KEYS[1], KEYS[2]}) do
     local t = redis.call("TYPE", key)["ok"]
     if t ~= "list" and t ~= "none" then
@@ -41,11 +42,5 @@ end
 for first = 1, #ids, 1000 do
     redis.call("LPUSH", KEYS[1], unpack(ids, first, math.min(first + 999, #ids)))
 end
-local cap = tonumber(ARGV[2])
-if #ids > 0 then
-    for _ = 1, math.min(#ids, cap) do
-        redis.call("LPUSH", KEYS[2], "1")
-    end
-    redis.call("LTRIM", KEYS[2], 0, cap - 1)
-end
+wake(KEYS[2], #ids, ARGV[2])
 return out

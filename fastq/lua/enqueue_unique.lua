@@ -13,6 +13,7 @@
 -- uniqueness lock is held (duplicate). Nothing is written unless the output is 1.
 -- The id check runs before the lock is taken (Asynq takes the lock first) so that a
 -- refused task never leaves a lock behind that blocks the next legitimate one.
+--@include wake
 if redis.call("EXISTS", KEYS[2]) == 1 then
     return 0
 end
@@ -22,6 +23,5 @@ end
 redis.call("HSET", KEYS[2], "msg", ARGV[1], "state", "pending", "pending_since", ARGV[3],
            "unique_key", KEYS[1])
 redis.call("LPUSH", KEYS[3], ARGV[2])
-redis.call("LPUSH", KEYS[4], "1")
-redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[5]) - 1)
+wake(KEYS[4], 1, ARGV[5])
 return 1

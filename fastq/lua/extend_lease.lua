@@ -3,11 +3,11 @@
 -- ARGV[1] -> new lease expiry (unix seconds)
 -- ARGV[2j], ARGV[2j+1] -> id of task j, the lease score this worker holds for it
 -- Output: the ids whose lease is gone or held by someone else (not extended).
+--@include lease
 local lost = {}
 for j = 1, (#ARGV - 1) / 2 do
     local id = ARGV[2*j]
-    local score = redis.call("ZSCORE", KEYS[1], id)
-    if (not score) or tonumber(score) ~= tonumber(ARGV[2*j+1]) then
+    if not holds_lease(KEYS[1], id, ARGV[2*j+1]) then
         table.insert(lost, id)
     else
         redis.call("ZADD", KEYS[1], "XX", ARGV[1], id)

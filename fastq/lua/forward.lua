@@ -11,7 +11,9 @@
 -- ARGV[5] -> group key prefix (asynq:{<qname>}:g:)
 --            (task and group keys are built from these prefixes because the ids
 --            and group names are only known here; both share the queue's hash slot)
+-- ARGV[6] -> most wake tokens kept in the wake list
 -- Output: the number of tasks moved.
+--@include wake
 local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, tonumber(ARGV[3]))
 local woken = 0
 for _, id in ipairs(ids) do
@@ -26,13 +28,8 @@ for _, id in ipairs(ids) do
         redis.call("LPUSH", KEYS[2], id)
         redis.call("ZREM", KEYS[1], id)
         redis.call("HSET", taskkey, "state", "pending", "pending_since", ARGV[2])
-        if woken < 16 then
-            redis.call("LPUSH", KEYS[4], "1")
-            woken = woken + 1
-        end
+        woken = woken + 1
     end
 end
-if woken > 0 then
-    redis.call("LTRIM", KEYS[4], 0, 15)
-end
+wake(KEYS[4], woken, ARGV[6])
 return #ids

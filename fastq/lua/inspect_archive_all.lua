@@ -10,10 +10,11 @@
 -- ARGV[3] -> task key prefix asynq:{<q>}:t: (task hashes are built from it: their ids
 --            are only known here)
 -- ARGV[4] -> now, unix seconds (archive score)
--- ARGV[5] -> cutoff, unix seconds: archived before this are trimmed
+-- ARGV[5] -> cutoff, unix seconds: archived at or before this are trimmed
 -- ARGV[6] -> archive size limit
 -- ARGV[7] -> group name when KEYS[1] is a group zset, else ""
 -- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
+--@include archive_trim
 local n = tonumber(ARGV[2])
 local ids = {}
 if ARGV[1] == "list" then
@@ -37,15 +38,5 @@ end
 if ARGV[7] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
   redis.call("SREM", KEYS[3], ARGV[7])
 end
-local old = redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", "(" .. ARGV[5])
-local extra = redis.call("ZCARD", KEYS[2]) - #old - tonumber(ARGV[6])
-if extra > 0 then
-  for _, id in ipairs(redis.call("ZRANGE", KEYS[2], #old, #old + extra - 1)) do
-    table.insert(old, id)
-  end
-end
-for _, id in ipairs(old) do
-  redis.call("ZREM", KEYS[2], id)
-  redis.call("DEL", ARGV[3] .. id)
-end
+trim_archive(KEYS[2], ARGV[3], ARGV[5], ARGV[6], TRIM_BATCH + n)
 return {moved, dropped}

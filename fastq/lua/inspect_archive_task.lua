@@ -11,10 +11,11 @@
 -- ARGV[2] -> group key prefix asynq:{<q>}:g: (the group zset is named by the hash's
 --            group field, only known here)
 -- ARGV[3] -> now, unix seconds (archive score)
--- ARGV[4] -> cutoff, unix seconds: archived before this are trimmed
+-- ARGV[4] -> cutoff, unix seconds: archived at or before this are trimmed
 -- ARGV[5] -> archive size limit
 -- ARGV[6] -> task key prefix asynq:{<q>}:t: (trimmed tasks' hashes are built from it)
 -- Output: {1, state} archived; {0, ""} no such task; {-1, state} not archivable
+--@include archive_trim
 if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" then return {0, ""} end
 local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
 state = state or ""
@@ -33,16 +34,5 @@ else
 end
 redis.call("ZADD", KEYS[5], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "archived")
-local old = redis.call("ZRANGEBYSCORE", KEYS[5], "-inf", "(" .. ARGV[4])
-local max = tonumber(ARGV[5])
-local extra = redis.call("ZCARD", KEYS[5]) - #old - max
-if extra > 0 then
-  for _, id in ipairs(redis.call("ZRANGE", KEYS[5], #old, #old + extra - 1)) do
-    table.insert(old, id)
-  end
-end
-for _, id in ipairs(old) do
-  redis.call("ZREM", KEYS[5], id)
-  redis.call("DEL", ARGV[6] .. id)
-end
+trim_archive(KEYS[5], ARGV[6], ARGV[4], ARGV[5], TRIM_BATCH)
 return {1, state}

@@ -4,6 +4,7 @@
 -- KEYS[1] -> source: asynq:{<q>}:pending (LIST) or asynq:{<q>}:scheduled|retry|
 --            archived|completed or asynq:{<q>}:g:<group> (ZSET)
 -- KEYS[2] -> asynq:{<q>}:groups
+-- KEYS[3] -> asynq:{<q>}:x:recovered (fastq extension: the tasks' counts are cleared)
 -- ARGV[1] -> "list" or "zset"
 -- ARGV[2] -> chunk size
 -- ARGV[3] -> task key prefix asynq:{<q>}:t: (task hashes are built from it: their ids
@@ -21,6 +22,7 @@ end
 local deleted, dropped = 0, 0
 for _, id in ipairs(ids) do
   local key = ARGV[3] .. id
+  redis.call("HDEL", KEYS[3], id)
   if redis.call("TYPE", key)["ok"] == "hash" then
     local unique = redis.call("HGET", key, "unique_key")
     if unique and unique ~= "" and redis.call("GET", unique) == id then

@@ -9,6 +9,7 @@
 -- KEYS[5] -> asynq:{<q>}:archived
 -- KEYS[6] -> asynq:{<q>}:completed
 -- KEYS[7] -> asynq:{<q>}:groups
+-- KEYS[8] -> asynq:{<q>}:x:recovered (fastq extension: the task's count is cleared)
 -- ARGV[1] -> task id
 -- ARGV[2] -> group key prefix asynq:{<q>}:g: (the group zset is named by the hash's
 --            group field, only known here; the uniqueness lock is named by the hash's
@@ -42,5 +43,6 @@ if unique and unique ~= "" and redis.call("GET", unique) == ARGV[1] then
   redis.call("DEL", unique)
 end
 removed = removed + redis.call("DEL", KEYS[1])
+redis.call("HDEL", KEYS[8], ARGV[1])
 if removed == 0 then return {0, ""} end
 return {1, state or ""}

@@ -4,6 +4,7 @@
 -- KEYS[2] -> asynq:{<q>}:pending
 -- KEYS[3] -> asynq:{<q>}:groups
 -- KEYS[4] -> asynq:{<q>}:x:wake (fastq extension: wakes idle fastq workers at once)
+-- KEYS[5] -> asynq:{<q>}:x:recovered (fastq extension: the tasks' counts are cleared)
 -- ARGV[1] -> chunk size
 -- ARGV[2] -> task key prefix asynq:{<q>}:t: (task hashes are built from it: their ids
 --            are only known here)
@@ -11,11 +12,13 @@
 -- ARGV[4] -> group name when KEYS[1] is a group zset, else ""
 -- ARGV[5] -> most wake tokens kept in the wake list
 -- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
+--@include wake
 local popped = redis.call("ZPOPMIN", KEYS[1], tonumber(ARGV[1]))
 local moved, dropped = 0, 0
 for i = 1, #popped, 2 do
   local id = popped[i]
   local key = ARGV[2] .. id
+  redis.call("HDEL", KEYS[5], id)
   if redis.call("EXISTS", key) == 1 then
     redis.call("LPUSH", KEYS[2], id)
     redis.call("HSET", key, "state", "pending", "pending_since", ARGV[3])
@@ -27,8 +30,5 @@ end
 if ARGV[4] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
   redis.call("SREM", KEYS[3], ARGV[4])
 end
-if moved > 0 then
-  for _ = 1, math.min(moved, tonumber(ARGV[5])) do redis.call("LPUSH", KEYS[4], "1") end
-  redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[5]) - 1)
-end
+wake(KEYS[4], moved, ARGV[5])
 return {moved, dropped}

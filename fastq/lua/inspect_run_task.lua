@@ -7,12 +7,14 @@
 -- KEYS[5] -> asynq:{<q>}:archived
 -- KEYS[6] -> asynq:{<q>}:groups
 -- KEYS[7] -> asynq:{<q>}:x:wake (fastq extension: wakes idle fastq workers at once)
+-- KEYS[8] -> asynq:{<q>}:x:recovered (fastq extension: the task's count is cleared)
 -- ARGV[1] -> task id
 -- ARGV[2] -> group key prefix asynq:{<q>}:g: (the group zset is named by the hash's
 --            group field, only known here)
 -- ARGV[3] -> now, unix nanoseconds (pending_since)
 -- ARGV[4] -> most wake tokens kept in the wake list
 -- Output: {1, state} moved; {0, ""} no such task; {-1, state} not runnable in its state
+--@include wake
 if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" then return {0, ""} end
 local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
 state = state or ""
@@ -28,6 +30,6 @@ else
 end
 redis.call("LPUSH", KEYS[2], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "pending", "pending_since", ARGV[3])
-redis.call("LPUSH", KEYS[7], "1")
-redis.call("LTRIM", KEYS[7], 0, tonumber(ARGV[4]) - 1)
+redis.call("HDEL", KEYS[8], ARGV[1])
+wake(KEYS[7], 1, ARGV[4])
 return {1, state}

@@ -22,8 +22,9 @@
 -- ARGV[9]  -> most archived tasks kept
 -- ARGV[10] -> task key prefix (asynq:{<qname>}:t:), for hashes of trimmed archived tasks
 -- Output: 1 recovered, 0 the lease changed meanwhile (nothing written).
-local score = redis.call("ZSCORE", KEYS[3], ARGV[1])
-if (not score) or tonumber(score) ~= tonumber(ARGV[2]) then
+--@include lease
+--@include archive_trim
+if not holds_lease(KEYS[3], ARGV[1], ARGV[2]) then
     return 0
 end
 redis.call("LREM", KEYS[2], 0, ARGV[1])
@@ -41,14 +42,7 @@ else
     redis.call("ZADD", KEYS[5], ARGV[5], ARGV[1])
     redis.call("HSET", KEYS[1], "msg", ARGV[4], "state", "archived")
     redis.call("HDEL", KEYS[10], ARGV[1])
-    for _, old in ipairs(redis.call("ZRANGEBYSCORE", KEYS[5], "-inf", ARGV[8])) do
-        redis.call("DEL", ARGV[10] .. old)
-        redis.call("ZREM", KEYS[5], old)
-    end
-    for _, old in ipairs(redis.call("ZRANGE", KEYS[5], 0, -(tonumber(ARGV[9]) + 1))) do
-        redis.call("DEL", ARGV[10] .. old)
-        redis.call("ZREM", KEYS[5], old)
-    end
+    trim_archive(KEYS[5], ARGV[10], ARGV[8], ARGV[9], TRIM_BATCH)
 end
 if tonumber(ARGV[6]) == 1 then
     if redis.call("INCR", KEYS[6]) == 1 then

@@ -5,15 +5,18 @@
 -- KEYS[3] -> asynq:{<qname>}:pending
 -- KEYS[4] -> asynq:{<qname>}:x:wake
 -- KEYS[4+j] -> asynq:{<qname>}:t:<id of task j> (j = 1..n)
--- ARGV[2j-1] -> id of task j
--- ARGV[2j]   -> lease score this worker holds for task j
+-- ARGV[1]    -> most wake tokens kept in the wake list
+-- ARGV[2j]   -> id of task j
+-- ARGV[2j+1] -> lease score this worker holds for task j
 -- Output: one code per task: 1 requeued, 0 lease lost, -1 not in active (nothing written).
+--@include lease
+--@include wake
 local codes = {}
 local n = #KEYS - 4
+local requeued = 0
 for j = 1, n do
-    local id = ARGV[2*j-1]
-    local score = redis.call("ZSCORE", KEYS[2], id)
-    if (not score) or tonumber(score) ~= tonumber(ARGV[2*j]) then
+    local id = ARGV[2*j]
+    if not holds_lease(KEYS[2], id, ARGV[2*j+1]) then
         codes[j] = 0
     elseif redis.call("LREM", KEYS[1], 0, id) == 0 then
         codes[j] = -1
@@ -21,9 +24,9 @@ for j = 1, n do
         redis.call("ZREM", KEYS[2], id)
         redis.call("RPUSH", KEYS[3], id)
         redis.call("HSET", KEYS[4+j], "state", "pending")
-        redis.call("LPUSH", KEYS[4], "1")
+        requeued = requeued + 1
         codes[j] = 1
     end
 end
-redis.call("LTRIM", KEYS[4], 0, 15)
+wake(KEYS[4], requeued, ARGV[1])
 return codes

@@ -14,8 +14,8 @@
 -- ARGV[5] -> 1 if the error counts as a failure (stats), else 0
 -- ARGV[6] -> lease score this worker holds
 -- Output: 1 moved, 0 lease lost (nothing written), -1 not in active (nothing written).
-local score = redis.call("ZSCORE", KEYS[3], ARGV[1])
-if (not score) or tonumber(score) ~= tonumber(ARGV[6]) then
+--@include lease
+if not holds_lease(KEYS[3], ARGV[1], ARGV[6]) then
     return 0
 end
 if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then

@@ -7,7 +7,9 @@ Both flavours share one contract:
   instance so one bad call does not hide the others' results;
 - after ``NOSCRIPT`` (a restarted or flushed Redis) scripts are loaded again and
   only the calls that did not run are sent again;
-- lost connections raise ``BrokerConnectionError`` naming the redacted URL.
+- lost connections raise ``BrokerConnectionError`` naming the redacted URL;
+  ``broker_error`` maps every other redis-py error onto fastq's tree (refused
+  credentials, OOM, read-only replica), keeping the cause's redacted message.
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fastq import scripts
 from fastq.config import RedisConfig
-from fastq.errors import BrokerConnectionError, BrokerError
+from fastq.errors import (
+    BrokerAuthError,
+    BrokerConfigError,
+    BrokerConnectionError,
+    BrokerError,
+    BrokerOutOfMemoryError,
+    BrokerReadOnlyError,
+)
+from fastq.redact import redact_text
 
 KeyT = str | bytes
 ArgT = str | bytes | int | float
@@ -42,6 +54,39 @@ class Call(NamedTuple):
 
 
 _CONN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# How Redis (and redis-py, which drops the error code on some paths) words a refusal
+# that no retry can fix. The asyncio client reports them as plain ConnectionErrors.
+_AUTH_REFUSALS = (
+    "WRONGPASS",
+    "NOAUTH",
+    "invalid username-password pair",
+    "Authentication required",
+    "HELLO must be called with the client already authenticated",
+    "invalid password",
+)
+_CONFIG_REFUSALS = ("DB index is out of range", "invalid DB index", "Invalid Database", "NOPERM")
+
+
+def broker_error(exc: BaseException, target: str = "") -> BrokerError:
+    """The fastq error for a redis-py exception (raise it ``from exc``).
+
+    Args:
+        exc: what redis-py raised, or an error reply returned in place.
+        target: the redacted URL, named by connection and configuration errors.
+    """
+    text = str(exc)
+    if isinstance(exc, (RedisConnectionError, ResponseError)):
+        if isinstance(exc, AuthenticationError) or any(m in text for m in _AUTH_REFUSALS):
+            return BrokerAuthError(target, exc)
+        if any(m in text for m in _CONFIG_REFUSALS):
+            return BrokerConfigError(target, exc)
+    if isinstance(exc, RedisOutOfMemoryError) or "OOM command not allowed" in text:
+        return BrokerOutOfMemoryError(exc)
+    if isinstance(exc, RedisReadOnlyError) or "READONLY You can't write" in text:
+        return BrokerReadOnlyError(exc)
+    if isinstance(exc, _CONN_ERRORS):
+        return BrokerConnectionError(target, exc)
+    return BrokerError(redact_text(text))
 
 
 @contextlib.contextmanager
@@ -49,12 +94,10 @@ def translate_errors(target: str) -> Iterator[None]:
     """Map redis-py's exceptions onto fastq's tree; ``target`` is a redacted URL."""
     try:
         yield
-    except _CONN_ERRORS as exc:
-        raise BrokerConnectionError(target, exc) from exc
     except NoScriptError:
         raise
-    except RedisError as exc:
-        raise BrokerError(str(exc)) from exc
+    except (RedisError, OSError) as exc:
+        raise broker_error(exc, target) from exc
 
 
 def _evalsha_args(call: Call) -> tuple[Any, ...]:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from fastq import keys
 from fastq.errors import BrokerError, DuplicateTaskError, FastqError, TaskIDConflictError
-from fastq.rdb.conn import ArgT, Call
+from fastq.rdb.conn import ArgT, Call, broker_error
 from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared
 
 # Wake tokens kept per queue: enough to wake that many idle workers at once while
@@ -83,6 +83,15 @@ def publish_calls(queues: Iterable[str]) -> list[Call]:
     ]
 
 
+def _typed(reply: BaseException, context: str) -> BrokerError:
+    """An error reply as fastq's error: OOM and read-only replicas keep their own
+    classes, anything else is a BrokerError that says what failed."""
+    typed = broker_error(reply)
+    if type(typed) is not BrokerError:
+        return typed
+    return BrokerError(f"{context}: {typed}")
+
+
 def reply_error(p: Prepared, reply: Any) -> FastqError | None:
     """The typed error an enqueue script's reply stands for, or None on success."""
     if reply == _OK:
@@ -92,7 +101,7 @@ def reply_error(p: Prepared, reply: Any) -> FastqError | None:
     if reply == _DUPLICATE:
         return DuplicateTaskError(p.queue, p.msg.unique_key)
     if isinstance(reply, BaseException):
-        return BrokerError(f"enqueue of task {p.msg.id!r} failed: {reply}")
+        return _typed(reply, f"enqueue of task {p.msg.id!r} failed")
     return BrokerError(f"unexpected reply from the enqueue script: {reply!r}")
 
 
@@ -108,7 +117,7 @@ def check_published(replies: Sequence[Any]) -> None:
     """Raise if a ``publish_queues`` call failed (the caller then keeps no cache entry)."""
     for reply in replies:
         if isinstance(reply, BaseException):
-            raise BrokerError(f"could not add the queue to {keys.ALL_QUEUES}: {reply}")
+            raise _typed(reply, f"could not add the queue to {keys.ALL_QUEUES}") from reply
 
 
 class Plan(NamedTuple):

@@ -21,6 +21,7 @@ from fastq.errors import (
     QueueNotEmptyError,
     QueueNotFoundError,
 )
+from fastq.options import validate_queue_name
 from fastq.rdb.conn import Call
 from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 from fastq.rdb.plan import Cmd, Op, Plan, ok, run_async, run_sync
@@ -140,15 +141,19 @@ def _int(v: Any) -> int:
 
 
 def pause(queue: str, now: float) -> Plan[bool]:
-    """Mark the queue paused; False if it already was."""
-    yield from queue_exists_or_raise(queue)
+    """Mark the queue paused; False if it already was.
+
+    As Asynq's ``PauseQueue``, a queue that holds no task yet can be paused: workers
+    then find it paused when its first task arrives.
+    """
+    validate_queue_name(queue)
     (done,) = yield [Cmd(("SET", keys.paused_key(queue), int(now), "NX"))]
     return bool(ok(done))
 
 
 def unpause(queue: str) -> Plan[bool]:
-    """Resume the queue; False if it was not paused."""
-    yield from queue_exists_or_raise(queue)
+    """Resume the queue (known or not yet); False if it was not paused."""
+    validate_queue_name(queue)
     (n,) = yield [Cmd(("DEL", keys.paused_key(queue)))]
     return bool(ok(n))
 
@@ -428,10 +433,11 @@ def _mutation(queue: str, action: str, task_id: str, now: float) -> Call:
     tkey, gprefix = keys.task_key(queue, task_id), keys.group_key(queue, "")
     pend, sched = keys.pending_key(queue), keys.scheduled_key(queue)
     retry, arch, groups = keys.retry_key(queue), keys.archived_key(queue), keys.groups_key(queue)
+    recovered = keys.recovered_count_key(queue)
     if action == "run":
         return Call(
             "inspect_run_task",
-            [tkey, pend, sched, retry, arch, groups, keys.wake_key(queue)],
+            [tkey, pend, sched, retry, arch, groups, keys.wake_key(queue), recovered],
             [task_id, gprefix, int(now * 1e9), DEFAULT_WAKE_TOKENS],
         )
     if action == "archive":
@@ -450,7 +456,7 @@ def _mutation(queue: str, action: str, task_id: str, now: float) -> Call:
     if action == "delete":
         return Call(
             "inspect_delete_task",
-            [tkey, pend, sched, retry, arch, keys.completed_key(queue), groups],
+            [tkey, pend, sched, retry, arch, keys.completed_key(queue), groups, recovered],
             [task_id, gprefix],
         )
     raise ValueError(f"unknown action {action!r}")
@@ -499,10 +505,11 @@ def bulk(
 def _bulk_call(queue: str, action: str, key: str, kind: str, group: str, n: int) -> Call:
     now = time.time()
     prefix, groups = keys.task_key_prefix(queue), keys.groups_key(queue)
+    recovered = keys.recovered_count_key(queue)
     if action == "run":
         return Call(
             "inspect_run_all",
-            [key, keys.pending_key(queue), groups, keys.wake_key(queue)],
+            [key, keys.pending_key(queue), groups, keys.wake_key(queue), recovered],
             [n, prefix, time.time_ns(), group, DEFAULT_WAKE_TOKENS],
         )
     if action == "archive":
@@ -520,7 +527,7 @@ def _bulk_call(queue: str, action: str, key: str, kind: str, group: str, n: int)
             ],
         )
     if action == "delete":
-        return Call("inspect_delete_all", [key, groups], [kind, n, prefix, group])
+        return Call("inspect_delete_all", [key, groups, recovered], [kind, n, prefix, group])
     raise ValueError(f"unknown action {action!r}")
 
 
@@ -550,10 +557,14 @@ def cancel(task_id: str) -> Plan[int]:
 
 
 def servers(now: float) -> Plan[tuple[list[bytes], list[list[bytes]]]]:
-    """Encoded ServerInfo of live servers, and the WorkerInfo values of live workers."""
-    skeys, wkeys = yield [
+    """Encoded ServerInfo of live servers, and the WorkerInfo values of live workers;
+    members whose heartbeat expired are removed from ``asynq:servers``/``asynq:workers``."""
+    skeys, wkeys, _, _ = yield [
         Cmd(("ZRANGEBYSCORE", keys.ALL_SERVERS, now, "+inf")),
         Cmd(("ZRANGEBYSCORE", keys.ALL_WORKERS, now, "+inf")),
+        # Dead members go, as Asynq's ListServers / ListWorkers remove them.
+        Cmd(("ZREMRANGEBYSCORE", keys.ALL_SERVERS, "-inf", int(now) - 1)),
+        Cmd(("ZREMRANGEBYSCORE", keys.ALL_WORKERS, "-inf", int(now) - 1)),
     ]
     skeys, wkeys = ok(skeys), ok(wkeys)
     replies = yield [

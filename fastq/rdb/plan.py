@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from fastq.errors import BrokerError
 from fastq.rdb.conn import (
     AsyncConn,
     Call,
     SyncConn,
     _evalsha_args,
     _merge_replies,
+    broker_error,
     translate_errors,
 )
 
@@ -93,7 +93,7 @@ async def _exec_async(conn: AsyncConn, batch: Sequence[Op]) -> list[Any]:
 
 
 def ok(reply: Any) -> Any:
-    """A reply, or BrokerError if Redis answered that command with an error."""
+    """A reply, or a BrokerError (typed: OOM, read-only, ...) if Redis answered with an error."""
     if isinstance(reply, BaseException):
-        raise BrokerError(str(reply)) from reply
+        raise broker_error(reply) from reply
     return reply

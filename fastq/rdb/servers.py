@@ -18,8 +18,21 @@ ServerName = tuple[str, int, str]  # host, pid, server id
 def clear_server_state_call(name: ServerName) -> Call:
     return Call(
         "clear_server_state",
-        [keys.server_info_key(*name), keys.workers_key(*name), keys.ALL_SERVERS, keys.ALL_WORKERS],
+        [
+            keys.server_info_key(*name),
+            keys.workers_key(*name),
+            keys.ALL_SERVERS,
+            keys.ALL_WORKERS,
+            keys.worker_pids_key(*name),
+        ],
         [],
+    )
+
+
+def forget_worker_process_call(name: ServerName, pid: int) -> Call:
+    """Remove the WorkerInfo entries that worker process ``pid`` wrote."""
+    return Call(
+        "forget_worker_process", [keys.workers_key(*name), keys.worker_pids_key(*name)], [pid]
     )
 
 

@@ -1,35 +1,34 @@
 """Calls the worker engine and its maintenance loops make (fetch, ack, leases, recovery).
 
 Each function builds ``Call`` objects (run them with ``SyncConn``/``AsyncConn``
-``call``/``call_many``) or parses a script's reply. Nothing here decodes task
-messages: that is the engine's job, on the Cython codec.
+``call``/``call_many``) or parses a script's reply; no I/O happens here (the
+blocking wake-up wait and the cancel subscription live in ``rdb/blocking.py``).
+Nothing here decodes task messages: that is the engine's job, on the Cython codec.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, NamedTuple
 
-import redis.asyncio as aioredis
-import structlog
-from redis.exceptions import NoScriptError
-
-from fastq import keys, scripts
-from fastq.config import DEFAULT_STATS_TTL, RedisConfig
-from fastq.errors import BrokerError
-from fastq.rdb.conn import AsyncConn, Call, translate_errors, use_fast_packer
+from fastq import keys
+from fastq.config import DEFAULT_STATS_TTL
+from fastq.rdb.conn import Call
+from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 
 __all__ = ["Call"]
 
-_log = structlog.get_logger("fastq.worker")
 
-# Ack result codes shared by the ack scripts.
-ACKED = 1
-LEASE_LOST = 0
-NOT_ACTIVE = -1
+class Ack(IntEnum):
+    """Per-task result codes of the acknowledging scripts (ack_success, retry, archive,
+    requeue)."""
+
+    ACKED = 1
+    LEASE_LOST = 0  # the lease zset no longer scores the task at the caller's lease
+    NOT_ACTIVE = -1  # the task is not in the active list
+
 
 # Stable identifiers of the maintenance batches (Asynq uses 100 for the forwarder).
 FORWARD_BATCH = 100
@@ -58,13 +57,17 @@ class Fetched(NamedTuple):  # a NamedTuple: one is built per task on the hot pat
     problem: str = ""
 
 
-def dequeue_call(queues: Sequence[str], count: int, lease_expiry: int) -> Call:
-    """Move up to ``count`` tasks from the queues' pending lists, in the given order."""
+def dequeue_call(
+    queues: Sequence[str], count: int, lease_expiry: int, quotas: Sequence[int] = ()
+) -> Call:
+    """Move up to ``count`` tasks from the queues' pending lists: first up to each
+    queue's quota (aligned with ``queues``), then what is still wanted in the given order."""
     ks: list[str] = []
     for q in queues:
         ks += [keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)]
     args: list[str | int] = [lease_expiry, count]
     args += [keys.task_key_prefix(q) for q in queues]
+    args += list(quotas)
     return Call("dequeue", ks, args)
 
 
@@ -175,11 +178,13 @@ def write_result_call(queue: str, task_id: str, result: bytes) -> Call:
     return Call("write_result", [keys.task_key(queue, task_id)], [result])
 
 
-def requeue_call(queue: str, held: Sequence[tuple[str, int]]) -> Call:
+def requeue_call(
+    queue: str, held: Sequence[tuple[str, int]], wake_tokens: int = DEFAULT_WAKE_TOKENS
+) -> Call:
     """Put (task id, lease score) pairs back at the head of pending."""
     ks = [keys.active_key(queue), keys.lease_key(queue), keys.pending_key(queue)]
     ks.append(keys.wake_key(queue))
-    args: list[str | int] = []
+    args: list[str | int] = [wake_tokens]
     for task_id, lease in held:
         ks.append(keys.task_key(queue, task_id))
         args += [task_id, lease]
@@ -268,7 +273,13 @@ def recover_call(
     return Call("recover", ks, args)
 
 
-def forward_call(queue: str, source: str, now: float, limit: int = FORWARD_BATCH) -> Call:
+def forward_call(
+    queue: str,
+    source: str,
+    now: float,
+    limit: int = FORWARD_BATCH,
+    wake_tokens: int = DEFAULT_WAKE_TOKENS,
+) -> Call:
     """Forward due tasks from ``source`` ("scheduled" or "retry")."""
     return Call(
         "forward",
@@ -284,6 +295,7 @@ def forward_call(queue: str, source: str, now: float, limit: int = FORWARD_BATCH
             limit,
             keys.task_key_prefix(queue),
             keys.group_key(queue, ""),
+            wake_tokens,
         ],
     )
 
@@ -308,13 +320,18 @@ def archive_trim_call(queue: str, now: float, max_size: int, max_age: float) -> 
 
 
 def worker_info_sync_call(
-    workers_key: str, started: Sequence[tuple[str, bytes]], finished: Sequence[str], ttl: int
+    workers_key: str,
+    pids_key: str,
+    pid: int,
+    started: Sequence[tuple[str, bytes]],
+    finished: Sequence[str],
+    ttl: int,
 ) -> Call:
-    args: list[str | int | bytes] = [ttl, len(started)]
+    args: list[str | int | bytes] = [ttl, len(started), pid]
     for task_id, info in started:
         args += [task_id, info]
     args += list(finished)
-    return Call("worker_info_sync", [workers_key], args)
+    return Call("worker_info_sync", [workers_key, pids_key], args)
 
 
 def write_server_info_call(
@@ -325,94 +342,3 @@ def write_server_info_call(
         [server_key, workers_key, keys.ALL_SERVERS, keys.ALL_WORKERS],
         [ttl, info, int(now) + ttl],
     )
-
-
-# --- the engine's script connection --------------------------------------------
-def engine_conn(config: RedisConfig) -> AsyncConn:
-    """The worker engine's script connection (AsyncConn packs with hiredis)."""
-    return AsyncConn(config)
-
-
-# --- blocking wake-ups and cancel notices (dedicated connections) -----------------
-
-
-class WakeWaiter:
-    """Blocks on the queues' wake keys (BLPOP) over its own connection.
-
-    An idle worker waits here instead of sleeping: fastq producers push a token on
-    every pending enqueue. The timeout is the poll interval, so tasks that Go
-    producers enqueue (no token) are still found quickly.
-    """
-
-    def __init__(self, config: RedisConfig, queues: Sequence[str]) -> None:
-        kw = config.connection_kwargs()
-        kw["socket_timeout"] = None  # a blocking pop must not trip the socket timeout
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
-        use_fast_packer(self._redis)
-        self._keys = wake_keys(queues)
-        self._target = config.redacted_url
-        self._warned_until = 0.0
-
-    async def wait(self, timeout: float) -> bool:
-        """True if a token arrived within ``timeout`` seconds."""
-        with translate_errors(self._target):
-            got = await self._redis.blpop(self._keys, timeout=max(timeout, 0.01))
-        return got is not None
-
-    async def wait_then_call(self, timeout: float, call: Call) -> Any:
-        """Block for a wake-up token (up to ``timeout``), then run ``call`` at once.
-
-        Both go out in one pipeline on this connection, so Redis runs the script
-        the moment the pop returns: a woken worker gets its tasks without another
-        round trip. Returns the script's reply; raises ``NoScriptError`` if Redis
-        does not have the script yet (the caller runs it on its main connection).
-        """
-        script = scripts.get(call.script)
-        with translate_errors(self._target):
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.blpop(self._keys, timeout=max(timeout, 0.01))
-            pipe.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
-            replies = await pipe.execute(raise_on_error=False)
-        if isinstance(replies[0], BaseException):
-            # A wake key of the wrong type answers at once: wait out the poll
-            # interval anyway, or an idle worker would spin.
-            now = time.monotonic()
-            if now >= self._warned_until:
-                self._warned_until = now + 60
-                _log.warning("cannot wait on wake keys", error=str(replies[0]))
-            await asyncio.sleep(timeout)
-        reply = replies[1]
-        if isinstance(reply, BaseException):
-            if isinstance(reply, NoScriptError) or str(reply).startswith("NOSCRIPT"):
-                raise NoScriptError(str(reply))
-            raise BrokerError(str(reply))
-        return reply
-
-    async def close(self) -> None:
-        await self._redis.aclose()
-
-
-class CancelListener:
-    """Subscribes to ``asynq:cancel``; yields the task ids to cancel."""
-
-    def __init__(self, config: RedisConfig) -> None:
-        kw = config.connection_kwargs()
-        kw["socket_timeout"] = None
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
-        self._target = config.redacted_url
-
-    async def listen(self) -> AsyncIterator[str]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            with translate_errors(self._target):
-                await pubsub.subscribe(keys.CANCEL_CHANNEL)
-            while True:
-                with translate_errors(self._target):
-                    message = await pubsub.get_message(timeout=1.0)
-                if message and message.get("type") == "message":
-                    yield _s(message["data"])
-        finally:
-            await pubsub.aclose()
-
-    async def close(self) -> None:
-        await self._redis.aclose()

@@ -28,6 +28,7 @@ from setproctitle import setproctitle
 
 from fastq.errors import BrokerConnectionError
 from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED
+from fastq.supervisor.leftovers import end_my_leftovers, install_fork_hook
 from fastq.worker.control import ChildControl
 from fastq.worker.settings import WorkerSettings
 
@@ -173,6 +174,7 @@ def child_main(
         _set_parent_death_signal(signal.SIGTERM)
         _start_orphan_watchdog(ppid, orphan_grace)
         setproctitle(title_for(index))
+        install_fork_hook(index)
         # A supervisor that died while we forked gets no new worker.
         code = int(target(control) or 0) if os.getppid() == ppid else 0
     except SystemExit as exc:
@@ -190,10 +192,22 @@ def child_main(
             log.exception("worker process failed to boot", index=index)
             code = CHILD_BOOT_FAILED
     finally:
+        _end_leftovers(index)
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
     os._exit(code)
+
+
+def _end_leftovers(index: int) -> None:
+    """End the processes this child's handlers started and left running."""
+    try:
+        ended = end_my_leftovers()
+    except Exception as exc:  # never let the cleanup change the exit code
+        log.warning("could not end processes left by handlers", index=index, error=repr(exc))
+        return
+    if ended:
+        log.warning("ended processes that handlers left running", index=index, count=ended)
 
 
 def worker_target(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -11,23 +10,28 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Any
 
+import click
 import structlog
 from setproctitle import setproctitle
 
+from fastq.apploader import AppLoader
 from fastq.config import RedisConfig, redact_url
-from fastq.errors import AppImportError, BrokerError, ConfigError, InvalidOptionError
+from fastq.errors import (
+    AppImportError,
+    BrokerConfigError,
+    BrokerError,
+    ConfigError,
+    InvalidOptionError,
+)
 from fastq.logging import configure_logging
-from fastq.supervisor.apploader import AppLoader
-from fastq.supervisor.config_file import load_config_file
 from fastq.supervisor.exitcodes import ExitCode, exit_codes_help
-from fastq.supervisor.options import ENV_PREFIX, OPTION_NAMES, OPTIONS, WorkerOptions, resolve
+from fastq.supervisor.options import PROG, WorkerOptions, as_argv, build_command, parse_args
 from fastq.supervisor.sdnotify import SdNotifier
 from fastq.supervisor.supervisor import build_settings
 from fastq.worker.settings import ServerIdentity
 
 log = structlog.stdlib.get_logger("fastq.supervisor.cli")
 
-ENV_CONFIG = ENV_PREFIX + "CONFIG"
 REDIS_RETRY_FIRST = 0.5  # seconds; doubles per attempt
 REDIS_RETRY_MAX = 10.0
 
@@ -42,31 +46,32 @@ signals (to the supervisor's pid):
   TTIN, TTOU  one more / one fewer worker process"""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; every option also reads ``FASTQ_<NAME>`` and the config file."""
-    parser = argparse.ArgumentParser(
-        prog="fastq-worker",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run fastq worker processes for APP (module:attribute of a fastq.App) "
-        "under a prefork supervisor.",
-        epilog=(
-            "precedence: command line > FASTQ_* environment variable > config file "
-            "(--config / FASTQ_CONFIG) > default.\nAPP may also come from FASTQ_APP or "
-            "the config file's `app` key.\n\n"
-            f"{SIGNALS_HELP}\n\nexit codes:\n{exit_codes_help()}"
-        ),
-        argument_default=argparse.SUPPRESS,
-    )
-    parser.add_argument("app", nargs="?", metavar="APP", help="module:attribute of a fastq.App")
-    parser.add_argument("--config", metavar="FILE", help=f"TOML config file [env {ENV_CONFIG}]")
-    for opt in OPTIONS:
-        default = "CPU count" if opt.name == "processes" else opt.default
-        help_text = f"{opt.help} [env {opt.env}; default {default}]"
-        if opt.flag:
-            parser.add_argument(opt.cli, action=argparse.BooleanOptionalAction, help=help_text)
-        else:
-            parser.add_argument(opt.cli, metavar=opt.metavar, help=help_text)
-    return parser
+DESCRIPTION = (
+    "Run fastq worker processes for APP (module:attribute of a fastq.App) under a "
+    "prefork supervisor. APP may also come from FASTQ_APP or the config file's `app` key."
+)
+EPILOG = (
+    "\b\nprecedence: command line > FASTQ_* environment variable > config file "
+    "(--config / FASTQ_CONFIG) > default.\n\n"
+    f"\b\n{SIGNALS_HELP}\n\n\b\nexit codes:\n{exit_codes_help()}"
+)
+
+
+class Parser:
+    """The ``fastq-worker`` command line: parse arguments, render ``--help``."""
+
+    def __init__(self) -> None:
+        self.command = build_command(help=DESCRIPTION, epilog=EPILOG)
+
+    def format_help(self) -> str:
+        """The ``--help`` text."""
+        with click.Context(self.command, info_name=PROG, **self.command.context_settings) as ctx:
+            return self.command.get_help(ctx)
+
+
+def build_parser() -> Parser:
+    """The command line; every option also reads ``FASTQ_<NAME>`` and the config file."""
+    return Parser()
 
 
 def _scrub_argv(argv: list[str]) -> None:
@@ -78,12 +83,18 @@ def _scrub_argv(argv: list[str]) -> None:
             argv[i] = redact_url(arg)
 
 
-def load_options(cli: Mapping[str, Any], env: Mapping[str, str]) -> WorkerOptions:
-    """Resolve the options from the CLI values, the environment and the config file."""
-    config_path = cli.get("config") or env.get(ENV_CONFIG)
-    known = OPTION_NAMES | {"app"}
-    config = load_config_file(config_path, known) if config_path else {}
-    options = resolve(cli, env, config)
+def load_options(cli: Mapping[str, Any] | Sequence[str], env: Mapping[str, str]) -> WorkerOptions:
+    """Resolve the options from the command line, the environment and the config file.
+
+    Args:
+        cli: the command-line arguments, or option values by name (``{"config": path}``).
+        env: the environment.
+
+    Raises:
+        InvalidOptionError, ConfigError, click.ClickException: as ``parse_args``.
+    """
+    argv = as_argv(cli) if isinstance(cli, Mapping) else list(cli)
+    options = parse_args(argv, env, command=build_parser().command)
     build_settings(options, ServerIdentity())  # the settings' own checks, before any fork
     return options
 
@@ -103,9 +114,11 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
             if attempt > 1:
                 log.info("Redis is reachable", redis=config.redacted_url, attempts=attempt)
             return True
-        except BrokerError as exc:  # unreachable, or refusing us (e.g. NOAUTH)
+        except BrokerConfigError:
+            raise  # a wrong password or DB index: waiting cannot fix it
+        except BrokerError as exc:  # unreachable, loading, out of clients
             waited = time.monotonic() - started
-            if options.redis_wait and waited + delay > options.redis_wait:
+            if options.redis_wait and waited >= options.redis_wait:
                 log.error(
                     "Redis unreachable; giving up",
                     redis=config.redacted_url,
@@ -114,12 +127,14 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
                     redis_wait=options.redis_wait,
                 )
                 return False
+            if options.redis_wait:  # the last wait ends at --redis-wait, not before it
+                delay = min(delay, options.redis_wait - waited)
             log.warning(
                 "Redis unreachable; retrying",
                 redis=config.redacted_url,
                 error=str(exc),
                 attempt=attempt,
-                retry_in=delay,
+                retry_in=round(delay, 2),
             )
             notifier.status(f"waiting for Redis at {config.redacted_url} (attempt {attempt})")
         finally:
@@ -128,22 +143,35 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
         delay = min(delay * 2, REDIS_RETRY_MAX)
 
 
+def log_task_types(spec: str, app: Any) -> None:
+    """Say at start which task types APP handles, so a typo in a type name shows at once."""
+    types = list(app.task_types)
+    if types:
+        log.info("serving task types", app=spec, task_types=", ".join(types))
+    else:
+        log.warning("APP registers no handlers; every task fetched will fail", app=spec)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fastq-worker``; returns an ExitCode."""
-    args = build_parser().parse_args(argv)
-    cli = {k: v for k, v in vars(args).items() if v is not None}
+    args = list(sys.argv[1:] if argv is None else argv)
     if argv is None:
         _scrub_argv(sys.argv)
         # Replaces the command line `ps` shows, which may hold a --redis-url password.
         setproctitle("fastq-worker: starting")
-    env = dict(os.environ)
     try:
-        options = load_options(cli, env)
+        options = load_options(args, dict(os.environ))
         configure_logging(options.log_format, options.log_level)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return int(exc.exit_code)
+    except click.ClickException as exc:  # unknown option, missing value
+        print(f"fastq-worker: error: {exc.format_message()}", file=sys.stderr)
+        print("Try 'fastq-worker --help'.", file=sys.stderr)
+        return ExitCode.INVALID_OPTIONS
     except (InvalidOptionError, ConfigError, ValueError) as exc:
         print(f"fastq-worker: error: {exc}", file=sys.stderr)
         return ExitCode.INVALID_OPTIONS
@@ -153,11 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "until startup; prefer FASTQ_REDIS_URL or an EnvironmentFile"
         )
     try:
-        loader = AppLoader(options.app)
+        loader = AppLoader(options.app, preload=("fastq.worker.process",))
         app = loader.load()
     except AppImportError as exc:
         log.critical("cannot import APP", error=str(exc), exit_code=int(ExitCode.APP_IMPORT_ERROR))
         return ExitCode.APP_IMPORT_ERROR
+    log_task_types(options.app, app)
     notifier = SdNotifier()
     # As PID 1 in a container a signal without a handler is ignored: make TERM
     # end the wait for Redis like Ctrl-C does.
@@ -165,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not wait_for_redis(options, notifier):
             return ExitCode.REDIS_UNREACHABLE
+    except BrokerConfigError as exc:
+        log.critical("Redis refused the configuration", error=str(exc), exit_code=2)
+        return ExitCode.INVALID_OPTIONS
     except KeyboardInterrupt:
         return ExitCode.OK
     finally:
@@ -172,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fastq.supervisor.runtime import build_supervisor
 
     def reloader() -> tuple[WorkerOptions, Any]:
-        fresh = load_options(cli, dict(os.environ))
+        fresh = load_options(args, dict(os.environ))
         configure_logging(fresh.log_format, fresh.log_level)
         if fresh.app != loader.spec or fresh.redis_url != options.redis_url:
             raise ConfigError("APP and the Redis URL cannot change on reload; restart instead")

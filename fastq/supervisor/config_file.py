@@ -1,7 +1,7 @@
 """The optional TOML config file of ``fastq-worker`` (``--config`` / ``FASTQ_CONFIG``).
 
-Keys are the long option names, with ``-`` or ``_``, at the top level or inside a
-``[worker]`` table::
+Keys are the long option names, with ``-`` or ``_``, at the top level and/or inside a
+``[worker]`` table (both are read; a key set in both places is an error)::
 
     app = "myproject.tasks:app"
     redis_url = "redis://redis.internal:6379/0"
@@ -44,14 +44,22 @@ def load_config_file(path: str | Path, known: set[str]) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
-    table = data.get("worker", data)
-    if not isinstance(table, dict):
+    worker = data.pop("worker", {})
+    if not isinstance(worker, dict):
         raise ConfigError(f"config file {str(path)!r}: [worker] must be a table")
     out: dict[str, Any] = {}
-    for key, value in table.items():
-        name = key.replace("-", "_")
-        if name not in known:
-            choices = ", ".join(sorted(known))
-            raise ConfigError(f"config file {str(path)!r}: unknown key {key!r} (known: {choices})")
-        out[name] = value
+    for where, table in (("top level", data), ("[worker]", worker)):
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                choices = ", ".join(sorted(known))
+                raise ConfigError(
+                    f"config file {str(path)!r}: unknown key {key!r} in {where} (known: {choices})"
+                )
+            if name in out:
+                raise ConfigError(
+                    f"config file {str(path)!r}: {key!r} is set both at the top level "
+                    "and in [worker]; keep one"
+                )
+            out[name] = value
     return out

@@ -8,7 +8,7 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     """Why ``fastq-worker`` exited."""
 
-    OK = 0  # stopped on request (SIGTERM/SIGINT/SIGQUIT) after draining
+    OK = 0  # stopped on request (SIGTERM/SIGINT: drained; SIGQUIT: running tasks requeued)
     FAILURE = 1  # an unexpected error in the supervisor itself
     INVALID_OPTIONS = 2  # bad option, environment variable or config file
     APP_IMPORT_ERROR = 3  # APP could not be imported or is not a fastq.App
@@ -22,7 +22,7 @@ class ExitCode(IntEnum):
 
 
 _MEANINGS = {
-    ExitCode.OK: "stopped on request after draining",
+    ExitCode.OK: "stopped on request (TERM/INT drain first, QUIT requeues at once)",
     ExitCode.FAILURE: "unexpected error in the supervisor",
     ExitCode.INVALID_OPTIONS: "invalid option, environment variable or config file",
     ExitCode.APP_IMPORT_ERROR: "APP cannot be imported or is not a fastq.App",

@@ -33,6 +33,9 @@ class ServerState(Protocol):
     def prune(self) -> None:
         """Drop WorkerInfo entries of tasks that are no longer active (a killed child's)."""
 
+    def forget_process(self, pid: int) -> None:
+        """Drop the WorkerInfo entries written by worker process ``pid`` (reaped)."""
+
     def clear(self) -> None:
         """Delete this server's keys (on exit)."""
 
@@ -114,6 +117,13 @@ class Housekeeper:
         busy = sum(c.busy for c in workers)
         ready = sum(1 for c in workers if c.ready and c.serving)
         return f"{state}: {ready}/{sup.target} worker processes, {busy} tasks running"
+
+    def child_reaped(self, pid: int) -> None:
+        """A worker process is gone: its tasks no longer run, so no WorkerInfo may
+        show them running (Asynqmon would count them until their leases end)."""
+        if self.server_state is not None:
+            state = self.server_state
+            self._redis_write(lambda: state.forget_process(pid))
 
     def prune_after_death(self, lease_duration: float) -> None:
         """A worker died holding tasks: prune its WorkerInfo until its leases are recovered."""

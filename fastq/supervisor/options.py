@@ -1,34 +1,56 @@
-"""The options of ``fastq-worker``: one table drives the CLI, the environment, the
-config file and the docs.
+"""The options of ``fastq-worker``, each declared once as a field of ``WorkerOptions``.
 
+Every field made with ``option(...)`` becomes a command-line flag, a ``FASTQ_*``
+environment variable, a config-file key and a ``--help`` line (see ``fastq/optstack.py``).
 Precedence, highest first: command line, ``FASTQ_*`` environment variable, config
 file (``--config`` / ``FASTQ_CONFIG``), built-in default.
+
+To add an option, add one field to ``WorkerOptions`` below, e.g.::
+
+    metrics_port: int = option(0, _non_negative_int, "serve /metrics on PORT (0: off)",
+                               metavar="PORT")
+
+and use ``options.metrics_port``; the flag ``--metrics-port``, the variable
+``FASTQ_METRICS_PORT``, the config key ``metrics_port`` and the help line follow.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastq.config import DEFAULT_LEASE_DURATION, DEFAULT_REDIS_URL, DEFAULT_SHUTDOWN_TIMEOUT
+import click
+
+from fastq import __version__
+from fastq.config import DEFAULT_LEASE_DURATION, DEFAULT_SHUTDOWN_TIMEOUT
 from fastq.errors import InvalidOptionError
 from fastq.logging import DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS
-from fastq.worker.settings import DEFAULT_CONCURRENCY, parse_queues
+from fastq.optstack import (
+    ENV_PREFIX,
+    RedisOptions,
+    StackOption,
+    click_params,
+    declared,
+    option,
+    parse_context,
+    read_values,
+)
+from fastq.supervisor.config_file import load_config_file
+from fastq.worker.settings import DEFAULT_CONCURRENCY, DEFAULT_SKEW_ALLOWANCE, parse_queues
 
-ENV_PREFIX = "FASTQ_"
+ENV_CONFIG = ENV_PREFIX + "CONFIG"
 DEFAULT_CHILD_TIMEOUT = 30.0  # seconds without a heartbeat before a child counts as stuck
 DEFAULT_REDIS_WAIT = 0.0  # 0: wait for Redis forever at startup
+PROG = "fastq-worker"
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: Any) -> int:
     """``512MB`` -> bytes. K, M, G, T are powers of 1024 (``KB``/``KiB`` alike); 0 = off."""
     m = _SIZE.match(str(text))
     if not m:
@@ -37,7 +59,7 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * 1024**power)
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: Any) -> float:
     """``30``, ``30s``, ``500ms``, ``2m``, ``1h`` -> seconds."""
     m = _DURATION.match(str(text))
     if not m:
@@ -46,44 +68,48 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * scale
 
 
-def _at_least_one_second(text: str) -> float:
+def _at_least_one_second(text: Any) -> float:
     value = parse_duration(text)
     if value < 1:
-        raise ValueError("must be at least 1 second")
+        raise ValueError(f"must be at least 1 second, got {text!r}")
     return value
 
 
-def parse_bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"not a boolean: {text!r} (use true/false, 1/0, yes/no)")
+def _int(text: Any) -> int:
+    if isinstance(text, bool):
+        raise ValueError(f"not an integer: {text!r}")
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"not an integer: {text!r}") from None
 
 
-def _positive_int(text: str) -> int:
-    value = int(str(text))
+def _positive_int(text: Any) -> int:
+    value = _int(text)
     if value < 1:
-        raise ValueError("must be >= 1")
+        raise ValueError(f"must be >= 1, got {value}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(str(text))
+def _non_negative_int(text: Any) -> int:
+    value = _int(text)
     if value < 0:
-        raise ValueError("must be >= 0")
+        raise ValueError(f"must be >= 0, got {value}")
     return value
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(text: str) -> str:
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(text: Any) -> str:
         value = str(text).strip().lower()
         if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
+            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
         return value
 
     return parse
+
+
+def _app(value: Any) -> str:
+    return str(value)
 
 
 def _queues(value: Any) -> dict[str, int]:
@@ -92,170 +118,190 @@ def _queues(value: Any) -> dict[str, int]:
     return parse_queues(str(value))
 
 
-@dataclass(frozen=True)
-class Option:
-    """One option: its flag, environment variable, parser, default and help line."""
-
-    name: str
-    parse: Callable[[Any], Any]
-    default: Any
-    help: str
-    metavar: str = ""
-    flag: bool = False  # a boolean switch (--x / --no-x)
-
-    @property
-    def cli(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-
 def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "redis_url",
-        str,
-        DEFAULT_REDIS_URL,
-        "Redis URL: redis://[user:password@]host:port/db, rediss:// or unix://; "
-        "prefer the environment variable when it holds a password",
-        "URL",
-    ),
-    Option("processes", _positive_int, None, "worker processes to fork", "N"),
-    Option(
-        "concurrency",
-        _positive_int,
-        DEFAULT_CONCURRENCY,
-        "tasks each worker process runs at once",
-        "N",
-    ),
-    Option(
-        "queues",
-        _queues,
-        "default=1",
-        "queues and weights, e.g. critical=6,high=4,default=2,low=1",
-        "SPEC",
-    ),
-    Option(
-        "strict_priority", parse_bool, False, "always drain higher-weight queues first", flag=True
-    ),
-    Option(
-        "shutdown_timeout",
-        parse_duration,
-        DEFAULT_SHUTDOWN_TIMEOUT,
-        "seconds a graceful stop waits for running tasks before requeueing them",
-        "SECONDS",
-    ),
-    Option(
-        "max_tasks_per_child",
-        _non_negative_int,
-        0,
-        "replace a worker process after this many tasks (0: never)",
-        "N",
-    ),
-    Option(
-        "max_memory_per_child",
-        parse_size,
-        0,
-        "replace a worker process whose RSS exceeds this, e.g. 512MB (0: never)",
-        "SIZE",
-    ),
-    Option(
-        "lease_duration",
-        parse_duration,
-        float(DEFAULT_LEASE_DURATION),
-        "seconds a task lease lasts; a dead worker's tasks come back after it",
-        "SECONDS",
-    ),
-    Option(
-        "child_timeout",
-        _at_least_one_second,
-        DEFAULT_CHILD_TIMEOUT,
-        "seconds without a heartbeat before a stuck worker process is killed",
-        "SECONDS",
-    ),
-    Option(
-        "redis_wait",
-        parse_duration,
-        DEFAULT_REDIS_WAIT,
-        "seconds to wait for Redis at startup before giving up (0: forever)",
-        "SECONDS",
-    ),
-    Option(
-        "scheduler",
-        parse_bool,
-        False,
-        "also run the periodic-task scheduler in the maintenance process",
-        flag=True,
-    ),
-    Option(
-        "scheduler_config",
-        str,
-        "",
-        "TOML/YAML file of periodic entries for --scheduler (re-read on change)",
-        "PATH",
-    ),
-    Option("log_format", _choice(LOG_FORMATS), DEFAULT_LOG_FORMAT, "console or json", "FORMAT"),
-    Option(
-        "log_level",
-        _choice(LOG_LEVELS),
-        DEFAULT_LOG_LEVEL,
-        "debug, info, warning, error or critical",
-        "LEVEL",
-    ),
-)
-OPTION_NAMES = {o.name for o in OPTIONS}
-
-
 @dataclass(frozen=True, kw_only=True)
-class WorkerOptions:
-    """The resolved options of one ``fastq-worker`` run.
+class WorkerOptions(RedisOptions):
+    """The resolved options of one ``fastq-worker`` run; each field's help is its declaration.
 
-    Args:
-        app: ``module:attribute`` of the fastq.App.
-        redis_url: the Redis URL (may hold a password; log ``redacted`` forms only).
-        processes: worker processes to keep running.
-        concurrency: tasks per worker process.
-        queues: queue name -> weight.
-        strict_priority: strict instead of weighted queue order.
-        shutdown_timeout: seconds a graceful stop waits for running tasks.
-        max_tasks_per_child: recycle a child after this many tasks (0: never).
-        max_memory_per_child: recycle a child above this RSS in bytes (0: never).
-        lease_duration: task lease seconds.
-        child_timeout: seconds of heartbeat silence before a child is killed.
-        redis_wait: seconds to wait for Redis at startup (0: forever).
-        log_format: console or json.
-        log_level: lowest level logged.
-        scheduler: run the periodic-task scheduler in the maintenance process.
-        scheduler_config: periodic entries file ("" for the app's entries only).
-        sources: option name -> where its value came from (cli, env, config, default).
+    ``redis_url`` (may hold a password; log ``redacted`` forms only) comes from
+    ``RedisOptions``, shared with the ``fastq`` command. ``sources`` maps an option
+    name to where its value came from (cli, env, config, default).
     """
 
-    app: str
-    redis_url: str
-    processes: int
-    concurrency: int
-    queues: dict[str, int]
-    strict_priority: bool
-    shutdown_timeout: float
-    max_tasks_per_child: int
-    max_memory_per_child: int
-    lease_duration: float
-    child_timeout: float
-    redis_wait: float
-    log_format: str
-    log_level: str
-    scheduler: bool = False
-    scheduler_config: str = ""
+    app: str = option("", _app, "module:attribute of a fastq.App", metavar="APP", argument=True)
+    processes: int = option(
+        _cpu_count,
+        _positive_int,
+        "worker processes to fork",
+        metavar="N",
+        shown_default="CPU count",
+    )
+    concurrency: int = option(
+        DEFAULT_CONCURRENCY, _positive_int, "tasks each worker process runs at once", metavar="N"
+    )
+    queues: dict[str, int] = option(
+        lambda: {"default": 1},
+        _queues,
+        "queues and weights, e.g. critical=6,high=4,default=2,low=1 (or critical:6)",
+        metavar="SPEC",
+        shown_default="default=1",
+    )
+    strict_priority: bool = option(
+        False, bool, "always drain higher-weight queues first", flag=True
+    )
+    shutdown_timeout: float = option(
+        DEFAULT_SHUTDOWN_TIMEOUT,
+        parse_duration,
+        "seconds a graceful stop waits for running tasks before requeueing them",
+        metavar="SECONDS",
+    )
+    max_tasks_per_child: int = option(
+        0,
+        _non_negative_int,
+        "replace a worker process after this many tasks (0: never)",
+        metavar="N",
+    )
+    max_memory_per_child: int = option(
+        0,
+        parse_size,
+        "replace a worker process whose RSS exceeds this, e.g. 512MB (0: never)",
+        metavar="SIZE",
+    )
+    lease_duration: float = option(
+        float(DEFAULT_LEASE_DURATION),
+        parse_duration,
+        "seconds a task lease lasts; a dead worker's tasks come back after it",
+        metavar="SECONDS",
+    )
+    skew_allowance: float = option(
+        DEFAULT_SKEW_ALLOWANCE,
+        parse_duration,
+        "seconds past a lease's expiry before its task is recovered (clock skew tolerated)",
+        metavar="SECONDS",
+    )
+    child_timeout: float = option(
+        DEFAULT_CHILD_TIMEOUT,
+        _at_least_one_second,
+        "seconds without a heartbeat before a stuck worker process is killed",
+        metavar="SECONDS",
+    )
+    redis_wait: float = option(
+        DEFAULT_REDIS_WAIT,
+        parse_duration,
+        "seconds to wait for Redis at startup before giving up (0: forever)",
+        metavar="SECONDS",
+    )
+    scheduler: bool = option(
+        False, bool, "also run the periodic-task scheduler in the maintenance process", flag=True
+    )
+    scheduler_config: str = option(
+        "",
+        str,
+        "TOML/YAML file of periodic entries for --scheduler (re-read on change)",
+        metavar="PATH",
+    )
+    log_format: str = option(
+        DEFAULT_LOG_FORMAT, _choice(LOG_FORMATS), "console or json", metavar="FORMAT"
+    )
+    log_level: str = option(
+        DEFAULT_LOG_LEVEL,
+        _choice(LOG_LEVELS),
+        "debug, info, warning, error or critical",
+        metavar="LEVEL",
+    )
     sources: dict[str, str] = field(default_factory=dict)
 
     def queues_text(self) -> str:
         """``critical=6 high=4`` as shown in the process title."""
         return " ".join(f"{q}={w}" for q, w in self.queues.items())
+
+
+OPTION_NAMES = {name for name, _default, _spec in declared(WorkerOptions)}
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--config`` is eager: its file becomes the default map before other options resolve."""
+    if value:
+        ctx.default_map = load_config_file(value, OPTION_NAMES)
+    return value
+
+
+def build_command(*, help: str | None = None, epilog: str | None = None) -> click.Command:
+    """The ``fastq-worker`` click command: ``--config``, ``--version`` and every declared option.
+
+    Args:
+        help: the text above the options in ``--help``.
+        epilog: the text below them (signals, precedence, exit codes).
+    """
+    params: list[click.Parameter] = [
+        StackOption(
+            ["--config"],
+            metavar="FILE",
+            envvar=ENV_CONFIG,
+            is_eager=True,
+            expose_value=True,
+            callback=_load_config,
+            help=f"TOML config file [env {ENV_CONFIG}]",
+        ),
+        *click_params(WorkerOptions),
+    ]
+    command = click.Command(
+        PROG,
+        params=params,
+        help=help,
+        epilog=epilog,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
+    click.version_option(__version__, prog_name=PROG, message="%(prog)s %(version)s")(command)
+    return command
+
+
+def parse_args(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    config: Mapping[str, Any] | None = None,
+    command: click.Command | None = None,
+) -> WorkerOptions:
+    """Resolve the options from ``argv``, ``env`` and the config file (CLI > env > file > default).
+
+    Args:
+        argv: the command-line arguments, without the program name.
+        env: the environment (``FASTQ_*`` variables are read).
+        config: the config file's values by option name; None: read the file named by
+            ``--config`` / ``FASTQ_CONFIG``, if any.
+        command: the click command (default: ``build_command()``).
+
+    Raises:
+        InvalidOptionError: a value does not parse (the message names its source) or
+            APP is missing.
+        ConfigError: the config file cannot be read or has an unknown key.
+        click.ClickException: a usage error; click.exceptions.Exit: --help/--version.
+    """
+    ctx = parse_context(command or build_command(), argv, env, config, PROG)
+    values, sources = read_values(WorkerOptions, ctx)
+    if not values["app"]:
+        raise InvalidOptionError("app", "APP is required (module:attribute of a fastq.App)")
+    return WorkerOptions(sources=sources, **values)
+
+
+def as_argv(cli: Mapping[str, Any]) -> list[str]:
+    """Command-line arguments for option values given by name (``{"processes": "2"}``)."""
+    argv: list[str] = []
+    flags = {name for name, _d, spec in declared(WorkerOptions) if spec.flag}
+    for name, value in cli.items():
+        if value is None:
+            continue
+        dashed = "--" + name.replace("_", "-")
+        if name == "app":
+            argv.append(str(value))
+        elif name in flags:
+            argv.append(dashed if value else "--no-" + dashed[2:])
+        else:
+            argv += [dashed, str(value)]
+    return argv
 
 
 def resolve(
@@ -266,40 +312,11 @@ def resolve(
     """Merge the sources, highest first: CLI, environment, config file, default.
 
     Args:
-        cli: values given on the command line (absent options are not in it).
+        cli: values given on the command line by option name (absent options are not in it).
         env: the environment (``FASTQ_*`` variables are read).
         config: values from the config file, by option name.
 
     Raises:
         InvalidOptionError: a value does not parse or APP is missing.
     """
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for opt in OPTIONS:
-        source: str = "default"
-        raw: Any = None
-        for where, given in (
-            ("cli", cli.get(opt.name)),
-            ("env", env.get(opt.env) or None),
-            ("config", config.get(opt.name)),
-        ):
-            if given is not None:
-                source, raw = where, given
-                break
-        if raw is None:
-            value = _cpu_count() if opt.name == "processes" else opt.default
-            value = _queues(value) if opt.name == "queues" else value
-        else:
-            try:
-                value = opt.parse(raw)
-            except (ValueError, TypeError) as exc:
-                named = {"cli": opt.cli, "env": opt.env, "config": f"config key {opt.name}"}
-                raise InvalidOptionError(opt.name, f"{named[source]}: {exc}") from None
-        values[opt.name] = value
-        sources[opt.name] = source
-    app = cli.get("app") or env.get(ENV_PREFIX + "APP") or config.get("app")
-    if not app:
-        raise InvalidOptionError("app", "APP is required (module:attribute of a fastq.App)")
-    env_app = env.get(ENV_PREFIX + "APP")
-    sources["app"] = "cli" if cli.get("app") else ("env" if env_app else "config")
-    return WorkerOptions(app=str(app), sources=sources, **values)
+    return parse_args(as_argv(cli), env, config)

@@ -76,6 +76,11 @@ class RedisServerState:
             if removed:
                 log.info("removed worker info left by a dead worker process", count=int(removed))
 
+    def forget_process(self, pid: int) -> None:
+        removed = self.conn.call(rdb.forget_worker_process_call(self.name, pid))
+        if removed:
+            log.info("removed worker info of a dead worker process", child_pid=pid, count=removed)
+
     def clear(self) -> None:
         self.conn.call(rdb.clear_server_state_call(self.name))
         self.conn.close()

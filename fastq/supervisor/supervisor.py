@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 import structlog
 from setproctitle import setproctitle
 
@@ -26,6 +27,7 @@ from fastq.supervisor.childproc import PipeControl, child_main
 from fastq.supervisor.children import MAINTENANCE_INDEX, Child, describe_exit, signal_name
 from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED, ExitCode
 from fastq.supervisor.housekeeping import Housekeeper, ServerState
+from fastq.supervisor.leftovers import LEFTOVER_GRACE, group_members, kill_survivors, terminate
 from fastq.supervisor.options import WorkerOptions
 from fastq.supervisor.sdnotify import SdNotifier
 from fastq.supervisor.wakeup import SignalQueue
@@ -59,6 +61,7 @@ def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSe
         strict_priority=options.strict_priority,
         concurrency=options.concurrency,
         lease_duration=options.lease_duration,
+        skew_allowance=options.skew_allowance,
         shutdown_timeout=options.shutdown_timeout,
         max_tasks_per_child=options.max_tasks_per_child,
         identity=identity,
@@ -113,6 +116,8 @@ class Supervisor:
         self.maintenance_next_spawn = 0.0
         self.housekeeper = Housekeeper(self.notifier, server_state)
         self._stop_requested = 0.0
+        # Processes a dead child's handlers left in its group: SIGKILL at the deadline.
+        self._leftovers: list[tuple[float, list[psutil.Process]]] = []
 
     # -- the loop -------------------------------------------------------------
 
@@ -261,9 +266,10 @@ class Supervisor:
             log.error("reload failed; keeping the running configuration", error=str(exc))
             self.notifier.ready(self.housekeeper.status_text(self))
             return
+        previous = self.options.processes
         self.options, self.app = options, app
         self.settings = build_settings(options, self.identity)
-        self.target = options.processes
+        self._retarget(options.processes, previous)
         self.generation += 1
         self.housekeeper.notified_ready = False  # READY=1 again once the new ones are up
         log.info(
@@ -349,9 +355,12 @@ class Supervisor:
             while data := os.read(child.fd, 65536):  # last words: a final heartbeat
                 child.feed(data, time.monotonic())
         os.close(child.fd)
+        self._end_leftovers(child)
         code = os.waitstatus_to_exitcode(status)
+        if not child.is_maintenance:
+            self.housekeeper.child_reaped(child.pid)
         if code != 0 and not child.is_maintenance:
-            # Its WorkerInfo entries stay behind: prune until its leases are recovered.
+            # Fallback while Redis refused the removal: prune until its leases are recovered.
             self.housekeeper.prune_after_death(self.settings.lease_duration)
         we_killed = child.sent_kill or child.aborted_at is not None
         why = describe_exit(status, we_killed=we_killed)
@@ -395,9 +404,24 @@ class Supervisor:
                 crashes_last_minute=len(self.crashes),
             )
 
+    def _end_leftovers(self, child: Child) -> None:
+        # A child that died without ending what its handlers forked (SIGKILL, crash)
+        # leaves them in its process group, named after its pid.
+        procs = terminate(group_members(child.pid))
+        if procs:
+            log.warning(
+                "ending processes left by a dead worker process's handlers",
+                child_pid=child.pid,
+                count=len(procs),
+            )
+            self._leftovers.append((time.monotonic() + LEFTOVER_GRACE, procs))
+
     def murder(self) -> None:
-        """Kill children that stopped beating or overran their stop deadline."""
+        """Kill children that stopped beating or overran their stop deadline, and
+        leftover processes of dead children that ignored SIGTERM."""
         now = time.monotonic()
+        while self._leftovers and self._leftovers[0][0] <= now:
+            kill_survivors(self._leftovers.pop(0)[1])
         timeout = self.options.child_timeout
         for child in list(self.children.values()):
             if child.sent_kill:
@@ -467,6 +491,23 @@ class Supervisor:
             child.sent_kill = child.sent_kill or sig == signal.SIGKILL
             child.signal(sig)
 
+    def _retarget(self, configured: int, previous: int) -> None:
+        """After a reload: keep TTIN/TTOU scaling unless the configured count changed."""
+        if configured != previous:
+            if self.target != previous:
+                log.info(
+                    "reload: the configured process count replaces TTIN/TTOU scaling",
+                    processes=configured,
+                    scaled_to=self.target,
+                )
+            self.target = configured
+        elif self.target != configured:
+            log.info(
+                "reload: keeping TTIN/TTOU scaling",
+                processes=self.target,
+                configured=configured,
+            )
+
     def _reap_blocking(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self.children and time.monotonic() < deadline:
@@ -474,11 +515,22 @@ class Supervisor:
             time.sleep(0.05)
 
     def _on_exit(self) -> None:
+        leftovers = [p for _, procs in self._leftovers for p in procs]
+        if leftovers:
+            _, alive = psutil.wait_procs(leftovers, timeout=LEFTOVER_GRACE)
+            kill_survivors(alive)
         self.housekeeper.clear()
         self.notifier.stopping()
         self.signals.uninstall()
         log.info(
             "supervisor stopped",
             exit_code=int(self.exit_code),
-            reason=ExitCode(self.exit_code).meaning,
+            reason=self._exit_reason(),
         )
+
+    def _exit_reason(self) -> str:
+        if self.exit_code == ExitCode.OK and self.stopping == "fast":
+            return "stopped on request, fast: running tasks were requeued"
+        if self.exit_code == ExitCode.OK and self.stopping == "graceful":
+            return "stopped on request after draining"
+        return ExitCode(self.exit_code).meaning

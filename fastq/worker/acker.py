@@ -32,6 +32,7 @@ class _Pending:
     task_id: str
     queue: str
     kind: str  # "success", "retry", "archive"
+    lease: int  # the lease score the call was made with
 
 
 class Acker:
@@ -111,7 +112,7 @@ class Acker:
                 max_size=self.settings.archive_max_size,
                 max_age=self.settings.archive_max_age,
             )
-            self._calls.append((call, _Pending(r.task_id, r.queue, "archive")))
+            self._calls.append((call, _Pending(r.task_id, r.queue, "archive", lease)))
             return
         failure = self._is_failure(exc, r.task_id)
         try:
@@ -130,7 +131,7 @@ class Acker:
             lease=lease,
             now=now,
         )
-        self._calls.append((call, _Pending(r.task_id, r.queue, "retry")))
+        self._calls.append((call, _Pending(r.task_id, r.queue, "retry", lease)))
 
     def archive_raw(self, queue: str, task_id: str, raw: bytes, lease: int, reason: str) -> None:
         """Archive a task whose message cannot be decoded, keeping its bytes as they are."""
@@ -144,7 +145,7 @@ class Acker:
             max_size=self.settings.archive_max_size,
             max_age=self.settings.archive_max_age,
         )
-        self._calls.append((call, _Pending(task_id, queue, "archive")))
+        self._calls.append((call, _Pending(task_id, queue, "archive", lease)))
 
     def _is_failure(self, exc: BaseException, task_id: str) -> bool:
         try:
@@ -162,7 +163,7 @@ class Acker:
             for i in range(0, len(items), _SUCCESS_CHUNK):
                 chunk = items[i : i + _SUCCESS_CHUNK]
                 calls.append(rdb.ack_success_call(queue, chunk, now))
-                meta.append([_Pending(it.task_id, queue, "success") for it in chunk])
+                meta.append([_Pending(it.task_id, queue, "success", it.lease) for it in chunk])
         for call, pending in self._calls:
             calls.append(call)
             meta.append([pending])
@@ -180,15 +181,15 @@ class Acker:
             if isinstance(reply, BaseException):
                 log.error("acknowledgement failed", error=str(reply), task_id=pendings[0].task_id)
                 for p in pendings:
-                    self.leases.remove(p.task_id)
+                    self.leases.release(p.task_id, p.lease)
                 continue
             codes = reply if isinstance(reply, list) else [reply]
             for p, code in zip(pendings, codes, strict=True):
-                self.leases.remove(p.task_id)
-                if code == rdb.ACKED:
+                self.leases.release(p.task_id, p.lease)
+                if code == rdb.Ack.ACKED:
                     acked += 1
                 else:
-                    reason = "lease lost" if code == rdb.LEASE_LOST else "not active"
+                    reason = "lease lost" if code == rdb.Ack.LEASE_LOST else "not active"
                     log.warning(
                         "task not acknowledged",
                         reason=reason,

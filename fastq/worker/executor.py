@@ -13,6 +13,7 @@ import collections
 import queue
 import threading
 from collections.abc import Callable
+from enum import Enum
 
 import structlog
 
@@ -22,11 +23,18 @@ from fastq.errors import TaskCanceledError, TaskTimeoutError, UnknownTaskTypeErr
 
 log = structlog.get_logger("fastq.worker")
 
-# Why a running task was interrupted; "shutdown" and "lease" outcomes are not acked.
-TIMEOUT = "timeout"
-CANCELED = "canceled"
-SHUTDOWN = "shutdown"
-LEASE_LOST = "lease"
+
+class Interrupt(str, Enum):
+    """Why the worker interrupted a running task (the ``ctx.cancel_reason``).
+
+    TIMEOUT and CANCELED end as failures; SHUTDOWN (requeued by the shutdown path)
+    and LEASE_GONE (another worker may own the task now) are never acknowledged.
+    """
+
+    TIMEOUT = "timeout"
+    CANCELED = "canceled"
+    SHUTDOWN = "shutdown"
+    LEASE_GONE = "lease"
 
 
 class Running:
@@ -62,8 +70,8 @@ Done = Callable[[Running, BaseException | None], None]
 
 
 def interruption_error(running: Running) -> BaseException:
-    """The error recorded for a task interrupted by the worker."""
-    if running.ctx.cancel_reason == TIMEOUT:
+    """The error recorded for a task interrupted by the worker, or past its deadline."""
+    if running.ctx.cancel_reason in ("", Interrupt.TIMEOUT):
         return TaskTimeoutError(f"task {running.task_id} exceeded its deadline")
     return TaskCanceledError(f"task {running.task_id} was canceled")
 
@@ -180,9 +188,9 @@ class Executor:
         running.thread_done = True
         self.on_done(running, exc)
 
-    def interrupt(self, running: Running, reason: str) -> None:
+    def interrupt(self, running: Running, reason: Interrupt) -> None:
         """Cancel a running task: an async one at once, a def one through its ctx."""
-        running.ctx.cancel(reason)
+        running.ctx.cancel(reason.value)
         if running.atask is not None and not running.atask.done():
             running.atask.cancel()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Sequence
 
 from redis.exceptions import NoScriptError
 
 from fastq._core import QueueOrder
 from fastq.rdb import worker as rdb
+from fastq.rdb.blocking import WakeWaiter
 from fastq.rdb.conn import AsyncConn
 from fastq.worker.settings import WorkerSettings
 
@@ -28,13 +30,15 @@ class Fetcher:
         self.conn = conn
         self.clock = clock
         self.order = QueueOrder(settings.queues, settings.strict_priority)
-        self.waiter = rdb.WakeWaiter(settings.redis, list(settings.queues))
+        self.waiter = WakeWaiter(settings.redis, list(settings.queues))
 
     async def fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         """Move up to ``count`` tasks to active; returns them and their lease score."""
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
-        reply = await self.conn.call(rdb.dequeue_call(queues, count, expiry))
+        reply = await self.conn.call(
+            rdb.dequeue_call(queues, count, expiry, self._quotas(queues, count))
+        )
         return rdb.parse_dequeue(queues, reply), expiry
 
     async def wait_then_fetch(self, timeout: float, count: int) -> tuple[list[rdb.Fetched], int]:
@@ -42,16 +46,46 @@ class Fetcher:
         one round trip on the waiting connection."""
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration + timeout)
-        call = rdb.dequeue_call(queues, count, expiry)
+        call = rdb.dequeue_call(queues, count, expiry, self._quotas(queues, count))
         try:
             reply = await self.waiter.wait_then_call(timeout, call)
         except NoScriptError:
             reply = await self.conn.call(call)  # loads the scripts
         return rdb.parse_dequeue(queues, reply), expiry
 
-    async def wait(self, timeout: float) -> bool:
-        """Block until a producer signals new work or ``timeout`` passes."""
-        return await self.waiter.wait(timeout)
+    def _quotas(self, queues: Sequence[str], count: int) -> list[int]:
+        if self.settings.strict_priority:
+            return []  # all from the first non-empty queue, in priority order
+        weights = self.settings.queues
+        return split_batch(count, [weights[q] for q in queues], random.randrange)
 
     async def close(self) -> None:
         await self.waiter.close()
+
+
+def split_batch(count: int, weights: Sequence[int], draw: Callable[[int], int]) -> list[int]:
+    """Per-queue quotas for one fetch of ``count`` tasks, so that every task of a
+    batch follows the weights (not only the batch's first queue).
+
+    Each queue gets its exact share ``count * w / total`` rounded down; the rest goes
+    out by systematic sampling over the fractions (a queue gets one more with
+    probability equal to its fraction), so each quota's expectation is exactly its
+    share and its spread is below one task. At ``count == 1`` this is one weighted draw.
+
+    Args:
+        count: tasks the fetch asks for.
+        weights: the queues' weights, in the fetch's queue order.
+        draw: ``draw(n)`` returns a uniform integer in ``[0, n)`` (``random.randrange``).
+    """
+    total = sum(weights)
+    if count <= 0 or total <= 0:
+        return [0] * len(weights)
+    quotas = [count * w // total for w in weights]
+    point = draw(total)  # positions point, point + total, ... over the summed remainders
+    acc = 0
+    for i, w in enumerate(weights):
+        acc += count * w % total
+        while point < acc:
+            quotas[i] += 1
+            point += total
+    return quotas

@@ -4,13 +4,16 @@ Worker processes write one ``WorkerInfo`` per running task into
 ``asynq:workers:{host:pid:server_id}`` (the identity is the supervisor's, so all
 children of one server share the hash), in batches every heartbeat interval:
 tasks that started (HSET), tasks that finished (HDEL), and a fresh EXPIRE. A task
-shorter than the interval is never written. ``write_server_info`` writes what
+shorter than the interval is never written. Next to it, ``fastq:workers:{...}:pids``
+names the process of each entry, so the supervisor removes a dead child's entries
+when it reaps the child. ``write_server_info`` writes what
 Asynq's heartbeater writes for the server itself.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Protocol
 
@@ -38,11 +41,19 @@ class _Running(Protocol):
 
 
 class WorkerInfoSync:
-    """Collects started/finished tasks between heartbeats and builds one sync call."""
+    """Collects started/finished tasks between heartbeats and builds one sync call.
 
-    def __init__(self, identity: ServerIdentity, ttl: int) -> None:
+    Args:
+        identity: the server's identity (names the shared workers hash).
+        ttl: seconds the hash lives without a sync.
+        pid: this worker process (default: the calling process).
+    """
+
+    def __init__(self, identity: ServerIdentity, ttl: int, pid: int | None = None) -> None:
         self.identity = identity
         self.key = keys.workers_key(identity.host, identity.pid, identity.server_id)
+        self.pids_key = keys.worker_pids_key(identity.host, identity.pid, identity.server_id)
+        self.pid = os.getpid() if pid is None else pid
         self.ttl = ttl
         self._unsynced: dict[str, _Running] = {}
         self._synced: set[str] = set()
@@ -76,10 +87,9 @@ class WorkerInfoSync:
             self._synced.add(task_id)
         self._unsynced.clear()
         finished, self._finished = self._finished, []
-        return rdb.worker_info_sync_call(self.key, started, finished, self.ttl)
-
-    def running_ids(self) -> list[str]:
-        return [*self._unsynced, *self._synced]
+        return rdb.worker_info_sync_call(
+            self.key, self.pids_key, self.pid, started, finished, self.ttl
+        )
 
 
 def server_info_call(identity: ServerIdentity, info: ServerInfo, ttl: int, now: float) -> Call:

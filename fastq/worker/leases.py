@@ -1,4 +1,12 @@
-"""The leases a worker process holds: extended in batches, lost ones never acknowledged."""
+"""The leases a worker process holds: extended in batches, lost ones never acknowledged.
+
+Clock skew: a lease is extended once less than half of it is left, checked every
+``check_interval`` seconds, so a live lease always has at least
+``min_remaining`` seconds to run by its holder's clock. The recoverer takes a task
+only ``skew_allowance`` seconds after its lease ended by its own clock, so a
+recoverer whose clock runs ahead of a worker's by less than ``skew_tolerance``
+never takes a live task (``python3 -m fastq.worker.leases`` prints the defaults).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,30 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastq._core import LeaseTable
+from fastq.config import DEFAULT_LEASE_DURATION
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import Call
+from fastq.worker.settings import DEFAULT_SKEW_ALLOWANCE
+
+EXTEND_WHEN_LEFT = 0.5  # fraction of the lease left when it is extended
+LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due (at most)
+SCORE_ROUNDING = 1.0  # lease scores are whole seconds: an expiry is up to 1 s early
+
+
+def check_interval(duration: float) -> float:
+    """Seconds between two scans for leases due for extension."""
+    return min(LEASE_CHECK_EVERY, duration / 4)
+
+
+def min_remaining(duration: float) -> float:
+    """Least time a live lease has left by its holder's clock (Redis answering)."""
+    return duration * EXTEND_WHEN_LEFT - check_interval(duration) - SCORE_ROUNDING
+
+
+def skew_tolerance(duration: float, skew_allowance: float) -> float:
+    """How far a recoverer's clock may run ahead of a worker's before it could take
+    one of that worker's live tasks: the allowance plus the least time left."""
+    return skew_allowance + min_remaining(duration)
 
 
 class Leases:
@@ -40,6 +70,12 @@ class Leases:
         self.table.remove(task_id)
         self.lost.discard(task_id)
 
+    def release(self, task_id: str, lease: int) -> None:
+        """Forget the task's lease if it is still ``lease`` (an acknowledgement was
+        answered); a newer lease of the same task, fetched again meanwhile, stays."""
+        if self.score(task_id) == lease:
+            self.remove(task_id)
+
     def held(self, task_id: str, now: float) -> int | None:
         """The lease score if this worker still holds the task's lease, else None."""
         d = self.table.deadline(task_id)
@@ -47,16 +83,11 @@ class Leases:
             return None
         return int(d)
 
-    def valid(self, task_id: str, now: float) -> bool:
-        """Held and not expired by the local clock (an expired lease may be recovered)."""
-        d = self.table.deadline(task_id)
-        return d is not None and d > now and task_id not in self.lost
-
     def extension_calls(self, now: float) -> tuple[list[Call], list[tuple[str, int]]]:
         """Calls extending every lease that ends within half a lease duration."""
         calls: list[Call] = []
         meta: list[tuple[str, int]] = []
-        due = self.table.due_for_extension(now, self.duration / 2)
+        due = self.table.due_for_extension(now, self.duration * EXTEND_WHEN_LEFT)
         expiry = self.new_expiry(now)
         for queue, ids in due.items():
             held = [(i, int(self.table.deadline(i) or 0)) for i in ids if i not in self.lost]
@@ -74,9 +105,26 @@ class Leases:
             if isinstance(reply, BaseException):
                 continue  # retried on the next tick, well before expiry
             lost = set(rdb.parse_ids(reply))
-            ids = [str(a) for a in call.args[1::2]]
-            self.table.extend([i for i in ids if i not in lost], float(expiry))
-            for i in lost:
-                self.lost.add(i)
-                lost_now.append(i)
+            sent = {str(i): int(s) for i, s in zip(call.args[1::2], call.args[2::2], strict=True)}
+            # Only leases still as sent: a task fetched again meanwhile has a new one.
+            current = [i for i, s in sent.items() if self.score(i) == s]
+            self.table.extend([i for i in current if i not in lost], float(expiry))
+            for i in current:
+                if i in lost:
+                    self.lost.add(i)
+                    lost_now.append(i)
         return lost_now
+
+
+def main() -> None:
+    """Print the clock skew the default settings tolerate."""
+    d, a = float(DEFAULT_LEASE_DURATION), DEFAULT_SKEW_ALLOWANCE
+    print(
+        f"lease {d:g} s, extended with {d * EXTEND_WHEN_LEFT:g} s left (checked every "
+        f"{check_interval(d):g} s): a live lease has >= {min_remaining(d):g} s left; "
+        f"skew allowance {a:g} s: clocks may differ by up to {skew_tolerance(d, a):g} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

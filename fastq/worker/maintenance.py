@@ -3,7 +3,9 @@
 - Forwarder: every ``maintenance_interval``, due tasks move from ``scheduled`` and
   ``retry`` to ``pending`` (or into their group), with a wake-up token for idle
   workers.
-- Recoverer: tasks whose lease expired (their worker died) are recovered. Unlike
+- Recoverer: tasks whose lease expired more than ``skew_allowance`` seconds ago
+  (their worker died; the allowance absorbs clocks that run ahead, as Asynq's
+  30 s does) are recovered. Unlike
   Asynq (issue #1015), a crash recovery does not burn a retry: the first
   ``recover_cap`` recoveries of a task put it back in ``retry`` due at once, with
   ``retried`` unchanged and no failure counted. Once a task has been recovered
@@ -14,8 +16,14 @@
 - Extras: hooks run on every pass with the connection and the time (the group
   aggregator of ``fastq.scheduler.aggregator`` is one).
 - Janitor: every ``janitor_interval``, completed tasks past their retention are
-  deleted (with their hashes) and each archive is trimmed to
-  ``archive_max_size`` and ``archive_max_age``.
+  deleted (with their hashes), batch after batch until a batch comes back short
+  or the pass has used ``JANITOR_PASS_BUDGET`` seconds (as Asynq loops), and each
+  archive is trimmed to ``archive_max_size`` and ``archive_max_age``.
+
+A Redis that answers but refuses writes (a read-only replica after a failover,
+OOM) fails every call of every pass: such refusals are logged like an outage
+(once, then at most every few seconds, then once when they stop), and the
+reports count only what Redis accepted.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from fastq.worker.settings import WorkerSettings
 log = structlog.get_logger("fastq.maintenance")
 
 LEASE_EXPIRED = "asynq: task lease expired"  # Asynq's ErrLeaseExpired text
+JANITOR_PASS_BUDGET = 2.0  # seconds one janitor pass may spend deleting completed tasks
 
 
 class _LeaseExpiredError(FastqError):
@@ -49,8 +58,9 @@ class Report:
     """What one maintenance pass did."""
 
     forwarded: int = 0
-    recovered: int = 0
-    archived: int = 0
+    recovered: int = 0  # lease-expired tasks sent back to retry
+    archived: int = 0  # lease-expired tasks archived (no retries left, or the recover cap)
+    dropped: int = 0  # lease-expired ids whose task hash was gone: taken off active only
     deleted: int = 0
     trimmed: int = 0
 
@@ -61,6 +71,7 @@ class Maintenance:
     Args:
         settings: queues, intervals, lease and archive limits, recover_cap.
         clock: unix time source (tests inject one to jump past leases).
+        timer: monotonic time source bounding a janitor pass (tests inject one).
         extras: ``f(conn, now)`` hooks run on every pass (e.g. group aggregation).
     """
 
@@ -68,13 +79,17 @@ class Maintenance:
         self,
         settings: WorkerSettings,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
         extras: Sequence[Callable[[SyncConn, float], object]] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.timer = timer
         self.extras = list(extras)
         self.queues = list(settings.queues)
         self._conn: SyncConn | None = None
+        self._refused = OutageLog(message="Redis refused maintenance calls; retrying")
+        self._refusals = 0  # replies that were errors in the current pass
 
     @property
     def conn(self) -> SyncConn:
@@ -86,13 +101,21 @@ class Maintenance:
     def run_once(self, *, janitor: bool = True) -> Report:
         """One pass of every loop (the janitor too unless ``janitor=False``)."""
         report = Report()
+        self._refusals = 0
         report.forwarded = self.forward()
-        report.recovered, report.archived = self.recover()
+        report.recovered, report.archived, report.dropped = self.recover()
         if janitor:
             report.deleted, report.trimmed = self.janitor()
+        if not self._refusals:
+            self._refused.ok()
         for extra in self.extras:
             extra(self.conn, self.clock())
         return report
+
+    def _refusal(self, where: str, exc: BaseException) -> None:
+        # One refused reply (READONLY, OOM, WRONGTYPE...): rate-limited, never per call.
+        self._refusals += 1
+        self._refused.failed(where, exc)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run the loops until ``stop`` is set; Redis errors are logged, then retried."""
@@ -126,7 +149,7 @@ class Maintenance:
             again = []
             for item, reply in zip(todo, replies, strict=True):
                 if isinstance(reply, BaseException):
-                    log.error("forward failed", queue=item[0], source=item[1], error=str(reply))
+                    self._refusal(f"forward {item[1]} of {item[0]!r}", reply)
                     continue
                 total += int(reply)
                 if int(reply) >= rdb.FORWARD_BATCH:
@@ -134,29 +157,43 @@ class Maintenance:
             todo = again
         return total
 
-    def recover(self) -> tuple[int, int]:
-        """Recover lease-expired tasks; returns (sent to retry, archived or dropped)."""
+    def recover(self) -> tuple[int, int, int]:
+        """Recover tasks whose lease expired more than ``skew_allowance`` seconds ago.
+
+        Returns (sent to retry, archived, dropped), counting only the recoveries
+        Redis carried out.
+        """
         now = self.clock()
-        replies = self.conn.call_many([rdb.list_lease_expired_call(q, now) for q in self.queues])
-        calls = []
-        retried = archived = 0
+        cutoff = now - self.settings.skew_allowance
+        replies = self.conn.call_many([rdb.list_lease_expired_call(q, cutoff) for q in self.queues])
+        calls: list[rdb.Call] = []
+        modes: list[str] = []
         for q, reply in zip(self.queues, replies, strict=True):
             if isinstance(reply, BaseException):
-                log.error("listing expired leases failed", queue=q, error=str(reply))
+                self._refusal(f"list expired leases of {q!r}", reply)
                 continue
             for item in rdb.parse_lease_expired(q, reply):
                 call, mode = self._recover_call(item, now)
                 calls.append(call)
+                modes.append(mode)
+        if not calls:
+            return 0, 0, 0
+        retried = archived = dropped = 0
+        for mode, reply in zip(modes, self.conn.call_many(calls), strict=True):
+            if isinstance(reply, BaseException):
+                self._refusal("recover a task", reply)
+            elif int(reply) == 1:
                 if mode == "retry":
                     retried += 1
-                else:
+                elif mode == "archive":
                     archived += 1
-        if calls:
-            for reply in self.conn.call_many(calls):
-                if isinstance(reply, BaseException):
-                    log.error("recovering a task failed", error=str(reply))
-            log.info("recovered lease-expired tasks", retry=retried, archived=archived)
-        return retried, archived
+                else:
+                    dropped += 1
+        if retried or archived or dropped:
+            log.info(
+                "recovered lease-expired tasks", retry=retried, archived=archived, dropped=dropped
+            )
+        return retried, archived, dropped
 
     def _recover_call(self, item: rdb.Expired, now: float) -> tuple[rdb.Call, str]:
         s = self.settings
@@ -196,21 +233,35 @@ class Maintenance:
         return call("retry", msg.encode(), now + delay, True)
 
     def janitor(self) -> tuple[int, int]:
-        """Delete expired completed tasks and trim archives; returns (deleted, trimmed)."""
+        """Delete expired completed tasks and trim archives; returns (deleted, trimmed).
+
+        Completed tasks go in batches of ``JANITOR_BATCH`` per queue, all queues in
+        one round trip, again for every queue whose batch came back full, until
+        ``JANITOR_PASS_BUDGET`` seconds are used (the next pass goes on).
+        """
         now = self.clock()
         s = self.settings
-        calls = [rdb.delete_expired_completed_call(q, now) for q in self.queues]
-        calls += [
+        deleted = trimmed = 0
+        stop_at = self.timer() + JANITOR_PASS_BUDGET
+        todo = list(self.queues)
+        while todo:
+            calls = [rdb.delete_expired_completed_call(q, now) for q in todo]
+            again = []
+            for q, reply in zip(todo, self.conn.call_many(calls), strict=True):
+                if isinstance(reply, BaseException):
+                    self._refusal(f"delete expired completed tasks of {q!r}", reply)
+                    continue
+                deleted += int(reply)
+                if int(reply) >= rdb.JANITOR_BATCH:
+                    again.append(q)
+            todo = again if self.timer() < stop_at else []
+        trims = [
             rdb.archive_trim_call(q, now, s.archive_max_size, s.archive_max_age)
             for q in self.queues
         ]
-        deleted = trimmed = 0
-        n = len(self.queues)
-        for i, reply in enumerate(self.conn.call_many(calls)):
+        for q, reply in zip(self.queues, self.conn.call_many(trims), strict=True):
             if isinstance(reply, BaseException):
-                log.error("janitor call failed", error=str(reply))
-            elif i < n:
-                deleted += int(reply)
+                self._refusal(f"trim the archive of {q!r}", reply)
             else:
                 trimmed += int(reply)
         return deleted, trimmed

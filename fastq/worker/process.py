@@ -1,8 +1,9 @@
 """One worker process: fetch, run, acknowledge, keep leases, stop cleanly.
 
-``run_worker`` is what a supervisor child (or ``python3 -m fastq.worker.process
-module:app``) calls. It owns a fresh event loop, its own Redis connections (never
-ones made before a fork) and a thread pool for ``def`` handlers.
+``run_worker`` is what a supervisor child (or the standalone entry
+``python3 -m fastq.worker module:app``, see ``standalone.py``) calls. It owns a
+fresh event loop, its own Redis connections (never ones made before a fork) and a
+thread pool for ``def`` handlers.
 
 Signals: SIGTERM stops gracefully (stop fetching, wait up to shutdown_timeout,
 put unfinished tasks back at the head of pending without burning a retry);
@@ -14,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,27 +25,20 @@ import structlog
 
 from fastq._core import ServerInfo, TaskMessage, decode_messages
 from fastq.app import App
-from fastq.config import DEFAULT_TIMEOUT, RedisConfig
-from fastq.errors import BrokerConnectionError, BrokerError, ConfigError, DecodeError
+from fastq.config import DEFAULT_TIMEOUT
+from fastq.errors import BrokerConnectionError, BrokerError, DecodeError
 from fastq.rdb import worker as rdb
-from fastq.rdb.conn import Call
+from fastq.rdb.blocking import CancelListener
+from fastq.rdb.conn import AsyncConn, Call
 from fastq.rdb.servers import clear_server_state_call
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
 from fastq.worker.control import ChildControl, NullControl
-from fastq.worker.executor import (
-    CANCELED,
-    LEASE_LOST,
-    SHUTDOWN,
-    TIMEOUT,
-    Executor,
-    Running,
-    interruption_error,
-)
+from fastq.worker.executor import Executor, Interrupt, Running, interruption_error
 from fastq.worker.fetcher import Fetcher
 from fastq.worker.leases import Leases
 from fastq.worker.outage import OutageLog
-from fastq.worker.settings import WorkerSettings, parse_queues
+from fastq.worker.settings import WorkerSettings
 
 log = structlog.get_logger("fastq.worker")
 
@@ -105,7 +97,9 @@ class Engine:
         self._outage = OutageLog()
         self._errors = OutageLog(message="unexpected error; retrying")
         self.running: dict[str, Running] = {}
-        self._overdue: dict[str, Running] = {}  # def handlers reported timed out, still running
+        # Runs already reported (timed out, or superseded by a new run of their task)
+        # whose def handler still holds a thread.
+        self._overdue: set[Running] = set()
         self.leases = Leases(settings.lease_duration)
         self.acker = Acker(app, settings, self.leases, clock)
         self.info = heartbeat.WorkerInfoSync(
@@ -148,10 +142,10 @@ class Engine:
 
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
-        self.conn = rdb.engine_conn(self.settings.redis)
+        self.conn = AsyncConn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)
         self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
-        self.cancels = rdb.CancelListener(self.settings.redis)
+        self.cancels = CancelListener(self.settings.redis)
         if self._stop_graceful is not None:
             self._stop_event.set()
         maint_stop = threading.Event()
@@ -272,11 +266,25 @@ class Engine:
                 continue
             if msg.id != f.task_id:  # keep the id the keys use
                 msg.id = f.task_id
+            stale = self.running.get(f.task_id)
+            if stale is not None:
+                self._supersede(stale)
             r = Running(msg, f.queue, now, task_deadline(msg, now))
             self.running[f.task_id] = r
             self.busy += 1
             self.info.started(f.task_id, r)
             self.executor.start(r)
+
+    def _supersede(self, stale: Running) -> None:
+        """A task this process still runs was fetched again: its lease was lost and the
+        task recovered. The old run is never acknowledged (only the run that owns the
+        task's entry in ``running`` acknowledges, with the lease it was started under)
+        and is interrupted; its slot stays busy until its handler returns."""
+        log.warning("task fetched again while a stale run is going", task_id=stale.task_id)
+        stale.reported = True
+        self.executor.interrupt(stale, Interrupt.LEASE_GONE)
+        if not stale.thread_done:
+            self._overdue.add(stale)
 
     def _log_skip(self, f: rdb.Fetched) -> None:
         # A queue with keys of the wrong type answers every fetch: log it once a minute.
@@ -288,15 +296,17 @@ class Engine:
         log.error("skipped a pending entry", queue=f.queue, task_id=f.task_id, reason=f.problem)
 
     def _on_done(self, r: Running, exc: BaseException | None) -> None:
-        if not r.reported:
+        if not r.reported and self.running.get(r.task_id) is r:
             r.reported = True
-            self.running.pop(r.task_id, None)
+            del self.running[r.task_id]
             self.info.finished(r.task_id)
             reason = r.ctx.cancel_reason
+            if exc is None and (reason in (Interrupt.TIMEOUT, Interrupt.CANCELED) or r.ctx.expired):
+                exc = interruption_error(r)  # whatever the handler returned
             try:
-                if reason == LEASE_LOST:
+                if reason == Interrupt.LEASE_GONE:
                     self.leases.remove(r.task_id)
-                elif reason == SHUTDOWN:
+                elif reason == Interrupt.SHUTDOWN:
                     pass  # requeued by the shutdown path
                 elif exc is None:
                     self.acker.success(r)
@@ -306,19 +316,19 @@ class Engine:
                 log.error("could not record task outcome", task_id=r.task_id, error=repr(err))
             self._ack_wake.set()
         if r.thread_done:
-            self._overdue.pop(r.task_id, None)
+            self._overdue.discard(r)
             self.busy -= 1
             self._slot_free.set()
             if not self.running and not self._overdue:
                 self._idle.set()
 
-    def _interrupt(self, r: Running, reason: str) -> None:
+    def _interrupt(self, r: Running, reason: Interrupt) -> None:
         """Interrupt a running task; a def handler's failure is reported at once."""
         if r.reported or r.ctx.cancel_reason:
             return
         self.executor.interrupt(r, reason)
         if not r.is_async and not r.thread_done:
-            self._overdue[r.task_id] = r
+            self._overdue.add(r)
             self._on_done(r, interruption_error(r))
 
     # --- acknowledgements, leases, worker info ----------------------------------
@@ -371,7 +381,7 @@ class Engine:
             log.warning("lease lost while running", task_id=task_id)
             r = self.running.get(task_id)
             if r is not None:
-                self._interrupt(r, LEASE_LOST)
+                self._interrupt(r, Interrupt.LEASE_GONE)
 
     def _server_info_call(self, now: float, status: str = "active") -> Call:
         ident = self.settings.identity
@@ -413,8 +423,8 @@ class Engine:
             self.stop(graceful=True)
         for r in list(self.running.values()):
             if now >= r.deadline:
-                self._interrupt(r, TIMEOUT)
-        for r in list(self._overdue.values()):
+                self._interrupt(r, Interrupt.TIMEOUT)
+        for r in list(self._overdue):
             if now >= r.deadline + grace and not self._recycling:
                 self._recycle(f"def handler of task {r.task_id} ignored its deadline")
         if now >= self._next_extend or now >= self._next_beat:
@@ -427,7 +437,7 @@ class Engine:
                     r = self.running.get(task_id)
                     if r is not None:
                         log.info("canceling task", task_id=task_id)
-                        self._interrupt(r, CANCELED)
+                        self._interrupt(r, Interrupt.CANCELED)
             except BrokerError as exc:
                 self._outage.failed("cancel subscription", exc)
                 await asyncio.sleep(BACKOFF)
@@ -460,7 +470,7 @@ class Engine:
         leftover = [r for r in self.running.values() if not r.reported]
         for r in leftover:
             r.reported = True
-            self.executor.interrupt(r, SHUTDOWN)
+            self.executor.interrupt(r, Interrupt.SHUTDOWN)
             self.running.pop(r.task_id, None)
             self.info.finished(r.task_id)
         await asyncio.sleep(0)  # let cancelled async handlers unwind
@@ -535,52 +545,3 @@ def run_worker(
             loop.remove_signal_handler(sig)
         loop.close()
         asyncio.set_event_loop(None)
-
-
-def load_app(spec: str) -> App:
-    """Import ``module:attr`` and return the App it names."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"expected module:app, got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attr, None)
-    if not isinstance(app, App):
-        raise ConfigError(f"{spec!r} is not a fastq.App")
-    return app
-
-
-def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
-    """Standalone settings: FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"),
-    FASTQ_CONCURRENCY, FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH."""
-    e = dict(os.environ) if env is None else env
-    kw: dict[str, object] = {
-        "redis": RedisConfig.from_env(e),
-        "queues": parse_queues(e.get("FASTQ_QUEUES") or "default"),
-    }
-    for name, key, conv in (
-        ("concurrency", "FASTQ_CONCURRENCY", int),
-        ("fetch_batch", "FASTQ_FETCH_BATCH", int),
-        ("lease_duration", "FASTQ_LEASE_DURATION", float),
-        ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
-    ):
-        if e.get(key):
-            kw[name] = conv(e[key])
-    return WorkerSettings(**kw)  # type: ignore[arg-type]
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m fastq.worker.process module:app", file=sys.stderr)
-        return 2
-    sys.path.insert(0, os.getcwd())
-    app = load_app(args[0])
-    maintenance = os.environ.get("FASTQ_MAINTENANCE", "1") != "0"
-    return run_worker(app, settings_from_env(), maintenance=maintenance)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

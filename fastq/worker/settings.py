@@ -15,6 +15,7 @@ from fastq.config import (
     RedisConfig,
 )
 from fastq.errors import InvalidOptionError
+from fastq.options import validate_queue_name
 
 DEFAULT_QUEUES: dict[str, int] = {"default": 1}
 DEFAULT_CONCURRENCY = 10  # per process
@@ -25,6 +26,9 @@ DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds
 DEFAULT_SYNC_GRACE = 5.0  # seconds a def handler may overrun its deadline before recycling
 DEFAULT_MAINTENANCE_INTERVAL = 0.5  # forwarder / recoverer cadence, seconds
 DEFAULT_JANITOR_INTERVAL = 8.0
+# Seconds past a lease's expiry before the recoverer takes the task (Asynq: 30 s):
+# a recoverer whose clock runs ahead by less than this never takes a live task.
+DEFAULT_SKEW_ALLOWANCE = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +61,11 @@ class WorkerSettings:
         max_tasks_per_child: recycle the process after this many tasks (0: never).
         identity: the server identity written to the Asynq heartbeat keys.
         heartbeat_interval: seconds between Redis heartbeats (servers/workers keys).
+        maintenance_interval: seconds between forwarder/recoverer passes.
+        janitor_interval: seconds between janitor passes.
+        skew_allowance: seconds a lease must be past its expiry before the
+            recoverer takes the task: the clock skew between hosts it tolerates
+            (see ``docs/reliability.md``).
     """
 
     redis: RedisConfig = field(default_factory=RedisConfig.from_env)
@@ -76,6 +85,7 @@ class WorkerSettings:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
     janitor_interval: float = DEFAULT_JANITOR_INTERVAL
+    skew_allowance: float = DEFAULT_SKEW_ALLOWANCE
 
     def __post_init__(self) -> None:
         if not self.queues:
@@ -99,21 +109,31 @@ class WorkerSettings:
             raise InvalidOptionError("archive", "max size and max age must be positive")
         if self.recover_cap < 0:
             raise InvalidOptionError("recover_cap", "must be >= 0")
+        if self.skew_allowance < 0:
+            raise InvalidOptionError("skew_allowance", "must be >= 0 seconds")
         if self.max_tasks_per_child < 0:
             raise InvalidOptionError("max_tasks_per_child", "must be >= 0")
 
 
 def parse_queues(spec: str) -> dict[str, int]:
-    """Parse ``critical=6,high=4,default`` (a missing weight means 1)."""
+    """Parse ``critical=6,high=4,default`` (a missing weight means 1).
+
+    ``critical:6`` is read as ``critical=6``, the form ``fastq server ls`` prints; a
+    name that itself ends in ``:<digits>`` needs an explicit weight (``v:2=1``).
+    Names are checked as the Client checks them, and a name may appear once.
+    """
     out: dict[str, int] = {}
     for part in spec.split(","):
         part = part.strip()
         if not part:
             continue
-        name, _, weight = part.partition("=")
-        name = name.strip()
-        if not name:
-            raise InvalidOptionError("queues", f"empty queue name in {spec!r}")
+        name, weight = _split_weight(part)
+        try:
+            validate_queue_name(name)
+        except InvalidOptionError as exc:
+            raise InvalidOptionError("queues", f"queue name {exc.detail}") from None
+        if name in out:
+            raise InvalidOptionError("queues", f"queue {name!r} is listed twice in {spec!r}")
         try:
             w = int(weight) if weight else 1
         except ValueError:
@@ -124,3 +144,14 @@ def parse_queues(spec: str) -> dict[str, int]:
     if not out:
         raise InvalidOptionError("queues", "no queues given")
     return out
+
+
+def _split_weight(part: str) -> tuple[str, str]:
+    """``a=2`` and ``a:2`` -> ``("a", "2")``; ``a`` -> ``("a", "")``."""
+    if "=" in part:
+        name, _, weight = part.partition("=")
+        return name.strip(), weight.strip()
+    name, sep, weight = part.rpartition(":")
+    if sep and weight.strip().isdigit():
+        return name.strip(), weight.strip()
+    return part, ""

@@ -105,6 +105,14 @@ def alive(pid: int) -> bool:
         return False
 
 
+def running(proc: psutil.Process) -> bool:
+    """Whether a process recorded earlier still runs (a reused pid is not it; a zombie is dead)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def enqueue_recs(
     url: str,
     n: int,

@@ -30,6 +30,7 @@ from .helpers import (
     members,
     missing,
     report,
+    running,
     scale,
     text,
     wait_for,
@@ -76,6 +77,7 @@ def test_kill_9_storm_loses_nothing(
     )
     active = keys.active_key("default")
     kills = 0
+    killed: list[psutil.Process] = []  # recorded at the kill: pid-reuse safe
     inflight_at_kills = 0
     exposed: set[str] = set()  # ids in active around a kill: the only ones allowed twice
     deadline = time.monotonic() + DRAIN_DEADLINE
@@ -93,6 +95,7 @@ def test_kill_9_storm_loses_nothing(
             continue
         snapshot |= {text(x) for x in r.lrange(active, 0, -1)}
         kills += 1
+        killed.append(victim)
         inflight_at_kills += len(snapshot)
         exposed |= snapshot
     elapsed = time.monotonic() - t0
@@ -149,6 +152,12 @@ def test_kill_9_storm_loses_nothing(
     stray = sorted(dup_ids - exposed)
     assert not stray, f"duplicated without being in flight: {stray[:5]}"
     assert duplicates <= inflight_at_kills
-    assert all(psutil.pid_exists(c.pid) for c in p.children())
+    # The supervisor reaped every child it lost (a zombie still "is running") and
+    # replaced it: the full set of processes runs, none of them a killed one.
+    wait_for(lambda: not any(v.is_running() for v in killed), timeout=10, what="the killed reaped")
+    wait_for(lambda: len(p.children()) == PROCESSES + 1, timeout=15, what="every child replaced")
+    final = psutil.Process(p.pid).children(recursive=True)
+    assert len(final) == PROCESSES + 1, final  # the workers and the maintenance process
     p.signal(signal.SIGTERM)
     assert p.wait(30) == ExitCode.OK
+    assert not [c.pid for c in final if running(c)]  # nothing outlives the supervisor

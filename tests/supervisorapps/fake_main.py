@@ -19,7 +19,7 @@ from typing import Any
 
 from fastq.logging import configure_logging
 from fastq.supervisor.childproc import PipeControl
-from fastq.supervisor.cli import build_parser, load_options
+from fastq.supervisor.cli import load_options
 from fastq.supervisor.sdnotify import SdNotifier
 from fastq.supervisor.supervisor import ChildBody, Supervisor
 from fastq.worker.settings import WorkerSettings
@@ -99,17 +99,19 @@ def fake_worker(app: Any, settings: WorkerSettings, index: int) -> ChildBody:
 
 
 def main() -> int:
-    args = build_parser().parse_args()
-    cli = {k: v for k, v in vars(args).items() if v is not None}
-    cli.setdefault("app", "fake:app")
-    options = load_options(cli, dict(os.environ))
+    args = sys.argv[1:]
+
+    def environ() -> dict[str, str]:
+        return {"FASTQ_APP": "fake:app", **os.environ}
+
+    options = load_options(args, environ())
     configure_logging(options.log_format, "debug")
     supervisor = Supervisor(
         options,
         object(),
         worker_factory=fake_worker,
         notifier=SdNotifier(),
-        reloader=lambda: (load_options(cli, dict(os.environ)), object()),
+        reloader=lambda: (load_options(args, environ()), object()),
     )
     return supervisor.run()
 

@@ -55,6 +55,9 @@ class SupervisorProc:
 
     @classmethod
     def real(cls, args: list[str], tmp: Path, env: dict[str, str] | None = None) -> SupervisorProc:
+        # One host, one clock: no skew to allow for, so a dead worker's tasks come
+        # back right after its (short) lease, within the tests' timeouts.
+        env = {"FASTQ_SKEW_ALLOWANCE": "0", **(env or {})}
         return cls([sys.executable, "-m", "fastq.supervisor", *args], tmp, env)
 
     def children(self) -> list[psutil.Process]:

@@ -1,14 +1,15 @@
-"""Import the APP of ``fastq-worker`` (``module:attribute``), and import it again on reload.
+"""Import a worker's APP (``module:attribute``), and import it again on reload.
 
-The supervisor imports the app once before forking, so children start with it
-already loaded (fast boot, memory shared copy-on-write) and an import error is
-reported once, clearly, instead of by every child. A reload forgets every module
-imported since the supervisor's own start, so the new code is read from disk.
+Both the ``fastq-worker`` daemon and the standalone engine entry
+(``python3 -m fastq.worker``) load their app here. The supervisor imports the
+app once before forking, so children start with it already loaded (fast boot,
+memory shared copy-on-write) and an import error is reported once, clearly,
+instead of by every child. A reload forgets every module imported since the
+loader was made, so the new code is read from disk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import sys
 import sysconfig
@@ -25,18 +26,19 @@ class AppLoader:
     Args:
         spec: ``package.module:attribute`` (the attribute may be dotted; a bare
             module means its ``app`` attribute).
+        preload: modules imported before the baseline is taken, so a reload
+            keeps them (the supervisor passes the engine).
     """
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, preload: tuple[str, ...] = ()) -> None:
         self.spec = spec
         module, _, attr = spec.partition(":")
         if not module or (":" in spec and not attr):
             raise AppImportError(spec, "expected module:attribute, e.g. myproject.tasks:app")
         self.module = module
         self.attr = attr or "app"
-        with contextlib.suppress(ImportError):  # the engine stays loaded across reloads
-            importlib.import_module("fastq.app")
-            importlib.import_module("fastq.worker.process")
+        for name in ("fastq.app", *preload):  # these stay loaded across reloads
+            importlib.import_module(name)
         # Modules loaded before the app belong to the supervisor; a reload keeps them.
         self._baseline = set(sys.modules)
 

@@ -1,0 +1,105 @@
+"""The engine's dedicated blocking connections: wake-up waits and cancel notices.
+
+Kept apart from ``rdb/worker.py`` (pure call builders and reply parsers) so that
+module stays free of I/O; like ``conn.py`` these own connections and issue
+commands, which is why they stay in ``rdb/`` (the only layer that talks to Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import NoScriptError
+
+from fastq import keys, scripts
+from fastq.config import RedisConfig
+from fastq.errors import BrokerError
+from fastq.rdb.conn import Call, translate_errors, use_fast_packer
+from fastq.rdb.worker import wake_keys
+
+_log = structlog.get_logger("fastq.worker")
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class WakeWaiter:
+    """Blocks on the queues' wake keys (BLPOP) over its own connection.
+
+    An idle worker waits here instead of sleeping: fastq producers push a token on
+    every pending enqueue. The timeout is the poll interval, so tasks that Go
+    producers enqueue (no token) are still found quickly.
+    """
+
+    def __init__(self, config: RedisConfig, queues: Sequence[str]) -> None:
+        kw = config.connection_kwargs()
+        kw["socket_timeout"] = None  # a blocking pop must not trip the socket timeout
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        use_fast_packer(self._redis)
+        self._keys = wake_keys(queues)
+        self._target = config.redacted_url
+        self._warned_until = 0.0
+
+    async def wait_then_call(self, timeout: float, call: Call) -> Any:
+        """Block for a wake-up token (up to ``timeout``), then run ``call`` at once.
+
+        Both go out in one pipeline on this connection, so Redis runs the script
+        the moment the pop returns: a woken worker gets its tasks without another
+        round trip. Returns the script's reply; raises ``NoScriptError`` if Redis
+        does not have the script yet (the caller runs it on its main connection).
+        """
+        script = scripts.get(call.script)
+        with translate_errors(self._target):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.blpop(self._keys, timeout=max(timeout, 0.01))
+            pipe.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
+            replies = await pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], BaseException):
+            # A wake key of the wrong type answers at once: wait out the poll
+            # interval anyway, or an idle worker would spin.
+            now = time.monotonic()
+            if now >= self._warned_until:
+                self._warned_until = now + 60
+                _log.warning("cannot wait on wake keys", error=str(replies[0]))
+            await asyncio.sleep(timeout)
+        reply = replies[1]
+        if isinstance(reply, BaseException):
+            if isinstance(reply, NoScriptError) or str(reply).startswith("NOSCRIPT"):
+                raise NoScriptError(str(reply))
+            raise BrokerError(str(reply))
+        return reply
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class CancelListener:
+    """Subscribes to ``asynq:cancel``; yields the task ids to cancel."""
+
+    def __init__(self, config: RedisConfig) -> None:
+        kw = config.connection_kwargs()
+        kw["socket_timeout"] = None
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        self._target = config.redacted_url
+
+    async def listen(self) -> AsyncIterator[str]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            with translate_errors(self._target):
+                await pubsub.subscribe(keys.CANCEL_CHANNEL)
+            while True:
+                with translate_errors(self._target):
+                    message = await pubsub.get_message(timeout=1.0)
+                if message and message.get("type") == "message":
+                    yield _s(message["data"])
+        finally:
+            await pubsub.aclose()
+
+    async def close(self) -> None:
+        await self._redis.aclose()

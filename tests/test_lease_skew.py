@@ -1,0 +1,29 @@
+"""Clock skew: how close to expiry a live lease gets, and what the recoverer tolerates."""
+
+from __future__ import annotations
+
+import pytest
+
+from fastq.worker.leases import Leases, check_interval, min_remaining, skew_tolerance
+from fastq.worker.settings import DEFAULT_SKEW_ALLOWANCE
+
+
+@pytest.mark.parametrize("duration", [3.0, 5.0, 30.0, 120.0])
+@pytest.mark.parametrize("start", [1_000_000.0, 1_000_000.3, 1_000_000.99])
+def test_a_live_lease_always_has_min_remaining_left(duration: float, start: float) -> None:
+    leases = Leases(duration)
+    leases.add("t", "q", int(start + duration))  # what a fetch writes
+    step = check_interval(duration)
+    now = start
+    while now < start + 10 * duration:
+        calls, meta = leases.extension_calls(now)
+        leases.apply_extension(calls, meta, [[] for _ in calls])  # Redis: none lost
+        now += step  # the worst moment: just before the next scan
+        left = (leases.score("t") or 0) - now
+        assert left >= min_remaining(duration) - 1e-9, (duration, start, now)
+    assert leases.score("t") is not None
+
+
+def test_default_tolerance_covers_at_least_the_allowance() -> None:
+    assert DEFAULT_SKEW_ALLOWANCE >= 30
+    assert skew_tolerance(30.0, DEFAULT_SKEW_ALLOWANCE) > DEFAULT_SKEW_ALLOWANCE
