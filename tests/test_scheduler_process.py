@@ -141,3 +141,52 @@ def test_systemd_unit_template() -> None:
     assert d["ExecReload"] == "/bin/kill -HUP $MAINPID"  # HUP re-reads the config
     assert d["KillSignal"] == "SIGTERM" and d["Restart"] == "always"
     assert (d["User"], d["NoNewPrivileges"], d["ProtectSystem"]) == ("fastq", "yes", "strict")
+
+
+def test_fastq_worker_scheduler_config_file(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
+    cfg = tmp_path / "periodic.yaml"
+    cfg.write_text("entries:\n  - {spec: '@every 1s', type: from:file, queue: filed, id: filed}\n")
+    p = _spawn(
+        "fastq.supervisor",
+        "workerapps.periodic:app",
+        "--redis-url",
+        redis_url,
+        "--processes",
+        "1",
+        "--scheduler",
+        "--scheduler-config",
+        str(cfg),
+    )
+    try:
+        _until(lambda: r.llen(keys.pending_key("filed")) >= 1)
+        ids = {e.id for e in Inspector(redis_url).scheduler_entries()}
+        assert "filed" in ids and len(ids) == 2  # the file's entry and the app's
+    finally:
+        code, out = _stop(p)
+    assert code == 0, out
+
+
+def test_fastq_worker_with_a_bad_scheduler_config_keeps_working(
+    tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[[entries]]\nspec = 'sometimes'\ntype = 'x'\n")
+    p = _spawn(
+        "fastq.supervisor",
+        "workerapps.periodic:app",
+        "--redis-url",
+        redis_url,
+        "--processes",
+        "1",
+        "--scheduler",
+        "--scheduler-config",
+        str(cfg),
+    )
+    try:
+        _until(lambda: r.zcard(keys.ALL_SERVERS) == 1)
+        time.sleep(1.5)
+        assert p.poll() is None
+    finally:
+        code, out = _stop(p)
+    assert code == 0
+    assert "periodic tasks are NOT scheduled" in out and "sometimes" in out

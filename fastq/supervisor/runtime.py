@@ -46,6 +46,7 @@ def engine_maintenance(
     ``scheduler_config`` is not None, the main thread proving liveness meanwhile."""
 
     def body(control: PipeControl) -> int:
+        from fastq.errors import FastqError
         from fastq.scheduler.aggregator import aggregation_hook
         from fastq.scheduler.main import build_scheduler
         from fastq.worker.maintenance import Maintenance
@@ -65,13 +66,19 @@ def engine_maintenance(
         thread.start()
         threads = [thread]
         if scheduler_config is not None:
-            sched = build_scheduler(app, settings.redis, scheduler_config or None)
-            threads.append(
-                threading.Thread(
-                    target=sched.run, args=(stop,), name="fastq-scheduler", daemon=True
+            try:
+                sched = build_scheduler(app, settings.redis, scheduler_config or None)
+            except FastqError as exc:  # a bad entries file must not stop maintenance
+                log.error(
+                    "periodic tasks are NOT scheduled: fix the config and reload", error=str(exc)
                 )
-            )
-            threads[-1].start()
+            else:
+                threads.append(
+                    threading.Thread(
+                        target=sched.run, args=(stop,), name="fastq-scheduler", daemon=True
+                    )
+                )
+                threads[-1].start()
         while not stop.is_set():
             if not all(t.is_alive() for t in threads):
                 log.error("maintenance loop ended unexpectedly")
