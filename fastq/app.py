@@ -21,6 +21,7 @@ for exactly that type, else by the longest registered pattern it starts with
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import random
@@ -113,7 +114,15 @@ class Context:
     ``sync_grace``, the process asks to be recycled.
     """
 
-    __slots__ = ("_event", "_result", "cancel_reason", "deadline", "queue", "task_id")
+    __slots__ = (
+        "_event",
+        "_result",
+        "cancel_reason",
+        "deadline",
+        "queue",
+        "result_writer",
+        "task_id",
+    )
 
     def __init__(self, task_id: str, queue: str, deadline: float) -> None:
         self.task_id = task_id
@@ -122,6 +131,8 @@ class Context:
         self.cancel_reason = ""  # "", "timeout", "canceled", "shutdown" or "lease"
         self._event: threading.Event | None = None
         self._result: bytes | None = None
+        # Set by the worker: writes to Redis at once, raises LeaseLostError.
+        self.result_writer: Callable[[bytes], int] | None = None
 
     @property
     def expired(self) -> bool:
@@ -159,21 +170,42 @@ class Context:
         if self._event is not None:
             self._event.set()
 
-    def write_result(self, data: bytes) -> None:
-        """Store ``data`` in the task hash field ``result`` (Asynq's ResultWriter).
+    def write_result(self, data: bytes) -> int:
+        """Store ``data`` in the task hash field ``result`` now (Asynq's
+        ``ResultWriter.Write``): it is visible (``Inspector.task_info``, ``fastq task
+        inspect``) while the task still runs. Keep the task with a retention to read
+        it after it finished. Returns the number of bytes written.
 
-        It is written when the handler returns, in the same round trip as the
-        acknowledgement; keep the task with a retention to read it afterwards.
+        It is one Redis round trip from any handler; in an ``async def`` handler it
+        blocks the event loop meanwhile, so prefer ``await ctx.write_result_async``.
+
+        Args:
+            data: the result bytes; a later call replaces an earlier one.
+
+        Raises:
+            LeaseLostError: this worker no longer holds the task (its lease was lost,
+                or the handler already returned): nothing was written.
+            BrokerError: Redis refused or could not be reached.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidOptionError("result", "write_result takes bytes")
+        result = bytes(data)
+        written = len(result) if self.result_writer is None else self.result_writer(result)
+        self._result = result
+        return written
+
+    async def write_result_async(self, data: bytes) -> int:
+        """``write_result`` for ``async def`` handlers: the round trip runs in a
+        thread, the event loop keeps serving other tasks.
 
         Args:
             data: the result bytes; a later call replaces an earlier one.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidOptionError("result", "write_result takes bytes")
-        self._result = bytes(data)
+        return await asyncio.to_thread(self.write_result, data)
 
     @property
     def result(self) -> bytes | None:
+        """The bytes last written with ``write_result`` (None: nothing written)."""
         return self._result
 
 

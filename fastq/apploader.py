@@ -6,11 +6,16 @@ app once before forking, so children start with it already loaded (fast boot,
 memory shared copy-on-write) and an import error is reported once, clearly,
 instead of by every child. A reload forgets every module imported since the
 loader was made, so the new code is read from disk.
+
+The app directory (``--app-dir``, default the working directory) is appended to
+``sys.path``, never put first: a file there named like a library (``redis.py``,
+``json.py``) must not shadow the real one for everything imported later.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import sysconfig
 import traceback
@@ -28,10 +33,15 @@ class AppLoader:
             module means its ``app`` attribute).
         preload: modules imported before the baseline is taken, so a reload
             keeps them (the supervisor passes the engine).
+        app_dir: the directory APP's module is imported from; appended to
+            ``sys.path`` unless already on it (default: the working directory).
     """
 
-    def __init__(self, spec: str, preload: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, spec: str, preload: tuple[str, ...] = (), app_dir: str | os.PathLike[str] = "."
+    ) -> None:
         self.spec = spec
+        self.app_dir = os.path.abspath(app_dir)  # fixed now: a later chdir changes nothing
         module, _, attr = spec.partition(":")
         if not module or (":" in spec and not attr):
             raise AppImportError(spec, "expected module:attribute, e.g. myproject.tasks:app")
@@ -49,8 +59,7 @@ class AppLoader:
             AppImportError: the module fails to import, lacks the attribute, or the
                 attribute is not a fastq.App.
         """
-        if "" not in sys.path and "." not in sys.path:
-            sys.path.insert(0, "")  # like `python -m`: the working directory is importable
+        _append_to_path(self.app_dir)
         try:
             obj: Any = importlib.import_module(self.module)
         except Exception as exc:
@@ -88,6 +97,12 @@ class AppLoader:
                 del sys.modules[name]
             sys.modules.update(fresh)
             raise
+
+
+def _append_to_path(directory: str) -> None:
+    # "" on sys.path means the working directory (python -c, the REPL).
+    if all(os.path.abspath(entry or ".") != directory for entry in sys.path):
+        sys.path.append(directory)
 
 
 def _installed_roots() -> tuple[str, ...]:

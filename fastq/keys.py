@@ -92,6 +92,12 @@ def failed_key(queue: str, t: datetime | float) -> str:
     return f"asynq:{{{queue}}}:failed:{_day(t)}"
 
 
+def counter_keys(queue: str, t: datetime | float) -> list[str]:
+    """The daily processed and failed counters of the day of ``t``, then the totals."""
+    daily = [processed_key(queue, t), failed_key(queue, t)]
+    return [*daily, processed_total_key(queue), failed_total_key(queue)]
+
+
 def unique_key(queue: str, task_type: str, payload: bytes | None) -> str:
     """Uniqueness lock key, as Asynq's ``base.UniqueKey``: a nil payload (None) has no
     checksum, any other payload (``b""`` included) has the md5 hex of its bytes."""

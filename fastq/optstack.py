@@ -75,6 +75,7 @@ def option(
     flag: bool = False,
     argument: bool = False,
     shown_default: str | None = None,
+    secret: bool = False,
 ) -> Any:
     """Declare one option as a dataclass field (see the module docstring).
 
@@ -87,11 +88,12 @@ def option(
         flag: a ``--x/--no-x`` switch.
         argument: a positional argument rather than an option.
         shown_default: how ``--help`` shows the default.
+        secret: the value may hold a password: leave it out of the options' repr.
     """
     spec = Spec(parse, help, metavar, flag, argument, shown_default)
     if callable(default):
-        return dataclasses.field(default_factory=default, metadata={_SPEC: spec})
-    return dataclasses.field(default=default, metadata={_SPEC: spec})
+        return dataclasses.field(default_factory=default, metadata={_SPEC: spec}, repr=not secret)
+    return dataclasses.field(default=default, metadata={_SPEC: spec}, repr=not secret)
 
 
 def env_name(name: str) -> str:
@@ -287,4 +289,5 @@ class RedisOptions:
         "Redis URL: redis://[user:password@]host:port/db, rediss:// or unix://; "
         "prefer the environment variable when it holds a password",
         metavar="URL",
+        secret=True,
     )

@@ -14,6 +14,7 @@ from fastq.client import Client
 from fastq.config import RedisConfig
 from fastq.devredis import RedisServer, free_port
 from fastq.errors import (
+    BrokerAuthError,
     BrokerConnectionError,
     BrokerError,
     DuplicateTaskError,
@@ -384,7 +385,7 @@ def test_unix_socket_and_acl_user(tmp_path_factory: pytest.TempPathFactory) -> N
         with Client(f"redis://producer:pw1@127.0.0.1:{server.port}/2") as c:
             c.enqueue(Task("y"))
         with Client(f"redis://producer:wrong@127.0.0.1:{server.port}/2") as c:
-            with pytest.raises(BrokerConnectionError) as exc:
+            with pytest.raises(BrokerAuthError) as exc:  # permanent, not "unreachable"
                 c.enqueue(Task("z"))
             assert "wrong" not in str(exc.value)
         r2 = redis.Redis(port=server.port, db=2)

@@ -158,7 +158,12 @@ async def test_async_conn_runs_and_reloads(redis_url: str, r: redis.Redis) -> No
 def test_shared_lua_snippets_are_assembled_into_the_scripts() -> None:
     every = scripts.all_scripts().values()
     assert not any("--@include" in s.source for s in every)
-    functions = {"lease": "holds_lease", "wake": "wake", "archive_trim": "trim_archive"}
+    functions = {
+        "lease": "holds_lease",
+        "wake": "wake",
+        "archive_trim": "trim_archive",
+        "stats": "count_failure",
+    }
     assert {p.stem for p in scripts.LIB_DIR.glob("*.lua")} == set(functions)
     for name, function in functions.items():  # each snippet is shared by several scripts
         assert sum(f"local function {function}(" in s.source for s in every) >= 2, name

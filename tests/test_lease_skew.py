@@ -27,3 +27,13 @@ def test_a_live_lease_always_has_min_remaining_left(duration: float, start: floa
 def test_default_tolerance_covers_at_least_the_allowance() -> None:
     assert DEFAULT_SKEW_ALLOWANCE >= 30
     assert skew_tolerance(30.0, DEFAULT_SKEW_ALLOWANCE) > DEFAULT_SKEW_ALLOWANCE
+
+
+def test_a_lease_past_its_local_expiry_is_still_acknowledged_through_redis() -> None:
+    # The recoverer leaves it alone for skew_allowance more seconds, and the ack
+    # scripts compare scores: Redis, not this host's clock, decides whether it is lost.
+    leases = Leases(30.0)
+    leases.add("t", "q", 1_000)
+    assert leases.held("t") == 1_000
+    leases.lost.add("t")
+    assert leases.held("t") is None

@@ -19,6 +19,7 @@ import structlog
 from fastq.config import RedisConfig
 from fastq.logging import configure_logging, get_logger
 from fastq.redact import redact_text
+from fastq.supervisor.options import parse_args
 from fastq.worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,8 @@ def test_config_and_settings_reprs_hide_the_password() -> None:
         assert SECRET not in text
         assert "redis://***@db.internal:6379/0" in text
     assert config.url == URL  # the real URL is still there to connect with
+    options = parse_args(["m:app", "--redis-url", URL], {})
+    assert SECRET not in repr(options) and options.redis_url == URL
 
 
 def test_fastq_cli_hides_a_redis_url_password_from_ps() -> None:

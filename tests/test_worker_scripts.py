@@ -303,3 +303,17 @@ def test_archive_trims_a_bounded_number_of_tasks_per_call(redis_url: str, r: red
     assert r.zcard(keys.archived_key("q")) == 251 - 100
     assert c.call(w.archive_trim_call("q", NOW, 10, 1000)) == 150
     assert r.zrange(keys.archived_key("q"), 0, -1) == [b"t1"]
+
+
+def test_dequeue_stops_at_its_byte_budget(redis_url: str, r: redis.Redis) -> None:
+    c = _conn(redis_url)
+    for i in range(5):
+        _pending(r, "q", f"t{i}", msg=b"x" * 100_000)
+    # 100 KB messages, a 250 KB budget: the third crosses it and is the last one taken
+    got = w.parse_dequeue(["q"], c.call(w.dequeue_call(["q"], 5, NOW + 30, max_bytes=250_000)))
+    assert [f.task_id for f in got] == ["t0", "t1", "t2"]
+    assert r.lrange(keys.pending_key("q"), 0, -1) == [b"t4", b"t3"]
+    assert r.zcard(keys.lease_key("q")) == 3 and r.llen(keys.active_key("q")) == 3
+    # one task always moves, however small the budget
+    got = w.parse_dequeue(["q"], c.call(w.dequeue_call(["q"], 5, NOW + 30, max_bytes=1)))
+    assert [f.task_id for f in got] == ["t3"]

@@ -21,23 +21,14 @@
 -- Output: 1 archived, 0 lease lost (nothing written), -1 not in active (nothing written).
 --@include lease
 --@include archive_trim
-if not holds_lease(KEYS[3], ARGV[1], ARGV[7]) then
-    return 0
+--@include stats
+local taken = take_active(KEYS[2], KEYS[3], ARGV[1], ARGV[7])
+if taken ~= 1 then
+    return taken
 end
-if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
-    return -1
-end
-redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("ZADD", KEYS[4], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[1], "msg", ARGV[2], "state", "archived")
 redis.call("HDEL", KEYS[9], ARGV[1])
 trim_archive(KEYS[4], ARGV[8], ARGV[4], ARGV[5], TRIM_BATCH)
-if redis.call("INCR", KEYS[5]) == 1 then
-    redis.call("EXPIREAT", KEYS[5], ARGV[6])
-end
-if redis.call("INCR", KEYS[6]) == 1 then
-    redis.call("EXPIREAT", KEYS[6], ARGV[6])
-end
-redis.call("INCR", KEYS[7])
-redis.call("INCR", KEYS[8])
+count_failure(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[6])
 return 1

@@ -6,9 +6,10 @@
 -- KEYS[4i]   -> asynq:{<qname>}:lease
 -- ARGV[1]   -> lease expiry (unix seconds)
 -- ARGV[2]   -> most tasks to move (N)
--- ARGV[2+i] -> task key prefix of queue i (asynq:{<qname>}:t:); the task hash is
+-- ARGV[3]   -> most message bytes to move (0: no limit); at least one task always moves
+-- ARGV[3+i] -> task key prefix of queue i (asynq:{<qname>}:t:); the task hash is
 --              built from it because its id is only known here (same hash slot)
--- ARGV[2+n+i] -> quota of queue i (n queues; optional, 0 when absent): a first pass
+-- ARGV[3+n+i] -> quota of queue i (n queues; optional, 0 when absent): a first pass
 --              takes up to each queue's quota, then what is still wanted comes from
 --              the queues in order, so a batch follows the weights task by task
 -- Output: a flat array of triples. {i, id, msg} for a moved task (state=active,
@@ -17,6 +18,8 @@
 -- lease. {-i, "", reason} when queue i's keys have the wrong type (queue skipped).
 local out = {}
 local want = tonumber(ARGV[2])
+local budget = tonumber(ARGV[3])
+local bytes = 0  -- message bytes taken so far
 local nq = #KEYS / 4
 local function ok_type(key, expected)
     local t = redis.call("TYPE", key)["ok"]
@@ -42,18 +45,24 @@ end
 -- Move up to n tasks of queue i; returns how many were moved.
 local function take(i, n)
     local pending, active, lease = KEYS[4*i-3], KEYS[4*i-1], KEYS[4*i]
-    local prefix = ARGV[2+i]
+    local prefix = ARGV[3+i]
     local leased = {}
     local moved = 0
-    while n > 0 do
+    while n > 0 and not (budget > 0 and bytes >= budget) do
         -- Take the oldest `n` ids at once (as that many RPOPLPUSHes would,
-        -- in three commands): LRANGE lists them head to tail.
+        -- in three commands): LRANGE lists them head to tail. Sizes are read first
+        -- (HSTRLEN, no copy) so the batch stops at the byte budget.
         local ids = redis.call("LRANGE", pending, -n, -1)
-        local k = #ids
+        local popped = {}
+        for c = #ids, 1, -1 do
+            if budget > 0 and bytes >= budget then break end
+            local ok, size = pcall(redis.call, "HSTRLEN", prefix .. ids[c], "msg")
+            if ok then bytes = bytes + size end
+            popped[#popped + 1] = ids[c]
+        end
+        local k = #popped
         if k == 0 then break end
         redis.call("LTRIM", pending, 0, -k - 1)
-        local popped = {}
-        for c = 1, k do popped[c] = ids[k + 1 - c] end
         for c = 1, k, 4000 do
             redis.call("LPUSH", active, unpack(popped, c, math.min(c + 3999, k)))
         end
@@ -82,7 +91,7 @@ local function take(i, n)
     return moved
 end
 for i = 1, nq do
-    local quota = math.min(tonumber(ARGV[2+nq+i] or 0), want)
+    local quota = math.min(tonumber(ARGV[3+nq+i] or 0), want)
     if quota > 0 and is_usable(i) then
         want = want - take(i, quota)
     end

@@ -14,12 +14,16 @@
 -- ARGV[6] -> lower-case text the error message must contain ("" = any)
 -- ARGV[7] -> stop after this many matches (0 = no limit)
 -- ARGV[8] -> "1" to read each task's lease score from KEYS[2] (active tasks), else "0"
--- ARGV[9] -> "1" to only count matches: the output is then {scanned, matches}
+-- ARGV[9] -> "1" to only count matches: the output is then {scanned, matches, ended}
+-- ARGV[10] -> most message bytes one call reads (at least one task is always read):
+--            a window of large messages ends early, the caller goes on from `scanned`
 -- Output: {-1, "<type of KEYS[1]>"} when the index key has the wrong type; otherwise
---   {scanned, id, msg|false, state|false, score|false, result|false, lease|false,
---    wrongtype|false, ...} with one 7-tuple per returned task, in listing order.
+--   {scanned, ended, id, msg|false, state|false, score|false, result|false,
+--    lease|false, wrongtype|false, ...} with one 7-tuple per returned task, in listing
+--   order; ended is 1 when the index has nothing after the scanned ids.
 local kind, off, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local want_type, want_err, limit = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local budget = tonumber(ARGV[10])
 
 local function varint(s, i)
   local v, mul = 0, 1
@@ -72,21 +76,21 @@ else
 end
 
 local filtering = want_type ~= "" or want_err ~= ""
-local out, found, scanned = {0}, 0, 0
--- Cheap C-level substring checks first; only candidates get their fields parsed.
+local out, found, scanned, read = {0, 0}, 0, 0, 0
+-- Only the decoded type and error fields are compared (the payload is skipped by its
+-- length prefix, never copied or lowercased).
 local function matches(msg)
-  if want_type ~= "" and not string.find(msg, want_type, 1, true) then return false end
-  if want_err ~= "" and not string.find(string.lower(msg), want_err, 1, true) then
-    return false
-  end
   local typ, err = type_and_error(msg)
   return typ ~= nil and (want_type == "" or typ == want_type)
     and (want_err == "" or string.find(string.lower(err), want_err, 1, true) ~= nil)
 end
 
 for i, id in ipairs(ids) do
+  if read >= budget and scanned > 0 then break end
   scanned = i
   local key = ARGV[4] .. id
+  local okl, size = pcall(redis.call, "HSTRLEN", key, "msg")
+  if okl then read = read + size end
   local keep = true
   if filtering then
     local okm, msg = pcall(redis.call, "HGET", key, "msg")
@@ -114,6 +118,7 @@ for i, id in ipairs(ids) do
     if limit > 0 and found >= limit then break end
   end
 end
-out[1] = scanned
-if ARGV[9] == "1" then return {scanned, found} end
+local ended = (scanned == #ids and #ids < n) and 1 or 0
+out[1], out[2] = scanned, ended
+if ARGV[9] == "1" then return {scanned, found, ended} end
 return out

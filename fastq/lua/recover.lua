@@ -24,6 +24,7 @@
 -- Output: 1 recovered, 0 the lease changed meanwhile (nothing written).
 --@include lease
 --@include archive_trim
+--@include stats
 if not holds_lease(KEYS[3], ARGV[1], ARGV[2]) then
     return 0
 end
@@ -45,13 +46,6 @@ else
     trim_archive(KEYS[5], ARGV[10], ARGV[8], ARGV[9], TRIM_BATCH)
 end
 if tonumber(ARGV[6]) == 1 then
-    if redis.call("INCR", KEYS[6]) == 1 then
-        redis.call("EXPIREAT", KEYS[6], ARGV[7])
-    end
-    if redis.call("INCR", KEYS[7]) == 1 then
-        redis.call("EXPIREAT", KEYS[7], ARGV[7])
-    end
-    redis.call("INCR", KEYS[8])
-    redis.call("INCR", KEYS[9])
+    count_failure(KEYS[6], KEYS[7], KEYS[8], KEYS[9], ARGV[7])
 end
 return 1

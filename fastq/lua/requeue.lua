@@ -16,16 +16,11 @@ local n = #KEYS - 4
 local requeued = 0
 for j = 1, n do
     local id = ARGV[2*j]
-    if not holds_lease(KEYS[2], id, ARGV[2*j+1]) then
-        codes[j] = 0
-    elseif redis.call("LREM", KEYS[1], 0, id) == 0 then
-        codes[j] = -1
-    else
-        redis.call("ZREM", KEYS[2], id)
+    codes[j] = take_active(KEYS[1], KEYS[2], id, ARGV[2*j+1])
+    if codes[j] == 1 then
         redis.call("RPUSH", KEYS[3], id)
         redis.call("HSET", KEYS[4+j], "state", "pending")
         requeued = requeued + 1
-        codes[j] = 1
     end
 end
 wake(KEYS[4], requeued, ARGV[1])

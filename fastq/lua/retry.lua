@@ -15,23 +15,14 @@
 -- ARGV[6] -> lease score this worker holds
 -- Output: 1 moved, 0 lease lost (nothing written), -1 not in active (nothing written).
 --@include lease
-if not holds_lease(KEYS[3], ARGV[1], ARGV[6]) then
-    return 0
+--@include stats
+local taken = take_active(KEYS[2], KEYS[3], ARGV[1], ARGV[6])
+if taken ~= 1 then
+    return taken
 end
-if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
-    return -1
-end
-redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("ZADD", KEYS[4], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[1], "msg", ARGV[2], "state", "retry")
 if tonumber(ARGV[5]) == 1 then
-    if redis.call("INCR", KEYS[5]) == 1 then
-        redis.call("EXPIREAT", KEYS[5], ARGV[4])
-    end
-    if redis.call("INCR", KEYS[6]) == 1 then
-        redis.call("EXPIREAT", KEYS[6], ARGV[4])
-    end
-    redis.call("INCR", KEYS[7])
-    redis.call("INCR", KEYS[8])
+    count_failure(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[4])
 end
 return 1

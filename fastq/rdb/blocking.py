@@ -18,8 +18,7 @@ from redis.exceptions import NoScriptError
 
 from fastq import keys, scripts
 from fastq.config import RedisConfig
-from fastq.errors import BrokerError
-from fastq.rdb.conn import Call, translate_errors, use_fast_packer
+from fastq.rdb.conn import Call, broker_error, translate_errors, use_fast_packer
 from fastq.rdb.worker import wake_keys
 
 _log = structlog.get_logger("fastq.worker")
@@ -72,7 +71,7 @@ class WakeWaiter:
         if isinstance(reply, BaseException):
             if isinstance(reply, NoScriptError) or str(reply).startswith("NOSCRIPT"):
                 raise NoScriptError(str(reply))
-            raise BrokerError(str(reply))
+            raise broker_error(reply) from reply  # OOM / read-only keep their classes
         return reply
 
     async def close(self) -> None:

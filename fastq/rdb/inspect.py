@@ -30,6 +30,7 @@ __all__ = ["Cmd", "Op", "Plan", "Progress", "Row", "run_async", "run_sync"]
 
 MEMORY_SAMPLE_SIZE = 20  # task hashes sampled per index, as Asynq samples
 SCAN_CHUNK = 1000  # ids a filtered listing scans per script call (~10-20 ms of Redis)
+SCAN_BYTES = 4 * 1024 * 1024  # message bytes a listing call reads at most (large payloads)
 BULK_CHUNK = 500  # tasks a bulk operation moves per script call (~10-20 ms of Redis)
 STATE_KINDS = {
     "pending": "list",
@@ -112,10 +113,7 @@ def _index_keys(queue: str) -> list[str]:
 def _stats_keys(queue: str, now: float) -> list[str]:
     return [
         *_index_keys(queue),
-        keys.processed_key(queue, now),
-        keys.failed_key(queue, now),
-        keys.processed_total_key(queue),
-        keys.failed_total_key(queue),
+        *keys.counter_keys(queue, now),
         keys.paused_key(queue),
         keys.groups_key(queue),
     ]
@@ -280,34 +278,19 @@ def list_rows(
         while len(rows) < size:
             need = skip + size - len(rows)
             window = chunk if filtering else need
-            (reply,) = yield [
-                Call(
-                    "inspect_list_tasks",
-                    [key, keys.lease_key(queue)],
-                    [
-                        kind,
-                        offset,
-                        window,
-                        keys.task_key_prefix(queue),
-                        task_type or "",
-                        (error_contains or "").lower(),
-                        need if filtering else 0,
-                        "1" if state == "active" else "0",
-                        "0",
-                    ],
-                )
-            ]
+            call = _list_call(queue, key, kind, offset, window, task_type, error_contains)
+            (reply,) = yield [call(need if filtering else 0, state == "active", False)]
             reply = ok(reply)
             if reply[0] == -1:
                 problem = f"{key} is a {_s(reply[1])}, not a {kind}"
                 rows.append(Row("", None, None, None, None, None, problem))
                 break
-            scanned, found = reply[0], _rows(reply)
+            scanned, ended, found = reply[0], reply[1], _rows(reply)
             dropped = min(skip, len(found))
             skip -= dropped
             rows.extend(found[dropped:])
             offset += scanned
-            if scanned == 0 or (scanned < window and len(found) < need):
+            if ended or scanned == 0:
                 break  # end of this index
     return rows[:size]
 
@@ -332,37 +315,43 @@ def count_matches(
     for key, kind, _ in srcs:
         offset = 0
         while True:
-            (reply,) = yield [
-                Call(
-                    "inspect_list_tasks",
-                    [key, keys.lease_key(queue)],
-                    [
-                        kind,
-                        offset,
-                        chunk,
-                        keys.task_key_prefix(queue),
-                        task_type or "",
-                        (error_contains or "").lower(),
-                        0,
-                        "0",
-                        "1",
-                    ],
-                )
-            ]
+            call = _list_call(queue, key, kind, offset, chunk, task_type, error_contains)
+            (reply,) = yield [call(0, False, True)]
             reply = ok(reply)
             if reply[0] == -1:
                 break  # a wrong-typed index holds nothing countable
-            scanned, found = int(reply[0]), int(reply[1])
+            scanned, found, ended = int(reply[0]), int(reply[1]), int(reply[2])
             total += found
             offset += scanned
-            if scanned < chunk:
+            if ended or scanned == 0:
                 break
     return total
 
 
+def _list_call(
+    queue: str,
+    key: str,
+    kind: str,
+    offset: int,
+    window: int,
+    task_type: str | None,
+    error_contains: str | None,
+) -> Callable[[int, bool, bool], Call]:
+    """One window of ``inspect_list_tasks``; the result takes (most matches or 0, read
+    leases, count only)."""
+
+    def call(limit: int, leases: bool, count_only: bool) -> Call:
+        args: list[str | int] = [kind, offset, window, keys.task_key_prefix(queue)]
+        args += [task_type or "", (error_contains or "").lower(), limit]
+        args += ["1" if leases else "0", "1" if count_only else "0", SCAN_BYTES]
+        return Call("inspect_list_tasks", [key, keys.lease_key(queue)], args)
+
+    return call
+
+
 def _rows(reply: list[Any]) -> list[Row]:
     out = []
-    for i in range(1, len(reply), 7):
+    for i in range(2, len(reply), 7):
         tid, msg, state, score, result, lease, wrong = reply[i : i + 7]
         out.append(
             Row(

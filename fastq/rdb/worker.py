@@ -58,14 +58,19 @@ class Fetched(NamedTuple):  # a NamedTuple: one is built per task on the hot pat
 
 
 def dequeue_call(
-    queues: Sequence[str], count: int, lease_expiry: int, quotas: Sequence[int] = ()
+    queues: Sequence[str],
+    count: int,
+    lease_expiry: int,
+    quotas: Sequence[int] = (),
+    max_bytes: int = 0,
 ) -> Call:
-    """Move up to ``count`` tasks from the queues' pending lists: first up to each
-    queue's quota (aligned with ``queues``), then what is still wanted in the given order."""
+    """Move up to ``count`` tasks (and about ``max_bytes`` of messages, 0: no limit, at
+    least one task) from the queues' pending lists: first up to each queue's quota
+    (aligned with ``queues``), then what is still wanted in the given order."""
     ks: list[str] = []
     for q in queues:
         ks += [keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)]
-    args: list[str | int] = [lease_expiry, count]
+    args: list[str | int] = [lease_expiry, count, max_bytes]
     args += [keys.task_key_prefix(q) for q in queues]
     args += list(quotas)
     return Call("dequeue", ks, args)
@@ -132,10 +137,7 @@ def retry_call(
         keys.active_key(queue),
         keys.lease_key(queue),
         keys.retry_key(queue),
-        keys.processed_key(queue, now),
-        keys.failed_key(queue, now),
-        keys.processed_total_key(queue),
-        keys.failed_total_key(queue),
+        *keys.counter_keys(queue, now),
     ]
     return Call("retry", ks, [task_id, msg, retry_at, stats_expiry(now), int(is_failure), lease])
 
@@ -155,10 +157,7 @@ def archive_call(
         keys.active_key(queue),
         keys.lease_key(queue),
         keys.archived_key(queue),
-        keys.processed_key(queue, now),
-        keys.failed_key(queue, now),
-        keys.processed_total_key(queue),
-        keys.failed_total_key(queue),
+        *keys.counter_keys(queue, now),
         keys.recovered_count_key(queue),
     ]
     args: list[str | int | bytes] = [
@@ -174,8 +173,10 @@ def archive_call(
     return Call("archive", ks, args)
 
 
-def write_result_call(queue: str, task_id: str, result: bytes) -> Call:
-    return Call("write_result", [keys.task_key(queue, task_id)], [result])
+def write_result_call(queue: str, task_id: str, result: bytes, leases: Sequence[int]) -> Call:
+    """Write ``result`` if the lease zset holds the task at one of ``leases``."""
+    args: list[str | int | bytes] = [result, task_id, *leases]
+    return Call("write_result", [keys.task_key(queue, task_id), keys.lease_key(queue)], args)
 
 
 def requeue_call(
@@ -252,10 +253,7 @@ def recover_call(
         keys.lease_key(q),
         keys.retry_key(q),
         keys.archived_key(q),
-        keys.processed_key(q, now),
-        keys.failed_key(q, now),
-        keys.processed_total_key(q),
-        keys.failed_total_key(q),
+        *keys.counter_keys(q, now),
         keys.recovered_count_key(q),
     ]
     args: list[str | int | bytes] = [

@@ -15,7 +15,7 @@ import structlog
 from setproctitle import setproctitle
 
 from fastq.apploader import AppLoader
-from fastq.config import RedisConfig, redact_url
+from fastq.config import RedisConfig
 from fastq.errors import (
     AppImportError,
     BrokerConfigError,
@@ -24,6 +24,7 @@ from fastq.errors import (
     InvalidOptionError,
 )
 from fastq.logging import configure_logging
+from fastq.redact import scrub_argv
 from fastq.supervisor.exitcodes import ExitCode, exit_codes_help
 from fastq.supervisor.options import PROG, WorkerOptions, as_argv, build_command, parse_args
 from fastq.supervisor.sdnotify import SdNotifier
@@ -72,15 +73,6 @@ class Parser:
 def build_parser() -> Parser:
     """The command line; every option also reads ``FASTQ_<NAME>`` and the config file."""
     return Parser()
-
-
-def _scrub_argv(argv: list[str]) -> None:
-    """Mask a password given with --redis-url in sys.argv (seen by tracebacks, tools)."""
-    for i, arg in enumerate(argv):
-        if arg.startswith("--redis-url="):
-            argv[i] = "--redis-url=" + redact_url(arg.split("=", 1)[1])
-        elif i > 0 and argv[i - 1] == "--redis-url":
-            argv[i] = redact_url(arg)
 
 
 def load_options(cli: Mapping[str, Any] | Sequence[str], env: Mapping[str, str]) -> WorkerOptions:
@@ -160,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fastq-worker``; returns an ExitCode."""
     args = list(sys.argv[1:] if argv is None else argv)
     if argv is None:
-        _scrub_argv(sys.argv)
+        scrub_argv(sys.argv)  # seen by tracebacks and tools
         # Replaces the command line `ps` shows, which may hold a --redis-url password.
         setproctitle("fastq-worker: starting")
     try:
@@ -181,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "until startup; prefer FASTQ_REDIS_URL or an EnvironmentFile"
         )
     try:
-        loader = AppLoader(options.app, preload=("fastq.worker.process",))
+        loader = AppLoader(options.app, ("fastq.worker.process",), options.app_dir)
         app = loader.load()
     except AppImportError as exc:
         log.critical("cannot import APP", error=str(exc), exit_code=int(ExitCode.APP_IMPORT_ERROR))
@@ -206,8 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     def reloader() -> tuple[WorkerOptions, Any]:
         fresh = load_options(args, dict(os.environ))
         configure_logging(fresh.log_format, fresh.log_level)
-        if fresh.app != loader.spec or fresh.redis_url != options.redis_url:
-            raise ConfigError("APP and the Redis URL cannot change on reload; restart instead")
+        if (fresh.app, fresh.app_dir, fresh.redis_url) != (
+            loader.spec,
+            options.app_dir,
+            options.redis_url,
+        ):
+            raise ConfigError(
+                "APP, --app-dir and the Redis URL cannot change on reload; restart instead"
+            )
         return fresh, loader.reload()
 
     supervisor = build_supervisor(options, app, reloader=reloader, notifier=notifier)

@@ -10,7 +10,7 @@ class ExitCode(IntEnum):
 
     OK = 0  # stopped on request (SIGTERM/SIGINT: drained; SIGQUIT: running tasks requeued)
     FAILURE = 1  # an unexpected error in the supervisor itself
-    INVALID_OPTIONS = 2  # bad option, environment variable or config file
+    INVALID_OPTIONS = 2  # bad option, environment variable or config file; Redis refused the URL
     APP_IMPORT_ERROR = 3  # APP could not be imported or is not a fastq.App
     REDIS_UNREACHABLE = 4  # Redis did not answer within --redis-wait
     WORKER_BOOT_ERROR = 5  # a worker process failed before it was ready
@@ -24,7 +24,10 @@ class ExitCode(IntEnum):
 _MEANINGS = {
     ExitCode.OK: "stopped on request (TERM/INT drain first, QUIT requeues at once)",
     ExitCode.FAILURE: "unexpected error in the supervisor",
-    ExitCode.INVALID_OPTIONS: "invalid option, environment variable or config file",
+    ExitCode.INVALID_OPTIONS: (
+        "invalid option, environment variable or config file, or a Redis URL whose "
+        "password or DB index Redis refuses"
+    ),
     ExitCode.APP_IMPORT_ERROR: "APP cannot be imported or is not a fastq.App",
     ExitCode.REDIS_UNREACHABLE: "Redis did not answer within --redis-wait",
     ExitCode.WORKER_BOOT_ERROR: "a worker process failed before it was ready (not restarted)",

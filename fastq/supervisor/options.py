@@ -112,6 +112,13 @@ def _app(value: Any) -> str:
     return str(value)
 
 
+def _directory(value: Any) -> str:
+    path = os.path.abspath(os.path.expanduser(str(value)))
+    if not os.path.isdir(path):
+        raise ValueError(f"not a directory: {value!r}")
+    return path
+
+
 def _queues(value: Any) -> dict[str, int]:
     if isinstance(value, Mapping):  # a TOML table
         return parse_queues(",".join(f"{k}={v}" for k, v in value.items()))
@@ -132,6 +139,13 @@ class WorkerOptions(RedisOptions):
     """
 
     app: str = option("", _app, "module:attribute of a fastq.App", metavar="APP", argument=True)
+    app_dir: str = option(
+        ".",
+        _directory,
+        "directory APP is imported from, added at the end of sys.path",
+        metavar="DIR",
+        shown_default="the current directory",
+    )
     processes: int = option(
         _cpu_count,
         _positive_int,

@@ -1,8 +1,9 @@
 """Turns finished tasks into acknowledgement calls, flushed in one round trip.
 
 Successes of one queue share one ``ack_success`` script call; failures each get a
-``retry`` or ``archive`` call; all of them, plus results, lease extensions and the
-workers-hash sync, go out in one pipeline. Every script checks that this worker
+``retry`` or ``archive`` call; all of them, plus lease extensions and the
+workers-hash sync, go out in one pipeline (results were written when the handler
+wrote them, see ``results.py``). Every script checks that this worker
 still holds the task's lease and writes nothing otherwise.
 """
 
@@ -47,14 +48,13 @@ class Acker:
         self.clock = clock
         self._successes: dict[str, list[rdb.Success]] = {}
         self._calls: list[tuple[Call, _Pending]] = []
-        self._results: list[Call] = []
         self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._successes.values()) + len(self._calls)
 
-    def _lease(self, r: Running, now: float) -> int | None:
-        score = self.leases.held(r.task_id, now)
+    def _lease(self, r: Running) -> int | None:
+        score = self.leases.held(r.task_id)
         if score is None:
             log.warning("lease lost; result not acknowledged", task_id=r.task_id, queue=r.queue)
             self.leases.remove(r.task_id)
@@ -62,7 +62,7 @@ class Acker:
 
     def success(self, r: Running) -> None:
         now = self.clock()
-        lease = self._lease(r, now)
+        lease = self._lease(r)
         if lease is None:
             return
         msg = r.msg
@@ -72,15 +72,13 @@ class Acker:
             item = rdb.Success(
                 r.task_id, lease, msg.unique_key, int(now) + msg.retention, kept.encode()
             )
-            if r.ctx.result is not None:
-                self._results.append(rdb.write_result_call(r.queue, r.task_id, r.ctx.result))
         else:
             item = rdb.Success(r.task_id, lease, msg.unique_key)
         self._successes.setdefault(r.queue, []).append(item)
 
     def failure(self, r: Running, exc: BaseException) -> None:
         now = self.clock()
-        lease = self._lease(r, now)
+        lease = self._lease(r)
         if lease is None:
             return
         # Asynq v0.26 order: the error handler sees every error; then revoke,
@@ -97,8 +95,6 @@ class Acker:
                 rdb.Success(r.task_id, lease, r.msg.unique_key)
             )
             return
-        if r.ctx.result is not None:
-            self._results.append(rdb.write_result_call(r.queue, r.task_id, r.ctx.result))
         msg = r.msg.copy()
         msg.error_msg = describe(exc)
         msg.last_failed_at = int(now)
@@ -155,9 +151,9 @@ class Acker:
             return True
 
     def build(self) -> tuple[list[Call], list[list[_Pending]]]:
-        """Drain what was collected into calls (results first, then acks)."""
-        calls: list[Call] = list(self._results)
-        meta: list[list[_Pending]] = [[] for _ in self._results]
+        """Drain what was collected into calls."""
+        calls: list[Call] = []
+        meta: list[list[_Pending]] = []
         now = self.clock()
         for queue, items in self._successes.items():
             for i in range(0, len(items), _SUCCESS_CHUNK):
@@ -167,7 +163,6 @@ class Acker:
         for call, pending in self._calls:
             calls.append(call)
             meta.append([pending])
-        self._results = []
         self._successes = {}
         self._calls = []
         return calls, meta
@@ -176,8 +171,6 @@ class Acker:
         """Read the replies; returns how many tasks were acknowledged."""
         acked = 0
         for pendings, reply in zip(meta, replies, strict=True):
-            if not pendings:
-                continue  # a result write
             if isinstance(reply, BaseException):
                 log.error("acknowledgement failed", error=str(reply), task_id=pendings[0].task_id)
                 for p in pendings:

@@ -23,6 +23,10 @@ from fastq.errors import TaskCanceledError, TaskTimeoutError, UnknownTaskTypeErr
 
 log = structlog.get_logger("fastq.worker")
 
+MAX_ERROR_BYTES = 4096  # error text stored on a task per failure (UTF-8 bytes)
+UNKNOWN_MEMO_BYTES = 64 * 1024  # unknown task types remembered (to warn once each)
+_CLIPPED = " ... [truncated]"
+
 
 class Interrupt(str, Enum):
     """Why the worker interrupted a running task (the ``ctx.cancel_reason``).
@@ -157,14 +161,15 @@ class Executor:
         self.on_done = on_done
         self.pool = ThreadPool(concurrency, loop, self._thread_done)
         self._unknown: set[str] = set()
+        self._unknown_bytes = 0
 
     def start(self, running: Running) -> None:
         try:
             route = self.app.route(running.msg.type)
         except UnknownTaskTypeError as exc:
-            if exc.task_type not in self._unknown:  # once per type, not per task
-                self._unknown.add(exc.task_type)
-                log.warning("no handler for task type; such tasks fail", task_type=exc.task_type)
+            if self._first_unknown(exc.task_type):
+                task_type = clip(exc.task_type, 200)
+                log.warning("no handler for task type; such tasks fail", task_type=task_type)
             self.on_done(running, exc)
             return
         if route.is_async:
@@ -173,6 +178,21 @@ class Executor:
         else:
             running.thread_done = False
             self.pool.submit(route, running)
+
+    def _first_unknown(self, task_type: str) -> bool:
+        """True the first time a task type without a handler shows up: warn once per
+        type, not per task. The memo is bounded in bytes (task types come from
+        producers): when full it starts over, so a flood of types warns again."""
+        if task_type in self._unknown:
+            return False
+        size = len(task_type.encode("utf-8", "surrogatepass"))
+        if self._unknown_bytes + size > UNKNOWN_MEMO_BYTES:
+            self._unknown.clear()
+            self._unknown_bytes = 0
+        if size <= UNKNOWN_MEMO_BYTES:
+            self._unknown.add(task_type)
+            self._unknown_bytes += size
+        return True
 
     async def _run_async(self, route: Route, running: Running) -> None:
         exc: BaseException | None = None
@@ -199,7 +219,23 @@ class Executor:
 
 
 def describe(exc: BaseException) -> str:
-    """The error message recorded on the task."""
+    """The error message recorded on the task, at most ``MAX_ERROR_BYTES`` long."""
     text = str(exc)
     name = type(exc).__name__
-    return f"{name}: {text}" if text else name
+    return clip(f"{name}: {text}" if text else name, MAX_ERROR_BYTES)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (whole characters), marked when cut.
+
+    Args:
+        text: any string (lone surrogates are kept as they are).
+        limit: the most bytes of the result.
+    """
+    if len(text) * 4 <= limit:  # cannot be over: skip the encoding
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    keep = data[: max(0, limit - len(_CLIPPED))]
+    return keep.decode("utf-8", "ignore") + _CLIPPED

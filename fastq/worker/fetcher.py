@@ -37,7 +37,9 @@ class Fetcher:
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
         reply = await self.conn.call(
-            rdb.dequeue_call(queues, count, expiry, self._quotas(queues, count))
+            rdb.dequeue_call(
+                queues, count, expiry, self._quotas(queues, count), self.settings.fetch_max_bytes
+            )
         )
         return rdb.parse_dequeue(queues, reply), expiry
 
@@ -46,7 +48,8 @@ class Fetcher:
         one round trip on the waiting connection."""
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration + timeout)
-        call = rdb.dequeue_call(queues, count, expiry, self._quotas(queues, count))
+        quotas = self._quotas(queues, count)
+        call = rdb.dequeue_call(queues, count, expiry, quotas, self.settings.fetch_max_bytes)
         try:
             reply = await self.waiter.wait_then_call(timeout, call)
         except NoScriptError:

@@ -54,6 +54,7 @@ class Leases:
         self.duration = duration
         self.table = LeaseTable()
         self.lost: set[str] = set()
+        self.extending: dict[str, int] = {}  # task id -> expiry of an extension in flight
 
     def new_expiry(self, now: float) -> int:
         return int(now + self.duration)
@@ -61,6 +62,7 @@ class Leases:
     def add(self, task_id: str, queue: str, expiry: int) -> None:
         self.table.add(task_id, queue, float(expiry))
         self.lost.discard(task_id)
+        self.extending.pop(task_id, None)
 
     def score(self, task_id: str) -> int | None:
         d = self.table.deadline(task_id)
@@ -69,6 +71,17 @@ class Leases:
     def remove(self, task_id: str) -> None:
         self.table.remove(task_id)
         self.lost.discard(task_id)
+        self.extending.pop(task_id, None)
+
+    def scores_in_redis(self, task_id: str) -> list[int]:
+        """The scores Redis may hold for this worker's lease right now: an extension in
+        flight and the current one (safe from a handler's thread: the pending one is
+        read first, and it is cleared only after the table has the new score)."""
+        pending = self.extending.get(task_id)
+        current = self.score(task_id)
+        if task_id in self.lost:
+            return []
+        return [s for s in (pending, current) if s is not None]
 
     def release(self, task_id: str, lease: int) -> None:
         """Forget the task's lease if it is still ``lease`` (an acknowledgement was
@@ -76,10 +89,15 @@ class Leases:
         if self.score(task_id) == lease:
             self.remove(task_id)
 
-    def held(self, task_id: str, now: float) -> int | None:
-        """The lease score if this worker still holds the task's lease, else None."""
+    def held(self, task_id: str) -> int | None:
+        """The lease score to acknowledge with, None if the lease is known lost.
+
+        A lease past its expiry by this host's clock is still offered: the
+        recoverer waits ``skew_allowance`` past expiry before it takes a task, and
+        the acknowledgement scripts refuse a lease Redis no longer holds.
+        """
         d = self.table.deadline(task_id)
-        if d is None or d <= now or task_id in self.lost:
+        if d is None or task_id in self.lost:
             return None
         return int(d)
 
@@ -94,6 +112,8 @@ class Leases:
             if held:
                 calls.append(rdb.extend_lease_call(queue, held, expiry))
                 meta.append((queue, expiry))
+                for task_id, _ in held:
+                    self.extending[task_id] = expiry
         return calls, meta
 
     def apply_extension(
@@ -109,6 +129,9 @@ class Leases:
             # Only leases still as sent: a task fetched again meanwhile has a new one.
             current = [i for i, s in sent.items() if self.score(i) == s]
             self.table.extend([i for i in current if i not in lost], float(expiry))
+            for i in sent:  # after the table has the new score (see scores_in_redis)
+                if self.extending.get(i) == expiry:
+                    del self.extending[i]
             for i in current:
                 if i in lost:
                     self.lost.add(i)

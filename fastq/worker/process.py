@@ -38,6 +38,7 @@ from fastq.worker.executor import Executor, Interrupt, Running, interruption_err
 from fastq.worker.fetcher import Fetcher
 from fastq.worker.leases import Leases
 from fastq.worker.outage import OutageLog
+from fastq.worker.results import ResultWriter
 from fastq.worker.settings import WorkerSettings
 
 log = structlog.get_logger("fastq.worker")
@@ -145,6 +146,7 @@ class Engine:
         self.conn = AsyncConn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)
         self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
+        self.results = ResultWriter(self.settings.redis, self.leases, self.running)
         self.cancels = CancelListener(self.settings.redis)
         if self._stop_graceful is not None:
             self._stop_event.set()
@@ -165,6 +167,7 @@ class Engine:
                 with contextlib.suppress(BaseException):
                     await t
             self.executor.stop()
+            self.results.close()
             await self.fetcher.close()
             await self.cancels.close()
             await self.conn.close()
@@ -270,6 +273,7 @@ class Engine:
             if stale is not None:
                 self._supersede(stale)
             r = Running(msg, f.queue, now, task_deadline(msg, now))
+            self.results.attach(r)
             self.running[f.task_id] = r
             self.busy += 1
             self.info.started(f.task_id, r)

@@ -20,6 +20,7 @@ from fastq.options import validate_queue_name
 DEFAULT_QUEUES: dict[str, int] = {"default": 1}
 DEFAULT_CONCURRENCY = 10  # per process
 DEFAULT_FETCH_BATCH = 0  # 0: as many as free slots allow
+DEFAULT_FETCH_MAX_BYTES = 16 * 1024 * 1024  # message bytes per fetch (at least one task)
 DEFAULT_POLL_INTERVAL = 0.1  # seconds between polls when idle (Go producers send no wake-up)
 DEFAULT_RECOVER_CAP = 3  # crash recoveries that are free before one burns a retry
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds
@@ -50,6 +51,8 @@ class WorkerSettings:
         strict_priority: try queues in descending weight instead of weighted-random.
         concurrency: tasks one process runs at once.
         fetch_batch: most tasks one fetch moves to active (0: up to the free slots).
+        fetch_max_bytes: most message bytes one fetch moves to active (at least one
+            task always moves), so a batch of large payloads stays bounded.
         lease_duration: seconds a lease lasts; extended well before it ends.
         shutdown_timeout: seconds a graceful stop waits for running tasks.
         archive_max_size: archived tasks kept per queue (newest first).
@@ -73,6 +76,7 @@ class WorkerSettings:
     strict_priority: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     fetch_batch: int = DEFAULT_FETCH_BATCH
+    fetch_max_bytes: int = DEFAULT_FETCH_MAX_BYTES
     lease_duration: float = DEFAULT_LEASE_DURATION
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     archive_max_size: int = DEFAULT_ARCHIVE_MAX_SIZE
@@ -99,6 +103,8 @@ class WorkerSettings:
             raise InvalidOptionError("concurrency", "must be >= 1")
         if self.fetch_batch < 0:
             raise InvalidOptionError("fetch_batch", "must be >= 0")
+        if self.fetch_max_bytes < 1:
+            raise InvalidOptionError("fetch_max_bytes", "must be >= 1")
         # Lease scores are whole unix seconds (Asynq's layout), so a lease of d
         # seconds really lasts between d - 1 and d: below 2 s healthy workers lose it.
         if self.lease_duration < 2:

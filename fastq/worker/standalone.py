@@ -1,6 +1,8 @@
 """One worker process without a supervisor, configured from the environment.
 
-``python3 -m fastq.worker module:app`` (handy for development and benchmarks):
+``python3 -m fastq.worker module:app`` (handy for development and benchmarks;
+``FASTQ_APP_DIR`` names the directory the module is imported from, default the
+working directory, appended to ``sys.path``):
 the engine plus, unless ``FASTQ_MAINTENANCE=0``, the maintenance loops in a
 thread of the same process.
 """
@@ -22,7 +24,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
 
     Reads FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"), FASTQ_CONCURRENCY,
     FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH and
-    FASTQ_SKEW_ALLOWANCE.
+    FASTQ_FETCH_MAX_BYTES and FASTQ_SKEW_ALLOWANCE.
 
     Args:
         env: the variables to read; None reads ``os.environ``.
@@ -35,6 +37,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
     for name, key, conv in (
         ("concurrency", "FASTQ_CONCURRENCY", int),
         ("fetch_batch", "FASTQ_FETCH_BATCH", int),
+        ("fetch_max_bytes", "FASTQ_FETCH_MAX_BYTES", int),
         ("lease_duration", "FASTQ_LEASE_DURATION", float),
         ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
         ("skew_allowance", "FASTQ_SKEW_ALLOWANCE", float),
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python3 -m fastq.worker module:app", file=sys.stderr)
         return 2
     try:
-        app = AppLoader(args[0]).load()
+        app = AppLoader(args[0], app_dir=os.environ.get("FASTQ_APP_DIR") or ".").load()
     except ConfigError as exc:
         print(f"fastq.worker: {exc}", file=sys.stderr)
         return 2
