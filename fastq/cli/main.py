@@ -427,9 +427,9 @@ def scheduler(st: State, app: str, config_path: str | None, tz: str | None, log_
 
     HUP re-reads the config file. Run as many as you like: each tick is enqueued once.
     """
+    from fastq.apploader import AppLoader
     from fastq.logging import configure_logging
     from fastq.scheduler.main import build_scheduler, run
-    from fastq.apploader import AppLoader
 
     configure_logging(level=log_level)
     return run(build_scheduler(AppLoader(app).load(), st.config, config_path, tz=tz))
