@@ -220,3 +220,25 @@ def test_config_file_errors_are_clear(tmp_path: Path) -> None:
         FileEntries(cfg)
     with pytest.raises(ConfigError, match=r"missing\.toml"):
         FileEntries(tmp_path / "missing.toml")
+
+
+def _run_day(url: str, r: redis.Redis, day: tuple[int, int, int]) -> list[str]:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(*day, 0, 0, tzinfo=berlin).timestamp()
+    e = make_entry("30 2 * * *", Task("nightly"), tz="Europe/Berlin")
+    s = Scheduler(RedisConfig.from_url(url), StaticEntries([e]))
+    s.load(start)
+    for minute in range(0, 25 * 60, 5):  # the whole (23 or 25 hour) day, every 5 min
+        s.step(start + minute * 60 + 1)
+    return pending(r)
+
+
+def test_dst_spring_forward_day_fires_the_0230_job_once(redis_url: str, r: redis.Redis) -> None:
+    assert len(_run_day(redis_url, r, (2026, 3, 29))) == 1
+
+
+def test_dst_fall_back_day_fires_the_0230_job_once(redis_url: str, r: redis.Redis) -> None:
+    assert len(_run_day(redis_url, r, (2026, 10, 25))) == 1
