@@ -15,6 +15,7 @@
 --            ids are only known here; same hash slot)
 -- Output: 1 committed; 0 the set is gone (reclaimed or committed elsewhere), nothing
 -- written; -1 a task with the aggregated id exists, nothing written.
+--@include wake
 if not redis.call("ZSCORE", KEYS[2], KEYS[1]) then
     return 0
 end
@@ -24,8 +25,7 @@ end
 if ARGV[3] == "pending" then
     redis.call("HSET", KEYS[3], "msg", ARGV[1], "state", "pending", "pending_since", ARGV[4])
     redis.call("LPUSH", KEYS[4], ARGV[2])
-    redis.call("LPUSH", KEYS[5], "1")
-    redis.call("LTRIM", KEYS[5], 0, tonumber(ARGV[5]) - 1)
+    wake(KEYS[5], 1, ARGV[5])
 else
     redis.call("HSET", KEYS[3], "msg", ARGV[1], "state", "scheduled")
     redis.call("ZADD", KEYS[4], ARGV[4], ARGV[2])

@@ -21,26 +21,27 @@
 -- Output: 1 enqueued; 0 the tick (or a later one) was already claimed, nothing
 -- written; -1 a task with this id exists (the tick was enqueued before), tick
 -- claimed; -2 the uniqueness lock is held (duplicate), tick claimed, no task.
+--@include wake
+--@include unique
 local last = tonumber(redis.call("GET", KEYS[1]) or "0")
 if last >= tonumber(ARGV[1]) then
     return 0
 end
 redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[9])
-if redis.call("EXISTS", KEYS[2]) == 1 then
-    return -1
-end
 local unique = tonumber(ARGV[6])
 if unique > 0 then
-    if not redis.call("SET", KEYS[5], ARGV[3], "NX", "EX", unique) then
-        return -2
+    local claimed = claim_unique(KEYS[2], KEYS[5], ARGV[3], unique)
+    if claimed ~= 1 then
+        return claimed - 1  -- 0 (id exists) -> -1, -1 (lock held) -> -2
     end
+elseif redis.call("EXISTS", KEYS[2]) == 1 then
+    return -1
 end
 local mode = ARGV[4]
 if mode == "pending" then
     redis.call("HSET", KEYS[2], "msg", ARGV[2], "state", "pending", "pending_since", ARGV[5])
     redis.call("LPUSH", KEYS[3], ARGV[3])
-    redis.call("LPUSH", KEYS[4], "1")
-    redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[8]) - 1)
+    wake(KEYS[4], 1, ARGV[8])
 elseif mode == "scheduled" then
     redis.call("HSET", KEYS[2], "msg", ARGV[2], "state", "scheduled")
     redis.call("ZADD", KEYS[3], ARGV[5], ARGV[3])
