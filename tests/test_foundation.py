@@ -163,6 +163,8 @@ def test_shared_lua_snippets_are_assembled_into_the_scripts() -> None:
         "wake": "wake",
         "archive_trim": "trim_archive",
         "stats": "count_failure",
+        "index": "pop_oldest",
+        "unique": "claim_unique",
     }
     assert {p.stem for p in scripts.LIB_DIR.glob("*.lua")} == set(functions)
     for name, function in functions.items():  # each snippet is shared by several scripts

@@ -11,12 +11,10 @@
 -- Output: 1 when added; 0 when a task with this id already exists; -1 when the
 -- uniqueness lock is held (duplicate). Nothing is written unless the output is 1.
 -- As in Asynq, the hash gets no unique_key field on this path (the message carries it).
--- The id check runs before the lock is taken (see enqueue_unique.lua).
-if redis.call("EXISTS", KEYS[2]) == 1 then
-    return 0
-end
-if not redis.call("SET", KEYS[1], ARGV[2], "NX", "EX", ARGV[5]) then
-    return -1
+--@include unique
+local claimed = claim_unique(KEYS[2], KEYS[1], ARGV[2], ARGV[5])
+if claimed ~= 1 then
+    return claimed
 end
 redis.call("HSET", KEYS[2], "msg", ARGV[1], "state", "aggregating", "group", ARGV[4])
 redis.call("ZADD", KEYS[3], ARGV[3], ARGV[2])

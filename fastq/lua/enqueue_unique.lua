@@ -11,14 +11,11 @@
 -- ARGV[5] -> most wake tokens kept in the wake list
 -- Output: 1 when enqueued; 0 when a task with this id already exists; -1 when the
 -- uniqueness lock is held (duplicate). Nothing is written unless the output is 1.
--- The id check runs before the lock is taken (Asynq takes the lock first) so that a
--- refused task never leaves a lock behind that blocks the next legitimate one.
 --@include wake
-if redis.call("EXISTS", KEYS[2]) == 1 then
-    return 0
-end
-if not redis.call("SET", KEYS[1], ARGV[2], "NX", "EX", ARGV[4]) then
-    return -1
+--@include unique
+local claimed = claim_unique(KEYS[2], KEYS[1], ARGV[2], ARGV[4])
+if claimed ~= 1 then
+    return claimed
 end
 redis.call("HSET", KEYS[2], "msg", ARGV[1], "state", "pending", "pending_since", ARGV[3],
            "unique_key", KEYS[1])

@@ -15,14 +15,9 @@
 -- ARGV[7] -> group name when KEYS[1] is a group zset, else ""
 -- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
 --@include archive_trim
+--@include index
 local n = tonumber(ARGV[2])
-local ids = {}
-if ARGV[1] == "list" then
-  ids = redis.call("RPOP", KEYS[1], n) or {}
-else
-  local popped = redis.call("ZPOPMIN", KEYS[1], n)
-  for i = 1, #popped, 2 do table.insert(ids, popped[i]) end
-end
+local ids = pop_oldest(KEYS[1], ARGV[1], n)
 local moved, dropped = 0, 0
 for _, id in ipairs(ids) do
   local key = ARGV[3] .. id
@@ -35,8 +30,6 @@ for _, id in ipairs(ids) do
     dropped = dropped + 1
   end
 end
-if ARGV[7] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
-  redis.call("SREM", KEYS[3], ARGV[7])
-end
+forget_group_if_empty(KEYS[1], KEYS[3], ARGV[7])
 trim_archive(KEYS[2], ARGV[3], ARGV[5], ARGV[6], TRIM_BATCH + n)
 return {moved, dropped}

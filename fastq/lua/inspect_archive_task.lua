@@ -16,6 +16,7 @@
 -- ARGV[6] -> task key prefix asynq:{<q>}:t: (trimmed tasks' hashes are built from it)
 -- Output: {1, state} archived; {0, ""} no such task; {-1, state} not archivable
 --@include archive_trim
+--@include index
 if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" then return {0, ""} end
 local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
 state = state or ""
@@ -26,9 +27,7 @@ if state == "pending" then
 elseif index[state] then
   redis.call("ZREM", index[state], ARGV[1])
 elseif state == "aggregating" and group then
-  local gkey = ARGV[2] .. group
-  redis.call("ZREM", gkey, ARGV[1])
-  if redis.call("ZCARD", gkey) == 0 then redis.call("SREM", KEYS[6], group) end
+  remove_from_group(ARGV[2], KEYS[6], group, ARGV[1])
 else
   return {-1, state}
 end

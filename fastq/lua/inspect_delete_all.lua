@@ -11,27 +11,14 @@
 --            are only known here; uniqueness locks are named by their unique_key field)
 -- ARGV[4] -> group name when KEYS[1] is a group zset, else ""
 -- Output: {deleted, dropped}: dropped counts ids whose task hash was already missing
-local n = tonumber(ARGV[2])
-local ids = {}
-if ARGV[1] == "list" then
-  ids = redis.call("RPOP", KEYS[1], n) or {}
-else
-  local popped = redis.call("ZPOPMIN", KEYS[1], n)
-  for i = 1, #popped, 2 do table.insert(ids, popped[i]) end
-end
+--@include index
+local ids = pop_oldest(KEYS[1], ARGV[1], tonumber(ARGV[2]))
 local deleted, dropped = 0, 0
 for _, id in ipairs(ids) do
   local key = ARGV[3] .. id
   redis.call("HDEL", KEYS[3], id)
-  if redis.call("TYPE", key)["ok"] == "hash" then
-    local unique = redis.call("HGET", key, "unique_key")
-    if unique and unique ~= "" and redis.call("GET", unique) == id then
-      redis.call("DEL", unique)
-    end
-  end
+  release_unique(key, id)
   if redis.call("DEL", key) == 1 then deleted = deleted + 1 else dropped = dropped + 1 end
 end
-if ARGV[4] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
-  redis.call("SREM", KEYS[2], ARGV[4])
-end
+forget_group_if_empty(KEYS[1], KEYS[2], ARGV[4])
 return {deleted, dropped}

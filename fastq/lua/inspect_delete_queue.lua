@@ -15,6 +15,7 @@
 -- ARGV[3] -> task key prefix asynq:{<q>}:t: (task hashes are built from it)
 -- ARGV[4] -> group key prefix asynq:{<q>}:g: (group zsets are named by SMEMBERS groups)
 -- Output: 1 removed; 0 no such queue; -1 not empty; -2 has active tasks
+--@include index
 if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 0 then return 0 end
 local function size_of(key)
   local t = redis.call("TYPE", key)["ok"]
@@ -44,12 +45,7 @@ for _, key in ipairs(sources) do
 end
 for _, id in ipairs(ids) do
   local key = ARGV[3] .. id
-  if redis.call("TYPE", key)["ok"] == "hash" then
-    local unique = redis.call("HGET", key, "unique_key")
-    if unique and unique ~= "" and redis.call("GET", unique) == id then
-      redis.call("DEL", unique)
-    end
-  end
+  release_unique(key, id)
   redis.call("DEL", key)
 end
 for _, g in ipairs(groups) do redis.call("DEL", ARGV[4] .. g) end

@@ -15,6 +15,7 @@
 --            group field, only known here; the uniqueness lock is named by the hash's
 --            unique_key field)
 -- Output: {1, state} deleted; {0, ""} nothing found; {-1, "active"} refused
+--@include index
 local state, group, unique = false, false, false
 if redis.call("TYPE", KEYS[1])["ok"] == "hash" then
   state, group, unique = unpack(redis.call("HMGET", KEYS[1], "state", "group", "unique_key"))
@@ -27,9 +28,7 @@ if state == "pending" then
 elseif state and index[state] then
   removed = redis.call("ZREM", index[state], ARGV[1])
 elseif state == "aggregating" and group then
-  local gkey = ARGV[2] .. group
-  removed = redis.call("ZREM", gkey, ARGV[1])
-  if redis.call("ZCARD", gkey) == 0 then redis.call("SREM", KEYS[7], group) end
+  removed = remove_from_group(ARGV[2], KEYS[7], group, ARGV[1])
 else
   -- unknown state or no hash: sweep the id out of every index it may sit in
   local okl, nl = pcall(redis.call, "LREM", KEYS[2], 0, ARGV[1])

@@ -13,10 +13,9 @@
 -- ARGV[5] -> most wake tokens kept in the wake list
 -- Output: {moved, dropped}: dropped counts ids whose task hash was missing (removed)
 --@include wake
-local popped = redis.call("ZPOPMIN", KEYS[1], tonumber(ARGV[1]))
+--@include index
 local moved, dropped = 0, 0
-for i = 1, #popped, 2 do
-  local id = popped[i]
+for _, id in ipairs(pop_oldest(KEYS[1], "zset", tonumber(ARGV[1]))) do
   local key = ARGV[2] .. id
   redis.call("HDEL", KEYS[5], id)
   if redis.call("EXISTS", key) == 1 then
@@ -27,8 +26,6 @@ for i = 1, #popped, 2 do
     dropped = dropped + 1
   end
 end
-if ARGV[4] ~= "" and redis.call("ZCARD", KEYS[1]) == 0 then
-  redis.call("SREM", KEYS[3], ARGV[4])
-end
+forget_group_if_empty(KEYS[1], KEYS[3], ARGV[4])
 wake(KEYS[4], moved, ARGV[5])
 return {moved, dropped}

@@ -15,6 +15,7 @@
 -- ARGV[4] -> most wake tokens kept in the wake list
 -- Output: {1, state} moved; {0, ""} no such task; {-1, state} not runnable in its state
 --@include wake
+--@include index
 if redis.call("TYPE", KEYS[1])["ok"] ~= "hash" then return {0, ""} end
 local state, group = unpack(redis.call("HMGET", KEYS[1], "state", "group"))
 state = state or ""
@@ -22,9 +23,7 @@ local index = {scheduled = KEYS[3], retry = KEYS[4], archived = KEYS[5]}
 if index[state] then
   redis.call("ZREM", index[state], ARGV[1])
 elseif state == "aggregating" and group then
-  local gkey = ARGV[2] .. group
-  redis.call("ZREM", gkey, ARGV[1])
-  if redis.call("ZCARD", gkey) == 0 then redis.call("SREM", KEYS[6], group) end
+  remove_from_group(ARGV[2], KEYS[6], group, ARGV[1])
 else
   return {-1, state}
 end

@@ -9,12 +9,10 @@
 --            the wait until process-at plus the unique window)
 -- Output: 1 when scheduled; 0 when a task with this id already exists; -1 when the
 -- uniqueness lock is held (duplicate). Nothing is written unless the output is 1.
--- The id check runs before the lock is taken (see enqueue_unique.lua).
-if redis.call("EXISTS", KEYS[2]) == 1 then
-    return 0
-end
-if not redis.call("SET", KEYS[1], ARGV[2], "NX", "EX", ARGV[4]) then
-    return -1
+--@include unique
+local claimed = claim_unique(KEYS[2], KEYS[1], ARGV[2], ARGV[4])
+if claimed ~= 1 then
+    return claimed
 end
 redis.call("HSET", KEYS[2], "msg", ARGV[1], "state", "scheduled", "unique_key", KEYS[1])
 redis.call("ZADD", KEYS[3], ARGV[3], ARGV[2])
