@@ -20,6 +20,7 @@ from fastq.errors import RevokeTask, SkipRetry
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import Call
 from fastq.worker.executor import Running, describe
+from fastq.worker.failures import FailureLog, format_traceback
 from fastq.worker.leases import Leases
 from fastq.worker.settings import WorkerSettings
 
@@ -49,6 +50,7 @@ class Acker:
         self._successes: dict[str, list[rdb.Success]] = {}
         self._calls: list[tuple[Call, _Pending]] = []
         self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
+        self.failure_log = FailureLog()
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._successes.values()) + len(self._calls)
@@ -98,7 +100,10 @@ class Acker:
         msg = r.msg.copy()
         msg.error_msg = describe(exc)
         msg.last_failed_at = int(now)
-        if isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry:
+        trace = format_traceback(exc)
+        archive = isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry
+        self.failure_log.failed(r.msg, r.queue, exc, archived=archive)
+        if archive:
             call = rdb.archive_call(
                 r.queue,
                 r.task_id,
@@ -107,6 +112,7 @@ class Acker:
                 now=now,
                 max_size=self.settings.archive_max_size,
                 max_age=self.settings.archive_max_age,
+                traceback=trace,
             )
             self._calls.append((call, _Pending(r.task_id, r.queue, "archive", lease)))
             return
@@ -126,6 +132,7 @@ class Acker:
             is_failure=failure,
             lease=lease,
             now=now,
+            traceback=trace,
         )
         self._calls.append((call, _Pending(r.task_id, r.queue, "retry", lease)))
 
