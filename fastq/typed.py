@@ -89,7 +89,10 @@ class Signature:
         out = {}
         for name, value in values.items():
             adapter = self._adapters[name]
-            out[name] = adapter.dump(value) if adapter else _check(value, self.types[name], name)
+            if adapter is None:
+                out[name] = _check(value, self.types[name], name)
+            else:
+                out[name] = adapter.dump(value, name)
         try:
             return _JSON.encode(out).encode("utf-8")
         except (TypeError, ValueError) as exc:
@@ -111,7 +114,10 @@ class Signature:
         out: dict[str, Any] = {}
         for name, value in values.items():
             adapter = self._adapters[name]
-            out[name] = adapter.load(value) if adapter else _check(value, self.types[name], name)
+            if adapter is None:
+                out[name] = _check(value, self.types[name], name)
+            else:
+                out[name] = adapter.load(value, name)
         return out
 
     def _bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,11 +145,21 @@ class _Adapter:
 
         self._ta: Any = TypeAdapter(annotation)
 
-    def dump(self, value: Any) -> Any:
-        return self._ta.dump_python(self._ta.validate_python(value), mode="json")
+    def dump(self, value: Any, name: str) -> Any:
+        try:
+            return self._ta.dump_python(self._ta.validate_python(value), mode="json")
+        except ValueError as exc:  # pydantic's ValidationError is one
+            raise InvalidOptionError(name, _one_line(exc)) from exc
 
-    def load(self, value: Any) -> Any:
-        return self._ta.validate_python(value)
+    def load(self, value: Any, name: str) -> Any:
+        try:
+            return self._ta.validate_python(value)
+        except ValueError as exc:
+            raise InvalidOptionError(name, _one_line(exc)) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
 
 
 def _adapter(annotation: Any, where: str, name: str) -> _Adapter | None:
