@@ -106,10 +106,12 @@ class TaskFunction(Generic[P, R]):
         handler: LegacyHandler | None = None,
         state: State | None = None,
         overrides: Mapping[str, Any] | None = None,
+        fn: Callable[..., Any] | None = None,
     ) -> None:
         self.spec = spec
         self.signature = signature
         self.handler = handler  # the (task, ctx) adapter the worker runs; None for a stub
+        self.fn = fn  # the decorated function itself (call it directly in unit tests)
         self.state = state if state is not None else State()
         self._overrides = dict(overrides or {})
 
@@ -130,7 +132,7 @@ class TaskFunction(Generic[P, R]):
                 declared on the task and earlier ``using`` calls.
         """
         merged = {**self._overrides, **normalize_options(options)}
-        return TaskFunction(self.spec, self.signature, self.handler, self.state, merged)
+        return TaskFunction(self.spec, self.signature, self.handler, self.state, merged, self.fn)
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskInfo:
         """Enqueue one call through the default client; returns its TaskInfo.
@@ -268,7 +270,7 @@ class TaskDecorator:
         signature = Signature(fn)
         handler = adapt(fn, signature)
         self._register(self.spec, handler)
-        return TaskFunction(self.spec, signature, handler, self._state)
+        return TaskFunction(self.spec, signature, handler, self._state, fn=fn)
 
 
 def declare(task_type: str, **options: Any) -> Callable[[Callable[P, Any]], TaskFunction[P, None]]:

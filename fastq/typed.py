@@ -90,7 +90,8 @@ class Signature:
         for name, value in values.items():
             adapter = self._adapters[name]
             if adapter is None:
-                out[name] = _check(value, self.types[name], name)
+                _check(value, self.types[name], name)
+                out[name] = value  # as given: the JSON encoder writes tuples as lists
             else:
                 out[name] = adapter.dump(value, name)
         try:
@@ -208,8 +209,9 @@ def _fit(v: Any, t: Any) -> tuple[bool, Any]:
         return isinstance(v, bool), v
     if t is int:
         return isinstance(v, int) and not isinstance(v, bool), v
-    if t is float:
-        return isinstance(v, (int, float)) and not isinstance(v, bool), v
+    if t is float:  # JSON has one number type: an int is a float here
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        return ok, float(v) if ok else v
     if t is str:
         return isinstance(v, str), v
     origin, args = typing.get_origin(t), typing.get_args(t)

@@ -27,11 +27,19 @@ from fastq._core import TaskMessage
 from fastq.app import App
 from fastq.cli.main import cli
 from fastq.client import Client
+from fastq.errors import FastqError, TaskCanceledError, TaskTimeoutError, UnknownTaskTypeError
 from fastq.inspect.inspector import Inspector
 from fastq.supervisor.exitcodes import ExitCode
 from fastq.task import Task, TaskInfo
 from fastq.testing import Clock, TestWorker
-from fastq.worker.failures import MAX_TRACEBACK_BYTES, FailureLog, format_traceback
+from fastq.worker.failures import (
+    LOG_BURST,
+    LOG_TRACEBACK_BYTES,
+    LOG_WINDOW,
+    MAX_TRACEBACK_BYTES,
+    FailureLog,
+    format_traceback,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -159,6 +167,13 @@ def test_old_task_ctx_handlers_are_returned_unchanged() -> None:
 
     assert app.task("legacy")(legacy) is legacy
     assert app.route("legacy").fn is legacy
+    assert app.specs["legacy"].type == "legacy"
+
+
+def test_the_decorated_function_stays_callable_as_fn() -> None:
+    app = make_app([])
+    assert app.add.fn(2, 3.0) is None  # type: ignore[attr-defined]
+    assert app.add.fn.__name__ == "add"  # type: ignore[attr-defined]
 
 
 def test_go_layout_payload_reaches_a_typed_handler(redis_url: str, r: redis.Redis) -> None:
@@ -402,6 +417,22 @@ def test_traceback_is_bounded_and_keeps_its_end() -> None:
     assert len(text.encode()) <= MAX_TRACEBACK_BYTES
     assert text.startswith("... [traceback truncated]")
     assert text.endswith("x\n")
+
+
+def test_worker_made_errors_store_no_traceback_of_fastq_internals() -> None:
+    for exc in (UnknownTaskTypeError("t"), TaskTimeoutError("late"), TaskCanceledError("c")):
+        try:
+            raise exc
+        except FastqError as raised:
+            assert format_traceback(raised) == ""
+
+
+def test_docs_state_the_limits_the_code_has() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "typed-tasks.md").read_text()
+    assert f"At most {LOG_BURST}\nfailure lines are written per {LOG_WINDOW:g} seconds" in doc
+    assert f"`traceback` (its last {LOG_TRACEBACK_BYTES // 1024} KB)" in doc
+    assert f"up to {MAX_TRACEBACK_BYTES // 1024} KB" in doc
+    assert f"exit code {int(ExitCode.WORKER_BOOT_ERROR)} (`WORKER_BOOT_ERROR`)" in doc
 
 
 def test_failure_log_is_rate_limited_and_counts_what_it_left_out() -> None:

@@ -17,13 +17,18 @@ from collections.abc import Callable
 import structlog
 
 from fastq._core import TaskMessage
+from fastq.errors import TaskCanceledError, TaskTimeoutError, UnknownTaskTypeError
 
 log = structlog.get_logger("fastq.worker")
 
 MAX_TRACEBACK_BYTES = 16 * 1024  # per task, the end kept (where the error was raised)
+LOG_TRACEBACK_BYTES = 4096  # per log line
 LOG_BURST = 20  # failure lines logged per window at most
 LOG_WINDOW = 10.0  # seconds
 _CUT = "... [traceback truncated]\n"
+# Errors the worker itself records (no handler code ran, or it was interrupted):
+# their traceback would show fastq's internals, not the user's code.
+_WORKER_MADE = (UnknownTaskTypeError, TaskTimeoutError, TaskCanceledError)
 
 
 def format_traceback(exc: BaseException, limit: int = MAX_TRACEBACK_BYTES) -> str:
@@ -33,7 +38,11 @@ def format_traceback(exc: BaseException, limit: int = MAX_TRACEBACK_BYTES) -> st
     Args:
         exc: the exception the handler raised.
         limit: the most bytes of the result.
+
+    Returns "" for an error the worker made itself (unknown type, timeout, cancel).
     """
+    if isinstance(exc, _WORKER_MADE):
+        return ""
     text = "".join(tb.format_exception(exc))
     data = text.encode("utf-8", "replace")
     if len(data) <= limit:
@@ -85,14 +94,16 @@ class FailureLog:
             return False
         self._logged += 1
         emit = log.error if archived else log.warning
-        emit(
-            "task failed; archived" if archived else "task failed; will retry",
-            task_id=msg.id,
-            task_type=msg.type,
-            queue=queue,
-            attempt=msg.retried + 1,
-            max_retry=msg.retry,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=format_traceback(exc, 4096),
-        )
+        fields: dict[str, object] = {
+            "task_id": msg.id,
+            "task_type": msg.type,
+            "queue": queue,
+            "attempt": msg.retried + 1,
+            "max_retry": msg.retry,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+        trace = format_traceback(exc, LOG_TRACEBACK_BYTES)
+        if trace:
+            fields["traceback"] = trace
+        emit("task failed; archived" if archived else "task failed; will retry", **fields)
         return True
