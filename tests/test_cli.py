@@ -227,7 +227,9 @@ def test_server_and_cron(redis_url: str, r: redis.Redis) -> None:
         start_time=_ts(now - 30),
     )
     r.set("asynq:servers:{web-1:7:s1}", info.SerializeToString())
-    r.zadd("asynq:servers", {"asynq:servers:{web-1:7:s1}": now + 10})
+    r.zadd(
+        "asynq:servers", {"asynq:servers:{web-1:7:s1}": now + 300}
+    )  # alive however slow the CLI subprocesses start
     servers = run_json(redis_url, "server", "ls")
     assert servers[0]["host"] == "web-1" and servers[0]["concurrency"] == 8
     assert "web-1" in run(redis_url, "server", "ls").stdout
@@ -239,7 +241,9 @@ def test_server_and_cron(redis_url: str, r: redis.Redis) -> None:
         next_enqueue_time=_ts(now + 60),
     )
     r.rpush("asynq:schedulers:{sch}", e.SerializeToString())
-    r.zadd("asynq:schedulers", {"asynq:schedulers:{sch}": now + 10})
+    r.zadd(
+        "asynq:schedulers", {"asynq:schedulers:{sch}": now + 300}
+    )  # alive however slow the CLI subprocesses start
     entries = run_json(redis_url, "cron", "ls")
     assert entries[0]["spec"] == "*/5 * * * *"
     assert run_json(redis_url, "cron", "history", "e1") == []
@@ -303,3 +307,14 @@ def test_group_ls(redis_url: str, r: redis.Redis) -> None:
     put_task(r, "q", "aggregating", group="batch-1")
     assert run_json(redis_url, "group", "ls", "-q", "q") == [{"group": "batch-1", "size": 1}]
     assert "batch-1" in run(redis_url, "group", "ls", "-q", "q").stdout
+
+
+def test_enqueue_without_payload_is_nil_with_empty_payload_is_empty(
+    redis_url: str, r: redis.Redis
+) -> None:
+    # As Go: no payload -> no checksum in the unique key; an empty one -> md5 of "".
+    assert run(redis_url, "task", "enqueue", "-t", "tick", "--unique", "1m").returncode == 0
+    assert r.exists("asynq:{default}:unique:tick:")
+    p = run(redis_url, "task", "enqueue", "-t", "tick", "-p", "", "--unique", "1m")
+    assert p.returncode == 0, p.stderr
+    assert r.exists("asynq:{default}:unique:tick:d41d8cd98f00b204e9800998ecf8427e")

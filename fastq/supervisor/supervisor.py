@@ -357,11 +357,12 @@ class Supervisor:
         os.close(child.fd)
         self._end_leftovers(child)
         code = os.waitstatus_to_exitcode(status)
+        recovered_within = self.settings.lease_duration + self.settings.skew_allowance
         if not child.is_maintenance:
-            self.housekeeper.child_reaped(child.pid)
+            self.housekeeper.child_reaped(child.pid, recovered_within)
         if code != 0 and not child.is_maintenance:
             # Fallback while Redis refused the removal: prune until its leases are recovered.
-            self.housekeeper.prune_after_death(self.settings.lease_duration)
+            self.housekeeper.prune_after_death(recovered_within)
         we_killed = child.sent_kill or child.aborted_at is not None
         why = describe_exit(status, we_killed=we_killed)
         fields = {"role": child.role, "index": child.index, "child_pid": child.pid, "why": why}
