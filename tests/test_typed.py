@@ -537,3 +537,24 @@ def test_a_failing_startup_hook_halts_the_supervisor_with_the_boot_error_code(
         assert "failed to boot" in log
     finally:
         p.close()
+
+
+def test_a_hostile_traceback_is_escaped_by_task_inspect(redis_url: str) -> None:
+    app = App()
+
+    @app.task("hostile", max_retry=0)
+    def hostile() -> None:
+        raise ValueError("\x1b]0;pwned\x07\x1b[2J")
+
+    fastq.configure(redis_url)
+    try:
+        info = hostile.enqueue()
+    finally:
+        fastq.configure()
+    TestWorker(app, redis_url).drain()
+    argv = ["--redis-url", redis_url, "task", "inspect", "-q", "default", "-i", info.id]
+    out = CliRunner().invoke(cli, argv)
+    assert out.exit_code == 0, out.output
+    assert "Traceback:" in out.output
+    assert "\x1b" not in out.output and "\x07" not in out.output
+    assert "\\x1b]0;pwned\\x07" in out.output
