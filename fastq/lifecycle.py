@@ -46,18 +46,30 @@ class Lifecycle:
 
     @staticmethod
     def check(fn: Hook) -> Hook:
-        """``fn`` if it can be a hook, else InvalidOptionError."""
+        """``fn`` if it can be a hook, else InvalidOptionError.
+
+        Args:
+            fn: the hook to check.
+        """
         if not callable(fn):
             raise InvalidOptionError("hook", f"{fn!r} is not callable")
         return fn
 
     async def run_startup(self, state: State) -> None:
-        """Run every startup hook; the first error propagates (the process must not start)."""
+        """Run every startup hook; the first error propagates (the process must not start).
+
+        Args:
+            state: the process's state, passed to each hook.
+        """
         for hook in self.startup:
             await _call(hook, state)
 
     async def run_shutdown(self, state: State) -> None:
-        """Run every shutdown hook, last registered first; errors are logged, not raised."""
+        """Run every shutdown hook, last registered first; errors are logged, not raised.
+
+        Args:
+            state: the process's state, passed to each hook.
+        """
         for hook in reversed(self.shutdown):
             try:
                 await _call(hook, state)

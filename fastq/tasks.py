@@ -97,6 +97,14 @@ class TaskFunction(Generic[P, R]):
     producers that do not import handler code). Arguments are checked against the
     signature before anything is sent: a missing, unexpected or ill-typed one
     raises ``InvalidOptionError`` naming it.
+
+    Args:
+        spec: the task's type and enqueue defaults.
+        signature: the handler's (or stub's) payload arguments.
+        handler: the ``(task, ctx)`` adapter the worker runs; None for a stub.
+        state: the app's per-process state (``ctx.state`` in eager runs).
+        overrides: per-call enqueue options (what ``using`` adds).
+        fn: the decorated function itself.
     """
 
     def __init__(
@@ -121,7 +129,11 @@ class TaskFunction(Generic[P, R]):
         return self.spec.type
 
     def message(self, *args: P.args, **kwargs: P.kwargs) -> Task:
-        """The protocol-level ``Task`` a call stands for (type, JSON payload, defaults)."""
+        """The protocol-level ``Task`` a call stands for (type, JSON payload, defaults).
+
+        Args:
+            *args, **kwargs: the handler's arguments (``ctx`` excluded).
+        """
         return self.spec.task(self.signature.payload(args, kwargs))
 
     def using(self, **options: Any) -> TaskFunction[P, R]:
@@ -138,6 +150,9 @@ class TaskFunction(Generic[P, R]):
         """Enqueue one call through the default client; returns its TaskInfo.
 
         Under ``fastq.configure(eager=True)`` the handler runs here instead.
+
+        Args:
+            *args, **kwargs: the handler's arguments (``ctx`` excluded).
         """
         task = self.message(*args, **kwargs)
         if is_eager():
@@ -145,7 +160,11 @@ class TaskFunction(Generic[P, R]):
         return default_client().enqueue(task, **self._overrides)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskInfo:
-        """``enqueue`` for asyncio code (the running loop's default AsyncClient)."""
+        """``enqueue`` for asyncio code (the running loop's default AsyncClient).
+
+        Args:
+            *args, **kwargs: the handler's arguments (``ctx`` excluded).
+        """
         task = self.message(*args, **kwargs)
         if is_eager():
             return await self._run_inline(task)
@@ -164,7 +183,11 @@ class TaskFunction(Generic[P, R]):
         return default_client().enqueue_many(tasks, **self._overrides)
 
     async def aenqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[TaskInfo]:
-        """``enqueue_many`` for asyncio code."""
+        """``enqueue_many`` for asyncio code.
+
+        Args:
+            calls: one mapping of keyword arguments per task.
+        """
         tasks = [self.spec.task(self.signature.payload((), c)) for c in calls]
         if is_eager():
             return [await self._run_inline(t) for t in tasks]
@@ -175,11 +198,18 @@ class TaskFunction(Generic[P, R]):
 
         Returns the TaskInfo of the run (state ``completed``, ``result`` what the
         handler wrote); the handler's error propagates.
+
+        Args:
+            *args, **kwargs: the handler's arguments (``ctx`` excluded).
         """
         return _run_coro(self._run_inline(self.message(*args, **kwargs)))
 
     async def arun_eagerly(self, *args: P.args, **kwargs: P.kwargs) -> TaskInfo:
-        """``run_eagerly`` from asyncio code (an async handler runs on this loop)."""
+        """``run_eagerly`` from asyncio code (an async handler runs on this loop).
+
+        Args:
+            *args, **kwargs: the handler's arguments (``ctx`` excluded).
+        """
         return await self._run_inline(self.message(*args, **kwargs))
 
     async def _run_inline(self, task: Task) -> TaskInfo:
@@ -246,6 +276,11 @@ class TaskDecorator:
 
     A ``(task, ctx)`` handler is registered as it is and returned unchanged; a
     handler with keyword arguments becomes a ``TaskFunction``.
+
+    Args:
+        spec: what ``@app.task`` declared.
+        register: registers the (adapted) handler and its spec with the app.
+        state: the app's per-process state.
     """
 
     def __init__(
