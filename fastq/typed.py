@@ -82,6 +82,10 @@ class Signature:
     def payload(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
         """The JSON payload of one call, after checking every argument.
 
+        Args:
+            args: positional arguments, in the handler's parameter order (ctx excluded).
+            kwargs: keyword arguments.
+
         Raises ``InvalidOptionError`` naming the missing, unexpected or ill-typed
         argument.
         """
@@ -101,6 +105,9 @@ class Signature:
 
     def arguments(self, payload: bytes) -> dict[str, Any]:
         """The keyword arguments a payload stands for (worker side).
+
+        Args:
+            payload: the task's payload bytes (empty: no arguments).
 
         Raises ``InvalidOptionError`` when the payload is not a JSON object or an
         argument is missing, unexpected or of the wrong type.
