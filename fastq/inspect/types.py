@@ -224,7 +224,12 @@ def task_from_row(queue: str, state: str, row: Row, now: float) -> AnyTask:
         next_at = now
     orphaned = st is TaskState.ACTIVE and (row.lease is None or row.lease < now)
     return TaskInfo.from_message(
-        msg, st, next_process_at=next_at, result=row.result, is_orphaned=orphaned
+        msg,
+        st,
+        next_process_at=next_at,
+        result=row.result,
+        is_orphaned=orphaned,
+        traceback=row.traceback.decode("utf-8", "replace") if row.traceback else "",
     )
 
 

@@ -258,6 +258,7 @@ class Row:
     lease: float | None  # lease expiry of an active task
     problem: str | None = None
     pending_since: float | None = None  # unix seconds
+    traceback: bytes | None = None  # the x_traceback field (fastq only)
 
 
 def sources(queue: str, state: str) -> Plan[list[tuple[str, str, str]]]:
@@ -416,7 +417,7 @@ def task_row(queue: str, task_id: str) -> Plan[tuple[bool, Row | None]]:
         return bool(ok(found)), None
     if len(reply) == 1:
         return True, Row(task_id, None, None, None, None, None, "task key is not a hash")
-    msg, state, result, pending_since, score = reply
+    msg, state, result, pending_since, score, traceback = reply
     row = Row(
         id=task_id,
         msg=msg,
@@ -425,6 +426,7 @@ def task_row(queue: str, task_id: str) -> Plan[tuple[bool, Row | None]]:
         result=result,
         lease=float(score) if score is not None and state == b"active" else None,
         pending_since=_int(pending_since) / 1e9 if pending_since is not None else None,
+        traceback=traceback,
     )
     return bool(ok(found)), row
 
