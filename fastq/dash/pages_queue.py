@@ -1,0 +1,99 @@
+"""The queue page: stats banner, a tab per state, filters, paging and bulk actions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fastq.dash.charts import STATE_ORDER
+from fastq.dash.config import DEFAULT_PAGE_SIZE, PAGE_SIZES
+from fastq.dash.web import dash_of, error_page, int_param, render
+from fastq.errors import FastqError, QueueNotFoundError
+from fastq.inspect.inspector import ARCHIVABLE, DELETABLE, RUNNABLE
+
+MAX_FILTER = 200  # characters of a type / error filter
+
+
+async def queue_page(request: Request) -> Response:
+    """``/queue?q=NAME&state=retry&page=2&size=20&type=T&error=TEXT&group=G``."""
+    dash = dash_of(request)
+    qp = request.query_params
+    name = qp.get("q", "")
+    state = qp.get("state", "pending")
+    if state not in STATE_ORDER:
+        state = "pending"
+    page = int_param(request, "page", 1, 1, 1_000_000)
+    size = int_param(request, "size", DEFAULT_PAGE_SIZE, 1, max(PAGE_SIZES))
+    task_type = qp.get("type", "")[:MAX_FILTER] or None
+    error = qp.get("error", "")[:MAX_FILTER] or None
+    group = qp.get("group", "")[:MAX_FILTER] or None
+    insp = dash.inspector
+    try:
+        if name not in await insp.queues():
+            raise QueueNotFoundError(name)
+        info = await insp.queue_info(name)
+        groups = await insp.groups(name) if state == "aggregating" else []
+        tasks = await insp.list_tasks(
+            name, state, page, size, task_type=task_type, error_contains=error, group=group
+        )
+    except FastqError as exc:
+        return error_page(request, exc)
+    filtered = bool(task_type or error or group)
+    total = None if filtered else getattr(info, state)
+    if total is not None:
+        last_page = max(1, -(-total // size))
+        has_next = page < last_page
+    else:
+        last_page = None
+        has_next = len(tasks) == size
+    return render(
+        request,
+        "queue.html",
+        title=f"Queue {name}",
+        nav="queues",
+        info=info,
+        queue=name,
+        state=state,
+        states=STATE_ORDER,
+        tasks=tasks,
+        page=page,
+        size=size,
+        total=total,
+        last_page=last_page,
+        has_next=has_next,
+        filters={"type": task_type or "", "error": error or "", "group": group or ""},
+        filtered=filtered,
+        groups=groups,
+        can_run=state in RUNNABLE,
+        can_archive=state in ARCHIVABLE,
+        can_delete=state in DELETABLE,
+        can_cancel=state == "active",
+        done=_done_message(request),
+    )
+
+
+_DONE = {
+    "run": "moved to pending",
+    "archive": "archived",
+    "delete": "deleted",
+    "cancel": "asked to cancel",
+    "pause": "queue paused",
+    "resume": "queue resumed",
+}
+
+
+def _done_message(request: Request) -> str:
+    """The banner after a redirected action: fixed wording, numbers only from the URL."""
+    action = request.query_params.get("done", "")
+    if action not in _DONE:
+        return ""
+    n = int_param(request, "n", -1, -1, 10**9)
+    skipped = int_param(request, "skipped", 0, 0, 10**9)
+    text = _DONE[action] if n < 0 else f"{n} task(s) {_DONE[action]}"
+    if skipped:
+        text += f"; {skipped} skipped (gone or in another state)"
+    return text
+
+
+routes = [Route("/queue", queue_page, name="queue")]
