@@ -140,7 +140,14 @@ def dash(
         f"auth: {auth}{', read-only' if config.read_only else ''})",
         err=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+        timeout_graceful_shutdown=2,  # open event streams never end by themselves
+    )
 
 
 def _print_hash() -> None:

@@ -20,13 +20,14 @@ from typing import Any
 
 import structlog
 
-from fastq.errors import FastqError
+from fastq.errors import FastqError, NotFoundError
 from fastq.inspect.inspector import AsyncInspector, DailyStats, QueueInfo
 
 log = structlog.get_logger("fastq.dash")
 
 RATE_WINDOW = 300  # samples kept for the rate chart
 HISTORY_TTL = 30.0  # seconds a daily-history read is reused
+STOP_GRACE = 5.0  # seconds a sample in flight may take to finish at shutdown
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream
 STATES = ("active", "pending", "aggregating", "scheduled", "retry", "archived", "completed")
 
@@ -59,6 +60,7 @@ class Sampler:
         self._event = b""
         self._subscribers: set[asyncio.Queue[bytes]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._history: dict[int, tuple[float, list[list[DailyStats]]]] = {}
         self._last: tuple[float, int, int] | None = None
 
@@ -70,21 +72,31 @@ class Sampler:
     def start(self) -> None:
         """Start sampling on the running loop (again if a previous loop is gone)."""
         if self._task is None or self._task.done():
+            self._stopping = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="dash-sampler")
 
     async def stop(self) -> None:
-        """Stop sampling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
-                await self._task
-            self._task = None
+        """Stop sampling: let a sample in flight finish, then give up on it after a while.
+
+        Cancelling a pipelined Redis call half-way can leave the connection pool
+        waiting, so the loop is asked to stop between samples first.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        done, _ = await asyncio.wait({task}, timeout=self.interval + STOP_GRACE)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             started = time.monotonic()
             await self.sample()
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            delay = max(0.0, self.interval - (time.monotonic() - started))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def sample(self) -> None:
         """Take one sample now and publish it."""
@@ -157,8 +169,12 @@ class Sampler:
         cached = self._history.get(days)
         if cached is not None and time.monotonic() - cached[0] < HISTORY_TTL:
             return cached[1]
-        names = await self.inspector.queues()
-        data = [await self.inspector.history(q, days) for q in names]
+        data = []
+        for q in await self.inspector.queues():
+            try:
+                data.append(await self.inspector.history(q, days))
+            except NotFoundError:
+                continue  # gone since listed, or a name that is not UTF-8 (unaddressable)
         self._history[days] = (time.monotonic(), data)
         return data
 
