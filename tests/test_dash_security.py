@@ -6,14 +6,13 @@ import base64
 import re
 import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from xml.etree import ElementTree
 
 import pytest
 import redis
-from asynq_writer import encode, put_task
-from dash_support import CSRF_RE, csrf_of, post
+from asynq_writer import put_task
+from dash_support import CSRF_RE, HOSTILE, csrf_of, fill_hostile, post
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
@@ -178,53 +177,10 @@ def test_security_headers_on_every_response(redis_url: str, archived: str) -> No
 
 # --- hostile data ------------------------------------------------------------------------
 
-HOSTILE = [
-    "<script>alert('t1')</script>",
-    '"><img src=x onerror=alert(2)>',
-    "' onmouseover='alert(3)' x='",
-    "javascript:alert(4)",
-    "<svg/onload=alert(5)>",
-    "\x1b[31mRED\x1b]0;pwned\x07",
-    '</textarea><iframe srcdoc="<script>alert(6)</script>">',
-    "{{ 7*7 }}{% raw %}",
-    "\u202egnp.exe",
-]
-BAD_UTF8 = b"\xff\xfe<script>alert(8)</script>\xc3"
-BIG = b"<script>alert(9)</script>" * 42_000  # ~1 MB
-
 
 @pytest.fixture
 def hostile(r: redis.Redis) -> list[tuple[str, str]]:
-    """Hostile strings as queue names, types, payloads, errors, results, headers."""
-    made = []
-    for i, s in enumerate(HOSTILE):
-        q = f"q{i}{s}"
-        for state in ("archived", "completed", "aggregating", "pending"):
-            tid = put_task(
-                r,
-                q,
-                state,
-                type=s,
-                payload=s.encode(),
-                error_msg=s,
-                result=s.encode() if state == "completed" else None,
-                group=s if state == "aggregating" else "",
-                retention=60,
-            )
-            made.append((q, tid))
-        r.hset(
-            f"asynq:{{{q}}}:t:{tid}",
-            "msg",
-            encode(type=s, payload=BAD_UTF8, id=tid, queue=q, retry=3, headers={s: s}),
-        )
-    made.append(
-        ("big", put_task(r, "big", "archived", payload=BIG, error_msg=BIG.decode()[:100_000]))
-    )
-    made.append(("big", put_task(r, "big", "completed", payload=BIG, result=BIG, retention=60)))
-    r.sadd("asynq:queues", b"bad\xff<script>alert(10)</script>")
-    r.hset("asynq:{big}:t:corrupt1", mapping={"msg": BAD_UTF8, "state": "archived"})
-    r.zadd("asynq:{big}:archived", {"corrupt1": time.time()})
-    return made
+    return fill_hostile(r)
 
 
 class _Tags(HTMLParser):
