@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from fastq.inspect.inspector import DailyStats, QueueInfo
 
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 56
+WIDTH, HEIGHT = 600, 300
+LEFT, RIGHT, TOP, BOTTOM = 52, 14, 12, 80
 STATE_ORDER = ("active", "pending", "aggregating", "scheduled", "retry", "archived", "completed")
 
 
