@@ -103,9 +103,10 @@ def css(driver: Any, selector: str) -> Any:
 
 def no_alert(driver: Any) -> bool:
     try:
-        driver.switch_to.alert
+        alert = driver.switch_to.alert
     except NoAlertPresentException:
         return True
+    alert.dismiss()
     return False
 
 
@@ -118,17 +119,34 @@ def shot(driver: Any, name: str, width: int = 1280, height: int = 900) -> None:
 
 
 def test_every_page_opens_and_screenshots(
-    base: str, driver: Any, r: redis.Redis, redis_url: str, workers: list[SupervisorProc],
+    base: str,
+    driver: Any,
+    r: redis.Redis,
+    redis_url: str,
+    workers: list[SupervisorProc],
     tmp_path: Path,
 ) -> None:
     archived = ""
     for q, n in (("critical", 3), ("default", 6), ("low", 2)):
         for i in range(n):
             put_task(r, q, "pending", type="email:send", payload=b'{"to":"ann@example.com"}')
-            put_task(r, q, "retry", type="img:resize", error_msg=f"upstream 503 (attempt {i})",
-                     retried=1, score=time.time() + 30 * (i + 1))
-            tid = put_task(r, q, "archived", type="report:build",
-                           error_msg="KeyError: 'customer_id'", retried=25)
+            put_task(
+                r,
+                q,
+                "retry",
+                type="img:resize",
+                error_msg=f"upstream 503 (attempt {i})",
+                retried=1,
+                score=time.time() + 30 * (i + 1),
+            )
+            tid = put_task(
+                r,
+                q,
+                "archived",
+                type="report:build",
+                error_msg="KeyError: 'customer_id'",
+                retried=25,
+            )
             archived = tid if q == "default" else archived
         put_task(r, q, "completed", result=b'{"sent": true}', retention=3600)
         put_task(r, q, "scheduled", score=time.time() + 600)
@@ -182,13 +200,17 @@ def test_retry_archived_task_leaves_the_archive(base: str, driver: Any, r: redis
     wait_for(lambda: "1 task(s) moved to pending" in css(driver, "main").text, what="the banner")
     rows = css(driver, "#tasks").get_attribute("innerHTML")
     assert tid not in rows and keep in rows
-    assert css(driver, 'nav.tabs a[aria-current] .chip').text == "1"
+    assert css(driver, "nav.tabs a[aria-current] .chip").text == "1"
     driver.get(base + "/queue?q=default&state=pending")
     assert tid in driver.page_source
 
 
 def test_pause_stops_a_running_worker(
-    base: str, driver: Any, redis_url: str, r: redis.Redis, workers: list[SupervisorProc],
+    base: str,
+    driver: Any,
+    redis_url: str,
+    r: redis.Redis,
+    workers: list[SupervisorProc],
     tmp_path: Path,
 ) -> None:
     start_worker(workers, tmp_path, redis_url, "--concurrency", "4")
@@ -207,7 +229,11 @@ def test_pause_stops_a_running_worker(
 
 
 def test_counter_changes_without_reload_while_a_worker_drains(
-    base: str, driver: Any, redis_url: str, r: redis.Redis, workers: list[SupervisorProc],
+    base: str,
+    driver: Any,
+    redis_url: str,
+    r: redis.Redis,
+    workers: list[SupervisorProc],
     tmp_path: Path,
 ) -> None:
     enqueue(redis_url, 1)

@@ -226,3 +226,23 @@ def test_csrf_cookie_is_httponly_and_strict(client: TestClient, filled: dict[str
     cookie = resp.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert csrf_of(client) != ""
+
+
+def test_filter_scans_past_the_first_chunk(client: TestClient, r: redis.Redis) -> None:
+    from fastq.dash.pages_queue import SCAN_CHUNK
+
+    n = SCAN_CHUNK * 3 + 10
+    pipe_ids = [put_task(r, "default", "archived", error_msg="timeout", score=i) for i in range(n)]
+    needle = put_task(r, "default", "archived", error_msg="Mailbox FULL", score=n + 1)
+    html = client.get("/queue?q=default&state=archived&error=mailbox full").text
+    assert needle in html and pipe_ids[0] not in html
+
+
+def test_inspector_scan_chunk_is_checked(redis_url: str, r: redis.Redis) -> None:
+    from fastq.errors import InvalidOptionError
+
+    put_task(r, "default", "archived", error_msg="x")
+    with Inspector(redis_url) as insp:
+        assert len(insp.list_tasks("default", "archived", error_contains="x", scan_chunk=1)) == 1
+        with pytest.raises(InvalidOptionError):
+            insp.list_tasks("default", "archived", error_contains="x", scan_chunk=0)

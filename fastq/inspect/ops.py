@@ -138,9 +138,12 @@ def list_tasks(
     task_type: str | None,
     error_contains: str | None,
     group: str | None,
+    scan_chunk: int | None = None,
 ) -> Plan[list[AnyTask]]:
     st = _check_state(state)
     _check_page(page, size)
+    if scan_chunk is not None and not 1 <= scan_chunk <= 10_000:
+        raise InvalidOptionError("scan_chunk", f"must be between 1 and 10000, got {scan_chunk!r}")
     rows = yield from rdb.list_rows(
         queue,
         st,
@@ -149,6 +152,7 @@ def list_tasks(
         size=size,
         task_type=task_type,
         error_contains=error_contains,
+        chunk=scan_chunk,
     )
     now = time.time()
     return [task_from_row(queue, st, row, now) for row in rows]
