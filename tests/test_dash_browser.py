@@ -101,6 +101,15 @@ def css(driver: Any, selector: str) -> Any:
     return driver.find_element(By.CSS_SELECTOR, selector)
 
 
+def html_of(driver: Any, selector: str) -> str:
+    """innerHTML looked up now (live updates may have replaced the element)."""
+    return str(
+        driver.execute_script(
+            "var e = document.querySelector(arguments[0]); return e ? e.innerHTML : '';", selector
+        )
+    )
+
+
 def no_alert(driver: Any) -> bool:
     try:
         alert = driver.switch_to.alert

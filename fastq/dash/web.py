@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -105,6 +106,7 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
         user=state.get("user", ""),
         interval=dash.config.interval,
         redis_target=dash.config.redis.redacted_url,
+        rendered_at=f"{time.time():.3f}",
         **ctx,
     )
     return HTMLResponse(html, status_code=status)

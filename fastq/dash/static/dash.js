@@ -28,6 +28,8 @@
   }
 
   function apply(data) {
+    // a sample taken before this page was rendered is older than what it shows
+    if (data.at < Number(body.dataset.renderedAt || 0)) return;
     var status = document.getElementById("live-status");
     if (status) status.className = data.error ? "live down" : "live";
     document.querySelectorAll("[data-live-q]").forEach(function (el) {
