@@ -103,3 +103,28 @@ def fill_hostile(r: redis.Redis) -> list[tuple[str, str]]:
     r.hset("asynq:{big}:t:corrupt1", mapping={"msg": BAD_UTF8, "state": "archived"})
     r.zadd("asynq:{big}:archived", {"corrupt1": time.time()})
     return made
+
+
+def put_scheduler(r: redis.Redis, entry_id: str, spec: str, task_type: str, history: int) -> None:
+    """A live Go-Asynq scheduler entry and ``history`` enqueue events, as Go writes them."""
+    from asynq_pb import SchedulerEnqueueEvent, SchedulerEntry, Timestamp
+
+    def ts(t: float) -> Any:
+        return Timestamp(seconds=int(t))
+
+    now = time.time()
+    entry = SchedulerEntry(
+        id=entry_id,
+        spec=spec,
+        task_type=task_type,
+        task_payload=b'{"report":"daily"}',
+        enqueue_options=['Queue("low")', "MaxRetry(3)"],
+        next_enqueue_time=ts(now + 60),
+        prev_enqueue_time=ts(now - 240),
+    )
+    key = f"asynq:schedulers:{{sched-{entry_id}}}"
+    r.rpush(key, entry.SerializeToString())
+    r.zadd("asynq:schedulers", {key: now + 60})
+    for i in range(history):
+        ev = SchedulerEnqueueEvent(task_id=f"task-{entry_id}-{i}", enqueue_time=ts(now - 300 * i))
+        r.zadd(f"asynq:scheduler_history:{entry_id}", {ev.SerializeToString(): now - 300 * i})

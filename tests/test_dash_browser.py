@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis
 from asynq_writer import put_task
-from dash_support import fill_hostile, live_server
+from dash_support import fill_hostile, live_server, put_scheduler
 from supervisorapps.harness import ROOT, SupervisorProc, wait_for
 
 from fastq.client import Client
@@ -162,6 +162,8 @@ def test_every_page_opens_and_screenshots(
         put_task(r, q, "aggregating", group="digest:ann")
         r.incrby(f"asynq:{{{q}}}:processed:{time.strftime('%Y-%m-%d', time.gmtime())}", 40 * n)
         r.incrby(f"asynq:{{{q}}}:failed:{time.strftime('%Y-%m-%d', time.gmtime())}", 7 * n)
+    put_scheduler(r, "nightly-report", "0 3 * * *", "report:build", history=5)
+    put_scheduler(r, "heartbeat", "@every 30s", "ping", history=2)
     start_worker(workers, tmp_path, redis_url, "--queues", "slow=1", "--concurrency", "3")
     enqueue(redis_url, 3, sleep=60, queue="slow")
     wait_for(lambda: Inspector(redis_url).queue_info("slow").active == 3, what="3 active tasks")
@@ -173,6 +175,7 @@ def test_every_page_opens_and_screenshots(
         "task.png": f"/task?q=default&id={archived}",
         "servers.png": "/servers",
         "schedulers.png": "/schedulers",
+        "scheduler-history.png": "/schedulers/history?id=nightly-report",
         "redis.png": "/redis",
     }
     for name, path in pages.items():

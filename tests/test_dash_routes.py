@@ -246,3 +246,24 @@ def test_inspector_scan_chunk_is_checked(redis_url: str, r: redis.Redis) -> None
         assert len(insp.list_tasks("default", "archived", error_contains="x", scan_chunk=1)) == 1
         with pytest.raises(InvalidOptionError):
             insp.list_tasks("default", "archived", error_contains="x", scan_chunk=0)
+
+
+def test_behind_a_proxy_that_strips_a_prefix(redis_url: str, filled: dict[str, str]) -> None:
+    app = create_app(redis_url=redis_url, users={})
+    with TestClient(app, root_path="/queues") as c:
+        resp = c.get("/queue?q=default")
+        assert resp.status_code == 200
+        hrefs = re.findall(r'(?:href|src|action)="([^"]+)"', resp.text)
+        assert hrefs and all(h.startswith("/queues/") for h in hrefs), hrefs
+        assert "Path=/queues" in resp.headers["set-cookie"]
+
+
+def test_schedulers_and_their_history(client: TestClient, r: redis.Redis) -> None:
+    from dash_support import put_scheduler
+
+    put_scheduler(r, "nightly-report", "0 3 * * *", "report:build", history=3)
+    html = client.get("/schedulers").text
+    assert "0 3 * * *" in html and "report:build" in html and "MaxRetry(3)" in html
+    assert "/schedulers/history?id=nightly-report" in html
+    history = client.get("/schedulers/history?id=nightly-report").text
+    assert all(f"task-nightly-report-{i}" in history for i in range(3))

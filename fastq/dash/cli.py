@@ -103,6 +103,7 @@ def dash(
     trusted_proxies: tuple[str, ...],
     interval: float | None,
     insecure_no_auth: bool | None,
+    root_path: str,
     hash_password: bool,
 ) -> None:
     """Serve the web dashboard (queues, tasks, servers, schedulers, Redis), live."""
@@ -146,6 +147,7 @@ def dash(
         port=port,
         log_level="warning",
         proxy_headers=False,
+        root_path=root_path.rstrip("/"),
         timeout_graceful_shutdown=2,  # open event streams never end by themselves
     )
 
