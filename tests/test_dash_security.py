@@ -99,7 +99,9 @@ def _state(redis_url: str, tid: str) -> str:
 def test_csrf_refusals_change_nothing(redis_url: str, archived: str) -> None:
     with TestClient(create_app(redis_url=redis_url)) as c:
         form = {"q": "default", "id": archived, "action": "delete"}
-        assert c.post("/actions/task", data=form, follow_redirects=False).status_code == 403
+        with capture_logs() as logs:
+            assert c.post("/actions/task", data=form, follow_redirects=False).status_code == 403
+        assert [(e["event"], e["reason"]) for e in logs] == [("dash.refused", "csrf")]
         bad = {**form, "csrf": "0" * 64}
         assert c.post("/actions/task", data=bad, follow_redirects=False).status_code == 403
         token = csrf_of(c)

@@ -32,14 +32,26 @@ QUEUE_ACTIONS = ("pause", "resume", "delete")
 async def _guard(request: Request) -> tuple[Dash, FormData] | Response:
     dash = dash_of(request)
     if dash.config.read_only:
+        _refused(request, "read-only")
         return PlainTextResponse("the dashboard is read-only\n", status_code=403)
     form = await request.form(max_files=0, max_fields=MAX_IDS + 20)
     token = form.get(CSRF_FIELD)
     if not csrf_ok(request, dash.secret, token if isinstance(token, str) else None):
+        _refused(request, "csrf")
         return PlainTextResponse(
             "CSRF check failed: reload the page and try again\n", status_code=403
         )
     return dash, form
+
+
+def _refused(request: Request, reason: str) -> None:
+    log.warning(
+        "dash.refused",
+        user=request.scope.get("state", {}).get("user", ""),
+        client=(request.client.host if request.client else ""),
+        path=request.url.path,
+        reason=reason,
+    )
 
 
 def _field(form: FormData, name: str) -> str:

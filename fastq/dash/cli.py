@@ -89,6 +89,13 @@ EXIT_USAGE = 2
     help="Allow binding a non-loopback address without authentication.",
 )
 @click.option(
+    "--root-path",
+    default="",
+    envvar="FASTQ_DASH_ROOT_PATH",
+    metavar="PREFIX",
+    help="Path prefix a reverse proxy strips, e.g. /queues (FASTQ_DASH_ROOT_PATH).",
+)
+@click.option(
     "--hash-password",
     is_flag=True,
     help="Read a password (prompt or stdin), print its hash for the users file, exit.",

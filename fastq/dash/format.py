@@ -79,6 +79,10 @@ def pretty(data: bytes | None) -> dict[str, Any]:
         except (ValueError, RecursionError):
             pass
     shown = as_text(head)
+    for trim in (1, 2, 3):  # the cut may have split a multi-byte character
+        if shown is not None or not cut:
+            break
+        shown = as_text(head[:-trim])
     if shown is not None:
         return {"kind": "text", "text": shown, "size": size, "cut": cut}
     return {"kind": "hex", "text": hexdump(head), "size": size, "cut": cut}

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from fastq.dash.charts import STATE_ORDER
 from fastq.dash.config import DEFAULT_PAGE_SIZE, PAGE_SIZES
-from fastq.dash.web import dash_of, error_page, int_param, render
+from fastq.dash.web import dash_of, done_message, error_page, int_param, render
 from fastq.errors import FastqError, QueueNotFoundError
 from fastq.inspect.inspector import ARCHIVABLE, DELETABLE, RUNNABLE
 
@@ -77,31 +77,8 @@ async def queue_page(request: Request) -> Response:
         can_archive=state in ARCHIVABLE,
         can_delete=state in DELETABLE,
         can_cancel=state == "active",
-        done=_done_message(request),
+        done=done_message(request),
     )
-
-
-_DONE = {
-    "run": "moved to pending",
-    "archive": "archived",
-    "delete": "deleted",
-    "cancel": "asked to cancel",
-    "pause": "queue paused",
-    "resume": "queue resumed",
-}
-
-
-def _done_message(request: Request) -> str:
-    """The banner after a redirected action: fixed wording, numbers only from the URL."""
-    action = request.query_params.get("done", "")
-    if action not in _DONE:
-        return ""
-    n = int_param(request, "n", -1, -1, 10**9)
-    skipped = int_param(request, "skipped", 0, 0, 10**9)
-    text = _DONE[action] if n < 0 else f"{n} task(s) {_DONE[action]}"
-    if skipped:
-        text += f"; {skipped} skipped (gone or in another state)"
-    return text
 
 
 routes = [Route("/queue", queue_page, name="queue")]

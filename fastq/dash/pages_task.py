@@ -7,8 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fastq.dash import format as fmt
-from fastq.dash.pages_queue import _done_message
-from fastq.dash.web import dash_of, error_page, render
+from fastq.dash.web import dash_of, done_message, error_page, render
 from fastq.errors import FastqError
 from fastq.inspect.inspector import ARCHIVABLE, DELETABLE, RUNNABLE, CorruptTask
 
@@ -33,7 +32,7 @@ async def task_page(request: Request) -> Response:
             corrupt=True,
             raw=fmt.pretty(task.raw),
             can_delete=True,
-            done=_done_message(request),
+            done=done_message(request),
         )
     state = task.state.value
     return render(
@@ -50,7 +49,7 @@ async def task_page(request: Request) -> Response:
         can_archive=state in ARCHIVABLE,
         can_delete=state in DELETABLE,
         can_cancel=state == "active",
-        done=_done_message(request),
+        done=done_message(request),
     )
 
 

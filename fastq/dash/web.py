@@ -146,3 +146,30 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     except ValueError:
         return default
     return min(max(value, low), high)
+
+
+_DONE = {
+    "run": "moved to pending",
+    "archive": "archived",
+    "delete": "deleted",
+    "cancel": "asked to cancel",
+    "pause": "queue paused",
+    "resume": "queue resumed",
+}
+
+
+def done_message(request: Request) -> str:
+    """The banner after a redirected action: fixed wording, numbers only from the URL.
+
+    Args:
+        request: the page request (``done``, ``n`` and ``skipped`` parameters).
+    """
+    action = request.query_params.get("done", "")
+    if action not in _DONE:
+        return ""
+    n = int_param(request, "n", -1, -1, 10**9)
+    skipped = int_param(request, "skipped", 0, 0, 10**9)
+    text = _DONE[action] if n < 0 else f"{n} task(s) {_DONE[action]}"
+    if skipped:
+        text += f"; {skipped} skipped (gone or in another state)"
+    return text
