@@ -318,3 +318,14 @@ def test_csrf_tokens_differ_per_browser(redis_url: str, archived: str) -> None:
         c.cookies.clear()  # another browser
         second = CSRF_RE.search(c.get("/").text)
         assert first and second and first.group(1) != second.group(1)
+
+
+def test_missing_dash_extra_gives_a_clear_error() -> None:
+    code = (
+        "import sys; sys.modules['starlette'] = None\n"
+        "from fastq.cli.main import main\n"
+        "sys.exit(main(['dash']))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert "pip install 'fastq[dash]'" in res.stderr and "starlette" in res.stderr

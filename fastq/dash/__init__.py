@@ -9,12 +9,13 @@ try:
     from fastq.dash.app import create_app
     from fastq.dash.config import DashConfig, load_config
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
-    if exc.name not in ("starlette", "jinja2", "uvicorn", "multipart", "python_multipart"):
+    missing = (exc.name or "").split(".")[0]
+    if missing not in ("starlette", "jinja2", "uvicorn", "multipart", "python_multipart"):
         raise
     raise ModuleNotFoundError(
-        f"the fastq dashboard needs the 'dash' extra (missing {exc.name}): "
+        f"the fastq dashboard needs the 'dash' extra (missing {missing}): "
         "pip install 'fastq[dash]'",
-        name=exc.name,
+        name=missing,
     ) from exc
 
 __all__ = ["DashConfig", "create_app", "load_config"]
