@@ -428,6 +428,7 @@ def dash_cmd(ctx: click.Context) -> None:
         args=ctx.args,
         prog_name="fastq dash",
         default_map={"redis_url": root} if root else None,
+        standalone_mode=False,  # errors and exit codes are handled by main()
     )
 
 

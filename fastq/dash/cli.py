@@ -24,11 +24,16 @@ from fastq.dash.config import (
 from fastq.dash.passwords import hash_password
 from fastq.errors import ConfigError, FastqError
 
-EXIT_USAGE = 2
+EPILOG = (
+    "Exit codes: 0 OK, 1 ERROR, 2 USAGE (bad option, a public bind without "
+    "authentication, the dash extra missing)."
+)
 
 
 @click.command(
-    "dash", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+    "dash",
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option(
     "--host",
