@@ -46,3 +46,16 @@ def test_durations_sizes_and_times() -> None:
     assert fmt.relative(now + timedelta(seconds=8), now) == "in 8.0s"
     assert fmt.relative(now - timedelta(minutes=3), now) == "3m0s ago"
     assert fmt.error_rate(0, 0) == "-" and fmt.error_rate(8, 2) == "25.00 %"
+
+
+def test_nothing_bypasses_autoescape() -> None:
+    from pathlib import Path
+
+    import fastq.dash
+
+    root = Path(fastq.dash.__file__).parent
+    for path in [*root.rglob("*.html"), *root.rglob("*.svg"), *root.rglob("*.py")]:
+        text = path.read_text()
+        for marker in ("|safe", "| safe", "Markup(", "autoescape false", "innerHTML ="):
+            assert marker not in text, (path.name, marker)
+    assert "innerHTML" not in (root / "static" / "dash.js").read_text()
