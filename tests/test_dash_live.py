@@ -83,3 +83,42 @@ def test_stream_requires_auth(redis_url: str) -> None:
     app = create_app(redis_url=redis_url, users={"alice": hash_password("pw")})
     with live_server(app) as base:
         assert httpx.get(f"{base}/events", timeout=5).status_code == 401
+
+
+def test_fastq_dash_serves_and_stops_with_streams_open(redis_url: str, r: redis.Redis) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from dash_support import free_port
+    from supervisorapps.harness import ROOT, wait_for
+
+    put_task(r, "default", "pending")
+    port = free_port()
+    env = dict(os.environ, FASTQ_REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastq.dash", "--port", str(port), "--interval", "0.2"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, timeout=20, what="fastq dash to answer")
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/events", timeout=10) as resp:
+            ((_, data),) = _events(resp.iter_lines(), 1)
+            assert data["queues"]["default"]["pending"] == 1
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(15) == 0  # the open stream does not hold the shutdown
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

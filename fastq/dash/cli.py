@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import sys
+from typing import Any
 
 import click
 
@@ -21,6 +23,7 @@ from fastq.dash.config import (
     is_loopback,
     load_config,
 )
+from fastq.dash.live import Sampler
 from fastq.dash.passwords import hash_password
 from fastq.errors import ConfigError, FastqError
 
@@ -153,15 +156,37 @@ def dash(
         f"auth: {auth}{', read-only' if config.read_only else ''})",
         err=True,
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        proxy_headers=False,
-        root_path=root_path.rstrip("/"),
-        timeout_graceful_shutdown=2,  # open event streams never end by themselves
+    server = _server_class()(
+        app.state.dash.sampler,
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+            root_path=root_path.rstrip("/"),
+            timeout_graceful_shutdown=5,
+        ),
     )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+        server.run()
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn, ending the event streams first when asked to stop (they never end)."""
+
+        def __init__(self, sampler: Sampler, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.sampler = sampler
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            self.sampler.end_streams()
+            await super().shutdown(sockets)
+
+    return Server
 
 
 def _print_hash() -> None:

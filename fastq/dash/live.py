@@ -178,6 +178,13 @@ class Sampler:
         self._history[days] = (time.monotonic(), data)
         return data
 
+    def end_streams(self) -> None:
+        """Make every open event stream finish (a server shutting down waits for them)."""
+        for q in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueEmpty):
+                q.get_nowait()
+            q.put_nowait(b"")
+
     async def stream(self) -> AsyncIterator[bytes]:
         """Server-Sent Events: the newest sample at once, then one per interval."""
         q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
@@ -188,8 +195,11 @@ class Sampler:
                 yield self._event
             while True:
                 try:
-                    yield await asyncio.wait_for(q.get(), KEEPALIVE)
+                    event = await asyncio.wait_for(q.get(), KEEPALIVE)
                 except asyncio.TimeoutError:
-                    yield b": keepalive\n\n"
+                    event = b": keepalive\n\n"
+                if not event:
+                    return  # end_streams(): the server is stopping
+                yield event
         finally:
             self._subscribers.discard(q)
