@@ -267,3 +267,11 @@ def test_schedulers_and_their_history(client: TestClient, r: redis.Redis) -> Non
     assert "/schedulers/history?id=nightly-report" in html
     history = client.get("/schedulers/history?id=nightly-report").text
     assert all(f"task-nightly-report-{i}" in history for i in range(3))
+
+
+def test_csrf_cookie_is_secure_under_tls(client: TestClient, filled: dict[str, str]) -> None:
+    client.cookies.clear()
+    assert "Secure" not in client.get("/").headers["set-cookie"]
+    client.cookies.clear()
+    behind_tls = client.get("/", headers={"x-forwarded-proto": "https"})
+    assert "; Secure" in behind_tls.headers["set-cookie"]

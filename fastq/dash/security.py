@@ -66,7 +66,11 @@ class HeadersMiddleware:
 
 def _cookie(scope: Scope, nonce: str) -> str:
     path = scope.get("root_path") or "/"
-    secure = "; Secure" if scope.get("scheme") == "https" else ""
+    # Secure under TLS, also when a TLS proxy says so: a forged header only makes the
+    # cookie stricter, so it needs no trust.
+    forwarded = dict(scope.get("headers", [])).get(b"x-forwarded-proto", b"")
+    tls = scope.get("scheme") == "https" or forwarded.lower() == b"https"
+    secure = "; Secure" if tls else ""
     return f"{CSRF_COOKIE}={nonce}; Path={path}; HttpOnly; SameSite=Strict{secure}"
 
 
