@@ -218,6 +218,7 @@ def test_mounted_under_a_prefix(redis_url: str, filled: dict[str, str]) -> None:
 def test_redis_page_shows_version_and_keyspace(client: TestClient, filled: dict[str, str]) -> None:
     html = client.get("/redis").text
     assert "redis_version" in html and "used_memory_human" in html
+    assert re.search(r"<th>db0</th><td>avg_ttl=\d+, expires=\d+, keys=\d+</td>", html)
 
 
 def test_csrf_cookie_is_httponly_and_strict(client: TestClient, filled: dict[str, str]) -> None:

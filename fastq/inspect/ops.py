@@ -306,4 +306,7 @@ _INFO_KEYS = (
 def redis_info() -> Plan[dict[str, Any]]:
     info = yield from rdb.redis_info()
     # A fixed allow-list: INFO carries nothing secret today, but a config dump might.
-    return {k: info[k] for k in _INFO_KEYS if k in info}
+    out = {k: info[k] for k in _INFO_KEYS if k in info}
+    # the keyspace section: db<N> -> {"keys": .., "expires": .., "avg_ttl": ..}
+    out.update({k: v for k, v in info.items() if k[:2] == "db" and k[2:].isdigit()})
+    return out
