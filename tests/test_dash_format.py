@@ -59,3 +59,10 @@ def test_nothing_bypasses_autoescape() -> None:
         for marker in ("|safe", "| safe", "Markup(", "autoescape false", "innerHTML ="):
             assert marker not in text, (path.name, marker)
     assert "innerHTML" not in (root / "static" / "dash.js").read_text()
+
+
+def test_expiry_of_completed_tasks() -> None:
+    done = datetime.now(timezone.utc) - timedelta(seconds=100)
+    assert fmt.expiry(done, 3600).startswith("in 58m")
+    assert fmt.expiry(done, 10).endswith("ago")
+    assert fmt.expiry(None, 10) == "-"

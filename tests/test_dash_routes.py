@@ -276,3 +276,18 @@ def test_csrf_cookie_is_secure_under_tls(client: TestClient, filled: dict[str, s
     client.cookies.clear()
     behind_tls = client.get("/", headers={"x-forwarded-proto": "https"})
     assert "; Secure" in behind_tls.headers["set-cookie"]
+
+
+def test_overview_sorts_by_any_column(client: TestClient, r: redis.Redis) -> None:
+    for q, n in (("a-small", 1), ("b-big", 5), ("c-mid", 3)):
+        for _ in range(n):
+            put_task(r, q, "archived")
+
+    def order(query: str) -> list[str]:
+        html = client.get(f"/?{query}").text
+        return re.findall(r'<td><a href="/queue\?q=([a-z-]+)">', html)
+
+    assert order("") == ["a-small", "b-big", "c-mid"]
+    assert order("sort=archived&dir=desc") == ["b-big", "c-mid", "a-small"]
+    assert order("sort=size") == ["a-small", "c-mid", "b-big"]
+    assert order("sort=bogus") == ["a-small", "b-big", "c-mid"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 PREVIEW_CHARS = 200
@@ -171,6 +171,18 @@ def relative(dt: datetime | None, now: datetime | None = None) -> str:
     return f"in {fmt_duration(delta)}" if delta >= 0 else f"{fmt_duration(-delta)} ago"
 
 
+def expiry(completed_at: datetime | None, retention: int) -> str:
+    """When a completed task's record expires, relative to now ('in 9m59s').
+
+    Args:
+        completed_at: when it completed.
+        retention: seconds it is kept.
+    """
+    if completed_at is None:
+        return "-"
+    return relative(completed_at + timedelta(seconds=retention))
+
+
 def error_rate(processed: int, failed: int) -> str:
     """Failed over processed today, as Asynqmon shows it.
 
@@ -200,3 +212,4 @@ FILTERS = {
     "relative": relative,
     "short_id": short_id,
 }
+GLOBALS = {"error_rate": error_rate, "expiry": expiry}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -10,8 +12,34 @@ from fastq.dash import charts
 from fastq.dash.security import SVG_CSP
 from fastq.dash.web import dash_of, error_page, int_param, render
 from fastq.errors import FastqError
+from fastq.inspect.inspector import QueueInfo
 
 HISTORY_DAYS = (7, 30, 90)
+SORTABLE = (
+    "queue",
+    "size",
+    "active",
+    "pending",
+    "aggregating",
+    "scheduled",
+    "retry",
+    "archived",
+    "completed",
+    "memory_usage",
+    "latency",
+    "processed",
+    "failed",
+    "error_rate",
+)
+
+
+def _sort(infos: list[QueueInfo], key: str, desc: bool) -> list[QueueInfo]:
+    def value(i: QueueInfo) -> Any:
+        if key == "error_rate":
+            return i.failed / i.processed if i.processed else 0.0
+        return getattr(i, key)
+
+    return sorted(infos, key=lambda i: (value(i), i.queue), reverse=desc)
 
 
 async def overview(request: Request) -> Response:
@@ -22,6 +50,10 @@ async def overview(request: Request) -> Response:
     except FastqError as exc:
         return error_page(request, exc)
     days = int_param(request, "days", 7, 1, 90)
+    sort = request.query_params.get("sort", "queue")
+    sort = sort if sort in SORTABLE else "queue"
+    desc = request.query_params.get("dir") == "desc"
+    infos = _sort(infos, sort, desc)
     totals = {
         k: sum(getattr(i, k) for i in infos)
         for k in (*charts.STATE_ORDER, "size", "processed", "failed", "memory_usage")
@@ -35,6 +67,8 @@ async def overview(request: Request) -> Response:
         totals=totals,
         days=days if days in HISTORY_DAYS else 7,
         history_days=HISTORY_DAYS,
+        sort=sort,
+        desc=desc,
     )
 
 

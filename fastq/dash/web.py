@@ -39,7 +39,7 @@ def make_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(fmt.FILTERS)
-    env.globals["error_rate"] = fmt.error_rate
+    env.globals.update(fmt.GLOBALS)
     env.globals["PAGE_SIZES"] = PAGE_SIZES
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     return env
