@@ -54,7 +54,8 @@ def test_every_page_renders_with_data(client: TestClient, filled: dict[str, str]
     overview = client.get("/").text
     assert "critical" in overview and "default" in overview
     for state, tid in filled.items():
-        assert tid in client.get(f"/queue?q=default&state={state}").text, state
+        html = client.get(f"/queue?q=default&state={state}").text
+        assert f'data-copy="{tid}"' in html, state  # the full id behind the short one
 
 
 def test_task_page_shows_payload_result_and_options(client: TestClient, r: redis.Redis) -> None:

@@ -115,6 +115,15 @@
     });
   }
 
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest ? ev.target.closest("button[data-copy]") : null;
+    if (!btn || !navigator.clipboard) return;
+    navigator.clipboard.writeText(btn.dataset.copy).then(function () {
+      btn.textContent = "✓";
+      setTimeout(function () { btn.textContent = "⧉"; }, 1200);
+    });
+  });
+
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
