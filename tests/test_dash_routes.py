@@ -292,3 +292,25 @@ def test_overview_sorts_by_any_column(client: TestClient, r: redis.Redis) -> Non
     assert order("sort=archived&dir=desc") == ["b-big", "c-mid", "a-small"]
     assert order("sort=size") == ["a-small", "c-mid", "b-big"]
     assert order("sort=bogus") == ["a-small", "b-big", "c-mid"]
+
+
+def test_search_answers_with_progress_and_continues(
+    client: TestClient, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastq.dash import pages_queue
+
+    monkeypatch.setattr(pages_queue, "SEARCH_BUDGET", 40)
+    for i in range(100):
+        put_task(r, "default", "archived", error_msg="timeout", score=i)
+    needle = put_task(r, "default", "archived", error_msg="Disk FULL", score=70.5)
+    first = client.get("/queue?q=default&state=archived&error=disk full").text
+    assert needle not in first
+    assert "searched 0-40 of 101 archived tasks" in first
+    more = re.search(r'href="([^"]+)" rel="next" id="search-more"', first)
+    assert more and "from=40" in more.group(1)
+    second = client.get(more.group(1).replace("&amp;", "&")).text
+    assert "searched 40-80 of 101" in second and needle in second  # it sits at index 71
+    third = client.get("/queue?q=default&state=archived&error=disk+full&from=80").text
+    assert needle not in third
+    assert "searched 80-101 of 101 archived tasks (to the end)" in third
+    assert 'id="search-more"' not in third

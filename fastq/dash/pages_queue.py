@@ -14,6 +14,7 @@ from fastq.inspect.inspector import ARCHIVABLE, DELETABLE, RUNNABLE
 
 MAX_FILTER = 200  # characters of a type / error filter
 SCAN_CHUNK = 200  # ids per filtered-search script call: each stays under 10 ms of Redis
+SEARCH_BUDGET = 50_000  # ids one filtered page scans before it answers with its progress
 
 
 async def queue_page(request: Request) -> Response:
@@ -35,16 +36,37 @@ async def queue_page(request: Request) -> Response:
             raise QueueNotFoundError(name)
         info = await insp.queue_info(name)
         groups = await insp.groups(name) if state == "aggregating" else []
-        tasks = await insp.list_tasks(
-            name,
-            state,
-            page,
-            size,
-            task_type=task_type,
-            error_contains=error,
-            group=group,
-            scan_chunk=SCAN_CHUNK,
-        )
+        search = None
+        if (task_type or error) and state != "aggregating":
+            start = int_param(request, "from", 0, 0, 10**9)
+            found = await insp.search_tasks(
+                name,
+                state,
+                start,
+                budget=SEARCH_BUDGET,
+                size=size,
+                task_type=task_type,
+                error_contains=error,
+                scan_chunk=SCAN_CHUNK,
+            )
+            tasks = found.tasks
+            search = {
+                "from": start,
+                "next": found.next_offset,
+                "total": found.total,
+                "done": found.done,
+            }
+        else:
+            tasks = await insp.list_tasks(
+                name,
+                state,
+                page,
+                size,
+                task_type=task_type,
+                error_contains=error,
+                group=group,
+                scan_chunk=SCAN_CHUNK,
+            )
     except FastqError as exc:
         return error_page(request, exc)
     filtered = bool(task_type or error or group)
@@ -72,6 +94,7 @@ async def queue_page(request: Request) -> Response:
         has_next=has_next,
         filters={"type": task_type or "", "error": error or "", "group": group or ""},
         filtered=filtered,
+        search=search,
         groups=groups,
         can_run=state in RUNNABLE,
         can_archive=state in ARCHIVABLE,
