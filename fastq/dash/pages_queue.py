@@ -13,7 +13,7 @@ from fastq.errors import FastqError, QueueNotFoundError
 from fastq.inspect.inspector import ARCHIVABLE, DELETABLE, RUNNABLE
 
 MAX_FILTER = 200  # characters of a type / error filter
-SCAN_CHUNK = 200  # ids per filtered-search script call: each stays under 10 ms of Redis
+SCAN_CHUNK = 200  # ids per filtered-search script call: a few ms of Redis each
 SEARCH_BUDGET = 50_000  # ids one filtered page scans before it answers with its progress
 
 
