@@ -17,7 +17,7 @@ from fastq.dash.config import PAGE_SIZES, DashConfig
 from fastq.dash.live import Sampler
 from fastq.dash.security import CSRF_FIELD, csrf_token
 from fastq.errors import (
-    BrokerConnectionError,
+    BrokerError,
     FastqError,
     InvalidOptionError,
     InvalidStateError,
@@ -113,7 +113,7 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
 
 
 def error_page(request: Request, exc: FastqError) -> Response:
-    """The page for an Inspector error: 404, 409, 400 or 503 with its message.
+    """The page for an Inspector error: 404, 409, 400, or 503 for Redis, with its message.
 
     Args:
         request: the request.
@@ -126,7 +126,7 @@ def error_page(request: Request, exc: FastqError) -> Response:
         status = 409
     elif isinstance(exc, InvalidOptionError):
         status = 400
-    elif isinstance(exc, BrokerConnectionError):
+    elif isinstance(exc, BrokerError):  # unreachable, refused credentials, OOM, read-only
         status = 503
     return render(request, "error.html", status=status, message=str(exc), title="Error")
 
