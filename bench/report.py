@@ -20,11 +20,16 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "latency_p50": ("pickup p50", "ms", False),
     "latency_p99": ("pickup p99", "ms", False),
     "io": ("I/O 10 ms", "tasks/s", True),
+    "rtt": ("1 Redis round trip", "tasks/s", True),
+    "io1k": ("I/O 10 ms x1000", "tasks/s", True),
     "rss_mb": ("worker RSS", "MB", False),
     "uss_mb": ("worker USS", "MB", False),
+    "pss_mb": ("worker PSS", "MB", False),
+    "proc_rss_mb": ("largest process RSS", "MB", False),
 }
 PACKAGES = {
     "fastq": ("fastq",),
+    "fastq-def": ("fastq",),
     "rq": ("rq",),
     "celery": ("celery", "kombu"),
     "dramatiq": ("dramatiq",),
@@ -148,7 +153,9 @@ def fastq_vs_best(doc: dict[str, Any], key: str) -> str:
     peers = [
         (float(res[key]["value"]), s)
         for s, res in doc["results"].items()
-        if s != "fastq" and isinstance(res.get(key), dict) and res[key].get("value") is not None
+        if not s.startswith("fastq")
+        and isinstance(res.get(key), dict)
+        and res[key].get("value") is not None
     ]
     if not base or not peers:
         return "-"
@@ -162,7 +169,7 @@ def _columns(doc: dict[str, Any]) -> list[str]:
     keys = []
     for key in METRICS:
         base = key.split("_")[0] if key.startswith("latency") else key
-        base = "rss" if key in ("rss_mb", "uss_mb") else base
+        base = "rss" if key in ("rss_mb", "uss_mb", "pss_mb", "proc_rss_mb") else base
         if base in wanted:
             keys.append(key)
     return keys
