@@ -224,6 +224,9 @@ class WorkerOptions(RedisOptions):
         "debug, info, warning, error or critical",
         metavar="LEVEL",
     )
+    uvloop: bool = option(
+        True, bool, "run each worker's event loop on uvloop when it is installed", flag=True
+    )
     metrics_port: int = option(
         0, _port, "serve /metrics, /healthz and /readyz on this port (0: off)", metavar="PORT"
     )

@@ -74,6 +74,7 @@ def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSe
         shutdown_timeout=options.shutdown_timeout,
         max_tasks_per_child=options.max_tasks_per_child,
         identity=identity,
+        uvloop=options.uvloop,
     )
 
 

@@ -25,7 +25,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
 
     Reads FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"), FASTQ_CONCURRENCY,
     FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH and
-    FASTQ_FETCH_MAX_BYTES and FASTQ_SKEW_ALLOWANCE.
+    FASTQ_FETCH_MAX_BYTES, FASTQ_SKEW_ALLOWANCE and FASTQ_UVLOOP (0: asyncio's loop).
 
     Args:
         env: the variables to read; None reads ``os.environ``.
@@ -45,6 +45,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
     ):
         if e.get(key):
             kw[name] = conv(e[key])
+    if e.get("FASTQ_UVLOOP"):
+        kw["uvloop"] = e["FASTQ_UVLOOP"].strip().lower() not in ("0", "false", "no", "off")
     return WorkerSettings(**kw)  # type: ignore[arg-type]
 
 
