@@ -147,6 +147,7 @@ class Supervisor:
             server_id=self.identity.server_id,
         )
         try:
+            self.manage()  # fork now: the first wait would otherwise delay it a LOOP_TICK
             while True:
                 now = time.monotonic()
                 fds = [c.fd for c in self.children.values() if not c.eof]
