@@ -416,6 +416,25 @@ def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_j
         )
 
 
+@cli.command("scheduler", epilog=LEAF_EPILOG)
+@click.argument("app")
+@click.option("--config", "config_path", metavar="PATH", help="TOML/YAML entries file.")
+@click.option("--tz", metavar="ZONE", help="Zone for entries without one (default UTC).")
+@click.option("--log-level", default="info", show_default=True, metavar="LEVEL")
+@pass_state
+def scheduler(st: State, app: str, config_path: str | None, tz: str | None, log_level: str) -> int:
+    """Run the periodic-task scheduler of APP (module:attribute) until TERM/INT.
+
+    HUP re-reads the config file. Run as many as you like: each tick is enqueued once.
+    """
+    from fastq.apploader import AppLoader
+    from fastq.logging import configure_logging
+    from fastq.scheduler.main import build_scheduler, run
+
+    configure_logging(level=log_level)
+    return run(build_scheduler(AppLoader(app).load(), st.config, config_path, tz=tz))
+
+
 cli.add_command(task)
 accept_redis_url_anywhere(cli)
 

@@ -215,6 +215,15 @@ class WorkerOptions(RedisOptions):
         "seconds to wait for Redis at startup before giving up (0: forever)",
         metavar="SECONDS",
     )
+    scheduler: bool = option(
+        False, bool, "also run the periodic-task scheduler in the maintenance process", flag=True
+    )
+    scheduler_config: str = option(
+        "",
+        str,
+        "TOML/YAML file of periodic entries for --scheduler (re-read on change)",
+        metavar="PATH",
+    )
     log_format: str = option(
         DEFAULT_LOG_FORMAT, _choice(LOG_FORMATS), "console or json", metavar="FORMAT"
     )

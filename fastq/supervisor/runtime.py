@@ -52,11 +52,17 @@ def engine_worker(
     return body
 
 
-def engine_maintenance(settings: WorkerSettings) -> ChildBody:
-    """The body of the maintenance process: ``Maintenance.run_forever`` in a thread,
-    the main thread proving liveness while that thread runs."""
+def engine_maintenance(
+    settings: WorkerSettings, app: Any = None, scheduler_config: str | None = None
+) -> ChildBody:
+    """The body of the maintenance process: ``Maintenance.run_forever`` in a thread
+    (with the app's group aggregation), the periodic-task scheduler in another when
+    ``scheduler_config`` is not None, the main thread proving liveness meanwhile."""
 
     def body(control: PipeControl) -> int:
+        from fastq.errors import FastqError
+        from fastq.scheduler.aggregator import aggregation_hook
+        from fastq.scheduler.main import build_scheduler
         from fastq.worker.maintenance import Maintenance
 
         stop = threading.Event()
@@ -66,20 +72,37 @@ def engine_maintenance(settings: WorkerSettings) -> ChildBody:
 
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             signal.signal(sig, on_signal)
-        maintenance = Maintenance(settings)
+        hook = aggregation_hook(app, list(settings.queues))
+        maintenance = Maintenance(settings, extras=[hook] if hook else [])
         thread = threading.Thread(
             target=maintenance.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
         )
         thread.start()
+        threads = [thread]
+        if scheduler_config is not None:
+            try:
+                sched = build_scheduler(app, settings.redis, scheduler_config or None)
+            except FastqError as exc:  # a bad entries file must not stop maintenance
+                log.error(
+                    "periodic tasks are NOT scheduled: fix the config and reload", error=str(exc)
+                )
+            else:
+                threads.append(
+                    threading.Thread(
+                        target=sched.run, args=(stop,), name="fastq-scheduler", daemon=True
+                    )
+                )
+                threads[-1].start()
         while not stop.is_set():
-            if not thread.is_alive():
+            if not all(t.is_alive() for t in threads):
                 log.error("maintenance loop ended unexpectedly")
                 return 1
             control.heartbeat(busy=0, capacity=0, processed=0)
             if not control.parent_alive():
                 stop.set()
             stop.wait(MAINTENANCE_BEAT)
-        thread.join(timeout=10)
+        for t in threads:
+            t.join(timeout=10)
         return 0
 
     return body
@@ -103,14 +126,21 @@ def build_supervisor(
         from fastq.metrics.server import MetricsPort
 
         port = MetricsPort(options.metrics_host, options.metrics_port, MultiprocDir())
-    return Supervisor(
+    sup = Supervisor(
         options,
         app,
         worker_factory=functools.partial(engine_worker, metrics=port is not None),
         metrics=port,
-        maintenance_factory=engine_maintenance,
         server_state=state,
         reloader=reloader,
         notifier=notifier,
         identity=identity,
     )
+
+    def maintenance(settings: WorkerSettings) -> ChildBody:
+        # Read at each fork: a reload (SIGHUP) brings a new app and new options.
+        o = sup.options
+        return engine_maintenance(settings, sup.app, o.scheduler_config if o.scheduler else None)
+
+    sup.maintenance_factory = maintenance
+    return sup

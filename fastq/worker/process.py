@@ -180,9 +180,11 @@ class Engine:
         return self.exit_code
 
     def _start_maintenance(self, stop: threading.Event) -> threading.Thread:
+        from fastq.scheduler.aggregator import aggregation_hook
         from fastq.worker.maintenance import Maintenance
 
-        m = Maintenance(self.settings, clock=self.clock)
+        hook = aggregation_hook(self.app, list(self.settings.queues))
+        m = Maintenance(self.settings, clock=self.clock, extras=[hook] if hook else [])
         t = threading.Thread(
             target=m.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
         )
