@@ -75,6 +75,7 @@ def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSe
         max_tasks_per_child=options.max_tasks_per_child,
         identity=identity,
         uvloop=options.uvloop,
+        keyspace_wakeups=options.keyspace_wakeups,
     )
 
 
