@@ -116,3 +116,37 @@ async def test_a_busy_fetch_unsubscribes(redis_url: str, r: redis.Redis, flags: 
     finally:
         await fetcher.close()
         await conn.close()
+
+
+def test_a_redis_that_refuses_config_reports_it_and_the_fetcher_still_polls() -> None:
+    from fastq.devredis import RedisServer
+
+    server = RedisServer(extra=["--rename-command", "CONFIG", ""])  # as managed services do
+    server.start()
+    try:
+        config = RedisConfig.from_url(server.url)
+        on, why = enable_keyspace_events(config)
+        assert not on
+        assert "unknown command" in why.lower()
+
+        async def go_task_found_by_the_poll() -> tuple[list[str], str, int]:
+            r = redis.Redis.from_url(server.url)
+            settings = WorkerSettings(redis=config, queues={"kq": 1})
+            conn = AsyncConn(settings.redis)
+            fetcher = Fetcher(settings, conn, time.time)
+            try:
+                await fetcher.wait_then_fetch(0.2, 1)  # subscribing works; nothing is published
+                tid = put_task(r, "kq", "pending", type="go:task")
+                fetched, _ = await fetcher.wait_then_fetch(0.2, 1)
+                assert fetcher.notices is not None
+                return [f.task_id for f in fetched], tid, fetcher.notices.woken
+            finally:
+                await fetcher.close()
+                await conn.close()
+                r.close()
+
+        ids, tid, woken = asyncio.run(go_task_found_by_the_poll())
+        assert ids == [tid]
+        assert woken == 0
+    finally:
+        server.cleanup()
