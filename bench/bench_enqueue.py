@@ -6,6 +6,10 @@ rate, and a CPU rate (tasks / (this process's CPU time + redis-server's CPU time
 that stays meaningful on a machine shared with other work.
 
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
+                                   [--concurrent 50000] [--only-async]
+
+"enqueue x100 coroutines" is 100 coroutines sharing one AsyncClient, each
+awaiting ``enqueue`` one task at a time.
 """
 
 from __future__ import annotations
@@ -92,6 +96,25 @@ def bench_async_one_by_one(url: str, n: int) -> Timing:
     return asyncio.run(run())
 
 
+def bench_async_concurrent(url: str, n: int, callers: int = 100) -> Timing:
+    """``callers`` coroutines, each awaiting ``enqueue`` one task at a time."""
+    tasks = [Task("email:send", PAYLOAD) for _ in range(n)]
+
+    async def run() -> Timing:
+        async with AsyncClient(url) as client:
+            await client.enqueue(Task("warmup"))  # connect and load scripts untimed
+
+            async def caller(mine: list[Task]) -> None:
+                for t in mine:
+                    await client.enqueue(t)
+
+            start = clocks()
+            await asyncio.gather(*(caller(tasks[i::callers]) for i in range(callers)))
+            return since(start)
+
+    return asyncio.run(run())
+
+
 def bench_many(client: Client, total: int, batch: int) -> Timing:
     tasks = [Task("email:send", PAYLOAD) for _ in range(total)]
     start = clocks()
@@ -105,6 +128,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--one-by-one", type=int, default=5000, help="tasks per one-by-one run")
     ap.add_argument("--total", type=int, default=100_000, help="tasks per enqueue_many run")
+    ap.add_argument("--concurrent", type=int, default=50_000, help="tasks per x100 run")
+    ap.add_argument("--only-async", action="store_true", help="skip the enqueue_many rows")
     args = ap.parse_args()
 
     server = RedisServer()
@@ -136,6 +161,17 @@ def main() -> None:
                 reset,
             ),
         )
+        show(
+            "enqueue x100 coroutines (async):",
+            meter.rates(
+                args.runs,
+                args.concurrent,
+                lambda: bench_async_concurrent(server.url, args.concurrent),
+                reset,
+            ),
+        )
+        if args.only_async:
+            return
         with Client(server.url) as client:
             for batch in (100, 1000, 10_000):
                 show(

@@ -41,6 +41,8 @@ LATENCY = "bench:lat"  # RPUSH: handler start - enqueue time, seconds
 QUEUES = {"critical": 6, "high": 4, "default": 2, "low": 1}
 IO_SLEEP = 0.010  # seconds each I/O-bound task sleeps
 IO_CONCURRENCY = 50  # per worker process, where the system has such a knob
+IO_WIDE = 1000  # per worker process for the wide I/O workload ("io1k")
+RTT_KEY = "bench:rtt"  # INCR: the one Redis round trip of each "rtt" task
 PROCESSES = 2  # worker processes per system (the machine has 2 cores)
 
 
@@ -179,19 +181,49 @@ async def record_async(seq: int, started: float, sent_at: float | None) -> None:
     _tally.add(seq, time.time(), started, sent_at)
 
 
+_rtt_sync: tuple[int, redis.Redis] | None = None
+_rtt_async: dict[tuple[int, int], Any] = {}  # (pid, id(loop)) -> redis.asyncio.Redis
+
+
+def _rtt_client() -> redis.Redis:
+    # The handler's own client, apart from the recording one: a pool as wide as
+    # any thread pool the systems run handlers in.
+    global _rtt_sync
+    with _sync_lock:
+        if _rtt_sync is None or _rtt_sync[0] != os.getpid():
+            pool = redis.BlockingConnectionPool.from_url(redis_url(), max_connections=64)
+            _rtt_sync = (os.getpid(), redis.Redis(connection_pool=pool))
+        return _rtt_sync[1]
+
+
+def _rtt_aclient() -> Any:
+    import redis.asyncio as aredis
+
+    key = (os.getpid(), id(asyncio.get_running_loop()))
+    client = _rtt_async.get(key)
+    if client is None:
+        client = _rtt_async[key] = aredis.Redis.from_url(redis_url())
+    return client
+
+
 def run_sync(kind: str, seq: int, sent_at: float | None) -> None:
-    """The body of every sync handler: ``noop`` returns, ``sleep`` blocks 10 ms."""
+    """The body of every sync handler: ``noop`` returns, ``sleep`` blocks 10 ms,
+    ``rtt`` makes one Redis round trip with redis-py."""
     started = time.time()
     if kind == "sleep":
         time.sleep(IO_SLEEP)
+    elif kind == "rtt":
+        _rtt_client().incr(RTT_KEY)
     record(seq, started, sent_at)
 
 
 async def run_async(kind: str, seq: int, sent_at: float | None) -> None:
-    """The body of every ``async def`` handler."""
+    """The body of every ``async def`` handler (``rtt``: one round trip with redis.asyncio)."""
     started = time.time()
     if kind == "sleep":
         await asyncio.sleep(IO_SLEEP)
+    elif kind == "rtt":
+        await _rtt_aclient().incr(RTT_KEY)
     await record_async(seq, started, sent_at)
 
 
@@ -207,7 +239,7 @@ class Job:
     """
 
     seq: int
-    kind: str = "noop"  # "noop" or "sleep"
+    kind: str = "noop"  # "noop", "sleep" or "rtt"
     queue: str = "default"
     stamp: bool = False  # carry the enqueue time (latency workload)
 
@@ -227,6 +259,12 @@ class WorkerSpec:
 
     queues: Sequence[str] = ("default",)
     io: bool = False  # high concurrency for the I/O-bound workload
+    wide: bool = False  # with ``io``: IO_WIDE tasks per process instead of IO_CONCURRENCY
+
+    @property
+    def io_concurrency(self) -> int:
+        """Tasks per process for the I/O workloads, where the system has such a knob."""
+        return IO_WIDE if self.wide else IO_CONCURRENCY
 
 
 class Peer:
@@ -238,6 +276,7 @@ class Peer:
     has_queues = False  # can one worker serve several queues?
     queue_note = ""  # how it orders several queues (weights, strict, round robin)
     setup_note = ""  # how its workers run, for the report
+    only: tuple[str, ...] = ()  # run only these workloads (empty: every selected one)
 
     def open(self, url: str) -> None:
         """Connect the producer side."""
@@ -297,16 +336,17 @@ class Workers:
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
 
-    def memory(self) -> tuple[int, int]:
-        """(RSS, USS) in bytes summed over every process of the worker groups.
+    def memory(self) -> tuple[int, int, int, int]:
+        """(RSS, USS, PSS) in bytes summed over every process of the worker groups,
+        and the largest RSS of one process.
 
         RSS counts pages that forked children share with their parent once per
         process; USS counts only each process's own pages, so the two bracket the
-        real footprint.
+        real footprint; PSS splits each shared page among its sharers.
         """
         import psutil
 
-        rss = uss = 0
+        rss = uss = pss = top = 0
         for p in self.procs:
             try:
                 root = psutil.Process(p.pid)
@@ -320,7 +360,9 @@ class Workers:
                     continue
                 rss += info.rss
                 uss += info.uss
-        return rss, uss
+                pss += getattr(info, "pss", 0)
+                top = max(top, info.rss)
+        return rss, uss, pss, top
 
     def process_count(self) -> int:
         import psutil

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ class Config:
     runs: int
     n_enqueue: int  # most tasks enqueued one by one (the rest of the pool goes in bulk)
     n_drain: int  # largest drain pool
-    n_io: int  # largest I/O pool
+    n_io: int  # largest I/O pool (n_drain for the wide I/O workload)
     n_latency: int
     seconds: float  # a drain pool is sized to take about this long
     latency_budget: float  # seconds of latency probing per run
@@ -61,8 +62,12 @@ METRIC_KEYS = (
     "latency_p50",
     "latency_p99",
     "io",
+    "rtt",
+    "io1k",
     "rss_mb",
     "uss_mb",
+    "pss_mb",
+    "proc_rss_mb",
 )
 
 
@@ -79,18 +84,20 @@ class Bench:
         self.io_pool = cfg.n_io
         self.rate = 1000.0
         self.io_rate = 100.0
+        self.extra_pool: dict[str, int] = {}  # rtt / io1k pool sizes
         if not peer.has_bulk:
             self.m["bulk"].na = "no bulk enqueue API"
         if not peer.has_queues:
             self.m["weighted"].na = "a worker serves one queue"
 
     def want(self, w: str) -> bool:
-        return w in self.cfg.workloads
+        return w in self.cfg.workloads and (not self.peer.only or w in self.peer.only)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: m.as_json() for k, m in self.m.items()}
         out["pool"] = max(self.pool, self.main_total)
         out["io_pool"] = self.io_pool
+        out.update({f"{k}_pool": n for k, n in self.extra_pool.items()})
         out["notes"] = self.notes
         return out
 
@@ -168,6 +175,8 @@ class Bench:
             "latency_p99",
             "rss_mb",
             "uss_mb",
+            "pss_mb",
+            "proc_rss_mb",
         )
         needs_pool = ("enqueue", "bulk", "drain", "weighted", "latency", "rss")
         if any(self.want(w) for w in needs_pool) and not self.guard(
@@ -175,6 +184,14 @@ class Bench:
         ):
             return
         io = self.want("io") and self.guard(("io",), self.calibrate_io)
+        extra = [
+            (key, kind, spec)
+            for key, kind, spec in (
+                ("rtt", "rtt", WorkerSpec()),
+                ("io1k", "sleep", WorkerSpec(io=True, wide=True)),
+            )
+            if self.want(key) and self.guard((key,), partial(self.calibrate_extra, key, kind, spec))
+        ]
         for i in range(self.cfg.runs):
             print(f"  run {i + 1}/{self.cfg.runs}", flush=True)
             if any(self.want(w) for w in ("enqueue", "bulk", "drain", "latency", "rss")):
@@ -183,6 +200,8 @@ class Bench:
                 self.guard(("weighted",), self.cycle_weighted)
             if io:
                 self.guard(("io",), self.cycle_io)
+            for key, kind, spec in extra:
+                self.guard((key,), partial(self.cycle_extra, key, kind, spec))
 
     def _size(self, rate: float, cap: int, floor: int) -> int:
         return max(floor, min(cap, int(rate * self.cfg.seconds)))
@@ -214,7 +233,8 @@ class Bench:
     def cycle_main(self) -> None:
         """Enqueue one by one, the rest in bulk, drain, then probe latency and RSS."""
         self.r.flushdb()
-        pool = self.pool if self.want("drain") or self.want("bulk") else 0
+        # latency and memory are probed on workers that have just drained a pool
+        pool = self.pool if any(self.want(w) for w in ("drain", "bulk", "latency", "rss")) else 0
         # A slow drainer gets a small pool, but a rate over a few dozen enqueues is
         # noise: each enqueue measurement gets at least MIN_ENQUEUE tasks.
         n_one = (
@@ -249,12 +269,14 @@ class Bench:
             self.probe_latency(w)
         if self.want("rss"):
             time.sleep(1.0)
-            rss, uss = (b / 2**20 for b in w.memory())
+            rss, uss, pss, top = (b / 2**20 for b in w.memory())
             self.m["rss_mb"].runs.append(rss)
             self.m["uss_mb"].runs.append(uss)
+            self.m["pss_mb"].runs.append(pss)
+            self.m["proc_rss_mb"].runs.append(top)
             print(
-                f"    memory: RSS {rss:.0f} MB, USS {uss:.0f} MB over {w.process_count()}"
-                " processes",
+                f"    memory: RSS {rss:.0f} MB, USS {uss:.0f} MB, PSS {pss:.0f} MB over"
+                f" {w.process_count()} processes (largest RSS {top:.0f} MB)",
                 flush=True,
             )
 
@@ -304,3 +326,32 @@ class Bench:
             self.peer.close()
         self.m["io"].runs.append(rate)
         print(f"    io: {rate:,.0f} tasks/s ({len(jobs)} tasks)", flush=True)
+
+    def calibrate_extra(self, key: str, kind: str, spec: WorkerSpec) -> None:
+        """Size the pool of a real-work workload (``rtt``, ``io1k``) from a small drain."""
+        self.r.flushdb()
+        n = self.cfg.calibration
+        self.peer.open(self.url)
+        try:
+            self.pre_enqueue(numbered(n, kind=kind))
+            rate = self.drain(spec, n, 20.0)
+        finally:
+            self.peer.close()
+        floor = min(100, self.cfg.n_drain)
+        self.extra_pool[key] = self._size(rate, self.cfg.n_drain, floor)
+        print(
+            f"  calibration: {rate:,.0f} {key} tasks/s -> pool {self.extra_pool[key]}", flush=True
+        )
+
+    def cycle_extra(self, key: str, kind: str, spec: WorkerSpec) -> None:
+        """One drain of ``kind`` tasks (each verified by its sequence number)."""
+        self.r.flushdb()
+        jobs = numbered(self.extra_pool[key], kind=kind)
+        self.peer.open(self.url)
+        try:
+            self.pre_enqueue(jobs)
+            rate = self.drain(spec, len(jobs), 1000.0)
+        finally:
+            self.peer.close()
+        self.m[key].runs.append(rate)
+        print(f"    {key}: {rate:,.0f} tasks/s ({len(jobs)} tasks)", flush=True)

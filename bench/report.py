@@ -13,18 +13,24 @@ import redis
 
 # key -> (column title, unit, higher is better)
 METRICS: dict[str, tuple[str, str, bool]] = {
+    # real work first: the no-op rows measure the queue alone
+    "rtt": ("1 Redis round trip", "tasks/s", True),
+    "io": ("I/O 10 ms", "tasks/s", True),
+    "io1k": ("I/O 10 ms x1000", "tasks/s", True),
     "enqueue": ("enqueue 1-by-1", "tasks/s", True),
     "bulk": ("bulk enqueue", "tasks/s", True),
-    "drain": ("drain 1 queue", "tasks/s", True),
-    "weighted": ("drain 4 queues", "tasks/s", True),
+    "drain": ("no-op drain 1 queue", "tasks/s", True),
+    "weighted": ("no-op drain 4 queues", "tasks/s", True),
     "latency_p50": ("pickup p50", "ms", False),
     "latency_p99": ("pickup p99", "ms", False),
-    "io": ("I/O 10 ms", "tasks/s", True),
     "rss_mb": ("worker RSS", "MB", False),
     "uss_mb": ("worker USS", "MB", False),
+    "pss_mb": ("worker PSS", "MB", False),
+    "proc_rss_mb": ("largest process RSS", "MB", False),
 }
 PACKAGES = {
     "fastq": ("fastq",),
+    "fastq-def": ("fastq",),
     "rq": ("rq",),
     "celery": ("celery", "kombu"),
     "dramatiq": ("dramatiq",),
@@ -148,7 +154,9 @@ def fastq_vs_best(doc: dict[str, Any], key: str) -> str:
     peers = [
         (float(res[key]["value"]), s)
         for s, res in doc["results"].items()
-        if s != "fastq" and isinstance(res.get(key), dict) and res[key].get("value") is not None
+        if not s.startswith("fastq")
+        and isinstance(res.get(key), dict)
+        and res[key].get("value") is not None
     ]
     if not base or not peers:
         return "-"
@@ -162,7 +170,7 @@ def _columns(doc: dict[str, Any]) -> list[str]:
     keys = []
     for key in METRICS:
         base = key.split("_")[0] if key.startswith("latency") else key
-        base = "rss" if key in ("rss_mb", "uss_mb") else base
+        base = "rss" if key in ("rss_mb", "uss_mb", "pss_mb", "proc_rss_mb") else base
         if base in wanted:
             keys.append(key)
     return keys
@@ -313,6 +321,11 @@ and so does a bounded wait that runs out.
   {latency_budget:g} s) sent one at a time to idle workers, each carrying its
   enqueue time; the handler records start time minus enqueue time. With 30
   samples a run, its p99 is the slowest of them.
+- **1 Redis round trip**: tasks whose handler makes one Redis call (`INCR`),
+  with `redis.asyncio` in `async def` handlers and redis-py in `def` ones, under
+  each system's usual settings; `fastq-def` is fastq with `def` handlers.
+- **I/O 10 ms x1000**: the 10 ms sleep at 1,000 per process, where the system
+  has such a knob (full runs only).
 - **I/O 10 ms**: a pool of tasks that each sleep 10 ms (`asyncio.sleep` in async
   handlers, `time.sleep` in sync ones), at 50 per process where the system has
   such a setting.

@@ -24,9 +24,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 VENV = BENCH_DIR / ".venv"
 RESULTS = BENCH_DIR / "results"
-SYSTEMS = ["fastq", "rq", "celery", "dramatiq", "arq", "saq", "taskiq", "huey"]
-WORKLOADS = ["enqueue", "bulk", "drain", "weighted", "latency", "io", "rss"]
-QUICK_WORKLOADS = ["enqueue", "bulk", "drain", "latency", "io", "rss"]
+SYSTEMS = ["fastq", "fastq-def", "rq", "celery", "dramatiq", "arq", "saq", "taskiq", "huey"]
+WORKLOADS = ["enqueue", "bulk", "drain", "weighted", "latency", "io", "rtt", "io1k", "rss"]
+QUICK_WORKLOADS = ["enqueue", "bulk", "drain", "latency", "io", "rtt", "rss"]
 
 
 # ------------------------------------------------------------------ bootstrap
@@ -122,7 +122,7 @@ def make_config(args: argparse.Namespace) -> Any:
 
 
 def load_peer(name: str) -> Any:
-    return importlib.import_module(f"{name}_peer").PEER
+    return importlib.import_module(f"{name.replace('-', '_')}_peer").PEER
 
 
 def main() -> int:

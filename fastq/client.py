@@ -16,6 +16,7 @@ from typing import Any
 from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES, RedisConfig, resolve_redis
 from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError
 from fastq.options import normalize_options
+from fastq.rdb.coalesce import Coalescer
 from fastq.rdb.conn import AsyncConn, SyncConn
 from fastq.rdb.enqueue import (
     DEFAULT_WAKE_TOKENS,
@@ -192,13 +193,15 @@ class AsyncClient(_Producer):
     ) -> None:
         super().__init__(redis_url, max_payload_bytes, wake_tokens)
         self._conn = AsyncConn(self.config)
+        self._coalescer = Coalescer(self._conn, wake_tokens)
 
     async def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
         """Enqueue one task; see ``Client.enqueue``."""
         p = self._prepare_one(task, options)
-        call = enqueue_call(p, self._wake_tokens)
         if p.queue in self._published:
-            return finish_one(p, await self._conn.call(call))
+            # Concurrent callers share batch calls (fastq/rdb/coalesce.py).
+            return await self._coalescer.enqueue(p)
+        call = enqueue_call(p, self._wake_tokens)
         replies = await self._conn.call_many([*publish_calls((p.queue,)), call])
         return self._finish_first(p, replies)
 

@@ -166,6 +166,11 @@ def wake_key(queue: str) -> str:
     return f"asynq:{{{queue}}}:x:wake"
 
 
+def keyspace_channel(db: int, key: str) -> str:
+    """Redis's keyspace-notification channel for ``key`` in database ``db``."""
+    return f"__keyspace@{db}__:{key}"
+
+
 def recovered_count_key(queue: str) -> str:
     """HASH task id -> times the task was recovered after its lease expired."""
     return f"asynq:{{{queue}}}:x:recovered"

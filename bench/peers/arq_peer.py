@@ -9,7 +9,7 @@ from typing import Any
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from common import IO_CONCURRENCY, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
+from common import IO_CONCURRENCY, IO_WIDE, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
 
 
 async def noop(ctx: dict[str, Any], seq: int, sent_at: float | None = None) -> None:
@@ -20,16 +20,26 @@ async def sleep(ctx: dict[str, Any], seq: int, sent_at: float | None = None) -> 
     await run_async("sleep", seq, sent_at)
 
 
+async def rtt(ctx: dict[str, Any], seq: int, sent_at: float | None = None) -> None:
+    await run_async("rtt", seq, sent_at)
+
+
 class WorkerSettings:
-    functions = [noop, sleep]
+    functions = [noop, sleep, rtt]
     redis_settings = RedisSettings.from_dsn(redis_url())
     max_jobs = 10  # arq's default
 
 
 class WorkerSettingsIO:  # arq reads the class __dict__, so no inheritance
-    functions = [noop, sleep]
+    functions = [noop, sleep, rtt]
     redis_settings = RedisSettings.from_dsn(redis_url())
     max_jobs = IO_CONCURRENCY
+
+
+class WorkerSettingsWide:
+    functions = [noop, sleep, rtt]
+    redis_settings = RedisSettings.from_dsn(redis_url())
+    max_jobs = IO_WIDE
 
 
 class ArqPeer(Peer):
@@ -54,6 +64,7 @@ class ArqPeer(Peer):
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         settings = "arq_peer.WorkerSettingsIO" if spec.io else "arq_peer.WorkerSettings"
+        settings = "arq_peer.WorkerSettingsWide" if spec.wide else settings
         return [[venv_bin("arq"), settings]] * PROCESSES
 
 

@@ -27,7 +27,12 @@ def sleep(seq: int, sent_at: float | None = None) -> None:
     run_sync("sleep", seq, sent_at)
 
 
-TASKS = {"noop": noop, "sleep": sleep}
+@app.task(name="rtt")
+def rtt(seq: int, sent_at: float | None = None) -> None:
+    run_sync("rtt", seq, sent_at)
+
+
+TASKS = {"noop": noop, "sleep": sleep, "rtt": rtt}
 
 
 class CeleryPeer(Peer):

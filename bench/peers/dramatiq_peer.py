@@ -32,10 +32,14 @@ def _sleep(seq: int, sent_at: float | None = None) -> None:
     run_sync("sleep", seq, sent_at)
 
 
+def _rtt(seq: int, sent_at: float | None = None) -> None:
+    run_sync("rtt", seq, sent_at)
+
+
 # An actor belongs to one queue; priority (lower runs first) orders work inside a worker.
 ACTORS: dict[tuple[str, str], Any] = {}
 for _rank, _q in enumerate(QUEUES):
-    for _kind, _fn in (("noop", _noop), ("sleep", _sleep)):
+    for _kind, _fn in (("noop", _noop), ("sleep", _sleep), ("rtt", _rtt)):
         ACTORS[(_kind, _q)] = dramatiq.actor(
             _fn, actor_name=f"{_kind}_{_q}", queue_name=_q, priority=_rank * 10
         )
@@ -58,7 +62,7 @@ class DramatiqPeer(Peer):
         dramatiq.group(ACTORS[(j.kind, j.queue)].message(j.seq, None) for j in jobs).run()
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
-        threads = IO_CONCURRENCY if spec.io else 8
+        threads = spec.io_concurrency if spec.io else 8
         return [
             [
                 venv_bin("dramatiq"),

@@ -45,6 +45,10 @@ if os.environ.get("BENCH_FASTQ_HANDLERS", "async") == "sync":
     def sleep(task: Any, ctx: Any) -> None:
         run_sync("sleep", *_args(task))
 
+    @app.task("rtt")
+    def rtt(task: Any, ctx: Any) -> None:
+        run_sync("rtt", *_args(task))
+
 else:
 
     @app.task("noop")
@@ -54,6 +58,10 @@ else:
     @app.task("sleep")
     async def asleep(task: Any, ctx: Any) -> None:
         await run_async("sleep", *_args(task))
+
+    @app.task("rtt")
+    async def artt(task: Any, ctx: Any) -> None:
+        await run_async("rtt", *_args(task))
 
 
 def _task(j: Job) -> fastq.Task:
@@ -86,7 +94,7 @@ class FastqPeer(Peer):
             self.client.enqueue_many([_task(j) for j in jobs[i : i + 5000]])
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
-        concurrency = IO_CONCURRENCY if spec.io else CONCURRENCY
+        concurrency = spec.io_concurrency if spec.io else CONCURRENCY
         queues = ",".join(f"{q}={w}" for q, w in QUEUES.items() if q in spec.queues)
         self._env = {}
         if importlib.util.find_spec("fastq.supervisor.cli") is not None:

@@ -21,7 +21,12 @@ def sleep(seq: int, sent_at: float | None = None) -> None:
     run_sync("sleep", seq, sent_at)
 
 
-TASKS = {"noop": noop, "sleep": sleep}
+@huey.task()
+def rtt(seq: int, sent_at: float | None = None) -> None:
+    run_sync("rtt", seq, sent_at)
+
+
+TASKS = {"noop": noop, "sleep": sleep, "rtt": rtt}
 
 
 class HueyPeer(Peer):

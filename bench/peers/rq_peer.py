@@ -18,7 +18,11 @@ def sleep(seq: int, sent_at: float | None = None) -> None:
     run_sync("sleep", seq, sent_at)
 
 
-FUNCS = {"noop": noop, "sleep": sleep}
+def rtt(seq: int, sent_at: float | None = None) -> None:
+    run_sync("rtt", seq, sent_at)
+
+
+FUNCS = {"noop": noop, "sleep": sleep, "rtt": rtt}
 
 
 class RQPeer(Peer):

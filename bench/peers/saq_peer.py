@@ -8,7 +8,7 @@ from typing import Any
 
 from saq import Queue
 
-from common import IO_CONCURRENCY, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
+from common import IO_CONCURRENCY, IO_WIDE, PROCESSES, Job, Peer, WorkerSpec, redis_url, run_async, venv_bin
 
 
 async def noop(ctx: dict[str, Any], *, seq: int, sent_at: float | None = None) -> None:
@@ -19,12 +19,17 @@ async def sleep(ctx: dict[str, Any], *, seq: int, sent_at: float | None = None) 
     await run_async("sleep", seq, sent_at)
 
 
+async def rtt(ctx: dict[str, Any], *, seq: int, sent_at: float | None = None) -> None:
+    await run_async("rtt", seq, sent_at)
+
+
 settings = {
     "queue": Queue.from_url(redis_url()),
-    "functions": [noop, sleep],
+    "functions": [noop, sleep, rtt],
     "concurrency": 10,  # SAQ's default
 }
 settings_io = {**settings, "concurrency": IO_CONCURRENCY}
+settings_wide = {**settings, "concurrency": IO_WIDE}
 
 
 class SaqPeer(Peer):
@@ -50,6 +55,7 @@ class SaqPeer(Peer):
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         target = "saq_peer.settings_io" if spec.io else "saq_peer.settings"
+        target = "saq_peer.settings_wide" if spec.wide else target
         return [[venv_bin("saq"), target, "--workers", str(PROCESSES), "--quiet"]]
 
 

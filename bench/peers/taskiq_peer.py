@@ -34,7 +34,12 @@ async def sleep(seq: int, sent_at: float | None = None) -> None:
     await run_async("sleep", seq, sent_at)
 
 
-TASKS = {"noop": noop, "sleep": sleep}
+@broker.task(task_name="rtt")
+async def rtt(seq: int, sent_at: float | None = None) -> None:
+    await run_async("rtt", seq, sent_at)
+
+
+TASKS = {"noop": noop, "sleep": sleep, "rtt": rtt}
 
 
 class TaskiqPeer(Peer):
@@ -82,7 +87,7 @@ class TaskiqPeer(Peer):
             "WARNING",
         ]
         if spec.io:
-            cmd += ["--max-async-tasks", str(IO_CONCURRENCY)]
+            cmd += ["--max-async-tasks", str(spec.io_concurrency)]
         return [cmd]
 
 

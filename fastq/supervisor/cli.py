@@ -91,6 +91,20 @@ def load_options(cli: Mapping[str, Any] | Sequence[str], env: Mapping[str, str])
     return options
 
 
+def enable_keyspace_wakeups(options: WorkerOptions) -> None:
+    """Ask Redis to publish list keyspace events; log what happened (never fatal)."""
+    from fastq.rdb.notify import enable_keyspace_events
+
+    on, what = enable_keyspace_events(RedisConfig.from_url(options.redis_url))
+    if on:
+        log.info("keyspace wake-ups on", notify_keyspace_events=what)
+    else:
+        log.info(
+            "keyspace events unavailable: tasks pushed without a wake-up wait for the poll",
+            reason=what,
+        )
+
+
 def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
     """Ping Redis until it answers; one log line per attempt. False if --redis-wait ran out."""
     from fastq.rdb.conn import SyncConn
@@ -193,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if options.keyspace_wakeups:
+        enable_keyspace_wakeups(options)
     from fastq.supervisor.runtime import build_supervisor
 
     def reloader() -> tuple[WorkerOptions, Any]:

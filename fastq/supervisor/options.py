@@ -233,6 +233,16 @@ class WorkerOptions(RedisOptions):
         "debug, info, warning, error or critical",
         metavar="LEVEL",
     )
+    keyspace_wakeups: bool = option(
+        True,
+        bool,
+        "turn on Redis keyspace events for lists (CONFIG SET) and let idle workers hear"
+        " pushes that come without a wake-up (Go producers)",
+        flag=True,
+    )
+    uvloop: bool = option(
+        True, bool, "run each worker's event loop on uvloop when it is installed", flag=True
+    )
     metrics_port: int = option(
         0, _port, "serve /metrics, /healthz and /readyz on this port (0: off)", metavar="PORT"
     )

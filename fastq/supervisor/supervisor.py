@@ -74,6 +74,8 @@ def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSe
         shutdown_timeout=options.shutdown_timeout,
         max_tasks_per_child=options.max_tasks_per_child,
         identity=identity,
+        uvloop=options.uvloop,
+        keyspace_wakeups=options.keyspace_wakeups,
     )
 
 
@@ -146,6 +148,7 @@ class Supervisor:
             server_id=self.identity.server_id,
         )
         try:
+            self.manage()  # fork now: the first wait would otherwise delay it a LOOP_TICK
             while True:
                 now = time.monotonic()
                 fds = [c.fd for c in self.children.values() if not c.eof]

@@ -11,6 +11,7 @@ from fastq._core import QueueOrder
 from fastq.rdb import worker as rdb
 from fastq.rdb.blocking import WakeWaiter
 from fastq.rdb.conn import AsyncConn
+from fastq.rdb.notify import KeyspaceWaker
 from fastq.worker.settings import WorkerSettings
 
 
@@ -31,6 +32,11 @@ class Fetcher:
         self.clock = clock
         self.order = QueueOrder(settings.queues, settings.strict_priority)
         self.waiter = WakeWaiter(settings.redis, list(settings.queues))
+        self.notices = (
+            KeyspaceWaker(settings.redis, list(settings.queues))
+            if settings.keyspace_wakeups
+            else None
+        )
 
     async def fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         """Move up to ``count`` tasks to active; returns them and their lease score."""
@@ -41,7 +47,10 @@ class Fetcher:
                 queues, count, expiry, self._quotas(queues, count), self.settings.fetch_max_bytes
             )
         )
-        return rdb.parse_dequeue(queues, reply), expiry
+        fetched = rdb.parse_dequeue(queues, reply)
+        if self.notices is not None and fetched and self.notices.armed:
+            await self.notices.disarm()  # busy: stop hearing an event per enqueue
+        return fetched, expiry
 
     async def wait_then_fetch(self, timeout: float, count: int) -> tuple[list[rdb.Fetched], int]:
         """Wait up to ``timeout`` for a wake-up, then fetch up to ``count`` tasks, in
@@ -50,10 +59,21 @@ class Fetcher:
         expiry = int(self.clock() + self.settings.lease_duration + timeout)
         quotas = self._quotas(queues, count)
         call = rdb.dequeue_call(queues, count, expiry, quotas, self.settings.fetch_max_bytes)
+        notices = self.notices
+        if notices is not None:
+            fresh = not notices.armed
+            if await notices.arm() and (fresh or notices.noticed):
+                # A push between the last fetch and now may not have been heard.
+                timeout = 0.0
+            notices.noticed = False
+            notices.waiting = True
         try:
             reply = await self.waiter.wait_then_call(timeout, call)
         except NoScriptError:
             reply = await self.conn.call(call)  # loads the scripts
+        finally:
+            if notices is not None:
+                notices.waiting = False
         return rdb.parse_dequeue(queues, reply), expiry
 
     def _quotas(self, queues: Sequence[str], count: int) -> list[int]:
@@ -64,6 +84,8 @@ class Fetcher:
 
     async def close(self) -> None:
         await self.waiter.close()
+        if self.notices is not None:
+            await self.notices.close()
 
 
 def split_batch(count: int, weights: Sequence[int], draw: Callable[[int], int]) -> list[int]:

@@ -530,6 +530,22 @@ class Engine:
         log.info("requeued unfinished tasks", count=sum(len(h) for h in by_queue.values()))
 
 
+def new_event_loop(prefer_uvloop: bool) -> asyncio.AbstractEventLoop:
+    """uvloop's event loop when ``prefer_uvloop`` and it is installed, else asyncio's.
+
+    uvloop runs the loop's I/O and callbacks in C: fastq's own Redis traffic and
+    the handlers' (``redis.asyncio``, HTTP clients) both get cheaper per call.
+    """
+    if prefer_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def run_worker(
     app: App,
     settings: WorkerSettings,
@@ -557,7 +573,7 @@ def run_worker(
         clock: unix time source (tests inject one).
         hooks: metrics/tracing observer (None: nothing observed).
     """
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop(settings.uvloop)
     asyncio.set_event_loop(loop)
     engine = Engine(
         app, settings, control=control, maintenance=maintenance, clock=clock, hooks=hooks

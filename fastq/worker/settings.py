@@ -69,6 +69,11 @@ class WorkerSettings:
         skew_allowance: seconds a lease must be past its expiry before the
             recoverer takes the task: the clock skew between hosts it tolerates
             (see ``docs/reliability.md``).
+        uvloop: run the worker's event loop on uvloop when it is installed
+            (False: asyncio's own loop).
+        keyspace_wakeups: while idle, listen to keyspace events on the pending
+            lists so tasks pushed without a wake token (Go producers) start at
+            once; needs ``notify-keyspace-events`` with K and l (the poll covers).
     """
 
     redis: RedisConfig = field(default_factory=RedisConfig.from_env)
@@ -90,6 +95,8 @@ class WorkerSettings:
     maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
     janitor_interval: float = DEFAULT_JANITOR_INTERVAL
     skew_allowance: float = DEFAULT_SKEW_ALLOWANCE
+    uvloop: bool = True
+    keyspace_wakeups: bool = True
 
     def __post_init__(self) -> None:
         if not self.queues:

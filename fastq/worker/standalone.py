@@ -16,6 +16,7 @@ from fastq.apploader import AppLoader
 from fastq.config import RedisConfig
 from fastq.errors import BrokerConfigError, BrokerError, ConfigError
 from fastq.rdb.conn import SyncConn
+from fastq.rdb.notify import enable_keyspace_events
 from fastq.worker.process import run_worker
 from fastq.worker.settings import WorkerSettings, parse_queues
 
@@ -25,7 +26,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
 
     Reads FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"), FASTQ_CONCURRENCY,
     FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH and
-    FASTQ_FETCH_MAX_BYTES and FASTQ_SKEW_ALLOWANCE.
+    FASTQ_FETCH_MAX_BYTES, FASTQ_SKEW_ALLOWANCE, FASTQ_UVLOOP (0: asyncio's loop) and
+    FASTQ_KEYSPACE_WAKEUPS (0: off).
 
     Args:
         env: the variables to read; None reads ``os.environ``.
@@ -45,6 +47,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
     ):
         if e.get(key):
             kw[name] = conv(e[key])
+    for name, key in (("uvloop", "FASTQ_UVLOOP"), ("keyspace_wakeups", "FASTQ_KEYSPACE_WAKEUPS")):
+        if e.get(key):
+            kw[name] = e[key].strip().lower() not in ("0", "false", "no", "off")
     return WorkerSettings(**kw)  # type: ignore[arg-type]
 
 
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokerConfigError as exc:  # a wrong password or DB index: no retry can help
         print(f"fastq.worker: {exc}", file=sys.stderr)
         return 2
+    if settings.keyspace_wakeups:
+        enable_keyspace_events(settings.redis)  # best effort: the poll covers a refusal
     maintenance = os.environ.get("FASTQ_MAINTENANCE", "1") != "0"
     return run_worker(app, settings, maintenance=maintenance)
 
