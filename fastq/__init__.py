@@ -27,12 +27,15 @@ from fastq.errors import (
     QueueBusyError,
     QueueNotEmptyError,
     QueueNotFoundError,
+    RetryAfter,
     RevokeTask,
     SkipRetry,
     TaskIDConflictError,
     TaskNotFoundError,
     TaskTimeoutError,
     UnknownTaskTypeError,
+    WaitError,
+    WaitTimeoutError,
 )
 
 __version__ = "0.1.0"
@@ -100,6 +103,7 @@ __all__ = [
     "QueueNotEmptyError",
     "QueueNotFoundError",
     "RedisConfig",
+    "RetryAfter",
     "RevokeTask",
     "SkipRetry",
     "Task",
@@ -109,5 +113,7 @@ __all__ = [
     "TaskState",
     "TaskTimeoutError",
     "UnknownTaskTypeError",
+    "WaitError",
+    "WaitTimeoutError",
     "__version__",
 ]

@@ -206,13 +206,25 @@ class Context:
         return self._result
 
 
+KeyFunc = Callable[["IncomingTask"], Any]
+
+
 class Route:
-    """A resolved handler: the function, whether it is async, and the middleware."""
+    """A resolved handler: the function, whether it is async, the middleware, and the
+    concurrency key function and cap (``key_fn`` None: no per-key cap)."""
 
-    __slots__ = ("fn", "is_async", "middleware")
+    __slots__ = ("concurrency", "fn", "is_async", "key_fn", "middleware")
 
-    def __init__(self, fn: Handler, middleware: tuple[Middleware, ...]) -> None:
+    def __init__(
+        self,
+        fn: Handler,
+        middleware: tuple[Middleware, ...],
+        key_fn: KeyFunc | None = None,
+        concurrency: int = 0,
+    ) -> None:
         self.fn = fn
+        self.key_fn = key_fn
+        self.concurrency = concurrency
         # An object with ``async def __call__`` is an async handler too.
         call = type(fn).__call__ if not inspect.isfunction(fn) else None
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
@@ -245,6 +257,7 @@ class App:
         self.is_failure: Callable[[BaseException], bool] = is_failure or (lambda exc: True)
         self.error_handler = error_handler
         self._handlers: dict[str, Handler] = {}
+        self._keys: dict[str, tuple[KeyFunc, int]] = {}  # per-key caps by type/pattern
         self._middleware: list[Middleware] = []
         self._routes: dict[str, Route] = {}
 
@@ -265,15 +278,32 @@ class App:
         self._handlers[task_type] = fn
         self._routes.clear()
 
-    def task(self, task_type: str) -> Callable[[Handler], Handler]:
+    def task(
+        self,
+        task_type: str,
+        *,
+        concurrency_key: KeyFunc | None = None,
+        concurrency: int = 1,
+    ) -> Callable[[Handler], Handler]:
         """Decorator form of ``handle``; returns the function unchanged.
 
         Args:
             task_type: the type or prefix pattern the function serves.
+            concurrency_key: ``f(task) -> key``: at most ``concurrency`` tasks with
+                the same key (``str(key)``) run at once across every fastq-worker; the
+                others wait without using a retry (see docs/flow-control.md).
+            concurrency: the per-key cap (>= 1); used only with ``concurrency_key``.
         """
+        if concurrency_key is not None:
+            if not callable(concurrency_key):
+                raise InvalidOptionError("concurrency_key", "must be callable")
+            if not isinstance(concurrency, int) or concurrency < 1:
+                raise InvalidOptionError("concurrency", "must be an int >= 1")
 
         def register(fn: Handler) -> Handler:
             self.handle(task_type, fn)
+            if concurrency_key is not None:
+                self._keys[task_type] = (concurrency_key, concurrency)
             return fn
 
         return register
@@ -310,11 +340,17 @@ class App:
         """Registered types and patterns."""
         return list(self._handlers)
 
+    @property
+    def has_concurrency_keys(self) -> bool:
+        """True when some task type declares a per-key concurrency cap."""
+        return bool(self._keys)
+
     def route(self, task_type: str) -> Route:
         """The route serving ``task_type``; UnknownTaskTypeError if none."""
         route = self._routes.get(task_type)
         if route is not None:
             return route
+        pattern = task_type
         fn = self._handlers.get(task_type)
         if fn is None:
             best = ""
@@ -323,10 +359,12 @@ class App:
                     best = pattern
             if not best:
                 raise UnknownTaskTypeError(task_type)
+            pattern = best
             fn = self._handlers[best]
         if len(self._routes) >= _CACHE_LIMIT:
             self._routes.clear()
-        route = Route(fn, tuple(self._middleware))
+        key_fn, cap = self._keys.get(pattern, (None, 0))
+        route = Route(fn, tuple(self._middleware), key_fn, cap)
         self._routes[task_type] = route
         return route
 

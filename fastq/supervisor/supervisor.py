@@ -65,6 +65,8 @@ def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSe
         shutdown_timeout=options.shutdown_timeout,
         max_tasks_per_child=options.max_tasks_per_child,
         identity=identity,
+        queue_limits=dict(options.queue_limits),
+        rate_limits=dict(options.rate_limits),
     )
 
 

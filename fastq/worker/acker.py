@@ -9,14 +9,16 @@ still holds the task's lease and writes nothing otherwise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from fastq.app import App, IncomingTask
-from fastq.errors import RevokeTask, SkipRetry
+from fastq.errors import RetryAfter, RevokeTask, SkipRetry
+from fastq.rdb import flow as rdb_flow
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import Call
 from fastq.worker.executor import Running, describe
@@ -36,6 +38,14 @@ class _Pending:
     lease: int  # the lease score the call was made with
 
 
+@dataclass(slots=True)
+class _Freed:
+    """Flow-control slots that finished tasks of one queue free (see docs/flow-control.md)."""
+
+    queue_slots: int = 0
+    key_slots: list[tuple[str, str]] = field(default_factory=list)  # (task id, key)
+
+
 class Acker:
     """Collects outcomes; ``build`` drains them into calls, ``apply`` reads the replies."""
 
@@ -48,6 +58,10 @@ class Acker:
         self.clock = clock
         self._successes: dict[str, list[rdb.Success]] = {}
         self._calls: list[tuple[Call, _Pending]] = []
+        self._freed: dict[str, _Freed] = {}
+        # The queues with a concurrency cap now (the fetcher's view): a finished task
+        # of one wakes an idle worker, as its slot frees.
+        self.capped: Callable[[], frozenset[str]] = frozenset
         self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
 
     def __len__(self) -> int:
@@ -60,11 +74,21 @@ class Acker:
             self.leases.remove(r.task_id)
         return score
 
+    def _free_slots(self, r: Running) -> None:
+        capped = r.queue in self.capped()
+        if not capped and not r.flow_key:
+            return
+        freed = self._freed.setdefault(r.queue, _Freed())
+        freed.queue_slots += capped
+        if r.flow_key:
+            freed.key_slots.append((r.task_id, r.flow_key))
+
     def success(self, r: Running) -> None:
         now = self.clock()
         lease = self._lease(r)
         if lease is None:
             return
+        self._free_slots(r)
         msg = r.msg
         if msg.retention > 0:
             kept = msg.copy()
@@ -81,6 +105,7 @@ class Acker:
         lease = self._lease(r)
         if lease is None:
             return
+        self._free_slots(r)
         # Asynq v0.26 order: the error handler sees every error; then revoke,
         # archive (retries used up or SkipRetry), else retry (counted as a failure
         # only if is_failure says so).
@@ -97,6 +122,13 @@ class Acker:
             return
         msg = r.msg.copy()
         msg.error_msg = describe(exc)
+        if isinstance(exc, RetryAfter):  # not a failure: no retry used, no failed count
+            at = math.ceil(now + exc.seconds)
+            call = rdb.retry_call(
+                r.queue, r.task_id, msg.encode(), at, is_failure=False, lease=lease, now=now
+            )
+            self._calls.append((call, _Pending(r.task_id, r.queue, "retry", lease)))
+            return
         msg.last_failed_at = int(now)
         if isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry:
             call = rdb.archive_call(
@@ -163,14 +195,24 @@ class Acker:
         for call, pending in self._calls:
             calls.append(call)
             meta.append([pending])
+        # After the acknowledgements, so a woken worker finds the slots free.
+        for queue, freed in self._freed.items():
+            call = rdb_flow.flow_release_call(queue, freed.key_slots, freed.queue_slots, now)
+            calls.append(call)
+            meta.append([])
         self._successes = {}
         self._calls = []
+        self._freed = {}
         return calls, meta
 
     def apply(self, meta: list[list[_Pending]], replies: list[Any]) -> int:
         """Read the replies; returns how many tasks were acknowledged."""
         acked = 0
         for pendings, reply in zip(meta, replies, strict=True):
+            if not pendings:  # a flow_release call: parked tasks still come back on time
+                if isinstance(reply, BaseException):
+                    log.warning("could not release flow-control slots", error=str(reply))
+                continue
             if isinstance(reply, BaseException):
                 log.error("acknowledgement failed", error=str(reply), task_id=pendings[0].task_id)
                 for p in pendings:
