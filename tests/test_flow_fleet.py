@@ -123,3 +123,18 @@ def test_kill_9_of_a_worker_leaks_no_slot(
     wait_for(lambda: done(r) >= n, timeout=200, what="the queue drained after kill -9")
     assert maxima(r)["queue"] == 5  # all five slots serve again, and never a sixth
     wait_for(lambda: r.zcard(keys.lease_key("stripe")) == 0, timeout=20, what="no lease left")
+
+
+def test_rate_limit_200_per_second_across_three_supervisors(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    n = 2400  # 12 s worth: the queue stays backlogged for the 10 s measured
+    enqueue(redis_url, "rated", [{}] * n, "rl")
+    fleet(started, tmp_path, redis_url, "--queues", "rl", "--rate-limits", "rl=200/s")
+    wait_for(lambda: r.llen("test:flow:starts") >= 2200, timeout=60, what="11 s of starts")
+    starts = sorted(int(x) for x in r.lrange("test:flow:starts", 0, -1))
+    first = starts[0]
+    windows = Counter((t - first) // 1000 for t in starts)
+    rates = [windows[w] for w in range(1, 11)]  # every one-second window after the first
+    print(f"rate limit 200/s: first window {windows[0]}, then {rates}")
+    assert all(190 <= x <= 210 for x in rates), rates
