@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import redis
+import redis.asyncio as aioredis
+
 from fastq import keys
+from fastq.config import RedisConfig
 from fastq.options import validate_queue_name
-from fastq.rdb.conn import Call
+from fastq.rdb.conn import Call, translate_errors
 from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 from fastq.rdb.plan import Cmd, Plan, ok
 
@@ -92,3 +96,116 @@ def set_queue_limit(queue: str, cap: int | None) -> Plan[None]:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# --- waiting for results ----------------------------------------------------------
+
+
+def notify_done_call(queue: str, done: Sequence[tuple[str, int]]) -> Call:
+    """Wake waiters of (task id, retention seconds) pairs now completed or archived."""
+    ks: list[str] = []
+    args: list[str | int] = []
+    for task_id, ttl in done:
+        ks += [keys.task_key(queue, task_id), keys.done_key(queue, task_id)]
+        args.append(max(1, ttl))
+    return Call("notify_done", ks, args)
+
+
+FINAL_STATES = ("completed", "archived")
+
+
+class TaskRecord(NamedTuple):
+    """A task hash as ``wait`` reads it (None fields: the hash or field is missing)."""
+
+    state: str | None
+    msg: bytes | None
+    result: bytes | None
+
+
+class Waiter:
+    """Reads a task's state and blocks on its done list, on a connection without a
+    socket timeout (a blocking pop may last as long as the caller's timeout).
+
+    Args:
+        config: how to reach Redis.
+    """
+
+    def __init__(self, config: RedisConfig) -> None:
+        kw = config.connection_kwargs()
+        kw["socket_timeout"] = None
+        self._redis = redis.Redis.from_url(config.url, **kw)
+        self._target = config.redacted_url
+
+    def read(self, queue: str, task_id: str) -> TaskRecord:
+        with translate_errors(self._target):
+            state, msg, result = self._redis.hmget(
+                keys.task_key(queue, task_id), ["state", "msg", "result"]
+            )
+        return _record(state, msg, result)
+
+    def block(self, queue: str, task_id: str, timeout: float) -> bool:
+        """Block until the task's done token comes or ``timeout`` passes; True: it came."""
+        with translate_errors(self._target):
+            return (
+                self._redis.blpop([keys.done_key(queue, task_id)], timeout=max(timeout, 0.01))
+                is not None
+            )
+
+    def pass_on(self, queue: str, task_id: str, ttl: int) -> None:
+        """Put the done token back for the next waiter, lasting ``ttl`` seconds."""
+        with translate_errors(self._target):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.lpush(keys.done_key(queue, task_id), "1")
+            pipe.expire(keys.done_key(queue, task_id), max(1, ttl))
+            pipe.execute()
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+class AsyncWaiter:
+    """``Waiter`` for asyncio callers.
+
+    Args:
+        config: how to reach Redis.
+    """
+
+    def __init__(self, config: RedisConfig) -> None:
+        kw = config.connection_kwargs()
+        kw["socket_timeout"] = None
+        self._redis = aioredis.Redis.from_url(config.url, **kw)
+        self._target = config.redacted_url
+
+    async def read(self, queue: str, task_id: str) -> TaskRecord:
+        with translate_errors(self._target):
+            state, msg, result = await self._redis.hmget(
+                keys.task_key(queue, task_id), ["state", "msg", "result"]
+            )
+        return _record(state, msg, result)
+
+    async def block(self, queue: str, task_id: str, timeout: float) -> bool:
+        """Block until the task's done token comes or ``timeout`` passes; True: it came."""
+        with translate_errors(self._target):
+            got = await self._redis.blpop(
+                [keys.done_key(queue, task_id)], timeout=max(timeout, 0.01)
+            )
+        return got is not None
+
+    async def pass_on(self, queue: str, task_id: str, ttl: int) -> None:
+        """Put the done token back for the next waiter, lasting ``ttl`` seconds."""
+        with translate_errors(self._target):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.lpush(keys.done_key(queue, task_id), "1")
+            pipe.expire(keys.done_key(queue, task_id), max(1, ttl))
+            await pipe.execute()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _record(state: Any, msg: Any, result: Any) -> TaskRecord:
+    return TaskRecord(
+        _s(state) if state is not None else None,
+        bytes(msg) if msg is not None else None,
+        bytes(result) if result is not None else None,
+    )

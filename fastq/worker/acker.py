@@ -59,6 +59,7 @@ class Acker:
         self._successes: dict[str, list[rdb.Success]] = {}
         self._calls: list[tuple[Call, _Pending]] = []
         self._freed: dict[str, _Freed] = {}
+        self._done: dict[str, list[tuple[str, int]]] = {}  # kept tasks: wake their waiters
         # The queues with a concurrency cap now (the fetcher's view): a finished task
         # of one wakes an idle worker, as its slot frees.
         self.capped: Callable[[], frozenset[str]] = frozenset
@@ -91,6 +92,7 @@ class Acker:
         self._free_slots(r)
         msg = r.msg
         if msg.retention > 0:
+            self._done.setdefault(r.queue, []).append((r.task_id, msg.retention))
             kept = msg.copy()
             kept.completed_at = int(now)
             item = rdb.Success(
@@ -131,6 +133,8 @@ class Acker:
             return
         msg.last_failed_at = int(now)
         if isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry:
+            if msg.retention > 0:
+                self._done.setdefault(r.queue, []).append((r.task_id, msg.retention))
             call = rdb.archive_call(
                 r.queue,
                 r.task_id,
@@ -200,18 +204,22 @@ class Acker:
             call = rdb_flow.flow_release_call(queue, freed.key_slots, freed.queue_slots, now)
             calls.append(call)
             meta.append([])
+        for queue, done in self._done.items():
+            calls.append(rdb_flow.notify_done_call(queue, done))
+            meta.append([])
         self._successes = {}
         self._calls = []
         self._freed = {}
+        self._done = {}
         return calls, meta
 
     def apply(self, meta: list[list[_Pending]], replies: list[Any]) -> int:
         """Read the replies; returns how many tasks were acknowledged."""
         acked = 0
         for pendings, reply in zip(meta, replies, strict=True):
-            if not pendings:  # a flow_release call: parked tasks still come back on time
+            if not pendings:  # flow_release or notify_done: best effort, see their scripts
                 if isinstance(reply, BaseException):
-                    log.warning("could not release flow-control slots", error=str(reply))
+                    log.warning("could not release slots or wake waiters", error=str(reply))
                 continue
             if isinstance(reply, BaseException):
                 log.error("acknowledgement failed", error=str(reply), task_id=pendings[0].task_id)
