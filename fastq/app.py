@@ -32,6 +32,7 @@ from typing import Any
 
 from fastq._core import TaskMessage
 from fastq.errors import InvalidOptionError, UnknownTaskTypeError
+from fastq.flow.limits import Rate, parse_rate
 
 Handler = Callable[["IncomingTask", "Context"], Any]
 Middleware = Callable[["IncomingTask", "Context"], Generator[None, None, None]]
@@ -210,10 +211,11 @@ KeyFunc = Callable[["IncomingTask"], Any]
 
 
 class Route:
-    """A resolved handler: the function, whether it is async, the middleware, and the
-    concurrency key function and cap (``key_fn`` None: no per-key cap)."""
+    """A resolved handler: the function, whether it is async, the middleware, the
+    concurrency key function and cap (``key_fn`` None: no per-key cap) and the
+    type's rate limit (None: none)."""
 
-    __slots__ = ("concurrency", "fn", "is_async", "key_fn", "middleware")
+    __slots__ = ("concurrency", "fn", "is_async", "key_fn", "middleware", "rate")
 
     def __init__(
         self,
@@ -221,10 +223,12 @@ class Route:
         middleware: tuple[Middleware, ...],
         key_fn: KeyFunc | None = None,
         concurrency: int = 0,
+        rate: Rate | None = None,
     ) -> None:
         self.fn = fn
         self.key_fn = key_fn
         self.concurrency = concurrency
+        self.rate = rate
         # An object with ``async def __call__`` is an async handler too.
         call = type(fn).__call__ if not inspect.isfunction(fn) else None
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
@@ -258,6 +262,7 @@ class App:
         self.error_handler = error_handler
         self._handlers: dict[str, Handler] = {}
         self._keys: dict[str, tuple[KeyFunc, int]] = {}  # per-key caps by type/pattern
+        self._rates: dict[str, Rate] = {}  # per-type rate limits by type/pattern
         self._middleware: list[Middleware] = []
         self._routes: dict[str, Route] = {}
 
@@ -284,6 +289,7 @@ class App:
         *,
         concurrency_key: KeyFunc | None = None,
         concurrency: int = 1,
+        rate_limit: str | Rate | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator form of ``handle``; returns the function unchanged.
 
@@ -293,7 +299,10 @@ class App:
                 the same key (``str(key)``) run at once across every fastq-worker; the
                 others wait without using a retry (see docs/flow-control.md).
             concurrency: the per-key cap (>= 1); used only with ``concurrency_key``.
+            rate_limit: fleet-wide rate limit of this type's starts, e.g. ``"10/s"``
+                or ``"600/min burst 20"``; tasks over it wait (no retry used).
         """
+        rate = parse_rate(rate_limit) if rate_limit is not None else None
         if concurrency_key is not None:
             if not callable(concurrency_key):
                 raise InvalidOptionError("concurrency_key", "must be callable")
@@ -304,6 +313,8 @@ class App:
             self.handle(task_type, fn)
             if concurrency_key is not None:
                 self._keys[task_type] = (concurrency_key, concurrency)
+            if rate is not None:
+                self._rates[task_type] = rate
             return fn
 
         return register
@@ -341,9 +352,9 @@ class App:
         return list(self._handlers)
 
     @property
-    def has_concurrency_keys(self) -> bool:
-        """True when some task type declares a per-key concurrency cap."""
-        return bool(self._keys)
+    def has_flow_limits(self) -> bool:
+        """True when some task type declares a per-key cap or a rate limit."""
+        return bool(self._keys or self._rates)
 
     def route(self, task_type: str) -> Route:
         """The route serving ``task_type``; UnknownTaskTypeError if none."""
@@ -364,7 +375,7 @@ class App:
         if len(self._routes) >= _CACHE_LIMIT:
             self._routes.clear()
         key_fn, cap = self._keys.get(pattern, (None, 0))
-        route = Route(fn, tuple(self._middleware), key_fn, cap)
+        route = Route(fn, tuple(self._middleware), key_fn, cap, self._rates.get(pattern))
         self._routes[task_type] = route
         return route
 

@@ -83,3 +83,58 @@ async def test_a_failing_key_function_fails_the_task_and_the_worker_lives(
         await until(lambda: _state(r, "default", tid)() == b"archived")
         assert e.busy == 0
     assert "KeyError" in task_msg(r, "default", tid).error_msg
+
+
+async def test_a_cap_stored_at_run_time_overrides_the_workers_and_clears(
+    redis_url: str, r: redis.Redis
+) -> None:
+    from fastq.inspect.inspector import Inspector
+
+    app = App()
+    release = asyncio.Event()
+
+    @app.task("hold")
+    async def hold(task: IncomingTask, ctx: Context) -> None:
+        await release.wait()
+
+    with Inspector(redis_url) as insp:
+        insp.set_queue_limit("default", 1)
+        assert insp.queue_limits() == {"default": 1}
+        async with engine(app, redis_url, concurrency=8, queue_limits={"default": 3}) as e:
+            for _ in range(6):
+                enqueue(r, "hold")
+            await until(lambda: e.busy == 1)
+            await asyncio.sleep(0.3)
+            assert e.busy == 1 and r.llen(keys.pending_key("default")) == 5
+            insp.set_queue_limit("default", None)  # back to the worker's own cap of 3
+            await until(lambda: e.busy == 3, timeout=3)
+            await asyncio.sleep(0.3)
+            assert e.busy == 3
+            release.set()
+            await until(lambda: r.llen(keys.pending_key("default")) == 0 and e.busy == 0)
+        assert insp.queue_limits() == {}
+
+
+async def test_a_type_rate_limit_runs_the_burst_and_parks_the_rest(
+    redis_url: str, r: redis.Redis
+) -> None:
+    app = App()
+    ran: list[str] = []
+
+    @app.task("mail", rate_limit="1/min burst 2")
+    async def mail(task: IncomingTask, ctx: Context) -> None:
+        ran.append(task.id)
+
+    @app.task("other")
+    async def other(task: IncomingTask, ctx: Context) -> None:
+        ran.append(task.id)
+
+    async with engine(app, redis_url, concurrency=8):
+        ids = [enqueue(r, "mail") for _ in range(5)]
+        free = enqueue(r, "other")
+        await until(lambda: len(ran) == 3 and r.zcard(keys.scheduled_key("default")) == 3)
+        await asyncio.sleep(0.2)
+    assert free in ran and len(ran) == 3  # the burst of two mails and the unlimited task
+    parked = [x.decode() for x in r.zrange(keys.scheduled_key("default"), 0, -1)]
+    assert sorted(parked + [t for t in ran if t != free]) == sorted(ids)
+    assert all(task_msg(r, "default", t).retried == 0 for t in parked)

@@ -89,8 +89,8 @@ def test_key_slot_is_taken_then_the_task_parks_and_is_woken(redis_url: str, r: r
     c = _conn(redis_url)
     _pending(r, "q", 3)
     got, _ = _fetch(c, "q", 3, w.QueueFlow(), NOW)
-    items = [f.KeySlot(t, "user1", 1, NOW + 30) for t in got]
-    codes = c.call(f.flow_acquire_call("q", items, NOW, NOW + 30))
+    items = [f.Admit(t, "k", NOW + 30, "user1", 1) for t in got]
+    codes = c.call(f.flow_acquire_call("q", items, NOW, 30))
     assert codes == [1, 2, 2]
     assert r.zrange(keys.key_slots_key("q", "user1"), 0, -1) == [got[0].encode()]
     assert r.zrange(keys.key_waiters_key("q", "user1"), 0, -1) == [x.encode() for x in got[1:]]
@@ -116,8 +116,27 @@ def test_a_dead_holders_key_slot_comes_back_when_its_lease_expires(
         _fetch(c, "q", 1, w.QueueFlow(), NOW, lease=NOW + 5)[0]
         + _fetch(c, "q", 1, w.QueueFlow(), NOW, lease=NOW + 60)[0]
     )
-    assert c.call(f.flow_acquire_call("q", [f.KeySlot(a, "k", 1, NOW + 5)], NOW, NOW + 30)) == [1]
+    assert c.call(f.flow_acquire_call("q", [f.Admit(a, "t", NOW + 5, "k", 1)], NOW, 30)) == [1]
     # a's worker dies: nothing releases its slot, but its lease ends at NOW + 5
-    item = f.KeySlot(b, "k", 1, NOW + 60)
-    assert c.call(f.flow_acquire_call("q", [item], NOW + 5, NOW + 35)) == [1]
+    item = f.Admit(b, "t", NOW + 60, "k", 1)
+    assert c.call(f.flow_acquire_call("q", [item], NOW + 5, 30)) == [1]
     assert r.zrange(keys.key_slots_key("q", "k"), 0, -1) == [b.encode()]
+
+
+def test_a_type_over_its_rate_limit_parks_until_its_token_is_due(
+    redis_url: str, r: redis.Redis
+) -> None:
+    c = _conn(redis_url)
+    _pending(r, "q", 4)
+    got, _ = _fetch(c, "q", 4, w.QueueFlow(), NOW)
+    rate = parse_rate("1/s burst 2")
+    items = [f.Admit(t, "mail", NOW + 30, "", 0, rate.interval_ms, rate.burst) for t in got]
+    assert c.call(f.flow_acquire_call("q", items, NOW, 30)) == [1, 1, 3, 3]
+    # the burst of two ran; the next token is due in one second, and parking spent none
+    assert r.zrange(keys.scheduled_key("q"), 0, -1, withscores=True) == [
+        (got[2].encode(), NOW + 1),
+        (got[3].encode(), NOW + 1),
+    ]
+    assert r.hget(keys.task_key("q", got[2]), "msg") == b"m"
+    assert r.get(keys.rate_key("q", "mail")) == str(NOW * 1000 + 2000).encode()
+    assert r.get(keys.rate_key("q", "other")) is None

@@ -20,35 +20,42 @@ from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 from fastq.rdb.plan import Cmd, Plan, ok
 
 
-class KeySlot(NamedTuple):
-    """A fetched task that needs a slot of its concurrency key."""
+class Admit(NamedTuple):
+    """A fetched task whose type has a per-key cap and/or a per-type rate limit."""
 
     task_id: str
-    flow_key: str
-    cap: int
+    task_type: str
     lease: int
+    flow_key: str = ""  # the concurrency key ("": no key cap)
+    cap: int = 0
+    interval_ms: int = 0  # GCRA interval of the type's rate limit (0: none)
+    burst: int = 1
 
 
-class SlotCode:
+class AdmitCode:
     """Per-task codes of ``flow_acquire``."""
 
-    TAKEN = 1
-    PARKED = 2
+    ADMITTED = 1
+    PARKED_FOR_SLOT = 2
+    PARKED_FOR_RATE = 3
     LEASE_LOST = 0
     NOT_ACTIVE = -1
 
 
-def flow_acquire_call(queue: str, items: Sequence[KeySlot], now: float, park_until: int) -> Call:
-    """Take a key slot for each item or park the task (see ``lua/flow_acquire.lua``)."""
+def flow_acquire_call(queue: str, items: Sequence[Admit], now: float, park_for: int) -> Call:
+    """Admit or park each item (see ``lua/flow_acquire.lua``); ``park_for`` is the
+    longest a task waits for a key slot (seconds)."""
     ks = [keys.active_key(queue), keys.lease_key(queue), keys.scheduled_key(queue)]
-    args: list[str | int] = [int(now), park_until]
+    args: list[str | int] = [int(now * 1000), park_for]
     for it in items:
-        ks += [
-            keys.task_key(queue, it.task_id),
-            keys.key_slots_key(queue, it.flow_key),
-            keys.key_waiters_key(queue, it.flow_key),
-        ]
-        args += [it.task_id, it.cap, it.lease]
+        tk = keys.task_key(queue, it.task_id)
+        ks.append(tk)
+        if it.cap:
+            ks += [keys.key_slots_key(queue, it.flow_key), keys.key_waiters_key(queue, it.flow_key)]
+        else:
+            ks += [tk, tk]
+        ks.append(keys.rate_key(queue, it.task_type) if it.interval_ms else tk)
+        args += [it.task_id, it.lease, it.cap, it.interval_ms, it.burst]
     return Call("flow_acquire", ks, args)
 
 

@@ -33,10 +33,10 @@ from fastq.rdb.conn import AsyncConn, Call
 from fastq.rdb.servers import clear_server_state_call
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
+from fastq.worker.admission import Admission
 from fastq.worker.control import ChildControl, NullControl
 from fastq.worker.executor import Executor, Interrupt, Running, interruption_error
 from fastq.worker.fetcher import Fetcher
-from fastq.worker.keygate import KeyGate
 from fastq.worker.leases import Leases
 from fastq.worker.outage import OutageLog
 from fastq.worker.results import ResultWriter
@@ -147,9 +147,11 @@ class Engine:
         self.conn = AsyncConn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)
         self.acker.capped = self.fetcher.capped
-        self.keygate: KeyGate | None = None
-        if self.app.has_concurrency_keys:
-            self.keygate = KeyGate(self.app, self.conn, self.settings.lease_duration, self.clock)
+        self.admission: Admission | None = None
+        if self.app.has_flow_limits:
+            self.admission = Admission(
+                self.app, self.conn, self.settings.lease_duration, self.clock
+            )
         self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
         self.results = ResultWriter(self.settings.redis, self.leases, self.running)
         self.cancels = CancelListener(self.settings.redis)
@@ -274,15 +276,15 @@ class Engine:
             if msg.id != f.task_id:  # keep the id the keys use
                 msg.id = f.task_id
             r = Running(msg, f.queue, now, task_deadline(msg, now))
-            if self.keygate is not None:
-                route = self.keygate.route(r)
-                if route is not None:  # takes a key slot first (its fetch slot stays busy)
+            if self.admission is not None:
+                route = self.admission.route(r)
+                if route is not None:  # admitted first (its fetch slot stays busy)
                     gated.setdefault(f.queue, []).append((r, route))
                     self.busy += 1
                     continue
             self._start(r)
         for queue, runs in gated.items():
-            task = asyncio.create_task(self._gate(queue, runs))
+            task = asyncio.create_task(self._admit(queue, runs))
             self._fetches.add(task)
             task.add_done_callback(self._fetches.discard)
 
@@ -299,17 +301,17 @@ class Engine:
         else:
             self._on_done(r, failure)
 
-    async def _gate(self, queue: str, runs: list[tuple[Running, Route]]) -> None:
-        """Start the runs that get a slot of their concurrency key; the others were
+    async def _admit(self, queue: str, runs: list[tuple[Running, Route]]) -> None:
+        """Start the runs admitted under their key cap and rate limit; the others were
         parked in Redis (or their lease was lost) and are dropped here."""
-        assert self.keygate is not None
+        assert self.admission is not None
         held = {r.task_id: self.leases.score(r.task_id) or 0 for r, _ in runs}
         start: list[Running] = []
         failed: list[tuple[Running, BaseException]] = []
         try:
-            start, failed = await self.keygate.acquire(queue, runs, held)
+            start, failed = await self.admission.admit(queue, runs, held)
         except Exception as exc:  # their leases expire and the recoverer brings them back
-            self._errors.failed("concurrency key slots", exc)
+            self._errors.failed("flow-control admission", exc)
         kept = {r.task_id for r in start} | {r.task_id for r, _ in failed}
         for r, _ in runs:
             self.busy -= 1
