@@ -13,6 +13,7 @@ from workerapps.helpers import enqueue, task_msg
 from fastq import keys
 from fastq.app import App, Context, IncomingTask
 from fastq.errors import RetryAfter
+from fastq.inspect.inspector import Inspector
 
 
 async def test_retry_after_reschedules_without_using_a_retry_or_counting_a_failure(
@@ -88,8 +89,6 @@ async def test_a_failing_key_function_fails_the_task_and_the_worker_lives(
 async def test_a_cap_stored_at_run_time_overrides_the_workers_and_clears(
     redis_url: str, r: redis.Redis
 ) -> None:
-    from fastq.inspect.inspector import Inspector
-
     app = App()
     release = asyncio.Event()
 

@@ -13,6 +13,7 @@ from fastq.flow.limits import parse_rate
 from fastq.rdb import flow as f
 from fastq.rdb import worker as w
 from fastq.rdb.conn import SyncConn
+from fastq.rdb.plan import run_sync
 
 NOW = int(time.time())
 
@@ -140,3 +141,17 @@ def test_a_type_over_its_rate_limit_parks_until_its_token_is_due(
     assert r.hget(keys.task_key("q", got[2]), "msg") == b"m"
     assert r.get(keys.rate_key("q", "mail")) == str(NOW * 1000 + 2000).encode()
     assert r.get(keys.rate_key("q", "other")) is None
+
+
+def test_garbage_in_flow_keys_neither_blocks_nor_breaks_a_fetch(
+    redis_url: str, r: redis.Redis
+) -> None:
+    c = _conn(redis_url)
+    _pending(r, "q", 5)
+    r.sadd(keys.rate_key("q"), "x")  # a rate key of the wrong type
+    rate = parse_rate("100/s burst 2")
+    got, _ = _fetch(c, "q", 5, w.QueueFlow(0, rate.interval_ms, rate.burst), NOW)
+    assert len(got) == 2  # read as a fresh limit, then replaced by a valid state
+    assert r.type(keys.rate_key("q")) == b"string"
+    r.hset(keys.QUEUE_LIMITS, mapping={"a": "-3", "b": "zz", "c": "4"})
+    assert run_sync(c, f.queue_limits()) == {"c": 4}

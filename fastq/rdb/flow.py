@@ -85,9 +85,11 @@ def queue_limits() -> Plan[dict[str, int]]:
     out: dict[str, int] = {}
     for name, value in (ok(reply) or {}).items():
         try:
-            out[_s(name)] = int(value)
+            cap = int(value)
         except ValueError:
             continue  # hostile or corrupt entry: ignored, the worker's own cap applies
+        if cap >= 1:
+            out[_s(name)] = cap
     return out
 
 

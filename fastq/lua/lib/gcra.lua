@@ -3,7 +3,9 @@
 -- interval, and each conforming request moves TAT on by ``interval`` ms.
 -- gcra_room(key, now, interval, burst): how many requests conform now, and the TAT.
 local function gcra_room(key, now, interval, burst)
-    local tat = tonumber(redis.call("GET", key) or "0") or 0
+    -- pcall: a key of another type reads as no state (gcra_spend's SET replaces it)
+    local stored = redis.pcall("GET", key)
+    local tat = type(stored) == "string" and tonumber(stored) or 0
     if tat < now then tat = now end
     local tau = (burst - 1) * interval
     local room = math.floor((now + tau - tat) / interval) + 1
