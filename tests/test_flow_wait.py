@@ -6,12 +6,14 @@ import asyncio
 
 import pytest
 import redis
+from test_cli import run_json
 from test_worker_engine import engine, until
 
 from fastq import keys
 from fastq.app import App, Context, IncomingTask
 from fastq.client import AsyncClient, Client
 from fastq.errors import SkipRetry, WaitError, WaitTimeoutError
+from fastq.inspect.inspector import Inspector
 from fastq.task import Task, TaskState
 from fastq.waiting import DEFAULT_RESULT_RETENTION
 
@@ -92,3 +94,19 @@ def test_result_true_keeps_a_retention_that_was_set(redis_url: str, r: redis.Red
         assert client.enqueue(Task("answer"), result=True, retention=7).retention == 7
         infos = client.enqueue_many([Task("answer"), Task("answer")], result=True)
     assert [i.retention for i in infos] == [DEFAULT_RESULT_RETENTION] * 2
+
+
+async def test_the_waited_result_shows_in_the_inspector_and_the_cli(
+    redis_url: str, r: redis.Redis
+) -> None:
+    release = asyncio.Event()
+    release.set()
+    async with engine(_app(release, []), redis_url), AsyncClient(redis_url) as client:
+        info = await client.enqueue(Task("answer"), result=True)
+        done = await client.wait(info, timeout=10)
+    assert done.result == b"42"
+    with Inspector(redis_url) as insp:
+        assert insp.task_info("default", info.id).result == b"42"
+    args = ("task", "inspect", "-q", "default", "-i", info.id)
+    shown = await asyncio.to_thread(run_json, redis_url, *args)
+    assert shown["result"] == "42"
