@@ -22,6 +22,7 @@ How to add an option to ``fastq-worker`` (the only edit needed): add one field t
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,9 @@ class Spec:
         parse: turns a CLI/env string or a TOML value into the field's value.
         help: one line for ``--help``.
         metavar: the value's placeholder in ``--help``.
-        flag: a boolean switch (``--x/--no-x``) instead of an option with a value.
+        flag: a boolean switch (``--x/--no-x``) instead of an option with a value;
+            its values parse as click's booleans (1/0, true/false, yes/no, on/off)
+            and ``parse`` is not used.
         argument: a positional argument (``APP``) instead of an option.
         shown_default: the default as ``--help`` shows it (else ``str(default)``).
     """
@@ -135,11 +138,7 @@ class Parsed(click.ParamType):  # type: ignore[type-arg,unused-ignore]  # generi
 
 
 def _read_env(param: click.Parameter, ctx: click.Context) -> str | None:
-    env: Mapping[str, str] | None = ctx.meta.get(_ENV)
-    if env is None:
-        import os
-
-        env = os.environ
+    env: Mapping[str, str] = ctx.meta.get(_ENV) or os.environ
     names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
     for name in names:
         if env.get(name):  # an empty variable counts as unset, as in click
@@ -157,6 +156,13 @@ class StackOption(click.Option):
 
     def resolve_envvar_value(self, ctx: click.Context) -> str | None:
         return _read_env(self, ctx)
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        hint = super().get_error_hint(ctx)  # type: ignore[arg-type,unused-ignore]
+        source = ctx.meta.get(_SOURCES, {}).get(self.name) if ctx else None
+        if source == ParameterSource.ENVIRONMENT and isinstance(self.envvar, str):
+            return f"{hint} (from {self.envvar})"  # click names only the flag
+        return hint
 
     def consume_value(
         self, ctx: click.Context, opts: Mapping[str, Any]
@@ -219,6 +225,33 @@ def click_params(cls: type) -> list[click.Parameter]:
                 )
             )
     return params
+
+
+def subcommand_option(
+    cls: type, name: str, callback: Callable[[click.Context, click.Parameter, Any], Any]
+) -> click.Option:
+    """Field ``name`` of ``cls`` once more, for a subcommand to accept after its name.
+
+    It has no variable and no default (the root's option already covers those);
+    ``callback(ctx, param, value)`` gets the parsed value, or None when not given.
+
+    Args:
+        cls: the dataclass that declares the option.
+        name: the field name.
+        callback: stores the value where the command reads it.
+    """
+    for field_name, _default, spec in declared(cls):
+        if field_name == name:
+            return StackOption(
+                [flag_name(name), name],
+                default=None,
+                type=Parsed(spec.parse, spec.metavar),
+                metavar=spec.metavar,
+                expose_value=False,
+                callback=callback,
+                help=f"{spec.help} [also accepted before the subcommand]",
+            )
+    raise KeyError(name)
 
 
 def parse_context(

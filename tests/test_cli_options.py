@@ -100,3 +100,9 @@ def test_a_malformed_redis_url_is_a_usage_error_not_a_traceback() -> None:
         assert p.returncode == ExitCode.USAGE
         assert reason in p.stderr
         assert "Traceback" not in p.stderr and "pw-secret" not in p.stderr
+
+
+def test_a_bad_fastq_redis_url_is_named_as_the_environment_variable() -> None:
+    p = fastq("queue", "ls", env_url="http://example")
+    assert p.returncode == ExitCode.USAGE
+    assert "'--redis-url' (from FASTQ_REDIS_URL): scheme must be redis://" in p.stderr

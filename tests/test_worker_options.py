@@ -210,3 +210,17 @@ def test_a_malformed_redis_url_names_its_source_without_a_traceback() -> None:
     assert code == ExitCode.INVALID_OPTIONS
     assert "FASTQ_REDIS_URL: the port must be a number 0-65535" in out
     assert "Traceback" not in out and "pw-secret" not in out
+
+
+def test_every_declared_option_is_in_the_readme_table_and_the_help() -> None:
+    from fastq.optstack import env_name, flag_name
+    from fastq.supervisor.cli import build_parser
+    from fastq.supervisor.options import OPTION_NAMES
+
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `--")]
+    help_text = build_parser().format_help()
+    for name in OPTION_NAMES - {"app"}:
+        (row,) = [r for r in rows if r.startswith(f"| `{flag_name(name)}")]
+        assert f"`{env_name(name)}`" in row
+        assert flag_name(name) in help_text and env_name(name) in help_text

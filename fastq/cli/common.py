@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from fastq.cli.render import console
+from fastq.cli.render import console, echo
 from fastq.config import ENV_REDIS_URL, RedisConfig
 from fastq.errors import InvalidOptionError
 from fastq.inspect.inspector import Inspector
+from fastq.optstack import RedisOptions, subcommand_option
 
 
 class ExitCode(IntEnum):
@@ -50,7 +51,7 @@ class CliError(click.ClickException):
         self.exit_code = int(code)
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        echo(f"error: {self.format_message()}", err=True)
 
 
 @dataclass
@@ -110,16 +111,7 @@ def accept_redis_url_anywhere(group: click.Group) -> None:
     for command in group.commands.values():
         if any(p.name == "redis_url" for p in command.params):
             continue  # an alias of a command already seen
-        command.params.append(
-            click.Option(
-                ["--redis-url"],
-                metavar="URL",
-                default=None,
-                expose_value=False,
-                callback=_late_redis_url,
-                help="Redis URL, as before the subcommand.",
-            )
-        )
+        command.params.append(subcommand_option(RedisOptions, "redis_url", _late_redis_url))
         if isinstance(command, click.Group):
             accept_redis_url_anywhere(command)
 

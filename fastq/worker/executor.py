@@ -51,6 +51,7 @@ class Running:
         "flow_key",
         "is_async",
         "msg",
+        "pending_since",
         "queue",
         "reported",
         "started",
@@ -70,6 +71,7 @@ class Running:
         self.reported = False  # outcome already handed to the acker
         self.thread_done = True  # False while a def handler occupies a thread
         self.flow_key = ""  # the concurrency key whose slot this run holds ("" none)
+        self.pending_since = 0  # unix ns it became pending (0: unknown), for metrics
 
 
 Done = Callable[[Running, BaseException | None], None]
