@@ -155,3 +155,12 @@ def test_garbage_in_flow_keys_neither_blocks_nor_breaks_a_fetch(
     assert r.type(keys.rate_key("q")) == b"string"
     r.hset(keys.QUEUE_LIMITS, mapping={"a": "-3", "b": "zz", "c": "4"})
     assert run_sync(c, f.queue_limits()) == {"c": 4}
+
+
+def test_dequeue_says_when_a_cap_held_tasks_back(redis_url: str, r: redis.Redis) -> None:
+    c = _conn(redis_url)
+    _pending(r, "q", 3)
+    reply = c.call(w.dequeue_call(["q"], 2, NOW + 30, flow={"q": w.QueueFlow(cap=5)}, now=NOW))
+    assert not w.cap_bound(reply)  # the cap left room for all that was asked
+    reply = c.call(w.dequeue_call(["q"], 2, NOW + 30, flow={"q": w.QueueFlow(cap=3)}, now=NOW))
+    assert w.cap_bound(reply) and len(w.parse_dequeue(["q"], reply)) == 1

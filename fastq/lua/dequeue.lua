@@ -24,8 +24,9 @@
 -- pending_since, unix ns or false, is returned for pickup-latency metrics).
 -- {-i, id, reason, false} for an id whose task hash is missing or not a hash: it is
 -- taken off active and gets no lease. {-i, "", reason, false} when queue i's keys
--- have the wrong type (queue skipped). {0, "", ms, false} when a rate-limited queue
--- still has pending tasks: its next token is due in ``ms`` milliseconds.
+-- have the wrong type (queue skipped). {0, "rate", ms, false} when a rate-limited
+-- queue still has pending tasks: its next token is due in ``ms`` milliseconds.
+-- {0, "cap", 0, false} when a queue's cap held back tasks it has pending.
 --@include gcra
 local out = {}
 local want = tonumber(ARGV[2])
@@ -108,6 +109,9 @@ local function take_limited(i, n)
     local cap = tonumber(ARGV[3+2*nq+i] or 0)
     if cap > 0 then
         local held = redis.call("ZCOUNT", KEYS[5*i-1], "(" .. math.floor(now_ms / 1000), "+inf")
+        if cap - held < n and redis.call("LLEN", KEYS[5*i-4]) > 0 then
+            table.insert(out, 0); table.insert(out, "cap"); table.insert(out, 0); table.insert(out, false)
+        end
         n = math.min(n, cap - held)
     end
     local interval = tonumber(ARGV[3+3*nq+i] or 0)
@@ -119,7 +123,7 @@ local function take_limited(i, n)
     local moved = room > 0 and take(i, math.min(n, room)) or 0
     local due = gcra_spend(KEYS[5*i], tat, moved, interval, burst, now_ms)
     if moved >= room and redis.call("LLEN", KEYS[5*i-4]) > 0 then
-        table.insert(out, 0); table.insert(out, ""); table.insert(out, due); table.insert(out, false)
+        table.insert(out, 0); table.insert(out, "rate"); table.insert(out, due); table.insert(out, false)
     end
     return moved
 end

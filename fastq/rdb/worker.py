@@ -116,8 +116,17 @@ def parse_dequeue(queues: Sequence[str], reply: Sequence[Any]) -> list[Fetched]:
 def rate_due(reply: Sequence[Any]) -> float | None:
     """Seconds until the first rate-limited queue of a dequeue reply has a token due
     (None: no rate-limited queue held tasks back)."""
-    due = [int(reply[i + 2]) for i in range(0, len(reply), 4) if reply[i] == 0]
+    due = [
+        int(reply[i + 2])
+        for i in range(0, len(reply), 4)
+        if reply[i] == 0 and reply[i + 1] == b"rate"
+    ]
     return min(due) / 1000 if due else None
+
+
+def cap_bound(reply: Sequence[Any]) -> bool:
+    """True when a queue's concurrency cap held back pending tasks in a dequeue reply."""
+    return any(reply[i] == 0 and reply[i + 1] == b"cap" for i in range(0, len(reply), 4))
 
 
 def _ns(value: bytes | None) -> int:

@@ -23,6 +23,7 @@ from fastq.rdb.plan import run_async
 from fastq.worker.settings import WorkerSettings
 
 LIMITS_REFRESH = 1.0  # seconds between reads of the caps stored in Redis
+CAP_WAKE_WINDOW = 5.0  # seconds after a cap last held tasks back that releases wake workers
 
 
 class Fetcher:
@@ -43,6 +44,8 @@ class Fetcher:
         self.order = QueueOrder(settings.queues, settings.strict_priority)
         self.waiter = WakeWaiter(settings.redis, list(settings.queues))
         self._stored: dict[str, int] = {}
+        self._waking: frozenset[str] = frozenset()
+        self._cap_bound_at = float("-inf")
         self.flow = self._build_flow()
         self._next_refresh = 0.0
         # Seconds until a rate-limited queue that held tasks back has a token due
@@ -50,8 +53,11 @@ class Fetcher:
         self.rate_due: float | None = None
 
     def capped(self) -> frozenset[str]:
-        """The queues with a concurrency cap now."""
-        return self._capped
+        """The capped queues whose finished tasks should wake idle workers: all of them
+        while a cap held tasks back within the last ``CAP_WAKE_WINDOW`` seconds (a
+        worker may be idle waiting for a slot), else none (no cap binds: waking no one
+        costs nothing)."""
+        return self._waking
 
     def _build_flow(self) -> dict[str, rdb.QueueFlow]:
         flow: dict[str, rdb.QueueFlow] = {}
@@ -62,6 +68,7 @@ class Fetcher:
                 interval, burst = (rate.interval_ms, rate.burst) if rate else (0, 1)
                 flow[q] = rdb.QueueFlow(cap, interval, burst)
         self._capped = frozenset(q for q, f in flow.items() if f.cap)
+        self._waking = self._waking & self._capped
         return flow
 
     async def refresh_limits(self) -> None:
@@ -88,6 +95,12 @@ class Fetcher:
     def _parse(self, queues: list[str], reply: list[object]) -> list[rdb.Fetched]:
         if self.flow:
             self.rate_due = rdb.rate_due(reply)
+            if self._capped:
+                now = self.clock()
+                if rdb.cap_bound(reply):
+                    self._cap_bound_at = now
+                bound = now - self._cap_bound_at < CAP_WAKE_WINDOW
+                self._waking = self._capped if bound else frozenset()
         return rdb.parse_dequeue(queues, reply)
 
     async def fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
