@@ -27,12 +27,15 @@ from fastq.errors import (
     QueueBusyError,
     QueueNotEmptyError,
     QueueNotFoundError,
+    RetryAfter,
     RevokeTask,
     SkipRetry,
     TaskIDConflictError,
     TaskNotFoundError,
     TaskTimeoutError,
     UnknownTaskTypeError,
+    WaitError,
+    WaitTimeoutError,
 )
 
 __version__ = "0.1.0"
@@ -109,6 +112,7 @@ __all__ = [
     "QueueNotEmptyError",
     "QueueNotFoundError",
     "RedisConfig",
+    "RetryAfter",
     "RevokeTask",
     "SkipRetry",
     "State",
@@ -121,6 +125,8 @@ __all__ = [
     "TaskState",
     "TaskTimeoutError",
     "UnknownTaskTypeError",
+    "WaitError",
+    "WaitTimeoutError",
     "__version__",
     "configure",
     "declare",

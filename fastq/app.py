@@ -33,10 +33,11 @@ from typing import Any, ParamSpec
 from fastq.context import Context as Context
 from fastq.context import IncomingTask as IncomingTask
 from fastq.errors import InvalidOptionError, UnknownTaskTypeError
+from fastq.flow.limits import Rate, parse_rate
 from fastq.lifecycle import H, Lifecycle, State
 from fastq.scheduler.entry import Entry, make_entry
 from fastq.task import Task
-from fastq.tasks import TaskDecorator, TaskFunction, TaskSpec, declare
+from fastq.tasks import KeyFunc, TaskDecorator, TaskFunction, TaskSpec, declare
 
 Handler = Callable[["IncomingTask", "Context"], Any]
 Middleware = Callable[["IncomingTask", "Context"], Generator[None, None, None]]
@@ -53,12 +54,24 @@ def default_retry_delay(retried: int, exc: BaseException, task: IncomingTask) ->
 
 
 class Route:
-    """A resolved handler: the function, whether it is async, and the middleware."""
+    """A resolved handler: the function, whether it is async, the middleware, the
+    concurrency key function and cap (``key_fn`` None: no per-key cap) and the
+    type's rate limit (None: none)."""
 
-    __slots__ = ("fn", "is_async", "middleware")
+    __slots__ = ("concurrency", "fn", "is_async", "key_fn", "middleware", "rate")
 
-    def __init__(self, fn: Handler, middleware: tuple[Middleware, ...]) -> None:
+    def __init__(
+        self,
+        fn: Handler,
+        middleware: tuple[Middleware, ...],
+        key_fn: KeyFunc | None = None,
+        concurrency: int = 0,
+        rate: Rate | None = None,
+    ) -> None:
         self.fn = fn
+        self.key_fn = key_fn
+        self.concurrency = concurrency
+        self.rate = rate
         # An object with ``async def __call__`` is an async handler too.
         call = type(fn).__call__ if not inspect.isfunction(fn) else None
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
@@ -94,6 +107,8 @@ class App:
         self.is_failure: Callable[[BaseException], bool] = is_failure or (lambda exc: True)
         self.error_handler = error_handler
         self._handlers: dict[str, Handler] = {}
+        self._keys: dict[str, tuple[KeyFunc, int]] = {}  # per-key caps by type/pattern
+        self._rates: dict[str, Rate] = {}  # per-type rate limits by type/pattern
         self._middleware: list[Middleware] = []
         self._routes: dict[str, Route] = {}
         self.entries: list[Entry] = []  # periodic entries declared in code
@@ -139,6 +154,10 @@ class App:
     def _register_spec(self, spec: TaskSpec, fn: Handler) -> None:
         self.handle(spec.type, fn)
         self.specs[spec.type] = spec
+        if spec.concurrency_key is not None:
+            self._keys[spec.type] = (spec.concurrency_key, spec.concurrency)
+        if spec.rate_limit is not None:
+            self._rates[spec.type] = parse_rate(spec.rate_limit)
 
     def declare(
         self, task_type: str, **options: Any
@@ -278,11 +297,17 @@ class App:
         """Registered types and patterns."""
         return list(self._handlers)
 
+    @property
+    def has_flow_limits(self) -> bool:
+        """True when some task type declares a per-key cap or a rate limit."""
+        return bool(self._keys or self._rates)
+
     def route(self, task_type: str) -> Route:
         """The route serving ``task_type``; UnknownTaskTypeError if none."""
         route = self._routes.get(task_type)
         if route is not None:
             return route
+        pattern = task_type
         fn = self._handlers.get(task_type)
         if fn is None:
             best = ""
@@ -291,10 +316,12 @@ class App:
                     best = pattern
             if not best:
                 raise UnknownTaskTypeError(task_type)
+            pattern = best
             fn = self._handlers[best]
         if len(self._routes) >= _CACHE_LIMIT:
             self._routes.clear()
-        route = Route(fn, tuple(self._middleware))
+        key_fn, cap = self._keys.get(pattern, (None, 0))
+        route = Route(fn, tuple(self._middleware), key_fn, cap, self._rates.get(pattern))
         self._routes[task_type] = route
         return route
 

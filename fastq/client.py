@@ -29,7 +29,9 @@ from fastq.rdb.enqueue import (
     plan_many,
     publish_calls,
 )
+from fastq.rdb.flow import AsyncWaiter, Waiter
 from fastq.task import Prepared, Task, TaskInfo, new_task_ids, prepare
+from fastq.waiting import DEFAULT_RESULT_RETENTION, wait_async, wait_sync
 
 
 class _Producer:
@@ -50,8 +52,9 @@ class _Producer:
         self._published: set[str] = set()  # queues this client already added to asynq:queues
 
     def _prepare_one(self, task: Task, options: Mapping[str, Any]) -> Prepared:
+        options, keep = _result_option(options)
         overrides = normalize_options(options) if options else options
-        return prepare(task, overrides, time.time_ns(), self._max_bytes)
+        return prepare(task, _retain(task, overrides, keep), time.time_ns(), self._max_bytes)
 
     def _finish_first(self, p: Prepared, replies: list[Any]) -> TaskInfo:
         check_published(replies[:-1])
@@ -65,12 +68,14 @@ class _Producer:
         tasks = list(tasks)
         if options.get("task_id") is not None and len(tasks) > 1:
             raise InvalidOptionError("task_id", "one task id cannot be given to several tasks")
+        options, keep = _result_option(options)
         overrides = normalize_options(options) if options else options
         now_ns = time.time_ns()
         max_bytes = self._max_bytes
         ids = new_task_ids(len(tasks))
         prepared = [
-            prepare(t, overrides, now_ns, max_bytes, i) for t, i in zip(tasks, ids, strict=True)
+            prepare(t, _retain(t, overrides, keep), now_ns, max_bytes, i)
+            for t, i in zip(tasks, ids, strict=True)
         ]
         new_queues = sorted({p.queue for p in prepared} - self._published)
         return prepared, plan_many(prepared, new_queues, self._wake_tokens), new_queues
@@ -88,6 +93,30 @@ class _Producer:
         if any(isinstance(r, FastqError) for r in results):
             raise EnqueueManyError(list(results))
         return results  # type: ignore[return-value]  # no errors: all TaskInfo
+
+
+def _result_option(options: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
+    """``options`` without ``result``, and whether ``result=True`` was given."""
+    if "result" not in options:
+        return options, False
+    rest = dict(options)
+    keep = rest.pop("result")
+    if keep is not None and not isinstance(keep, bool):
+        raise InvalidOptionError("result", f"must be True or False, got {keep!r}")
+    return rest, bool(keep)
+
+
+def _retain(task: Task, overrides: Mapping[str, Any], keep: bool) -> Mapping[str, Any]:
+    """With ``result=True``, keep the task for ``wait`` when no retention is set."""
+    if not keep or overrides.get("retention") or task.options.get("retention"):
+        return overrides
+    return {**overrides, "retention": DEFAULT_RESULT_RETENTION}
+
+
+def _wait_target(task: TaskInfo | str, queue: str | None) -> tuple[str, str]:
+    if isinstance(task, TaskInfo):
+        return task.queue, task.id
+    return queue or "default", task
 
 
 class Client(_Producer):
@@ -115,6 +144,7 @@ class Client(_Producer):
     ) -> None:
         super().__init__(redis_url, max_payload_bytes, wake_tokens)
         self._conn = SyncConn(self.config)
+        self._waiter: Waiter | None = None
 
     def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
         """Enqueue one task; returns its TaskInfo (state pending, scheduled or aggregating).
@@ -123,7 +153,9 @@ class Client(_Producer):
             task: the task to enqueue.
             **options: queue, max_retry, timeout, deadline, process_in, process_at,
                 unique, task_id, retention, group, headers (see ``fastq.Task``); each
-                overrides the task's own. ``None`` means "not given".
+                overrides the task's own. ``None`` means "not given". ``result=True``
+                keeps the task for ``wait`` (an hour, ``DEFAULT_RESULT_RETENTION``)
+                when no retention is set.
 
         Raises ``InvalidOptionError`` / ``PayloadTooLargeError`` before touching
         Redis, ``TaskIDConflictError`` if the id exists, ``DuplicateTaskError`` if a
@@ -157,9 +189,35 @@ class Client(_Producer):
         replies = self._conn.call_many(plan.calls, lambda: infos.extend(infos_for(prepared)))
         return self._finish_many(prepared, plan, replies, new_queues, infos)
 
+    def wait(
+        self, task: TaskInfo | str, /, *, timeout: float, queue: str | None = None
+    ) -> TaskInfo:
+        """Block until a task is completed or archived; returns its TaskInfo (``state``,
+        ``result`` as the handler wrote it with ``ctx.write_result``).
+
+        The task must keep a result (``enqueue(..., result=True)`` or a retention).
+        Waiting blocks on the task's done list, which the worker fills when it
+        acknowledges the task: no polling loop.
+
+        Args:
+            task: the TaskInfo ``enqueue`` returned, or a task id.
+            timeout: seconds to wait at most.
+            queue: the task's queue when ``task`` is an id (default "default").
+
+        Raises:
+            WaitTimeoutError: not finished within ``timeout``.
+            WaitError: no such task (never enqueued, deleted, or its retention
+                expired), or it keeps no result.
+        """
+        if self._waiter is None:
+            self._waiter = Waiter(self.config)
+        return wait_sync(self._waiter, *_wait_target(task, queue), timeout)
+
     def close(self) -> None:
         """Release the connection pool."""
         self._conn.close()
+        if self._waiter is not None:
+            self._waiter.close()
 
     def __enter__(self) -> Client:
         return self
@@ -194,6 +252,7 @@ class AsyncClient(_Producer):
         super().__init__(redis_url, max_payload_bytes, wake_tokens)
         self._conn = AsyncConn(self.config)
         self._coalescer = Coalescer(self._conn, wake_tokens)
+        self._waiter: AsyncWaiter | None = None
 
     async def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
         """Enqueue one task; see ``Client.enqueue``."""
@@ -213,9 +272,19 @@ class AsyncClient(_Producer):
         replies = await self._conn.call_many(plan.calls)
         return self._finish_many(prepared, plan, replies, new_queues)
 
+    async def wait(
+        self, task: TaskInfo | str, /, *, timeout: float, queue: str | None = None
+    ) -> TaskInfo:
+        """Wait until a task is completed or archived; see ``Client.wait``."""
+        if self._waiter is None:
+            self._waiter = AsyncWaiter(self.config)
+        return await wait_async(self._waiter, *_wait_target(task, queue), timeout)
+
     async def close(self) -> None:
         """Release the connection pool."""
         await self._conn.close()
+        if self._waiter is not None:
+            await self._waiter.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -220,6 +220,30 @@ class RevokeTask(TaskControl):
     """Drop the task: no retry, no archive."""
 
 
+class RetryAfter(TaskControl):
+    """Run the task again in ``seconds`` without counting a failure or using a retry."""
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise InvalidOptionError("seconds", f"must be >= 0, got {seconds!r}")
+        self.seconds = float(seconds)
+        super().__init__(f"retry after {self.seconds:g} s")
+
+
+class WaitError(FastqError):
+    """``wait`` cannot give a task's outcome."""
+
+    def __init__(self, queue: str, task_id: str, reason: str) -> None:
+        self.queue = queue
+        self.task_id = task_id
+        self.reason = reason
+        super().__init__(f"cannot wait for task {task_id!r} in queue {queue!r}: {reason}")
+
+
+class WaitTimeoutError(WaitError, TimeoutError):
+    """The task did not reach a final state within the wait's timeout."""
+
+
 class ConfigError(FastqError):
     """Worker or application configuration is invalid or cannot be loaded."""
 

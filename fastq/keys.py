@@ -195,3 +195,29 @@ def state_key(queue: str, state: str) -> str:
     if state not in builders:
         raise ValueError(f"state {state!r} has no index key")
     return builders[state](queue)
+
+
+# Flow control and result waiting (fastq extension keys; see docs/flow-control.md).
+
+QUEUE_LIMITS = "fastq:queue_limits"  # HASH queue -> concurrency cap set at run time
+
+
+def rate_key(queue: str, scope: str = "") -> str:
+    """STRING: the GCRA theoretical arrival time (unix ms) of a rate limit of the queue
+    (``scope`` "") or of one task type in it (``scope`` = the type)."""
+    return f"asynq:{{{queue}}}:x:rate:{scope}"
+
+
+def key_slots_key(queue: str, flow_key: str) -> str:
+    """ZSET task id -> lease score: the tasks holding a slot of one concurrency key."""
+    return f"asynq:{{{queue}}}:x:kslots:{flow_key}"
+
+
+def key_waiters_key(queue: str, flow_key: str) -> str:
+    """ZSET task id -> time it started waiting for a slot of one concurrency key."""
+    return f"asynq:{{{queue}}}:x:kwait:{flow_key}"
+
+
+def done_key(queue: str, task_id: str) -> str:
+    """LIST holding one token once a task kept for ``wait`` reached a final state."""
+    return f"asynq:{{{queue}}}:x:done:{task_id}"

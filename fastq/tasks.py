@@ -30,6 +30,7 @@ from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES
 from fastq.context import Context, IncomingTask
 from fastq.defaults import default_async_client, default_client, is_eager
 from fastq.errors import InvalidOptionError, SkipRetry
+from fastq.flow.limits import Rate, parse_rate
 from fastq.lifecycle import State
 from fastq.options import OPTION_SET, non_blank, normalize_options
 from fastq.task import Task, TaskInfo, TaskState, prepare
@@ -37,6 +38,7 @@ from fastq.typed import Signature, is_legacy
 
 P = ParamSpec("P")
 R = TypeVar("R")
+KeyFunc = Callable[[IncomingTask], Any]
 LegacyHandler = Callable[[IncomingTask, Context], Any]
 L = TypeVar("L", bound=LegacyHandler)
 
@@ -50,6 +52,12 @@ class TaskSpec:
         type: the task type name.
         queue, max_retry, timeout, retention, unique, headers: enqueue defaults, as
             for ``fastq.Task`` (None: not set); per-call options override them.
+        concurrency_key: ``f(task) -> key``: at most ``concurrency`` tasks with the
+            same key (``str(key)``) run at once across every fastq-worker; the others
+            wait without using a retry (docs/flow-control.md).
+        concurrency: the per-key cap (>= 1); used only with ``concurrency_key``.
+        rate_limit: fleet-wide rate limit of this type's starts, e.g. ``"10/s"`` or
+            ``"600/min burst 20"``; tasks over it wait (no retry used).
     """
 
     type: str
@@ -59,6 +67,9 @@ class TaskSpec:
     retention: float | timedelta | None = None
     unique: float | timedelta | None = None
     headers: Mapping[str, str] | None = None
+    concurrency_key: KeyFunc | None = None
+    concurrency: int = 1
+    rate_limit: str | Rate | None = None
 
     @classmethod
     def of(cls, task_type: str, options: Mapping[str, Any]) -> TaskSpec:
@@ -74,6 +85,13 @@ class TaskSpec:
                 raise InvalidOptionError(name, f"unknown task option; valid: {', '.join(known)}")
         spec = cls(type=non_blank("type", task_type), **options)
         spec.task(None)  # validates the enqueue defaults now, where the task is declared
+        if spec.rate_limit is not None:
+            parse_rate(spec.rate_limit)
+        if spec.concurrency_key is not None:
+            if not callable(spec.concurrency_key):
+                raise InvalidOptionError("concurrency_key", "must be callable")
+            if not isinstance(spec.concurrency, int) or spec.concurrency < 1:
+                raise InvalidOptionError("concurrency", "must be an int >= 1")
         return spec
 
     def enqueue_options(self) -> dict[str, Any]:

@@ -166,6 +166,7 @@ def test_shared_lua_snippets_are_assembled_into_the_scripts() -> None:
         "index": "pop_oldest",
         "unique": "claim_unique",
         "traceback": "set_traceback",
+        "gcra": "gcra_room",
     }
     assert {p.stem for p in scripts.LIB_DIR.glob("*.lua")} == set(functions)
     for name, function in functions.items():  # each snippet is shared by several scripts

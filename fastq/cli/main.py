@@ -268,6 +268,40 @@ def queue_resume(st: State, queues: Sequence[str]) -> None:
 queue.add_command(queue_resume, "unpause")
 
 
+@queue.command("limit", epilog=LEAF_EPILOG)
+@click.argument("queue_name", required=False, metavar="[QUEUE]")
+@click.argument("cap", required=False, type=click.IntRange(min=1), metavar="[N]")
+@click.option("--clear", is_flag=True, help="Remove the stored cap (workers' own caps apply).")
+@json_option
+@pass_state
+def queue_limit(
+    st: State, queue_name: str | None, cap: int | None, clear: bool, as_json: bool
+) -> None:
+    """Cap how many tasks of QUEUE run at once across every fastq-worker.
+
+    `fastq queue limit stripe 5` stores the cap, `--clear` removes it; without N it
+    shows the stored caps. Workers apply a change within a second.
+    """
+    insp = st.inspector()
+    if queue_name is not None and (cap is not None or clear):
+        if cap is not None and clear:
+            raise click.UsageError("give N or --clear, not both")
+        insp.set_queue_limit(queue_name, None if clear else cap)
+        if clear:
+            click.echo(f"Cleared the cap of queue {queue_name!r}")
+        else:
+            click.echo(f"Queue {queue_name!r}: at most {cap} running at once")
+        return
+    limits = insp.queue_limits()
+    if queue_name is not None:
+        limits = {q: n for q, n in limits.items() if q == queue_name}
+    if as_json:
+        print_json(limits)
+        return
+    rows = [[q, n] for q, n in sorted(limits.items())]
+    console().print(table("Queue caps (stored)", ["Queue", "Cap"], rows))
+
+
 @queue.command("rm", epilog=LEAF_EPILOG)
 @click.argument("queues", nargs=-1, required=True, metavar="QUEUE...")
 @click.option(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fastq.config import RedisConfig, resolve_redis
+from fastq.errors import InvalidOptionError
 from fastq.inspect import ops
 from fastq.inspect.ops import ARCHIVABLE, DELETABLE, PAYLOAD_EDITABLE, RUNNABLE
 from fastq.inspect.types import (
@@ -34,6 +35,7 @@ from fastq.inspect.types import (
     ServerInfo,
     WorkerInfo,
 )
+from fastq.rdb import flow as rdb_flow
 from fastq.rdb import inspect as rdb
 from fastq.rdb.conn import AsyncConn, SyncConn
 from fastq.rdb.inspect import Plan, Progress
@@ -138,6 +140,24 @@ class Inspector:
             queue: the queue name.
         """
         return self._run(rdb.unpause(queue))
+
+    def queue_limits(self) -> dict[str, int]:
+        """The fleet-wide queue caps stored in Redis (set at run time), by queue.
+
+        Workers apply a change within a second; a queue not listed keeps the cap its
+        workers were started with (``--queue-limits``), if any.
+        """
+        return self._run(rdb_flow.queue_limits())
+
+    def set_queue_limit(self, queue: str, cap: int | None) -> None:
+        """Cap how many tasks of ``queue`` run at once across every fastq-worker.
+
+        Args:
+            queue: the queue name.
+            cap: the most running tasks (>= 1); None clears the stored cap, so the
+                workers' own ``--queue-limits`` apply again.
+        """
+        self._run(rdb_flow.set_queue_limit(queue, _check_cap(cap)))
 
     def delete_queue(
         self, queue: str, force: bool = False, *, progress: Progress | None = None
@@ -476,6 +496,14 @@ class AsyncInspector:
         """Coroutine version of ``Inspector.unpause``."""
         return await self._run(rdb.unpause(queue))
 
+    async def queue_limits(self) -> dict[str, int]:
+        """Coroutine version of ``Inspector.queue_limits``."""
+        return await self._run(rdb_flow.queue_limits())
+
+    async def set_queue_limit(self, queue: str, cap: int | None) -> None:
+        """Coroutine version of ``Inspector.set_queue_limit``."""
+        await self._run(rdb_flow.set_queue_limit(queue, _check_cap(cap)))
+
     async def delete_queue(
         self, queue: str, force: bool = False, *, progress: Progress | None = None
     ) -> None:
@@ -618,3 +646,9 @@ class AsyncInspector:
     async def redis_info(self) -> dict[str, Any]:
         """Coroutine version of ``Inspector.redis_info``."""
         return await self._run(ops.redis_info())
+
+
+def _check_cap(cap: int | None) -> int | None:
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise InvalidOptionError("cap", f"must be an int >= 1 or None, got {cap!r}")
+    return cap

@@ -1,9 +1,10 @@
 -- Move up to N tasks from pending to active under a lease, trying queues in order.
--- For queue i (1-based), four keys:
--- KEYS[4i-3] -> asynq:{<qname>}:pending
--- KEYS[4i-2] -> asynq:{<qname>}:paused
--- KEYS[4i-1] -> asynq:{<qname>}:active
--- KEYS[4i]   -> asynq:{<qname>}:lease
+-- For queue i (1-based), five keys:
+-- KEYS[5i-4] -> asynq:{<qname>}:pending
+-- KEYS[5i-3] -> asynq:{<qname>}:paused
+-- KEYS[5i-2] -> asynq:{<qname>}:active
+-- KEYS[5i-1] -> asynq:{<qname>}:lease
+-- KEYS[5i]   -> asynq:{<qname>}:x:rate: (GCRA state of the queue's rate limit)
 -- ARGV[1]   -> lease expiry (unix seconds)
 -- ARGV[2]   -> most tasks to move (N)
 -- ARGV[3]   -> most message bytes to move (0: no limit); at least one task always moves
@@ -12,17 +13,26 @@
 -- ARGV[3+n+i] -> quota of queue i (n queues; optional, 0 when absent): a first pass
 --              takes up to each queue's quota, then what is still wanted comes from
 --              the queues in order, so a batch follows the weights task by task
+-- Flow control (optional, all absent when no queue is capped or rate limited):
+-- ARGV[3+2n+i] -> concurrency cap of queue i (0: none): at most that many unexpired
+--              leases in its lease zset after the fetch (the lease zset is the slot table)
+-- ARGV[3+3n+i] -> GCRA interval (ms) of queue i's rate limit (0: none)
+-- ARGV[3+4n+i] -> GCRA burst of queue i
+-- ARGV[4+5n]   -> now (unix ms)
 -- Output: a flat array of quadruples. {i, id, msg, pending_since} for a moved task
 -- (state=active, pending_since removed, lease added, as Asynq's Dequeue; the removed
 -- pending_since, unix ns or false, is returned for pickup-latency metrics).
 -- {-i, id, reason, false} for an id whose task hash is missing or not a hash: it is
 -- taken off active and gets no lease. {-i, "", reason, false} when queue i's keys
--- have the wrong type (queue skipped).
+-- have the wrong type (queue skipped). {0, "rate", ms, false} when a rate-limited
+-- queue still has pending tasks: its next token is due in ``ms`` milliseconds.
+-- {0, "cap", 0, false} when a queue's cap held back tasks it has pending.
+--@include gcra
 local out = {}
 local want = tonumber(ARGV[2])
 local budget = tonumber(ARGV[3])
 local bytes = 0  -- message bytes taken so far
-local nq = #KEYS / 4
+local nq = #KEYS / 5
 local function ok_type(key, expected)
     local t = redis.call("TYPE", key)["ok"]
     return t == "none" or t == expected
@@ -32,7 +42,7 @@ end
 local usable = {}
 local function is_usable(i)
     if usable[i] == nil then
-        local pending, paused, active, lease = KEYS[4*i-3], KEYS[4*i-2], KEYS[4*i-1], KEYS[4*i]
+        local pending, paused, active, lease = KEYS[5*i-4], KEYS[5*i-3], KEYS[5*i-2], KEYS[5*i-1]
         if redis.call("EXISTS", paused) == 1 then
             usable[i] = false
         elseif not (ok_type(pending, "list") and ok_type(active, "list") and ok_type(lease, "zset")) then
@@ -46,7 +56,7 @@ local function is_usable(i)
 end
 -- Move up to n tasks of queue i; returns how many were moved.
 local function take(i, n)
-    local pending, active, lease = KEYS[4*i-3], KEYS[4*i-1], KEYS[4*i]
+    local pending, active, lease = KEYS[5*i-4], KEYS[5*i-2], KEYS[5*i-1]
     local prefix = ARGV[3+i]
     local leased = {}
     local moved = 0
@@ -93,16 +103,40 @@ local function take(i, n)
     end
     return moved
 end
+local now_ms = tonumber(ARGV[4+5*nq] or 0)
+-- take_limited(i, n): take(i, n) within queue i's cap and rate limit, if any.
+local function take_limited(i, n)
+    local cap = tonumber(ARGV[3+2*nq+i] or 0)
+    if cap > 0 then
+        local held = redis.call("ZCOUNT", KEYS[5*i-1], "(" .. math.floor(now_ms / 1000), "+inf")
+        if cap - held < n and redis.call("LLEN", KEYS[5*i-4]) > 0 then
+            table.insert(out, 0); table.insert(out, "cap"); table.insert(out, 0); table.insert(out, false)
+        end
+        n = math.min(n, cap - held)
+    end
+    local interval = tonumber(ARGV[3+3*nq+i] or 0)
+    if interval == 0 or n <= 0 then
+        return n > 0 and take(i, n) or 0
+    end
+    local burst = tonumber(ARGV[3+4*nq+i])
+    local room, tat = gcra_room(KEYS[5*i], now_ms, interval, burst)
+    local moved = room > 0 and take(i, math.min(n, room)) or 0
+    local due = gcra_spend(KEYS[5*i], tat, moved, interval, burst, now_ms)
+    if moved >= room and redis.call("LLEN", KEYS[5*i-4]) > 0 then
+        table.insert(out, 0); table.insert(out, "rate"); table.insert(out, due); table.insert(out, false)
+    end
+    return moved
+end
 for i = 1, nq do
     local quota = math.min(tonumber(ARGV[3+nq+i] or 0), want)
     if quota > 0 and is_usable(i) then
-        want = want - take(i, quota)
+        want = want - take_limited(i, quota)
     end
 end
 for i = 1, nq do
     if want <= 0 then break end
     if is_usable(i) then
-        want = want - take(i, want)
+        want = want - take_limited(i, want)
     end
 end
 return out

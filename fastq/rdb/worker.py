@@ -8,7 +8,7 @@ Nothing here decodes task messages: that is the engine's job, on the Cython code
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -58,23 +58,46 @@ class Fetched(NamedTuple):  # a NamedTuple: one is built per task on the hot pat
     pending_since: int = 0  # unix ns the task became pending (0: unknown), for metrics
 
 
+class QueueFlow(NamedTuple):
+    """A queue's flow control for one fetch: cap (0: none), GCRA interval ms (0: none), burst."""
+
+    cap: int = 0
+    interval_ms: int = 0
+    burst: int = 1
+
+
 def dequeue_call(
     queues: Sequence[str],
     count: int,
     lease_expiry: int,
     quotas: Sequence[int] = (),
     max_bytes: int = 0,
+    flow: Mapping[str, QueueFlow] | None = None,
+    now: float = 0.0,
 ) -> Call:
     """Move up to ``count`` tasks (and about ``max_bytes`` of messages, 0: no limit, at
     least one task) from the queues' pending lists: first up to each queue's quota
-    (aligned with ``queues``), then what is still wanted in the given order."""
+    (aligned with ``queues``), then what is still wanted in the given order. Queues
+    in ``flow`` give no more tasks than their cap and rate limit allow at ``now``."""
     ks: list[str] = []
     for q in queues:
         ks += [keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)]
+        ks.append(keys.rate_key(q))
     args: list[str | int] = [lease_expiry, count, max_bytes]
     args += [keys.task_key_prefix(q) for q in queues]
-    args += list(quotas)
+    if flow:
+        args += list(quotas) if quotas else [0] * len(queues)
+        limits = [flow.get(q, _NO_FLOW) for q in queues]
+        args += [f.cap for f in limits]
+        args += [f.interval_ms for f in limits]
+        args += [f.burst for f in limits]
+        args.append(int(now * 1000))
+    else:
+        args += list(quotas)
     return Call("dequeue", ks, args)
+
+
+_NO_FLOW = QueueFlow()
 
 
 def parse_dequeue(queues: Sequence[str], reply: Sequence[Any]) -> list[Fetched]:
@@ -85,9 +108,25 @@ def parse_dequeue(queues: Sequence[str], reply: Sequence[Any]) -> list[Fetched]:
         if idx > 0:
             since = reply[i + 3]
             append(Fetched(queues[idx - 1], reply[i + 1].decode(), reply[i + 2], "", _ns(since)))
-        else:
+        elif idx < 0:
             append(Fetched(queues[-idx - 1], _s(reply[i + 1]), None, _s(reply[i + 2])))
     return out
+
+
+def rate_due(reply: Sequence[Any]) -> float | None:
+    """Seconds until the first rate-limited queue of a dequeue reply has a token due
+    (None: no rate-limited queue held tasks back)."""
+    due = [
+        int(reply[i + 2])
+        for i in range(0, len(reply), 4)
+        if reply[i] == 0 and reply[i + 1] == b"rate"
+    ]
+    return min(due) / 1000 if due else None
+
+
+def cap_bound(reply: Sequence[Any]) -> bool:
+    """True when a queue's concurrency cap held back pending tasks in a dequeue reply."""
+    return any(reply[i] == 0 and reply[i + 1] == b"cap" for i in range(0, len(reply), 4))
 
 
 def _ns(value: bytes | None) -> int:

@@ -27,6 +27,7 @@ import click
 from fastq import __version__
 from fastq.config import DEFAULT_LEASE_DURATION, DEFAULT_SHUTDOWN_TIMEOUT
 from fastq.errors import InvalidOptionError
+from fastq.flow.limits import Rate, parse_caps, parse_rates
 from fastq.logging import DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS
 from fastq.optstack import (
     ENV_PREFIX,
@@ -172,6 +173,22 @@ class WorkerOptions(RedisOptions):
     )
     strict_priority: bool = option(
         False, bool, "always drain higher-weight queues first", flag=True
+    )
+    queue_limits: dict[str, int] = option(
+        dict,
+        parse_caps,
+        "fleet-wide caps on running tasks per queue, e.g. stripe=5,mail=2"
+        " (a cap set with `fastq queue limit` overrides)",
+        metavar="SPEC",
+        shown_default="none",
+    )
+    rate_limits: dict[str, Rate] = option(
+        dict,
+        parse_rates,
+        "fleet-wide rate limits on task starts per queue,"
+        " e.g. 'stripe=100/s,mail=1000/min burst 50'",
+        metavar="SPEC",
+        shown_default="none",
     )
     shutdown_timeout: float = option(
         DEFAULT_SHUTDOWN_TIMEOUT,

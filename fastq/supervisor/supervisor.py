@@ -76,6 +76,8 @@ def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSe
         identity=identity,
         uvloop=options.uvloop,
         keyspace_wakeups=options.keyspace_wakeups,
+        queue_limits=dict(options.queue_limits),
+        rate_limits=dict(options.rate_limits),
     )
 
 

@@ -9,14 +9,16 @@ still holds the task's lease and writes nothing otherwise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from fastq.app import App, IncomingTask
-from fastq.errors import RevokeTask, SkipRetry
+from fastq.errors import RetryAfter, RevokeTask, SkipRetry
+from fastq.rdb import flow as rdb_flow
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import Call
 from fastq.worker.executor import Running, describe
@@ -37,6 +39,14 @@ class _Pending:
     lease: int  # the lease score the call was made with
 
 
+@dataclass(slots=True)
+class _Freed:
+    """Flow-control slots that finished tasks of one queue free (see docs/flow-control.md)."""
+
+    queue_slots: int = 0
+    key_slots: list[tuple[str, str]] = field(default_factory=list)  # (task id, key)
+
+
 class Acker:
     """Collects outcomes; ``build`` drains them into calls, ``apply`` reads the replies."""
 
@@ -50,6 +60,11 @@ class Acker:
         self._successes: dict[str, list[rdb.Success]] = {}
         # Failure calls are made at flush time, with the lease as Redis holds it then.
         self._calls: list[tuple[Callable[[int], Call], _Pending]] = []
+        self._freed: dict[str, _Freed] = {}
+        self._done: dict[str, list[tuple[str, int]]] = {}  # kept tasks: wake their waiters
+        # The queues with a concurrency cap now (the fetcher's view): a finished task
+        # of one wakes an idle worker, as its slot frees.
+        self.capped: Callable[[], frozenset[str]] = frozenset
         self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
         self.failure_log = FailureLog()
 
@@ -63,13 +78,24 @@ class Acker:
             self.leases.remove(r.task_id)
         return score
 
+    def _free_slots(self, r: Running) -> None:
+        capped = r.queue in self.capped()
+        if not capped and not r.flow_key:
+            return
+        freed = self._freed.setdefault(r.queue, _Freed())
+        freed.queue_slots += capped
+        if r.flow_key:
+            freed.key_slots.append((r.task_id, r.flow_key))
+
     def success(self, r: Running) -> None:
         now = self.clock()
         lease = self._lease(r)
         if lease is None:
             return
+        self._free_slots(r)
         msg = r.msg
         if msg.retention > 0:
+            self._done.setdefault(r.queue, []).append((r.task_id, msg.retention))
             kept = msg.copy()
             kept.completed_at = int(now)
             item = rdb.Success(
@@ -84,6 +110,7 @@ class Acker:
         lease = self._lease(r)
         if lease is None:
             return
+        self._free_slots(r)
         # Asynq v0.26 order: the error handler sees every error; then revoke,
         # archive (retries used up or SkipRetry), else retry (counted as a failure
         # only if is_failure says so).
@@ -100,11 +127,16 @@ class Acker:
             return
         msg = r.msg.copy()
         msg.error_msg = describe(exc)
+        if isinstance(exc, RetryAfter):  # not a failure: no retry used, no failed count
+            self._retry(r, msg.encode(), math.ceil(now + exc.seconds), False, lease, now)
+            return
         msg.last_failed_at = int(now)
         trace = format_traceback(exc)
         archive = isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry
         self.failure_log.failed(r.msg, r.queue, exc, archived=archive)
         if archive:
+            if msg.retention > 0:
+                self._done.setdefault(r.queue, []).append((r.task_id, msg.retention))
             self._archive(r.queue, r.task_id, msg.encode(), lease, now, trace)
             return
         failure = self._is_failure(exc, r.task_id)
@@ -115,18 +147,23 @@ class Acker:
             delay = 0.0
         if failure:
             msg.retried += 1
-        data, queue, task_id = msg.encode(), r.queue, r.task_id
+        self._retry(r, msg.encode(), int(now + delay), failure, lease, now, trace)
+
+    def _retry(
+        self,
+        r: Running,
+        data: bytes,
+        at: int,
+        failure: bool,
+        lease: int,
+        now: float,
+        trace: str = "",
+    ) -> None:
+        queue, task_id = r.queue, r.task_id
 
         def retry(held: int) -> Call:
             return rdb.retry_call(
-                queue,
-                task_id,
-                data,
-                int(now + delay),
-                is_failure=failure,
-                lease=held,
-                now=now,
-                traceback=trace,
+                queue, task_id, data, at, is_failure=failure, lease=held, now=now, traceback=trace
             )
 
         self._calls.append((retry, _Pending(task_id, queue, "retry", lease)))
@@ -179,14 +216,28 @@ class Acker:
             pending.lease = renewed(pending.task_id, pending.lease)
             calls.append(make(pending.lease))
             meta.append([pending])
+        # After the acknowledgements, so a woken worker finds the slots free.
+        for queue, freed in self._freed.items():
+            call = rdb_flow.flow_release_call(queue, freed.key_slots, freed.queue_slots, now)
+            calls.append(call)
+            meta.append([])
+        for queue, done in self._done.items():
+            calls.append(rdb_flow.notify_done_call(queue, done))
+            meta.append([])
         self._successes = {}
         self._calls = []
+        self._freed = {}
+        self._done = {}
         return calls, meta
 
     def apply(self, meta: list[list[_Pending]], replies: list[Any]) -> int:
         """Read the replies; returns how many tasks were acknowledged."""
         acked = 0
         for pendings, reply in zip(meta, replies, strict=True):
+            if not pendings:  # flow_release or notify_done: best effort, see their scripts
+                if isinstance(reply, BaseException):
+                    log.warning("could not release slots or wake waiters", error=str(reply))
+                continue
             if isinstance(reply, BaseException):
                 log.error("acknowledgement failed", error=str(reply), task_id=pendings[0].task_id)
                 for p in pendings:

@@ -48,6 +48,7 @@ class Running:
         "atask",
         "ctx",
         "deadline",
+        "flow_key",
         "is_async",
         "msg",
         "pending_since",
@@ -69,6 +70,7 @@ class Running:
         self.is_async = False
         self.reported = False  # outcome already handed to the acker
         self.thread_done = True  # False while a def handler occupies a thread
+        self.flow_key = ""  # the concurrency key whose slot this run holds ("" none)
         self.pending_since = 0  # unix ns it became pending (0: unknown), for metrics
 
 

@@ -1,18 +1,30 @@
-"""Fetching: one script call moves up to K tasks to active; idle waits block on wake keys."""
+"""Fetching: one script call moves up to K tasks to active; idle waits block on wake keys.
+
+Queues with a concurrency cap or a rate limit pass them to the dequeue script (see
+docs/flow-control.md); caps stored in Redis are re-read every ``LIMITS_REFRESH``
+seconds. A queue with neither adds nothing to a fetch.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 
 from redis.exceptions import NoScriptError
 
 from fastq._core import QueueOrder
+from fastq.errors import BrokerError
+from fastq.rdb import flow as rdb_flow
 from fastq.rdb import worker as rdb
 from fastq.rdb.blocking import WakeWaiter
 from fastq.rdb.conn import AsyncConn
 from fastq.rdb.notify import KeyspaceWaker
+from fastq.rdb.plan import run_async
 from fastq.worker.settings import WorkerSettings
+
+LIMITS_REFRESH = 1.0  # seconds between reads of the caps stored in Redis
+CAP_WAKE_WINDOW = 5.0  # seconds after a cap last held tasks back that releases wake workers
 
 
 class Fetcher:
@@ -37,28 +49,89 @@ class Fetcher:
             if settings.keyspace_wakeups
             else None
         )
+        self._stored: dict[str, int] = {}
+        self._waking: frozenset[str] = frozenset()
+        self._cap_bound_at = float("-inf")
+        self.flow = self._build_flow()
+        self._next_refresh = 0.0
+        # Seconds until a rate-limited queue that held tasks back has a token due
+        # (None: none did in the last fetch).
+        self.rate_due: float | None = None
+
+    def capped(self) -> frozenset[str]:
+        """The capped queues whose finished tasks should wake idle workers: all of them
+        while a cap held tasks back within the last ``CAP_WAKE_WINDOW`` seconds (a
+        worker may be idle waiting for a slot), else none (no cap binds: waking no one
+        costs nothing)."""
+        return self._waking
+
+    def _build_flow(self) -> dict[str, rdb.QueueFlow]:
+        flow: dict[str, rdb.QueueFlow] = {}
+        for q in self.settings.queues:
+            cap = self._stored.get(q) or self.settings.queue_limits.get(q, 0)
+            rate = self.settings.rate_limits.get(q)
+            if cap or rate:
+                interval, burst = (rate.interval_ms, rate.burst) if rate else (0, 1)
+                flow[q] = rdb.QueueFlow(cap, interval, burst)
+        self._capped = frozenset(q for q, f in flow.items() if f.cap)
+        self._waking = self._waking & self._capped
+        return flow
+
+    async def refresh_limits(self) -> None:
+        """Re-read the caps stored in Redis if ``LIMITS_REFRESH`` has passed."""
+        now = self.clock()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + LIMITS_REFRESH
+        try:
+            stored = await run_async(self.conn, rdb_flow.queue_limits())
+        except BrokerError:
+            return  # keep the last known caps; the fetch itself reports the outage
+        if stored != self._stored:
+            self._stored = stored
+            self.flow = self._build_flow()
+
+    def _call(self, queues: list[str], count: int, expiry: int) -> rdb.Call:
+        quotas = self._quotas(queues, count)
+        max_bytes = self.settings.fetch_max_bytes
+        if not self.flow:
+            return rdb.dequeue_call(queues, count, expiry, quotas, max_bytes)
+        return rdb.dequeue_call(queues, count, expiry, quotas, max_bytes, self.flow, self.clock())
+
+    def _parse(self, queues: list[str], reply: list[object]) -> list[rdb.Fetched]:
+        if self.flow:
+            self.rate_due = rdb.rate_due(reply)
+            if self._capped:
+                now = self.clock()
+                if rdb.cap_bound(reply):
+                    self._cap_bound_at = now
+                bound = now - self._cap_bound_at < CAP_WAKE_WINDOW
+                self._waking = self._capped if bound else frozenset()
+        return rdb.parse_dequeue(queues, reply)
 
     async def fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         """Move up to ``count`` tasks to active; returns them and their lease score."""
+        await self.refresh_limits()
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
-        reply = await self.conn.call(
-            rdb.dequeue_call(
-                queues, count, expiry, self._quotas(queues, count), self.settings.fetch_max_bytes
-            )
-        )
-        fetched = rdb.parse_dequeue(queues, reply)
+        reply = await self.conn.call(self._call(queues, count, expiry))
+        fetched = self._parse(queues, reply)
         if self.notices is not None and fetched and self.notices.armed:
             await self.notices.disarm()  # busy: stop hearing an event per enqueue
         return fetched, expiry
 
     async def wait_then_fetch(self, timeout: float, count: int) -> tuple[list[rdb.Fetched], int]:
         """Wait up to ``timeout`` for a wake-up, then fetch up to ``count`` tasks, in
-        one round trip on the waiting connection."""
+        one round trip on the waiting connection. When a rate limit held tasks back
+        and its next token is due sooner, sleep until then and fetch instead."""
+        due = self.rate_due
+        if due is not None and due < timeout:
+            await asyncio.sleep(due)
+            return await self.fetch(count)
+        await self.refresh_limits()
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration + timeout)
-        quotas = self._quotas(queues, count)
-        call = rdb.dequeue_call(queues, count, expiry, quotas, self.settings.fetch_max_bytes)
+        call = self._call(queues, count, expiry)
         notices = self.notices
         if notices is not None:
             fresh = not notices.armed
@@ -74,7 +147,7 @@ class Fetcher:
         finally:
             if notices is not None:
                 notices.waiting = False
-        return rdb.parse_dequeue(queues, reply), expiry
+        return self._parse(queues, reply), expiry
 
     def _quotas(self, queues: Sequence[str], count: int) -> list[int]:
         if self.settings.strict_priority:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import structlog
 
 from fastq._core import ServerInfo, TaskMessage, decode_messages
-from fastq.app import App
+from fastq.app import App, Route
 from fastq.config import DEFAULT_TIMEOUT
 from fastq.errors import BrokerConnectionError, BrokerError, DecodeError
 from fastq.rdb import worker as rdb
@@ -33,6 +33,7 @@ from fastq.rdb.conn import AsyncConn, Call
 from fastq.rdb.servers import clear_server_state_call
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
+from fastq.worker.admission import Admission
 from fastq.worker.control import ChildControl, NullControl
 from fastq.worker.executor import Executor, Interrupt, Running, interruption_error
 from fastq.worker.fetcher import Fetcher
@@ -157,6 +158,12 @@ class Engine:
         self.loop = asyncio.get_running_loop()
         self.conn = AsyncConn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)
+        self.acker.capped = self.fetcher.capped
+        self.admission: Admission | None = None
+        if self.app.has_flow_limits:
+            self.admission = Admission(
+                self.app, self.conn, self.settings.lease_duration, self.clock
+            )
         self.executor = Executor(self.app, self.loop, self.capacity, self._on_done)
         self.results = ResultWriter(self.settings.redis, self.leases, self.running)
         self.cancels = CancelListener(self.settings.redis)
@@ -272,6 +279,7 @@ class Engine:
             if f.msg is None:
                 self._log_skip(f)
         decoded = decode_messages([f.msg for f in good])
+        gated: dict[str, list[tuple[Running, Route]]] = {}
         for f, msg in zip(good, decoded, strict=True):
             self.leases.add(f.task_id, f.queue, expiry)
             if not isinstance(msg, TaskMessage):
@@ -281,16 +289,54 @@ class Engine:
                 continue
             if msg.id != f.task_id:  # keep the id the keys use
                 msg.id = f.task_id
-            stale = self.running.get(f.task_id)
-            if stale is not None:
-                self._supersede(stale)
             r = Running(msg, f.queue, now, task_deadline(msg, now))
-            self.results.attach(r)
-            self.running[f.task_id] = r
-            self.busy += 1
-            self.info.started(f.task_id, r)
             r.pending_since = f.pending_since
+            if self.admission is not None:
+                route = self.admission.route(r)
+                if route is not None:  # admitted first (its fetch slot stays busy)
+                    gated.setdefault(f.queue, []).append((r, route))
+                    self.busy += 1
+                    continue
+            self._start(r)
+        for queue, runs in gated.items():
+            task = asyncio.create_task(self._admit(queue, runs))
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
+
+    def _start(self, r: Running, failure: BaseException | None = None) -> None:
+        stale = self.running.get(r.task_id)
+        if stale is not None:
+            self._supersede(stale)
+        self.results.attach(r)
+        self.running[r.task_id] = r
+        self.busy += 1
+        self.info.started(r.task_id, r)
+        if failure is None:
             self.executor.start(r)
+        else:
+            self._on_done(r, failure)
+
+    async def _admit(self, queue: str, runs: list[tuple[Running, Route]]) -> None:
+        """Start the runs admitted under their key cap and rate limit; the others were
+        parked in Redis (or their lease was lost) and are dropped here."""
+        assert self.admission is not None
+        held = {r.task_id: self.leases.score(r.task_id) or 0 for r, _ in runs}
+        start: list[Running] = []
+        failed: list[tuple[Running, BaseException]] = []
+        try:
+            start, failed = await self.admission.admit(queue, runs, held)
+        except Exception as exc:  # their leases expire and the recoverer brings them back
+            self._errors.failed("flow-control admission", exc)
+        kept = {r.task_id for r in start} | {r.task_id for r, _ in failed}
+        for r, _ in runs:
+            self.busy -= 1
+            if r.task_id not in kept:
+                self.leases.remove(r.task_id)
+        for r in start:
+            self._start(r)
+        for r, error in failed:
+            self._start(r, error)
+        self._slot_free.set()
 
     def _supersede(self, stale: Running) -> None:
         """A task this process still runs was fetched again: its lease was lost and the

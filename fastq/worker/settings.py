@@ -15,6 +15,7 @@ from fastq.config import (
     RedisConfig,
 )
 from fastq.errors import InvalidOptionError
+from fastq.flow.limits import Rate
 from fastq.options import validate_queue_name
 
 DEFAULT_QUEUES: dict[str, int] = {"default": 1}
@@ -74,6 +75,10 @@ class WorkerSettings:
         keyspace_wakeups: while idle, listen to keyspace events on the pending
             lists so tasks pushed without a wake token (Go producers) start at
             once; needs ``notify-keyspace-events`` with K and l (the poll covers).
+        queue_limits: queue -> most tasks of it running at once across the fleet (a
+            cap stored with ``fastq queue limit`` overrides it; see
+            ``docs/flow-control.md``).
+        rate_limits: queue -> fleet-wide rate limit of task starts (GCRA).
     """
 
     redis: RedisConfig = field(default_factory=RedisConfig.from_env)
@@ -97,6 +102,8 @@ class WorkerSettings:
     skew_allowance: float = DEFAULT_SKEW_ALLOWANCE
     uvloop: bool = True
     keyspace_wakeups: bool = True
+    queue_limits: dict[str, int] = field(default_factory=dict)
+    rate_limits: dict[str, Rate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.queues:
@@ -126,6 +133,9 @@ class WorkerSettings:
             raise InvalidOptionError("skew_allowance", "must be >= 0 seconds")
         if self.max_tasks_per_child < 0:
             raise InvalidOptionError("max_tasks_per_child", "must be >= 0")
+        for name, cap in self.queue_limits.items():
+            if not isinstance(cap, int) or cap < 1:
+                raise InvalidOptionError("queue_limits", f"cap of {name!r} must be an int >= 1")
 
 
 def parse_queues(spec: str) -> dict[str, int]:

@@ -15,6 +15,7 @@ import sys
 from fastq.apploader import AppLoader
 from fastq.config import RedisConfig
 from fastq.errors import BrokerConfigError, BrokerError, ConfigError
+from fastq.flow.limits import parse_caps, parse_rates
 from fastq.rdb.conn import SyncConn
 from fastq.rdb.notify import enable_keyspace_events
 from fastq.worker.process import run_worker
@@ -26,8 +27,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
 
     Reads FASTQ_REDIS_URL, FASTQ_QUEUES ("critical=6,high=4"), FASTQ_CONCURRENCY,
     FASTQ_LEASE_DURATION, FASTQ_SHUTDOWN_TIMEOUT, FASTQ_FETCH_BATCH and
-    FASTQ_FETCH_MAX_BYTES, FASTQ_SKEW_ALLOWANCE, FASTQ_UVLOOP (0: asyncio's loop) and
-    FASTQ_KEYSPACE_WAKEUPS (0: off).
+    FASTQ_FETCH_MAX_BYTES, FASTQ_SKEW_ALLOWANCE, FASTQ_UVLOOP (0: asyncio's loop),
+    FASTQ_KEYSPACE_WAKEUPS (0: off), FASTQ_QUEUE_LIMITS ("stripe=5") and
+    FASTQ_RATE_LIMITS ("stripe=100/s").
 
     Args:
         env: the variables to read; None reads ``os.environ``.
@@ -44,6 +46,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> WorkerSettings:
         ("lease_duration", "FASTQ_LEASE_DURATION", float),
         ("shutdown_timeout", "FASTQ_SHUTDOWN_TIMEOUT", float),
         ("skew_allowance", "FASTQ_SKEW_ALLOWANCE", float),
+        ("queue_limits", "FASTQ_QUEUE_LIMITS", parse_caps),
+        ("rate_limits", "FASTQ_RATE_LIMITS", parse_rates),
     ):
         if e.get(key):
             kw[name] = conv(e[key])

@@ -1,0 +1,1 @@
+"""Fleet-wide flow control: concurrency caps and rate limits (see docs/flow-control.md)."""
