@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError
 from fastq import keys, scripts
 from fastq.config import RedisConfig
 from fastq.rdb.conn import Call, broker_error, translate_errors, use_fast_packer
+from fastq.rdb.topology import async_client, async_node_client, is_cluster
 from fastq.rdb.worker import wake_keys
 
 _log = structlog.get_logger("fastq.worker")
@@ -39,8 +40,12 @@ class WakeWaiter:
     def __init__(self, config: RedisConfig, queues: Sequence[str]) -> None:
         kw = config.connection_kwargs()
         kw["socket_timeout"] = None  # a blocking pop must not trip the socket timeout
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
-        use_fast_packer(self._redis)
+        self._redis: aioredis.Redis = async_client(config, **kw)
+        # A BLPOP over several queues' wake keys spans hash slots: on a cluster the
+        # worker polls instead (see Fetcher, which splits its dequeue per queue).
+        self.cluster = is_cluster(config)
+        if not self.cluster:
+            use_fast_packer(self._redis)
         self._keys = wake_keys(queues)
         self._target = config.redacted_url
         self._warned_until = 0.0
@@ -84,7 +89,7 @@ class CancelListener:
     def __init__(self, config: RedisConfig) -> None:
         kw = config.connection_kwargs()
         kw["socket_timeout"] = None
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        self._redis: aioredis.Redis = async_node_client(config, **kw)
         self._target = config.redacted_url
 
     async def listen(self) -> AsyncIterator[str]:

@@ -39,6 +39,7 @@ from fastq.errors import (
     BrokerOutOfMemoryError,
     BrokerReadOnlyError,
 )
+from fastq.rdb.topology import async_client, is_cluster, sync_client
 from fastq.redact import redact_text
 
 KeyT = str | bytes
@@ -87,6 +88,14 @@ def broker_error(exc: BaseException, target: str = "") -> BrokerError:
     if isinstance(exc, _CONN_ERRORS):
         return BrokerConnectionError(target, exc)
     return BrokerError(redact_text(text))
+
+
+def check_replies(replies: list[Any], target: str = "") -> list[Any]:
+    """``replies`` of a ``call_many``, raising the first error reply as fastq's error."""
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise broker_error(reply, target) from reply
+    return replies
 
 
 def _redis_words(text: str, marker: str) -> str:
@@ -192,7 +201,13 @@ class SyncConn:
     def __init__(self, config: RedisConfig) -> None:
         self.config = config
         self.target = config.redacted_url
-        self.redis: redis.Redis = redis.Redis.from_url(config.url, **config.connection_kwargs())
+        self.redis: redis.Redis = sync_client(config)
+        # On a cluster every call goes through redis-py's cluster pipeline, which
+        # sends each script to its slot's master and follows MOVED/ASK. Behind
+        # Sentinel too: only the pool's own checkout asks the sentinels for the
+        # current master (a bare connection would dial its default host).
+        self.cluster = is_cluster(config)
+        self._fast = config.topology == "single"
         self._idle: list[redis.connection.AbstractConnection] = []
         self._lock = threading.Lock()
         _SYNC_CONNS.add(self)
@@ -212,6 +227,10 @@ class SyncConn:
     def load_scripts(self) -> None:
         """Load every script into Redis's script cache (one round trip)."""
         with translate_errors(self.target):
+            if self.cluster:  # redis-py sends SCRIPT LOAD to every master
+                for s in scripts.all_scripts().values():
+                    self.redis.script_load(s.source)
+                return
             pipe = self.redis.pipeline(transaction=False)
             for s in scripts.all_scripts().values():
                 pipe.execute_command("SCRIPT", "LOAD", s.source)
@@ -233,13 +252,26 @@ class SyncConn:
         todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
             with translate_errors(self.target):
-                got = self._stream(calls, todo, overlap)
+                if not self._fast:
+                    got = self._pipeline(calls, todo, overlap)
+                else:
+                    got = self._stream(calls, todo, overlap)
             overlap = None
             todo = _merge_replies(replies, todo, got, retry=attempt == 0)
             if not todo:
                 break
             self.load_scripts()
         return replies
+
+    def _pipeline(
+        self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
+    ) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for i in todo:
+            pipe.execute_command(*_evalsha_args(calls[i]))
+        if overlap is not None:
+            overlap()
+        return list(pipe.execute(raise_on_error=False))
 
     def _stream(
         self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
@@ -304,13 +336,17 @@ class AsyncConn:
     def __init__(self, config: RedisConfig) -> None:
         self.config = config
         self.target = config.redacted_url
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
-            config.url, **config.connection_kwargs()
-        )
-        use_fast_packer(self.redis)
+        self.redis: aioredis.Redis = async_client(config)
+        self.cluster = is_cluster(config)
+        if not self.cluster:
+            use_fast_packer(self.redis)
 
     async def load_scripts(self) -> None:
         with translate_errors(self.target):
+            if self.cluster:  # redis-py sends SCRIPT LOAD to every master
+                for s in scripts.all_scripts().values():
+                    await self.redis.script_load(s.source)
+                return
             pipe = self.redis.pipeline(transaction=False)
             for s in scripts.all_scripts().values():
                 pipe.execute_command("SCRIPT", "LOAD", s.source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 
@@ -10,7 +11,7 @@ from redis.exceptions import NoScriptError
 from fastq._core import QueueOrder
 from fastq.rdb import worker as rdb
 from fastq.rdb.blocking import WakeWaiter
-from fastq.rdb.conn import AsyncConn
+from fastq.rdb.conn import AsyncConn, broker_error
 from fastq.worker.settings import WorkerSettings
 
 
@@ -36,6 +37,8 @@ class Fetcher:
         """Move up to ``count`` tasks to active; returns them and their lease score."""
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
+        if self.conn.cluster:
+            return await self._fetch_per_slot(queues, count, expiry), expiry
         reply = await self.conn.call(
             rdb.dequeue_call(
                 queues, count, expiry, self._quotas(queues, count), self.settings.fetch_max_bytes
@@ -46,6 +49,9 @@ class Fetcher:
     async def wait_then_fetch(self, timeout: float, count: int) -> tuple[list[rdb.Fetched], int]:
         """Wait up to ``timeout`` for a wake-up, then fetch up to ``count`` tasks, in
         one round trip on the waiting connection."""
+        if self.conn.cluster:  # no multi-queue BLPOP on a cluster: poll
+            await asyncio.sleep(timeout)
+            return await self.fetch(count)
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration + timeout)
         quotas = self._quotas(queues, count)
@@ -55,6 +61,32 @@ class Fetcher:
         except NoScriptError:
             reply = await self.conn.call(call)  # loads the scripts
         return rdb.parse_dequeue(queues, reply), expiry
+
+    async def _fetch_per_slot(
+        self, queues: Sequence[str], count: int, expiry: int
+    ) -> list[rdb.Fetched]:
+        """The cluster form of one fetch: each queue's keys live in their own hash
+        slot, so the script runs once per queue. First every queue's quota (one
+        pipelined round trip, which redis-py splits per master), then what is still
+        wanted from the queues in the weighted (or strict) order, as the one-call
+        script does across queues."""
+        max_bytes = self.settings.fetch_max_bytes
+        got: list[rdb.Fetched] = []
+        quotas = self._quotas(queues, count)  # empty under strict priority
+        first = [(q, n) for q, n in zip(queues, quotas, strict=False) if n > 0]
+        if first:
+            calls = [rdb.dequeue_call([q], n, expiry, (), max_bytes) for q, n in first]
+            for (q, _), reply in zip(first, await self.conn.call_many(calls), strict=True):
+                if isinstance(reply, BaseException):
+                    raise broker_error(reply, self.conn.target) from reply
+                got += rdb.parse_dequeue([q], reply)
+        for q in queues:
+            want = count - sum(1 for f in got if f.msg is not None)
+            if want <= 0:
+                break
+            reply = await self.conn.call(rdb.dequeue_call([q], want, expiry, (), max_bytes))
+            got += rdb.parse_dequeue([q], reply)
+        return got
 
     def _quotas(self, queues: Sequence[str], count: int) -> list[int]:
         if self.settings.strict_priority:
