@@ -13,17 +13,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 import redis.cluster
-
-from fastq.devcluster import LocalCluster
-
+from test_async_client import *  # noqa: F403
+from test_cli import *  # noqa: F403
 from test_client import *  # noqa: F403
-from test_worker_runs import *  # noqa: F403
+from test_inspector import *  # noqa: F403
 from test_worker_fairness import *  # noqa: F403
 from test_worker_maintenance import *  # noqa: F403
-from test_inspector import *  # noqa: F403
-from test_cli import *  # noqa: F403
-from test_async_client import *  # noqa: F403
 from test_worker_results import *  # noqa: F403
+from test_worker_runs import *  # noqa: F403
+
+from fastq.devcluster import LocalCluster
 
 pytestmark = pytest.mark.cluster
 

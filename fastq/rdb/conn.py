@@ -23,7 +23,15 @@ from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    ClusterDownError,
+    MasterDownError,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import ReadOnlyError as RedisReadOnlyError
@@ -55,6 +63,9 @@ class Call(NamedTuple):
 
 
 _CONN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# A failover in progress (cluster without a master for some slots, a replica not yet
+# promoted): an outage to wait out, as a lost connection is.
+_FAILOVER_ERRORS = (ClusterDownError, TryAgainError, MasterDownError)
 # How Redis (and redis-py, which drops the error code on some paths) words a refusal
 # that no retry can fix. The asyncio client reports them as plain ConnectionErrors.
 _AUTH_REFUSALS = (
@@ -85,7 +96,7 @@ def broker_error(exc: BaseException, target: str = "") -> BrokerError:
         return BrokerOutOfMemoryError(_redis_words(text, "command not allowed"))
     if isinstance(exc, RedisReadOnlyError) or "READONLY You can't write" in text:
         return BrokerReadOnlyError(_redis_words(text, "You can't write"))
-    if isinstance(exc, _CONN_ERRORS):
+    if isinstance(exc, _CONN_ERRORS + _FAILOVER_ERRORS) or text.startswith("CLUSTERDOWN"):
         return BrokerConnectionError(target, exc)
     return BrokerError(redact_text(text))
 
@@ -157,6 +168,16 @@ def use_fast_packer(client: aioredis.Redis) -> None:
     pool = client.connection_pool
     if pool.connection_class is aioredis.Connection:
         pool.connection_class = FastPackConnection
+
+
+def _raise_outage(got: list[Any]) -> list[Any]:
+    """Raise the first lost-connection or failover reply of a cluster pipeline (which
+    returns them in place): the caller's outage path retries the whole batch, where
+    a per-call error would be taken for the script's own refusal."""
+    for reply in got:
+        if isinstance(reply, _CONN_ERRORS + _FAILOVER_ERRORS):
+            raise reply
+    return got
 
 
 def _is_noscript(reply: Any) -> bool:
@@ -271,7 +292,13 @@ class SyncConn:
             pipe.execute_command(*_evalsha_args(calls[i]))
         if overlap is not None:
             overlap()
-        return list(pipe.execute(raise_on_error=False))
+        try:
+            return _raise_outage(list(pipe.execute(raise_on_error=False)))
+        except _CONN_ERRORS + _FAILOVER_ERRORS:
+            if self.cluster:  # a master died: read the slot map again before the retry
+                with contextlib.suppress(RedisError, OSError):
+                    self.redis.nodes_manager.initialize()  # type: ignore[attr-defined]
+            raise
 
     def _stream(
         self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
@@ -368,7 +395,7 @@ class AsyncConn:
                 pipe = self.redis.pipeline(transaction=False)
                 for i in todo:
                     pipe.execute_command(*_evalsha_args(calls[i]))
-                got = await pipe.execute(raise_on_error=False)
+                got = _raise_outage(await pipe.execute(raise_on_error=False))
             todo = _merge_replies(replies, todo, got, retry=attempt == 0)
             if not todo:
                 break

@@ -1,0 +1,106 @@
+"""Failover under load: a Redis Cluster master handed over and then killed, and a
+Sentinel master killed, each in the middle of a drain over 8 queues.
+
+Each test prints its numbers (acknowledged, lost, duplicates) and asserts that every
+task acknowledged before the failures began ran, and that the worker followed the
+new masters by itself (it is never restarted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from failover_drain import Drain
+
+from fastq.devcluster import LocalCluster, LocalSentinel
+
+pytestmark = pytest.mark.cluster
+
+PREFILL = 2000
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    c = LocalCluster()
+    c.start()
+    yield c
+    c.cleanup()
+
+
+@pytest.fixture
+def sentinel() -> Iterator[LocalSentinel]:
+    s = LocalSentinel()
+    s.start()
+    yield s
+    s.cleanup()
+
+
+def _finish(drain: Drain, label: str) -> None:
+    drain.stop_producer()
+    drain.wait_all()
+    rep = drain.report()
+    print(
+        f"\n{label}: acknowledged={rep.acked} runs={rep.ran} lost_before_failure="
+        f"{rep.lost_before} lost_during_failure={rep.lost_during} duplicates={rep.duplicates}"
+        f" refused_enqueues={drain.errors}"
+    )
+    assert drain.proc is not None and drain.proc.poll() is None, "the worker died"
+    assert rep.lost_before == 0
+    assert len(drain.during) > 0
+
+
+def test_cluster_failover_then_master_kill_mid_drain(cluster: LocalCluster, tmp_path: Path) -> None:
+    drain = Drain(cluster.url, tmp_path)
+    try:
+        drain.prefill(PREFILL)
+        drain.start_worker()
+        drain.start_producer()
+        assert drain.wait_processed(PREFILL // 4) >= PREFILL // 4
+        first = cluster.masters()[0]
+        replica = cluster.replica_of(first)
+        with cluster.client(replica) as c:
+            c.execute_command("CLUSTER", "FAILOVER")
+        cluster.wait_ok()
+        assert cluster.roles()[replica.port] == "master"
+        assert drain.wait_processed(PREFILL // 2) >= PREFILL // 2
+        victim = cluster.masters()[1]
+        victim.kill()
+        cluster.wait_ok()
+        assert victim.port not in [m.port for m in cluster.masters()]
+        drain.wait_processed(len(drain.ran()) + 200)
+        _finish(drain, "cluster")
+    finally:
+        drain.stop()
+
+
+def test_sentinel_master_kill_mid_drain(sentinel: LocalSentinel, tmp_path: Path) -> None:
+    drain = Drain(sentinel.url, tmp_path)
+    try:
+        drain.prefill(PREFILL)
+        drain.start_worker()
+        drain.start_producer()
+        assert drain.wait_processed(PREFILL // 3) >= PREFILL // 3
+        old = sentinel.master_port()
+        sentinel.server_on(old).kill()
+        _wait_new_master(sentinel, old)
+        drain.wait_processed(len(drain.ran()) + 200)
+        _finish(drain, "sentinel")
+    finally:
+        drain.stop()
+
+
+def _wait_new_master(sentinel: LocalSentinel, old: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if sentinel.master_port() != old:
+                return
+        except (redis.RedisError, RuntimeError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the sentinels did not promote a replica")
