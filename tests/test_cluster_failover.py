@@ -15,7 +15,11 @@ import pytest
 import redis
 from failover_drain import Drain
 
+from fastq import keys
+from fastq.client import Client
 from fastq.devcluster import LocalCluster, LocalSentinel
+from fastq.errors import NotReplicatedError
+from fastq.task import Task
 
 pytestmark = pytest.mark.cluster
 
@@ -52,8 +56,11 @@ def _finish(drain: Drain, label: str) -> None:
     assert len(drain.during) > 0
 
 
-def test_cluster_failover_then_master_kill_mid_drain(cluster: LocalCluster, tmp_path: Path) -> None:
-    drain = Drain(cluster.url, tmp_path)
+@pytest.mark.parametrize("wait_replicas", [0, 1])
+def test_cluster_failover_then_master_kill_mid_drain(
+    cluster: LocalCluster, tmp_path: Path, wait_replicas: int
+) -> None:
+    drain = Drain(cluster.url, tmp_path, wait_replicas=wait_replicas)
     try:
         drain.prefill(PREFILL)
         drain.start_worker()
@@ -71,13 +78,16 @@ def test_cluster_failover_then_master_kill_mid_drain(cluster: LocalCluster, tmp_
         cluster.wait_ok()
         assert victim.port not in [m.port for m in cluster.masters()]
         drain.wait_processed(len(drain.ran()) + 200)
-        _finish(drain, "cluster")
+        _finish(drain, f"cluster wait_replicas={wait_replicas}")
     finally:
         drain.stop()
 
 
-def test_sentinel_master_kill_mid_drain(sentinel: LocalSentinel, tmp_path: Path) -> None:
-    drain = Drain(sentinel.url, tmp_path)
+@pytest.mark.parametrize("wait_replicas", [0, 1])
+def test_sentinel_master_kill_mid_drain(
+    sentinel: LocalSentinel, tmp_path: Path, wait_replicas: int
+) -> None:
+    drain = Drain(sentinel.url, tmp_path, wait_replicas=wait_replicas)
     try:
         drain.prefill(PREFILL)
         drain.start_worker()
@@ -87,9 +97,26 @@ def test_sentinel_master_kill_mid_drain(sentinel: LocalSentinel, tmp_path: Path)
         sentinel.server_on(old).kill()
         _wait_new_master(sentinel, old)
         drain.wait_processed(len(drain.ran()) + 200)
-        _finish(drain, "sentinel")
+        _finish(drain, f"sentinel wait_replicas={wait_replicas}")
     finally:
         drain.stop()
+
+
+def test_wait_replicas_without_replicas_raises_but_keeps_the_task(
+    redis_url: str, r: redis.Redis
+) -> None:
+    with Client(redis_url) as c, pytest.raises(NotReplicatedError) as exc:
+        c.enqueue(Task("record", b""), wait_replicas=1)
+    assert (exc.value.wanted, exc.value.acked) == (1, 0)
+    assert r.lrange(keys.pending_key("default"), 0, -1) == [exc.value.info.id.encode()]
+
+
+def test_wait_replicas_behind_sentinel_returns_once_replicated(sentinel: LocalSentinel) -> None:
+    with Client(sentinel.url) as c:
+        info = c.enqueue(Task("record", b""), wait_replicas=2)
+    for server in sentinel.servers:
+        with redis.Redis(port=server.port) as node:
+            assert node.exists(keys.task_key("default", info.id)) == 1
 
 
 def _wait_new_master(sentinel: LocalSentinel, old: int) -> None:

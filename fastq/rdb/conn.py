@@ -345,6 +345,27 @@ class SyncConn:
         finally:
             self._checkin(conn)
 
+    def call_and_wait(self, call: Call, replicas: int, timeout_ms: int) -> tuple[Any, int]:
+        """Run ``call``, then Redis ``WAIT replicas timeout_ms`` on the same
+        connection (WAIT counts that connection's writes); returns the script's
+        reply (an error reply in place) and how many replicas confirmed it."""
+        client: Any = self.redis
+        if self.cluster:  # the slot's master, over its own node client
+            client = self.redis.get_node_from_key(call.keys[0]).redis_connection  # type: ignore[attr-defined]
+        for attempt in range(2):
+            with translate_errors(self.target):
+                pipe = client.pipeline(transaction=False)
+                pipe.execute_command(*_evalsha_args(call))
+                pipe.execute_command("WAIT", replicas, timeout_ms)
+                reply, acked = pipe.execute(raise_on_error=False)
+            if attempt == 0 and _is_noscript(reply):
+                self.load_scripts()
+                continue
+            break
+        if isinstance(acked, BaseException):
+            raise broker_error(acked, self.target) from acked
+        return reply, int(acked)
+
     def ping(self) -> bool:
         with translate_errors(self.target):
             return bool(self.redis.ping())
