@@ -102,7 +102,9 @@ class Drain:
                 return done
             time.sleep(0.1)
 
-    def wait_all(self, timeout: float = 60.0) -> None:
+    def wait_all(self, timeout: float = 20.0) -> None:
+        """Until every acknowledged id ran, or ``timeout`` (a task lost with its master
+        never runs; recovered ones need a lease of 4 s plus the skew allowance)."""
         want = set(self.before) | set(self.during)
         deadline = time.monotonic() + timeout
         while not want <= set(self.ran()) and time.monotonic() < deadline:

@@ -23,7 +23,7 @@ from fastq.task import Task
 
 pytestmark = pytest.mark.cluster
 
-PREFILL = 2000
+PREFILL = 20_000
 
 
 @pytest.fixture
