@@ -16,11 +16,15 @@ import redis.cluster
 from test_async_client import *  # noqa: F403
 from test_cli import *  # noqa: F403
 from test_client import *  # noqa: F403
+from test_enqueue_layout import *  # noqa: F403
 from test_inspector import *  # noqa: F403
+from test_inspector_ops import *  # noqa: F403
+from test_worker_bounds import *  # noqa: F403
 from test_worker_fairness import *  # noqa: F403
 from test_worker_maintenance import *  # noqa: F403
 from test_worker_results import *  # noqa: F403
 from test_worker_runs import *  # noqa: F403
+from test_worker_scripts import *  # noqa: F403
 
 from fastq.devcluster import LocalCluster
 
@@ -29,6 +33,9 @@ pytestmark = pytest.mark.cluster
 # Single-Redis only: it turns the one Redis into a replica (REPLICAOF); the
 # cluster's own failover is covered by test_cluster_failover.py.
 del test_refused_writes_are_logged_once_and_not_counted  # noqa: F821
+# Calls the multi-queue dequeue script directly: on a cluster the Fetcher calls it
+# per queue (covered by the worker and fairness tests above).
+del test_dequeue_order_paused_and_bad_entries  # noqa: F821
 
 
 @pytest.fixture(scope="session")

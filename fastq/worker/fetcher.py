@@ -69,22 +69,35 @@ class Fetcher:
         slot, so the script runs once per queue. First every queue's quota (one
         pipelined round trip, which redis-py splits per master), then what is still
         wanted from the queues in the weighted (or strict) order, as the one-call
-        script does across queues."""
+        script does across queues. The byte budget is shared out the same way."""
         max_bytes = self.settings.fetch_max_bytes
         got: list[rdb.Fetched] = []
         quotas = self._quotas(queues, count)  # empty under strict priority
         first = [(q, n) for q, n in zip(queues, quotas, strict=False) if n > 0]
+        drained: set[str] = set()  # gave less than asked: empty (or paused) for now
         if first:
-            calls = [rdb.dequeue_call([q], n, expiry, (), max_bytes) for q, n in first]
-            for (q, _), reply in zip(first, await self.conn.call_many(calls), strict=True):
+            calls = [
+                rdb.dequeue_call([q], n, expiry, (), max(1, max_bytes * n // count))
+                if max_bytes
+                else rdb.dequeue_call([q], n, expiry)
+                for q, n in first
+            ]
+            for (q, n), reply in zip(first, await self.conn.call_many(calls), strict=True):
                 if isinstance(reply, BaseException):
                     raise broker_error(reply, self.conn.target) from reply
-                got += rdb.parse_dequeue([q], reply)
+                fetched = rdb.parse_dequeue([q], reply)
+                if sum(1 for f in fetched if f.msg is not None) < n:
+                    drained.add(q)
+                got += fetched
         for q in queues:
             want = count - sum(1 for f in got if f.msg is not None)
-            if want <= 0:
+            left = max_bytes - sum(len(f.msg) for f in got if f.msg is not None)
+            if want <= 0 or (max_bytes and left <= 0):
                 break
-            reply = await self.conn.call(rdb.dequeue_call([q], want, expiry, (), max_bytes))
+            if q in drained:
+                continue
+            budget = left if max_bytes else 0
+            reply = await self.conn.call(rdb.dequeue_call([q], want, expiry, (), budget))
             got += rdb.parse_dequeue([q], reply)
         return got
 
