@@ -19,10 +19,6 @@ from fastq.devcluster import LocalSentinel
 
 pytestmark = pytest.mark.cluster
 
-# It turns the master into a replica by hand (REPLICAOF), which the sentinels would
-# answer with a failover; the Sentinel failover is test_cluster_failover.py's.
-del test_refused_writes_are_logged_once_and_not_counted  # noqa: F821
-
 
 @pytest.fixture(scope="session")
 def local_sentinel() -> Iterator[LocalSentinel]:
