@@ -147,6 +147,41 @@ class LocalCluster:
                     return node
         raise RuntimeError(f"no replica of 127.0.0.1:{master.port}")
 
+    def owner_of(self, slot: int) -> RedisServer:
+        """The master serving ``slot`` now."""
+        for node in self.masters():
+            with self.client(node) as c:
+                for start, end, *_ in c.execute_command("CLUSTER", "SLOTS"):
+                    if start <= slot <= end:
+                        owner = int(_[0][1])
+                        return next(n for n in self.nodes if n.port == owner)
+        raise RuntimeError(f"no master serves slot {slot}")
+
+    def move_slot(self, slot: int, to: RedisServer, batch: int = 50) -> int:
+        """Reshard one slot to master ``to`` while clients keep using it, as
+        ``redis-cli --cluster reshard`` does: IMPORTING/MIGRATING, MIGRATE the keys
+        in batches (clients meanwhile get ASK / TRYAGAIN), then SETSLOT NODE on
+        every master. Returns how many keys moved."""
+        src = self.owner_of(slot)
+        with self.client(src) as s, self.client(to) as d:
+            src_id, dst_id = (
+                s.execute_command("CLUSTER", "MYID"),
+                d.execute_command("CLUSTER", "MYID"),
+            )
+            d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+            s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+            moved = 0
+            while True:
+                names = s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+                if not names:
+                    break
+                s.execute_command("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", *names)
+                moved += len(names)
+            for node in self.masters():
+                with self.client(node) as c:
+                    c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        return moved
+
     def flush(self) -> None:
         """Empty every master and its script cache (between tests)."""
         for node in self.masters():

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from failover_drain import Drain
+from failover_drain import QUEUES, Drain
+from redis.crc import key_slot
 
 from fastq import keys
 from fastq.client import Client
@@ -98,6 +99,28 @@ def test_sentinel_master_kill_mid_drain(
         _wait_new_master(sentinel, old)
         drain.wait_processed(len(drain.ran()) + 200)
         _finish(drain, f"sentinel wait_replicas={wait_replicas}")
+    finally:
+        drain.stop()
+
+
+def test_resharding_a_queue_slot_mid_drain(cluster: LocalCluster, tmp_path: Path) -> None:
+    drain = Drain(cluster.url, tmp_path)
+    try:
+        drain.prefill(PREFILL // 2)
+        drain.start_worker()
+        drain.start_producer()
+        assert drain.wait_processed(PREFILL // 8) >= PREFILL // 8
+        moved = 0
+        for q in QUEUES[:2]:
+            slot = key_slot(keys.pending_key(q).encode())
+            source = cluster.owner_of(slot)
+            target = next(m for m in cluster.masters() if m.port != source.port)
+            moved += cluster.move_slot(slot, target)
+            assert cluster.owner_of(slot).port == target.port
+        assert moved > 0
+        drain.wait_processed(len(drain.ran()) + 200)
+        _finish(drain, "cluster resharding")
+        assert drain.report().lost_during == 0  # no master died: nothing may be lost
     finally:
         drain.stop()
 
