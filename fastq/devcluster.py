@@ -151,10 +151,9 @@ class LocalCluster:
         """The master serving ``slot`` now."""
         for node in self.masters():
             with self.client(node) as c:
-                for start, end, *_ in c.execute_command("CLUSTER", "SLOTS"):
+                for start, end, master, *_replicas in c.execute_command("CLUSTER", "SLOTS"):
                     if start <= slot <= end:
-                        owner = int(_[0][1])
-                        return next(n for n in self.nodes if n.port == owner)
+                        return next(n for n in self.nodes if n.port == int(master[1]))
         raise RuntimeError(f"no master serves slot {slot}")
 
     def move_slot(self, slot: int, to: RedisServer, batch: int = 50) -> int:
