@@ -213,9 +213,19 @@ class AsyncClient(_Producer):
         self._conn = AsyncConn(self.config)
 
     async def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
-        """Enqueue one task; see ``Client.enqueue``."""
+        """Enqueue one task; see ``Client.enqueue`` (``wait_replicas`` included)."""
+        wait = int(options.pop("wait_replicas", 0) or 0) if options else 0
         p = self._prepare_one(task, options)
         call = enqueue_call(p, self._wake_tokens)
+        if wait > 0:
+            if p.queue not in self._published:
+                check_published(await self._conn.call_many(publish_calls((p.queue,))))
+                self._published.add(p.queue)
+            reply, acked = await self._conn.call_and_wait(call, wait, WAIT_REPLICAS_TIMEOUT_MS)
+            info = finish_one(p, reply)
+            if acked < wait:
+                raise NotReplicatedError(info, wait, acked)
+            return info
         if p.queue in self._published:
             return finish_one(p, await self._conn.call(call))
         replies = await self._conn.call_many([*publish_calls((p.queue,)), call])

@@ -17,7 +17,7 @@ from failover_drain import QUEUES, Drain
 from redis.crc import key_slot
 
 from fastq import keys
-from fastq.client import Client
+from fastq.client import AsyncClient, Client
 from fastq.devcluster import LocalCluster, LocalSentinel
 from fastq.errors import NotReplicatedError
 from fastq.task import Task
@@ -140,6 +140,26 @@ def test_wait_replicas_behind_sentinel_returns_once_replicated(sentinel: LocalSe
     for server in sentinel.servers:
         with redis.Redis(port=server.port) as node:
             assert node.exists(keys.task_key("default", info.id)) == 1
+
+
+async def test_async_wait_replicas_on_a_cluster_reaches_the_slot_replica(
+    cluster: LocalCluster,
+) -> None:
+    async with AsyncClient(cluster.url) as c:
+        infos = [await c.enqueue(Task("record", b""), queue=q, wait_replicas=1) for q in QUEUES]
+    for info in infos:
+        key = keys.task_key(info.queue, info.id)
+        replica = cluster.replica_of(cluster.owner_of(key_slot(key.encode())))
+        with cluster.client(replica) as node:
+            node.execute_command("READONLY")
+            assert node.exists(key) == 1
+
+
+async def test_async_wait_replicas_without_replicas_raises(redis_url: str) -> None:
+    async with AsyncClient(redis_url) as c:
+        with pytest.raises(NotReplicatedError) as exc:
+            await c.enqueue(Task("record", b""), wait_replicas=1)
+    assert (exc.value.wanted, exc.value.acked) == (1, 0)
 
 
 def _wait_new_master(sentinel: LocalSentinel, old: int) -> None:

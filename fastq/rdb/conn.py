@@ -47,7 +47,7 @@ from fastq.errors import (
     BrokerOutOfMemoryError,
     BrokerReadOnlyError,
 )
-from fastq.rdb.topology import async_client, is_cluster, sync_client
+from fastq.rdb.topology import async_client, async_node_client, is_cluster, sync_client
 from fastq.redact import redact_text
 
 KeyT = str | bytes
@@ -386,6 +386,7 @@ class AsyncConn:
         self.target = config.redacted_url
         self.redis: aioredis.Redis = async_client(config)
         self.cluster = is_cluster(config)
+        self._node_clients: dict[str, aioredis.Redis] = {}  # wait_replicas on a cluster
         if not self.cluster:
             use_fast_packer(self.redis)
 
@@ -423,9 +424,35 @@ class AsyncConn:
             await self.load_scripts()
         return replies
 
+    async def call_and_wait(self, call: Call, replicas: int, timeout_ms: int) -> tuple[Any, int]:
+        """``SyncConn.call_and_wait`` for asyncio: the script, then ``WAIT`` on the
+        same connection (on a cluster, a plain client on the slot's master)."""
+        client: Any = self.redis
+        if self.cluster:
+            node = self.redis.get_node_from_key(call.keys[0])  # type: ignore[attr-defined]
+            client = self._node_clients.get(node.name)
+            if client is None:
+                client = async_node_client(self.config, host=node.host, port=node.port)
+                self._node_clients[node.name] = client
+        for attempt in range(2):
+            with translate_errors(self.target):
+                pipe = client.pipeline(transaction=False)
+                pipe.execute_command(*_evalsha_args(call))
+                pipe.execute_command("WAIT", replicas, timeout_ms)
+                reply, acked = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and _is_noscript(reply):
+                await self.load_scripts()
+                continue
+            break
+        if isinstance(acked, BaseException):
+            raise broker_error(acked, self.target) from acked
+        return reply, int(acked)
+
     async def ping(self) -> bool:
         with translate_errors(self.target):
             return bool(await self.redis.ping())
 
     async def close(self) -> None:
+        for client in self._node_clients.values():
+            await client.aclose()
         await self.redis.aclose()

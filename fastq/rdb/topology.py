@@ -94,9 +94,13 @@ def async_client(config: RedisConfig, **overrides: Any) -> aioredis.Redis:
 
 
 def async_node_client(config: RedisConfig, **overrides: Any) -> aioredis.Redis:
-    """A plain asyncio client on one node: Pub/Sub on a cluster (a PUBLISH reaches
-    every node, so any one will do) and the topology's client elsewhere."""
+    """A plain asyncio client on one node (the first listed unless ``host``/``port``
+    are given): Pub/Sub on a cluster (a PUBLISH reaches every node, so any one will
+    do) and ``WAIT`` on a slot's master; the topology's client elsewhere."""
     if config.topology != "cluster":
         return async_client(config, **overrides)
+    kw = _kwargs(config, overrides)
     host, port = config.nodes[0]
-    return aioredis.Redis(host=host, port=port, **_auth(config), **_kwargs(config, overrides))
+    kw.setdefault("host", host)
+    kw.setdefault("port", port)
+    return aioredis.Redis(**_auth(config), **kw)
