@@ -8,15 +8,21 @@ new masters by itself (it is never restarted).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from failover_drain import QUEUES, Drain
+from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
+from test_worker_engine import engine
+from workerapps.helpers import enqueue
 
 from fastq import keys
+from fastq.app import App, Context, IncomingTask
 from fastq.client import AsyncClient, Client
 from fastq.devcluster import LocalCluster, LocalSentinel
 from fastq.errors import NotReplicatedError
@@ -162,9 +168,36 @@ async def test_async_wait_replicas_without_replicas_raises(redis_url: str) -> No
     assert (exc.value.wanted, exc.value.acked) == (1, 0)
 
 
-def _wait_new_master(sentinel: LocalSentinel, old: int) -> None:
-    import time
+async def test_cancel_reaches_a_worker_whose_first_listed_node_is_dead(
+    cluster: LocalCluster,
+) -> None:
+    cluster.nodes[0].kill()  # the node a cluster worker subscribes on first
+    cluster.wait_ok()
+    app = App()
+    started = asyncio.Event()
 
+    @app.task("long")
+    async def long(task: IncomingTask, ctx: Context) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    nodes = [ClusterNode("127.0.0.1", n.port) for n in cluster.alive()]
+    r = RedisCluster(startup_nodes=nodes)
+    try:
+        async with engine(app, cluster.url):
+            tid = enqueue(r, "long", retry=3)
+            await asyncio.wait_for(started.wait(), 10)
+            state = keys.task_key("default", tid)
+            deadline = time.monotonic() + 15
+            while r.hget(state, "state") != b"retry" and time.monotonic() < deadline:
+                r.publish(keys.CANCEL_CHANNEL, tid)  # until the listener is on a live node
+                await asyncio.sleep(0.2)
+            assert r.hget(state, "state") == b"retry"
+    finally:
+        r.close()
+
+
+def _wait_new_master(sentinel: LocalSentinel, old: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
