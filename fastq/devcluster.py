@@ -112,7 +112,8 @@ class LocalCluster:
         return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
 
     def wait_ok(self, timeout: float = 30.0) -> None:
-        """Until every live node reports ``cluster_state:ok`` and sees 3 masters with slots."""
+        """Until every live node reports ``cluster_state:ok``, every replica's link to
+        its master is up, and 3 masters serve the slots."""
 
         def ok() -> bool:
             for node in self.alive():
@@ -120,6 +121,9 @@ class LocalCluster:
                     info = c.execute_command("CLUSTER", "INFO")
                     text = info.decode() if isinstance(info, bytes) else str(info)
                     if "cluster_state:ok" not in text:
+                        return False
+                    role = c.execute_command("ROLE")
+                    if role[0] == b"slave" and role[3] != b"connected":
                         return False
             return len(self.masters()) == len(self.nodes) // (self.replicas + 1)
 
