@@ -14,10 +14,10 @@ from types import TracebackType
 from typing import Any
 
 from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES, RedisConfig, resolve_redis
-from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError
+from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError, NotReplicatedError
 from fastq.options import normalize_options
 from fastq.rdb.coalesce import Coalescer
-from fastq.rdb.conn import AsyncConn, SyncConn
+from fastq.rdb.conn import AsyncConn, Call, SyncConn
 from fastq.rdb.enqueue import (
     DEFAULT_WAKE_TOKENS,
     Plan,
@@ -32,6 +32,9 @@ from fastq.rdb.enqueue import (
 from fastq.rdb.flow import AsyncWaiter, Waiter
 from fastq.task import Prepared, Task, TaskInfo, new_task_ids, prepare
 from fastq.waiting import DEFAULT_RESULT_RETENTION, wait_async, wait_sync
+
+# How long enqueue(..., wait_replicas=n) waits for the replicas' confirmations.
+WAIT_REPLICAS_TIMEOUT_MS = 1000
 
 
 class _Producer:
@@ -155,17 +158,33 @@ class Client(_Producer):
                 unique, task_id, retention, group, headers (see ``fastq.Task``); each
                 overrides the task's own. ``None`` means "not given". ``result=True``
                 keeps the task for ``wait`` (an hour, ``DEFAULT_RESULT_RETENTION``)
-                when no retention is set.
+                when no retention is set. Also ``wait_replicas=n``: after the write,
+                Redis ``WAIT`` for n replicas (up to ``WAIT_REPLICAS_TIMEOUT_MS``);
+                fewer raise ``NotReplicatedError`` (the task exists). See
+                docs/scaling.md.
 
         Raises ``InvalidOptionError`` / ``PayloadTooLargeError`` before touching
         Redis, ``TaskIDConflictError`` if the id exists, ``DuplicateTaskError`` if a
         unique task's lock is held, ``BrokerConnectionError`` if Redis is unreachable.
         """
+        wait = int(options.pop("wait_replicas", 0) or 0) if options else 0
         p = self._prepare_one(task, options)
         call = enqueue_call(p, self._wake_tokens)
+        if wait > 0:
+            return self._enqueue_replicated(p, call, wait)
         if p.queue in self._published:
             return finish_one(p, self._conn.call(call))
         return self._finish_first(p, self._conn.call_many([*publish_calls((p.queue,)), call]))
+
+    def _enqueue_replicated(self, p: Prepared, call: Call, replicas: int) -> TaskInfo:
+        if p.queue not in self._published:
+            check_published(self._conn.call_many(publish_calls((p.queue,))))
+            self._published.add(p.queue)
+        reply, acked = self._conn.call_and_wait(call, replicas, WAIT_REPLICAS_TIMEOUT_MS)
+        info = finish_one(p, reply)
+        if acked < replicas:
+            raise NotReplicatedError(info, replicas, acked)
+        return info
 
     def enqueue_many(self, tasks: Iterable[Task], /, **options: Any) -> list[TaskInfo]:
         """Enqueue many tasks in one pipelined round trip; returns their TaskInfos in order.
@@ -255,8 +274,19 @@ class AsyncClient(_Producer):
         self._waiter: AsyncWaiter | None = None
 
     async def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
-        """Enqueue one task; see ``Client.enqueue``."""
+        """Enqueue one task; see ``Client.enqueue`` (``wait_replicas`` included)."""
+        wait = int(options.pop("wait_replicas", 0) or 0) if options else 0
         p = self._prepare_one(task, options)
+        if wait > 0:
+            call = enqueue_call(p, self._wake_tokens)
+            if p.queue not in self._published:
+                check_published(await self._conn.call_many(publish_calls((p.queue,))))
+                self._published.add(p.queue)
+            reply, acked = await self._conn.call_and_wait(call, wait, WAIT_REPLICAS_TIMEOUT_MS)
+            info = finish_one(p, reply)
+            if acked < wait:
+                raise NotReplicatedError(info, wait, acked)
+            return info
         if p.queue in self._published:
             # Concurrent callers share batch calls (fastq/rdb/coalesce.py).
             return await self._coalescer.enqueue(p)

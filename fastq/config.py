@@ -12,6 +12,8 @@ from fastq.redact import redact_url as redact_url  # re-exported: its old home
 
 ENV_REDIS_URL = "FASTQ_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+CLUSTER_SCHEME = "redis+cluster"
+SENTINEL_SCHEME = "redis+sentinel"
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_RETRY = 25
@@ -32,8 +34,12 @@ class RedisConfig:
     """How to reach Redis.
 
     Args:
-        url: ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS) or
-            ``unix:///path/to/socket?db=N``.
+        url: ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS),
+            ``unix:///path/to/socket?db=N``, a Redis Cluster
+            ``redis+cluster://[user:password@]host1:7000,host2:7001/`` (any reachable
+            nodes: the rest are discovered) or Sentinel
+            ``redis+sentinel://[user:password@]s1:26379,s2:26379/<master name>/<db>``
+            (the password is the master's; see docs/scaling.md).
         socket_timeout: seconds a command may take before the connection counts as lost.
         connect_timeout: seconds to wait for a new connection.
         max_connections: pool size limit per client (None: redis-py's default).
@@ -47,9 +53,14 @@ class RedisConfig:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
+        if parts.scheme in (CLUSTER_SCHEME, SENTINEL_SCHEME):
+            self._check_multi_host(parts.scheme)
+            return
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise InvalidOptionError(
-                "redis_url", f"scheme must be redis://, rediss:// or unix://, got {parts.scheme!r}"
+                "redis_url",
+                "scheme must be redis://, rediss://, unix://, redis+cluster:// or "
+                f"redis+sentinel://, got {parts.scheme!r}",
             )
         try:
             parts.port  # noqa: B018 - parsing it is the check
@@ -58,6 +69,59 @@ class RedisConfig:
         db = parts.path.strip("/")
         if parts.scheme != "unix" and db and not db.isdigit():
             raise InvalidOptionError("redis_url", f"the database must be a number, got {db!r}")
+
+    def _check_multi_host(self, scheme: str) -> None:
+        self.nodes  # noqa: B018 - parsing them is the check
+        path = [p for p in urlsplit(self.url).path.split("/") if p]
+        if scheme == CLUSTER_SCHEME and path not in ([], ["0"]):
+            raise InvalidOptionError("redis_url", "a Redis Cluster has only database 0")
+        if scheme == SENTINEL_SCHEME:
+            if not path or len(path) > 2:
+                raise InvalidOptionError(
+                    "redis_url", "name the master: redis+sentinel://s1:26379,s2:26379/<name>/<db>"
+                )
+            if len(path) == 2 and not path[1].isdigit():
+                raise InvalidOptionError(
+                    "redis_url", f"the database must be a number, got {path[1]!r}"
+                )
+
+    @property
+    def topology(self) -> str:
+        """``"cluster"``, ``"sentinel"`` or ``"single"`` (one Redis, TCP/TLS/unix)."""
+        scheme = urlsplit(self.url).scheme
+        if scheme == CLUSTER_SCHEME:
+            return "cluster"
+        return "sentinel" if scheme == SENTINEL_SCHEME else "single"
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs a cluster or sentinel URL lists (empty for one Redis)."""
+        if self.topology == "single":
+            return []
+        hosts = urlsplit(self.url).netloc.rsplit("@", 1)[-1]
+        default = 26379 if self.topology == "sentinel" else 6379
+        out = []
+        for item in hosts.split(","):
+            host, _, port = item.strip().rpartition(":") if ":" in item else (item, "", "")
+            if not host or (port and not port.isdigit()) or int(port or default) > 65535:
+                raise InvalidOptionError("redis_url", "list nodes as host:port,host:port")
+            out.append((host.strip("[]"), int(port or default)))
+        return out
+
+    @property
+    def master_name(self) -> str:
+        """The Sentinel master name (sentinel URLs only; empty otherwise)."""
+        if self.topology != "sentinel":
+            return ""
+        return unquote(next(p for p in urlsplit(self.url).path.split("/") if p))
+
+    @property
+    def credentials(self) -> tuple[str | None, str | None]:
+        """(username, password) from the URL's user info (None where absent)."""
+        parts = urlsplit(self.url)
+        user = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password is not None else None
+        return user, password
 
     def __repr__(self) -> str:
         # The URL may hold a password: a repr ends up in tracebacks and logs.
@@ -92,6 +156,8 @@ class RedisConfig:
         if "db" in q:
             return int(q["db"][0])
         path = unquote(parts.path or "").strip("/")
+        if self.topology == "sentinel":
+            path = path.partition("/")[2]
         return int(path) if parts.scheme != "unix" and path.isdigit() else 0
 
     def connection_kwargs(self) -> dict[str, Any]:

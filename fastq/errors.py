@@ -58,6 +58,16 @@ class BrokerConnectionError(BrokerError, ConnectionError):
         super().__init__(f"cannot reach Redis at {target}{detail}")
 
 
+class NotReplicatedError(BrokerError):
+    """An ``enqueue(..., wait_replicas=n)`` write reached the master, but fewer than
+    ``n`` replicas confirmed it in time (Redis WAIT): the task exists and will run
+    unless the master fails before replicating it. ``info`` is its TaskInfo."""
+
+    def __init__(self, info: object, wanted: int, acked: int) -> None:
+        self.info, self.wanted, self.acked = info, wanted, acked
+        super().__init__(f"task written, but {acked} of {wanted} replicas confirmed it")
+
+
 class BrokerConfigError(BrokerError):
     """Redis refused the connection settings (DB index out of range, ACL): permanent."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-_URL_WITH_CREDS = re.compile(r"\b(rediss?|unix)://[^\s'\"<>]*@[^\s'\"<>]*")
+_URL_WITH_CREDS = re.compile(r"\b(rediss?|unix)(\+cluster|\+sentinel)?://[^\s'\"<>]*@[^\s'\"<>]*")
 # password=..., 'password': '...', password: ... as in kwargs, dict reprs and URL queries.
 _PASSWORD_FIELD = re.compile(r"""(\bpassword['"]?\s*[=:]\s*['"]?)([^'"\s,&)}]+)""", re.IGNORECASE)
 

@@ -265,7 +265,7 @@ def test_heartbeat_scripts(redis_url: str, r: redis.Redis) -> None:
     c.call(w.worker_info_sync_call(wk, pk, 77, [], ["t1"], 10))
     assert r.hgetall(wk) == {b"t2": b"i2"} and 0 < r.ttl(wk) <= 10
     assert r.hgetall(pk) == {b"t2": b"77"} and 0 < r.ttl(pk) <= 10
-    c.call(w.write_server_info_call(sk, wk, b"info", 10, NOW))
+    c.call_many(w.write_server_info_call(sk, wk, b"info", 10, NOW))
     assert r.get(sk) == b"info" and 0 < r.ttl(sk) <= 10
     assert r.zscore(keys.ALL_SERVERS, sk) == NOW + 10
     assert r.zscore(keys.ALL_WORKERS, wk) == NOW + 10

@@ -18,7 +18,9 @@ from redis.exceptions import NoScriptError
 
 from fastq import keys, scripts
 from fastq.config import RedisConfig
+from fastq.errors import BrokerError
 from fastq.rdb.conn import Call, broker_error, translate_errors, use_fast_packer
+from fastq.rdb.topology import async_client, async_node_client, is_cluster
 from fastq.rdb.worker import wake_keys
 
 _log = structlog.get_logger("fastq.worker")
@@ -39,8 +41,12 @@ class WakeWaiter:
     def __init__(self, config: RedisConfig, queues: Sequence[str]) -> None:
         kw = config.connection_kwargs()
         kw["socket_timeout"] = None  # a blocking pop must not trip the socket timeout
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
-        use_fast_packer(self._redis)
+        self._redis: aioredis.Redis = async_client(config, **kw)
+        # A BLPOP over several queues' wake keys spans hash slots: on a cluster the
+        # worker polls instead (see Fetcher, which splits its dequeue per queue).
+        self.cluster = is_cluster(config)
+        if not self.cluster:
+            use_fast_packer(self._redis)
         self._keys = wake_keys(queues)
         self._target = config.redacted_url
         self._warned_until = 0.0
@@ -79,15 +85,31 @@ class WakeWaiter:
 
 
 class CancelListener:
-    """Subscribes to ``asynq:cancel``; yields the task ids to cancel."""
+    """Subscribes to ``asynq:cancel``; yields the task ids to cancel.
+
+    On a cluster it subscribes on one node (a PUBLISH reaches every node) and moves
+    to the next listed node after a failure, so a dead node does not silence it.
+    """
 
     def __init__(self, config: RedisConfig) -> None:
-        kw = config.connection_kwargs()
-        kw["socket_timeout"] = None
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        self._config = config
+        self._node = 0
+        self._failed = False  # the last subscription failed: next node, on a cluster
+        self._redis: aioredis.Redis = self._client()
         self._target = config.redacted_url
 
+    def _client(self) -> aioredis.Redis:
+        if is_cluster(self._config):
+            host, port = self._config.nodes[self._node % len(self._config.nodes)]
+            return async_node_client(self._config, socket_timeout=None, host=host, port=port)
+        return async_node_client(self._config, socket_timeout=None)
+
     async def listen(self) -> AsyncIterator[str]:
+        if self._failed and is_cluster(self._config):
+            await self._redis.aclose()
+            self._node += 1
+            self._redis = self._client()
+        self._failed = False
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             with translate_errors(self._target):
@@ -97,6 +119,9 @@ class CancelListener:
                     message = await pubsub.get_message(timeout=1.0)
                 if message and message.get("type") == "message":
                     yield _s(message["data"])
+        except BrokerError:
+            self._failed = True
+            raise
         finally:
             await pubsub.aclose()
 

@@ -23,7 +23,15 @@ from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    ClusterDownError,
+    MasterDownError,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import ReadOnlyError as RedisReadOnlyError
@@ -39,6 +47,7 @@ from fastq.errors import (
     BrokerOutOfMemoryError,
     BrokerReadOnlyError,
 )
+from fastq.rdb.topology import async_client, async_node_client, is_cluster, sync_client
 from fastq.redact import redact_text
 
 KeyT = str | bytes
@@ -54,6 +63,9 @@ class Call(NamedTuple):
 
 
 _CONN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# A failover in progress (cluster without a master for some slots, a replica not yet
+# promoted): an outage to wait out, as a lost connection is.
+_FAILOVER_ERRORS = (ClusterDownError, TryAgainError, MasterDownError)
 # How Redis (and redis-py, which drops the error code on some paths) words a refusal
 # that no retry can fix. The asyncio client reports them as plain ConnectionErrors.
 _AUTH_REFUSALS = (
@@ -84,9 +96,17 @@ def broker_error(exc: BaseException, target: str = "") -> BrokerError:
         return BrokerOutOfMemoryError(_redis_words(text, "command not allowed"))
     if isinstance(exc, RedisReadOnlyError) or "READONLY You can't write" in text:
         return BrokerReadOnlyError(_redis_words(text, "You can't write"))
-    if isinstance(exc, _CONN_ERRORS):
+    if isinstance(exc, _CONN_ERRORS + _FAILOVER_ERRORS) or text.startswith("CLUSTERDOWN"):
         return BrokerConnectionError(target, exc)
     return BrokerError(redact_text(text))
+
+
+def check_replies(replies: list[Any], target: str = "") -> list[Any]:
+    """``replies`` of a ``call_many``, raising the first error reply as fastq's error."""
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise broker_error(reply, target) from reply
+    return replies
 
 
 def _redis_words(text: str, marker: str) -> str:
@@ -150,6 +170,16 @@ def use_fast_packer(client: aioredis.Redis) -> None:
         pool.connection_class = FastPackConnection
 
 
+def _raise_outage(got: list[Any]) -> list[Any]:
+    """Raise the first lost-connection or failover reply of a cluster pipeline (which
+    returns them in place): the caller's outage path retries the whole batch, where
+    a per-call error would be taken for the script's own refusal."""
+    for reply in got:
+        if isinstance(reply, _CONN_ERRORS + _FAILOVER_ERRORS):
+            raise reply
+    return got
+
+
 def _is_noscript(reply: Any) -> bool:
     return isinstance(reply, NoScriptError) or (
         isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
@@ -192,7 +222,13 @@ class SyncConn:
     def __init__(self, config: RedisConfig) -> None:
         self.config = config
         self.target = config.redacted_url
-        self.redis: redis.Redis = redis.Redis.from_url(config.url, **config.connection_kwargs())
+        self.redis: redis.Redis = sync_client(config)
+        # On a cluster every call goes through redis-py's cluster pipeline, which
+        # sends each script to its slot's master and follows MOVED/ASK. Behind
+        # Sentinel too: only the pool's own checkout asks the sentinels for the
+        # current master (a bare connection would dial its default host).
+        self.cluster = is_cluster(config)
+        self._fast = config.topology == "single"
         self._idle: list[redis.connection.AbstractConnection] = []
         self._lock = threading.Lock()
         _SYNC_CONNS.add(self)
@@ -212,6 +248,10 @@ class SyncConn:
     def load_scripts(self) -> None:
         """Load every script into Redis's script cache (one round trip)."""
         with translate_errors(self.target):
+            if self.cluster:  # redis-py sends SCRIPT LOAD to every master
+                for s in scripts.all_scripts().values():
+                    self.redis.script_load(s.source)
+                return
             pipe = self.redis.pipeline(transaction=False)
             for s in scripts.all_scripts().values():
                 pipe.execute_command("SCRIPT", "LOAD", s.source)
@@ -233,13 +273,32 @@ class SyncConn:
         todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
             with translate_errors(self.target):
-                got = self._stream(calls, todo, overlap)
+                if not self._fast:
+                    got = self._pipeline(calls, todo, overlap)
+                else:
+                    got = self._stream(calls, todo, overlap)
             overlap = None
             todo = _merge_replies(replies, todo, got, retry=attempt == 0)
             if not todo:
                 break
             self.load_scripts()
         return replies
+
+    def _pipeline(
+        self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
+    ) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for i in todo:
+            pipe.execute_command(*_evalsha_args(calls[i]))
+        if overlap is not None:
+            overlap()
+        try:
+            return _raise_outage(list(pipe.execute(raise_on_error=False)))
+        except _CONN_ERRORS + _FAILOVER_ERRORS:
+            if self.cluster:  # a master died: read the slot map again before the retry
+                with contextlib.suppress(RedisError, OSError):
+                    self.redis.nodes_manager.initialize()  # type: ignore[attr-defined]
+            raise
 
     def _stream(
         self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
@@ -286,6 +345,27 @@ class SyncConn:
         finally:
             self._checkin(conn)
 
+    def call_and_wait(self, call: Call, replicas: int, timeout_ms: int) -> tuple[Any, int]:
+        """Run ``call``, then Redis ``WAIT replicas timeout_ms`` on the same
+        connection (WAIT counts that connection's writes); returns the script's
+        reply (an error reply in place) and how many replicas confirmed it."""
+        client: Any = self.redis
+        if self.cluster:  # the slot's master, over its own node client
+            client = self.redis.get_node_from_key(call.keys[0]).redis_connection  # type: ignore[attr-defined]
+        for attempt in range(2):
+            with translate_errors(self.target):
+                pipe = client.pipeline(transaction=False)
+                pipe.execute_command(*_evalsha_args(call))
+                pipe.execute_command("WAIT", replicas, timeout_ms)
+                reply, acked = pipe.execute(raise_on_error=False)
+            if attempt == 0 and _is_noscript(reply):
+                self.load_scripts()
+                continue
+            break
+        if isinstance(acked, BaseException):
+            raise broker_error(acked, self.target) from acked
+        return reply, int(acked)
+
     def ping(self) -> bool:
         with translate_errors(self.target):
             return bool(self.redis.ping())
@@ -304,13 +384,18 @@ class AsyncConn:
     def __init__(self, config: RedisConfig) -> None:
         self.config = config
         self.target = config.redacted_url
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
-            config.url, **config.connection_kwargs()
-        )
-        use_fast_packer(self.redis)
+        self.redis: aioredis.Redis = async_client(config)
+        self.cluster = is_cluster(config)
+        self._node_clients: dict[str, aioredis.Redis] = {}  # wait_replicas on a cluster
+        if not self.cluster:
+            use_fast_packer(self.redis)
 
     async def load_scripts(self) -> None:
         with translate_errors(self.target):
+            if self.cluster:  # redis-py sends SCRIPT LOAD to every master
+                for s in scripts.all_scripts().values():
+                    await self.redis.script_load(s.source)
+                return
             pipe = self.redis.pipeline(transaction=False)
             for s in scripts.all_scripts().values():
                 pipe.execute_command("SCRIPT", "LOAD", s.source)
@@ -332,16 +417,42 @@ class AsyncConn:
                 pipe = self.redis.pipeline(transaction=False)
                 for i in todo:
                     pipe.execute_command(*_evalsha_args(calls[i]))
-                got = await pipe.execute(raise_on_error=False)
+                got = _raise_outage(await pipe.execute(raise_on_error=False))
             todo = _merge_replies(replies, todo, got, retry=attempt == 0)
             if not todo:
                 break
             await self.load_scripts()
         return replies
 
+    async def call_and_wait(self, call: Call, replicas: int, timeout_ms: int) -> tuple[Any, int]:
+        """``SyncConn.call_and_wait`` for asyncio: the script, then ``WAIT`` on the
+        same connection (on a cluster, a plain client on the slot's master)."""
+        client: Any = self.redis
+        if self.cluster:
+            node = self.redis.get_node_from_key(call.keys[0])  # type: ignore[attr-defined]
+            client = self._node_clients.get(node.name)
+            if client is None:
+                client = async_node_client(self.config, host=node.host, port=node.port)
+                self._node_clients[node.name] = client
+        for attempt in range(2):
+            with translate_errors(self.target):
+                pipe = client.pipeline(transaction=False)
+                pipe.execute_command(*_evalsha_args(call))
+                pipe.execute_command("WAIT", replicas, timeout_ms)
+                reply, acked = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and _is_noscript(reply):
+                await self.load_scripts()
+                continue
+            break
+        if isinstance(acked, BaseException):
+            raise broker_error(acked, self.target) from acked
+        return reply, int(acked)
+
     async def ping(self) -> bool:
         with translate_errors(self.target):
             return bool(await self.redis.ping())
 
     async def close(self) -> None:
+        for client in self._node_clients.values():
+            await client.aclose()
         await self.redis.aclose()

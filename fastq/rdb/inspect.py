@@ -206,7 +206,6 @@ def delete_queue(
 
         base += yield from bulk(queue, "delete", state, None, progress=report)
     fixed = [
-        keys.ALL_QUEUES,
         keys.active_key(queue),
         keys.pending_key(queue),
         keys.scheduled_key(queue),
@@ -231,12 +230,14 @@ def delete_queue(
         Call(
             "inspect_delete_queue",
             [*fixed, *others],
-            [queue, "1" if force else "0", keys.task_key_prefix(queue), keys.group_key(queue, "")],
+            ["1" if force else "0", keys.task_key_prefix(queue), keys.group_key(queue, "")],
         )
     ]
     code = ok(code)
-    if code == 0:
-        raise QueueNotFoundError(queue)
+    if code == 1:  # asynq:queues is another hash slot on a cluster: its own call
+        (removed,) = yield [Cmd(("SREM", keys.ALL_QUEUES, queue))]
+        if ok(removed) == 0:
+            raise QueueNotFoundError(queue)  # deleted by someone else meanwhile
     if code == -2:
         raise QueueBusyError(queue)
     if code == -1:

@@ -11,22 +11,19 @@ from collections.abc import Sequence
 
 from fastq import keys
 from fastq.rdb.conn import Call, SyncConn, translate_errors
+from fastq.rdb.worker import index_member_call
 
 ServerName = tuple[str, int, str]  # host, pid, server id
 
 
-def clear_server_state_call(name: ServerName) -> Call:
-    return Call(
-        "clear_server_state",
-        [
-            keys.server_info_key(*name),
-            keys.workers_key(*name),
-            keys.ALL_SERVERS,
-            keys.ALL_WORKERS,
-            keys.worker_pids_key(*name),
-        ],
-        [],
-    )
+def clear_server_state_calls(name: ServerName) -> list[Call]:
+    """Drop the server from the global indexes, then its own keys (run with call_many)."""
+    server, workers = keys.server_info_key(*name), keys.workers_key(*name)
+    return [
+        index_member_call(keys.ALL_SERVERS, server, None),
+        index_member_call(keys.ALL_WORKERS, workers, None),
+        Call("clear_server_state", [server, workers, keys.worker_pids_key(*name)], []),
+    ]
 
 
 def forget_worker_process_call(name: ServerName, pid: int) -> Call:

@@ -392,11 +392,19 @@ def worker_info_sync_call(
     return Call("worker_info_sync", [workers_key, pids_key], args)
 
 
+def index_member_call(index: str, member: str, expiry: int | None) -> Call:
+    """Add ``member`` to the global zset ``index`` scored ``expiry``; None removes it."""
+    return Call("index_member", [index], [member, "" if expiry is None else expiry])
+
+
 def write_server_info_call(
     server_key: str, workers_key: str, info: bytes, ttl: int, now: float
-) -> Call:
-    return Call(
-        "write_server_info",
-        [server_key, workers_key, keys.ALL_SERVERS, keys.ALL_WORKERS],
-        [ttl, info, int(now) + ttl],
-    )
+) -> list[Call]:
+    """The heartbeat: the server's own keys, then one call per global index zset (each
+    global key is a hash slot of its own on a cluster)."""
+    expiry = int(now) + ttl
+    return [
+        Call("write_server_info", [server_key, workers_key], [ttl, info]),
+        index_member_call(keys.ALL_SERVERS, server_key, expiry),
+        index_member_call(keys.ALL_WORKERS, workers_key, expiry),
+    ]

@@ -11,7 +11,7 @@ from fastq._core import ServerInfo, WorkerInfo
 from fastq.config import RedisConfig
 from fastq.errors import DecodeError
 from fastq.rdb import servers as rdb
-from fastq.rdb.conn import SyncConn
+from fastq.rdb.conn import SyncConn, check_replies
 from fastq.worker.heartbeat import worker_ttl, write_server_info
 from fastq.worker.settings import WorkerSettings
 
@@ -82,5 +82,5 @@ class RedisServerState:
             log.info("removed worker info of a dead worker process", child_pid=pid, count=removed)
 
     def clear(self) -> None:
-        self.conn.call(rdb.clear_server_state_call(self.name))
+        check_replies(self.conn.call_many(rdb.clear_server_state_calls(self.name)))
         self.conn.close()

@@ -18,7 +18,7 @@ from fastq.errors import BrokerError
 from fastq.rdb import flow as rdb_flow
 from fastq.rdb import worker as rdb
 from fastq.rdb.blocking import WakeWaiter
-from fastq.rdb.conn import AsyncConn
+from fastq.rdb.conn import AsyncConn, broker_error
 from fastq.rdb.notify import KeyspaceWaker
 from fastq.rdb.plan import run_async
 from fastq.worker.settings import WorkerSettings
@@ -114,6 +114,8 @@ class Fetcher:
         await self.refresh_limits()
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
+        if self.conn.cluster:
+            return await self._fetch_per_slot(queues, count, expiry), expiry
         reply = await self.conn.call(self._call(queues, count, expiry))
         fetched = self._parse(queues, reply)
         if self.notices is not None and fetched and self.notices.armed:
@@ -127,6 +129,9 @@ class Fetcher:
         due = self.rate_due
         if due is not None and due < timeout:
             await asyncio.sleep(due)
+            return await self.fetch(count)
+        if self.conn.cluster:  # no multi-queue BLPOP on a cluster: poll
+            await asyncio.sleep(timeout)
             return await self.fetch(count)
         await self.refresh_limits()
         queues = self.order.order()
@@ -148,6 +153,53 @@ class Fetcher:
             if notices is not None:
                 notices.waiting = False
         return self._parse(queues, reply), expiry
+
+    async def _fetch_per_slot(
+        self, queues: Sequence[str], count: int, expiry: int
+    ) -> list[rdb.Fetched]:
+        """The cluster form of one fetch: each queue's keys live in their own hash
+        slot, so the script runs once per queue. First every queue's quota (one
+        pipelined round trip, which redis-py splits per master), then what is still
+        wanted from the queues in the weighted (or strict) order, as the one-call
+        script does across queues. The byte budget is shared out the same way."""
+        max_bytes = self.settings.fetch_max_bytes
+        got: list[rdb.Fetched] = []
+        quotas = self._quotas(queues, count)  # empty under strict priority
+        first = [(q, n) for q, n in zip(queues, quotas, strict=False) if n > 0]
+        drained: set[str] = set()  # gave less than asked: empty (or paused) for now
+        if first:
+            calls = [
+                self._one_queue_call(
+                    q, n, expiry, max(1, max_bytes * n // count) if max_bytes else 0
+                )
+                for q, n in first
+            ]
+            for (q, n), reply in zip(first, await self.conn.call_many(calls), strict=True):
+                if isinstance(reply, BaseException):
+                    raise broker_error(reply, self.conn.target) from reply
+                fetched = self._parse([q], reply)
+                if sum(1 for f in fetched if f.msg is not None) < n:
+                    drained.add(q)
+                got += fetched
+        for q in queues:
+            want = count - sum(1 for f in got if f.msg is not None)
+            left = max_bytes - sum(len(f.msg) for f in got if f.msg is not None)
+            if want <= 0 or (max_bytes and left <= 0):
+                break
+            if q in drained:
+                continue
+            budget = left if max_bytes else 0
+            reply = await self.conn.call(self._one_queue_call(q, want, expiry, budget))
+            got += self._parse([q], reply)
+        return got
+
+    def _one_queue_call(self, queue: str, count: int, expiry: int, max_bytes: int) -> rdb.Call:
+        # One queue's keys share one hash slot: the cluster path's unit (caps and
+        # rate limits included).
+        if queue in self.flow:
+            flow = {queue: self.flow[queue]}
+            return rdb.dequeue_call([queue], count, expiry, (), max_bytes, flow, self.clock())
+        return rdb.dequeue_call([queue], count, expiry, (), max_bytes)
 
     def _quotas(self, queues: Sequence[str], count: int) -> list[int]:
         if self.settings.strict_priority:

@@ -20,7 +20,7 @@ from typing import Protocol
 from fastq import keys
 from fastq._core import ServerInfo, TaskMessage, WorkerInfo
 from fastq.rdb import worker as rdb
-from fastq.rdb.conn import Call, SyncConn
+from fastq.rdb.conn import Call, SyncConn, check_replies
 from fastq.worker.settings import ServerIdentity
 
 
@@ -92,7 +92,9 @@ class WorkerInfoSync:
         )
 
 
-def server_info_call(identity: ServerIdentity, info: ServerInfo, ttl: int, now: float) -> Call:
+def server_info_calls(
+    identity: ServerIdentity, info: ServerInfo, ttl: int, now: float
+) -> list[Call]:
     return rdb.write_server_info_call(
         keys.server_info_key(identity.host, identity.pid, identity.server_id),
         keys.workers_key(identity.host, identity.pid, identity.server_id),
@@ -114,4 +116,5 @@ def write_server_info(
         info: the ServerInfo to store (concurrency, queues, status, start time...).
         worker_ttl: seconds both keys live without a new heartbeat.
     """
-    conn.call(server_info_call(identity, info, worker_ttl, time.time()))
+    calls = server_info_calls(identity, info, worker_ttl, time.time())
+    check_replies(conn.call_many(calls), conn.target)

@@ -30,7 +30,7 @@ from fastq.errors import BrokerConnectionError, BrokerError, DecodeError
 from fastq.rdb import worker as rdb
 from fastq.rdb.blocking import CancelListener
 from fastq.rdb.conn import AsyncConn, Call
-from fastq.rdb.servers import clear_server_state_call
+from fastq.rdb.servers import clear_server_state_calls
 from fastq.worker import heartbeat
 from fastq.worker.acker import Acker
 from fastq.worker.admission import Admission
@@ -425,7 +425,7 @@ class Engine:
             self._next_beat = now + self.settings.heartbeat_interval
             extra.append(self.info.call())
             if self.standalone:
-                extra.append(self._server_info_call(now))
+                extra += self._server_info_calls(now)
         if not calls and not ext_calls and not extra:
             return
         while True:
@@ -452,7 +452,7 @@ class Engine:
             if r is not None:
                 self._interrupt(r, Interrupt.LEASE_GONE)
 
-    def _server_info_call(self, now: float, status: str = "active") -> Call:
+    def _server_info_calls(self, now: float, status: str = "active") -> list[Call]:
         ident = self.settings.identity
         info = ServerInfo(
             host=ident.host,
@@ -465,7 +465,7 @@ class Engine:
             start_time=(int(self._started_at), 0),
             active_worker_count=len(self.running),
         )
-        return heartbeat.server_info_call(ident, info, self.info.ttl, now)
+        return heartbeat.server_info_calls(ident, info, self.info.ttl, now)
 
     def _recycle(self, reason: str) -> None:
         self._recycling = True
@@ -555,7 +555,7 @@ class Engine:
             ident = self.settings.identity
             name = (ident.host, ident.pid, ident.server_id)
             with contextlib.suppress(BrokerConnectionError):
-                await self.conn.call(clear_server_state_call(name))
+                await self.conn.call_many(clear_server_state_calls(name))
 
     async def _requeue(self, leftover: list[Running]) -> None:
         by_queue: dict[str, list[tuple[str, int]]] = {}
