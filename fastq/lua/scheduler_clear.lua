@@ -1,7 +1,6 @@
--- Remove a stopping scheduler's entries (Asynq's ClearSchedulerEntries).
+-- Delete a stopping scheduler's entries (Asynq's ClearSchedulerEntries); the caller
+-- removes the key from asynq:schedulers with index_member.lua (another hash slot).
 -- KEYS[1] -> asynq:schedulers:{<scheduler id>}
--- KEYS[2] -> asynq:schedulers
 -- Output: 1.
-redis.call("ZREM", KEYS[2], KEYS[1])
 redis.call("DEL", KEYS[1])
 return 1

@@ -15,6 +15,7 @@ from typing import Any
 from fastq import keys
 from fastq.rdb.conn import ArgT, Call, SyncConn
 from fastq.rdb.plan import Cmd, Plan, ok, run_sync
+from fastq.rdb.worker import index_member_call
 from fastq.task import Prepared, TaskState
 
 # Results of fire_call.
@@ -68,20 +69,34 @@ def history_call(entry_id: str, enqueued_at: int, event: bytes) -> Call:
     )
 
 
-def entries_call(scheduler_id: str, entries: Sequence[bytes], ttl: int, now: float) -> Call:
-    """Publish this scheduler's encoded SchedulerEntry messages for ``ttl`` seconds."""
-    return Call(
-        "scheduler_entries",
-        [keys.scheduler_entries_key(scheduler_id), keys.ALL_SCHEDULERS],
-        [ttl, int(now) + ttl, *entries],
-    )
+def entries_calls(scheduler_id: str, entries: Sequence[bytes], ttl: int, now: float) -> list[Call]:
+    """Publish this scheduler's encoded SchedulerEntry messages for ``ttl`` seconds,
+    then list it in ``asynq:schedulers`` (another hash slot: a call of its own)."""
+    key = keys.scheduler_entries_key(scheduler_id)
+    return [
+        Call("scheduler_entries", [key], [ttl, *entries]),
+        index_member_call(keys.ALL_SCHEDULERS, key, int(now) + ttl),
+    ]
 
 
-def clear_call(scheduler_id: str) -> Call:
-    """Remove this scheduler's entries (it is stopping)."""
-    return Call(
-        "scheduler_clear", [keys.scheduler_entries_key(scheduler_id), keys.ALL_SCHEDULERS], []
-    )
+def clear_calls(scheduler_id: str) -> list[Call]:
+    """Remove this scheduler's entries (it is stopping): unlisted first, then deleted."""
+    key = keys.scheduler_entries_key(scheduler_id)
+    return [index_member_call(keys.ALL_SCHEDULERS, key, None), Call("scheduler_clear", [key], [])]
+
+
+def publish_entries(
+    conn: SyncConn, scheduler_id: str, entries: Sequence[bytes], ttl: int, now: float
+) -> None:
+    """Run ``entries_calls`` in one round trip; a refused call raises its error."""
+    for reply in conn.call_many(entries_calls(scheduler_id, entries, ttl, now)):
+        ok(reply)
+
+
+def clear_entries(conn: SyncConn, scheduler_id: str) -> None:
+    """Run ``clear_calls`` in one round trip; a refused call raises its error."""
+    for reply in conn.call_many(clear_calls(scheduler_id)):
+        ok(reply)
 
 
 def _last_ticks(tick_keys: Sequence[str]) -> Plan[list[int]]:

@@ -258,7 +258,7 @@ class Scheduler:
         """Publish the entries in ``asynq:schedulers:{id}`` for ``ENTRIES_TTL`` seconds."""
         now = self.clock() if now is None else now
         data = [e.encode() for e in self.snapshot()]
-        self.conn.call(rdb.entries_call(self.id, data, ENTRIES_TTL, now))
+        rdb.publish_entries(self.conn, self.id, data, ENTRIES_TTL, now)
 
     # -- the loop --------------------------------------------------------------
 
@@ -307,7 +307,7 @@ class Scheduler:
         if self._conn is None:
             return
         try:
-            self._conn.call(rdb.clear_call(self.id))
+            rdb.clear_entries(self._conn, self.id)
         except FastqError as exc:
             log.warning("could not clear scheduler entries", error=str(exc))
         self._conn.close()
