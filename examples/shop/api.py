@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,9 @@ from examples.shop.orders import ROUTES, OrderError, order_tasks, parse_order, t
 from fastq.errors import BrokerError, TaskNotFoundError
 from fastq.inspect.types import CorruptTask
 
+# Requests beyond this many wait their turn for Redis rather than fail: fastq's client
+# pool, like redis-py's default, refuses a connection past 100.
+REDIS_CONCURRENCY = int(os.environ.get("SHOP_API_REDIS_CONCURRENCY", "64"))
 GONE_NOTE = "finished and not retained (FASTQ_RETENTION_MINUTES keeps finished tasks visible)"
 
 
@@ -35,7 +39,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     redis_url = store.store_url()
     app.state.client = fastq.AsyncClient(redis_url)
     app.state.inspector = fastq.AsyncInspector(redis_url)
-    app.state.store = store.connect()
+    app.state.store = store.connect(max_connections=REDIS_CONCURRENCY)
+    app.state.slots = asyncio.Semaphore(REDIS_CONCURRENCY)
     try:
         yield
     finally:
@@ -53,8 +58,9 @@ async def create_order(request: Request) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=422)
     state = request.app.state
     try:
-        await state.store.set(store.order_key(order.id), order.to_json(), ex=store.ORDER_TTL)
-        infos = await state.client.enqueue_many(order_tasks(order))
+        async with state.slots:
+            await state.store.set(store.order_key(order.id), order.to_json(), ex=store.ORDER_TTL)
+            infos = await state.client.enqueue_many(order_tasks(order))
     except BrokerError as exc:
         return JSONResponse({"error": f"queue unavailable: {exc}"}, status_code=503)
     return JSONResponse(
@@ -98,12 +104,14 @@ async def _task_view(inspector: fastq.AsyncInspector, queue: str, tid: str) -> d
 async def show_order(request: Request) -> JSONResponse:
     order_id = request.path_params["order_id"]
     state = request.app.state
-    raw = await state.store.get(store.order_key(order_id))
-    if raw is None:
-        return JSONResponse({"error": "no such order"}, status_code=404)
-    views = await asyncio.gather(
-        *(_task_view(state.inspector, r.queue, task_id(order_id, r.type)) for r in ROUTES)
-    )
+    async with state.slots:
+        raw = await state.store.get(store.order_key(order_id))
+        if raw is None:
+            return JSONResponse({"error": "no such order"}, status_code=404)
+        # One lookup at a time: a request holds one Inspector connection at most.
+        views = [
+            await _task_view(state.inspector, r.queue, task_id(order_id, r.type)) for r in ROUTES
+        ]
     tasks = {r.type: v for r, v in zip(ROUTES, views, strict=True)}
     return JSONResponse({"order": json.loads(raw), "tasks": tasks})
 

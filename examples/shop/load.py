@@ -106,11 +106,10 @@ async def run(
         start = time.perf_counter()
         next_progress = start + progress if progress else float("inf")
         i = 0
-        while not stop.is_set():
+        total = round(rate * duration) if duration else None  # exactly rate x duration orders
+        while not stop.is_set() and i != total:
             due = start + i / rate
             now = time.perf_counter()
-            if duration and due - start >= duration:
-                break
             if now >= next_progress:
                 print(json.dumps(stats.report(now - start)), flush=True)
                 next_progress += progress

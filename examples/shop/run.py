@@ -79,8 +79,9 @@ def wait_http(url: str, timeout: float) -> bool:
 
 
 def service_env(base: dict[str, str], name: str, redis_url: str) -> dict[str, str]:
-    """The service's declared environment plus placement (loopback binds, this Redis)."""
-    env = dict(base, **SERVICES[name].env, FASTQ_REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
+    """The service's declared environment (a variable already set in ours wins) plus
+    placement: this Redis, loopback binds."""
+    env = {**SERVICES[name].env, **base, "FASTQ_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     env.setdefault("UVICORN_HOST", "127.0.0.1")
     env.setdefault("FASTQ_DASH_HOST", "127.0.0.1")
     return env
@@ -91,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rate", type=float, default=20, help="orders per second the load generator places"
+        "--rate",
+        type=float,
+        default=20,
+        help="orders per second the load generator places (0: none)",
     )
     parser.add_argument(
         "--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)"
@@ -140,23 +144,24 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_http(f"{api_url}/healthz", 30):
             print("the shop API did not come up; stopping", flush=True)
             return 1
-        group.start(
-            "load",
-            [
-                sys.executable,
-                "-m",
-                "examples.shop.load",
-                "--url",
-                api_url,
-                "--rate",
-                str(args.rate),
-                "--duration",
-                "0",
-                "--progress",
-                str(args.stats_every),
-            ],
-            dict(base, PYTHONPATH=str(ROOT)),
-        )
+        if args.rate > 0:
+            group.start(
+                "load",
+                [
+                    sys.executable,
+                    "-m",
+                    "examples.shop.load",
+                    "--url",
+                    api_url,
+                    "--rate",
+                    str(args.rate),
+                    "--duration",
+                    "0",
+                    "--progress",
+                    str(args.stats_every),
+                ],
+                dict(base, PYTHONPATH=str(ROOT)),
+            )
         print(f"\nshop API       {api_url}  (POST /orders, GET /orders/<id>)", flush=True)
         if dash:
             print(f"dashboard      http://127.0.0.1:{args.dash_port}", flush=True)
@@ -164,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 "dashboard      not installed: `fastq stats` every few seconds instead", flush=True
             )
-        print(f"placing {args.rate:g} orders/s; Ctrl-C stops everything\n", flush=True)
+        placing = f"placing {args.rate:g} orders/s" if args.rate > 0 else "no load generator"
+        print(f"{placing}; Ctrl-C stops everything\n", flush=True)
+        print("ready", flush=True)
         started = time.monotonic()
         last_stats = 0.0
         stats_env = dict(base, FASTQ_REDIS_URL=redis_url, PYTHONPATH=str(ROOT))

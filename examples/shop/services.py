@@ -33,7 +33,7 @@ SERVICES = {
     for s in (
         Service(
             "api",
-            ("uvicorn", "examples.shop.api:app", "--no-access-log"),
+            ("uvicorn", "examples.shop.api:app", "--no-access-log", "--timeout-keep-alive", "75"),
             {"UVICORN_PORT": str(API_PORT), "FASTQ_RETENTION_MINUTES": "30"},
         ),
         Service(

@@ -44,6 +44,15 @@ def store_url() -> str:
     )
 
 
-def connect(url: str | None = None) -> aioredis.Redis:
-    """An asyncio Redis client for the shop's store (no I/O until first use)."""
-    return aioredis.Redis.from_url(url or store_url(), decode_responses=True)
+def connect(url: str | None = None, max_connections: int = 64) -> aioredis.Redis:
+    """An asyncio Redis client for the shop's store (no I/O until first use).
+
+    Args:
+        url: the store's Redis (default ``store_url()``).
+        max_connections: pool size; a caller beyond it waits for a free connection
+            instead of failing (redis-py's default pool raises at 100).
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url or store_url(), max_connections=max_connections, timeout=30, decode_responses=True
+    )
+    return aioredis.Redis(connection_pool=pool)
