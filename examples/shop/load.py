@@ -117,7 +117,7 @@ async def run(
                 with_timeout = asyncio.wait_for(stop.wait(), due - now)
                 try:
                     await with_timeout
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     pass
                 continue
             await slots.acquire()
