@@ -53,7 +53,14 @@ SERVICES = {
 
 # Where things run: the only environment that may differ between host and containers.
 PLACEMENT = frozenset(
-    {"FASTQ_REDIS_URL", "UVICORN_HOST", "FASTQ_DASH_HOST", "FASTQ_DASH_INSECURE_NO_AUTH"}
+    {
+        "FASTQ_REDIS_URL",
+        "UVICORN_HOST",
+        "FASTQ_DASH_HOST",
+        "FASTQ_DASH_INSECURE_NO_AUTH",  # containers bind all interfaces, published on loopback
+        "FASTQ_METRICS_HOST",  # each worker replica's /metrics, for the monitoring profile
+        "FASTQ_METRICS_PORT",
+    }
 )
 
 # On the host a console script runs as `python -m <module>` (the same main()), so the
