@@ -10,6 +10,7 @@ tests below read what happened. The runner is stopped with a real SIGINT.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -208,10 +209,12 @@ def _run_shop(redis_url: str, tmp: Path) -> Run:
             views,
         )
     finally:
+        leftovers = _descendants(runner.pid)  # before the runner dies and they are orphaned
         if runner.poll() is None:
             runner.kill()
-        for p in _descendants(runner.pid):
-            p.kill()
+        for p in leftovers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
         log.close()
 
 

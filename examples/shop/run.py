@@ -11,6 +11,7 @@ SIGTERM) stops everything: each process runs in its own process group, gets SIGT
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib.util
 import os
 import signal
@@ -28,6 +29,7 @@ from examples.shop.services import API_PORT, DASH_PORT, SERVICES, host_argv  # n
 from fastq.config import redact_url  # noqa: E402
 from fastq.devredis import RedisServer  # noqa: E402
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 GRACE = 20.0  # seconds a process may take to stop after SIGTERM (above the worker's drain)
 
 
@@ -39,7 +41,9 @@ class Group:
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         # A new session: the terminal's Ctrl-C reaches only us; we stop children in order.
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=env, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent
+        )
         self.procs[name] = proc
         return proc
 
@@ -58,6 +62,13 @@ class Group:
                 pass
             _signal_group(proc, signal.SIGKILL)  # also any grandchild left in the group
             proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if this runner dies, even by SIGKILL (Linux),
+    so no process outlives the demo."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
