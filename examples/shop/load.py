@@ -131,6 +131,15 @@ async def run(
     return stats, elapsed
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    import psutil  # fastq's own dependency; only needed for --api-pid
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -143,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--progress", type=float, default=0, help="print a report every N seconds")
     parser.add_argument("--ids", help="write the accepted order ids to this file, one a line")
+    parser.add_argument(
+        "--api-pid",
+        type=int,
+        help="also report the CPU time this API process spent per order (same host only)",
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.duration < 0 or args.max_in_flight < 1:
         parser.error("--rate must be > 0, --duration >= 0, --max-in-flight >= 1")
@@ -156,14 +170,19 @@ def main(argv: list[str] | None = None) -> int:
             args.url, args.rate, args.duration, args.max_in_flight, args.progress, stop
         )
 
+    cpu_before = _cpu_seconds(args.api_pid)
     stats, elapsed = asyncio.run(go())
     report = stats.report(elapsed)
+    if args.api_pid and stats.latencies:
+        spent = _cpu_seconds(args.api_pid) - cpu_before
+        report["api_cpu_ms_per_order"] = round(spent * 1000 / len(stats.latencies), 3)
     print(json.dumps(report), flush=True)
     print(
         f"placed {report['orders']} orders in {report['seconds']} s = {report['rate']} "
         f"orders/s (asked {args.rate:g}/s); API latency p50 {report['p50_ms']} ms, "
         f"p90 {report['p90_ms']} ms, p99 {report['p99_ms']} ms, max {report['max_ms']} ms; "
-        f"errors {report['errors'] or 'none'}",
+        f"errors {report['errors'] or 'none'}"
+        + (f"; API CPU {report.get('api_cpu_ms_per_order')} ms/order" if args.api_pid else ""),
         flush=True,
     )
     if args.ids:
