@@ -38,6 +38,8 @@ from fastq.task import Task  # noqa: E402
 Q = "default"
 VERBOSE = "-v" in sys.argv
 HANDLER = ["noop"]  # the task type drained: "noop" (async def) or "noop_sync" (def)
+# How a worker process starts; --metrics swaps in bench/metrics_worker.py (hooks on).
+WORKER = ["-m", "fastq.worker"]
 
 
 def start_workers(url: str, n: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
@@ -50,12 +52,20 @@ def start_workers(url: str, n: int, concurrency: int) -> list[subprocess.Popen[b
     )
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "fastq.worker", "workerapps.apps:app"],
+            [sys.executable, *WORKER, "workerapps.apps:app"],
             env=env,
             cwd=str(TESTS),
         )
         for _ in range(n)
     ]
+
+
+def use_metrics() -> None:
+    """Start workers with the metrics hooks on (a fresh multiprocess dir)."""
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fastq-bench-metrics-")
+    WORKER[:] = [str(ROOT / "bench" / "metrics_worker.py")]
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -143,7 +153,10 @@ def main() -> int:
     ap.add_argument("-v", action="store_true", help="print CPU use per drain")
     ap.add_argument("--sync", action="store_true", help="drain def handlers (thread pool)")
     ap.add_argument("--processes", default="1,2", help="worker process counts to run")
+    ap.add_argument("--metrics", action="store_true", help="workers record metrics (hooks on)")
     args = ap.parse_args()
+    if args.metrics:
+        use_metrics()
     if args.sync:
         HANDLER[0] = "noop_sync"
     server = RedisServer()

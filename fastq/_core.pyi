@@ -5,7 +5,8 @@ when the field is absent; proto3 gives message fields presence, so ``None`` and
 ``(0, 0)`` encode differently and both round-trip.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from fastq.errors import DecodeError  # the core raises fastq.errors.DecodeError itself
 
@@ -172,3 +173,31 @@ class LeaseTable:
     def extend(self, task_ids: Iterable[str], deadline: float) -> None: ...
     def due_for_extension(self, now: float, margin: float) -> dict[str, list[str]]:
         """Ids per queue whose lease ends within ``margin`` seconds of ``now``."""
+
+class RunSeries:
+    """Unpublished counts of one (queue, task type)."""
+
+    duration_sum: float
+    pickup_sum: float
+    succeeded: int
+    runs_total: int
+    runs: dict[str, int]
+    failures: dict[str, int]
+    def __init__(self, nd: int, np: int) -> None: ...
+    def take_duration(self) -> list[int]: ...
+    def take_pickup(self) -> list[int]: ...
+
+class RunStats:
+    """Run counts per (queue, task type), filled by ``finished`` on the hot path."""
+
+    series: dict[str, dict[str, RunSeries]]
+    max_series: int
+    def __init__(
+        self,
+        duration_bounds: Sequence[float],
+        pickup_bounds: Sequence[float],
+        on_failure: Callable[[Any, BaseException, RunSeries], None],
+        max_series: int = 1000,
+        overflow: str = "other",
+    ) -> None: ...
+    def finished(self, running: Any, exc: BaseException | None) -> None: ...

@@ -32,10 +32,13 @@ from typing import Any
 
 from fastq._core import TaskMessage
 from fastq.errors import InvalidOptionError, UnknownTaskTypeError
+from fastq.scheduler.entry import Entry, make_entry
+from fastq.task import Task
 
 Handler = Callable[["IncomingTask", "Context"], Any]
 Middleware = Callable[["IncomingTask", "Context"], Generator[None, None, None]]
 RetryDelayFunc = Callable[[int, BaseException, "IncomingTask"], float]
+GroupAggregator = Callable[[str, list["IncomingTask"]], Task]
 
 _CACHE_LIMIT = 10_000
 
@@ -229,6 +232,8 @@ class App:
             retried without counting as failed and without using a retry (Asynq's
             IsFailure). A task whose retries are used up is archived either way,
             as Asynq does. Default: every error is a failure.
+        group_aggregator: ``f(group, tasks) -> Task`` that merges a group's tasks
+            into one (Asynq's GroupAggregator); see ``aggregate`` for the triggers.
         error_handler: ``f(task, exc)`` called for every error a handler raises,
             RevokeTask and SkipRetry included (Asynq's ErrorHandler), on the
             worker's event loop; keep it fast, its own errors are logged.
@@ -240,6 +245,7 @@ class App:
         retry_delay_func: RetryDelayFunc | None = None,
         is_failure: Callable[[BaseException], bool] | None = None,
         error_handler: Callable[[IncomingTask, BaseException], None] | None = None,
+        group_aggregator: GroupAggregator | None = None,
     ) -> None:
         self.retry_delay_func: RetryDelayFunc = retry_delay_func or default_retry_delay
         self.is_failure: Callable[[BaseException], bool] = is_failure or (lambda exc: True)
@@ -247,6 +253,10 @@ class App:
         self._handlers: dict[str, Handler] = {}
         self._middleware: list[Middleware] = []
         self._routes: dict[str, Route] = {}
+        self.entries: list[Entry] = []  # periodic entries declared in code
+        self.group_aggregator = group_aggregator
+        self.group_policy: tuple[float, float, int] = (60.0, 0.0, 0)  # grace, delay, size
+        self.scheduler_hooks: Any = None  # a fastq.scheduler.hooks.Hooks, if set
 
     def handle(self, task_type: str, fn: Handler) -> None:
         """Register ``fn`` for ``task_type`` (an exact type or a prefix pattern).
@@ -304,6 +314,81 @@ class App:
         self._middleware.append(mw)
         self._routes.clear()
         return mw
+
+    def schedule(
+        self, spec: str, task: Task, *, tz: str | None = None, missed: str = "skip", **options: Any
+    ) -> Entry:
+        """Enqueue ``task`` on a schedule (run by ``fastq scheduler`` or
+        ``fastq-worker --scheduler``; each tick once however many run).
+
+        Args:
+            spec: ``"*/5 * * * *"``, six fields with seconds first, ``"@every 30s"``,
+                ``"@daily"`` ... (see docs/scheduling.md).
+            task: the task to enqueue at each tick.
+            tz: IANA zone the cron fields are read in (default: the scheduler's, UTC).
+            missed: ``"skip"`` (default) or ``"last"``: after every scheduler was
+                down, enqueue the most recent missed tick once.
+            **options: enqueue options over the task's own, plus ``entry_id`` to
+                name the entry (default: derived from spec, zone, task and options).
+        """
+        entry = make_entry(spec, task, tz=tz, missed=missed, **options)
+        if any(e.id == entry.id for e in self.entries):
+            raise InvalidOptionError("entry_id", f"entry {entry.id!r} is already scheduled")
+        self.entries.append(entry)
+        return entry
+
+    def periodic(
+        self, spec: str, *, type: str | None = None, payload: bytes = b"", **options: Any
+    ) -> Callable[[Handler], Handler]:
+        """Decorator: serve a task type with this handler and enqueue it on ``spec``.
+
+        Args:
+            spec: the schedule, as for ``schedule``.
+            type: the task type (default: the type the handler is already registered
+                for, else ``module.function``).
+            payload: the payload of each periodic task.
+            **options: ``tz``, ``missed``, ``entry_id`` and enqueue options, as for
+                ``schedule``.
+        """
+
+        def register(fn: Handler) -> Handler:
+            known = [t for t, h in self._handlers.items() if h is fn]
+            task_type = type or (known[0] if known else f"{fn.__module__}.{fn.__qualname__}")
+            if task_type not in self._handlers:
+                self.handle(task_type, fn)
+            self.schedule(spec, Task(task_type, payload), **options)
+            return fn
+
+        return register
+
+    def aggregate(
+        self,
+        fn: GroupAggregator | None = None,
+        *,
+        grace_period: float = 60.0,
+        max_delay: float = 0.0,
+        max_size: int = 0,
+    ) -> Any:
+        """Set the group aggregator and when a group is aggregated (Asynq's rules).
+
+        Usable as ``@app.aggregate`` or ``@app.aggregate(grace_period=10)``.
+
+        Args:
+            fn: ``f(group, tasks) -> Task``; the task is enqueued in the group's queue.
+            grace_period: aggregate when no task joined the group for this long
+                (seconds, >= 1; Asynq's GroupGracePeriod, default 60).
+            max_delay: aggregate when the oldest task has waited this long (0: never).
+            max_size: aggregate when the group holds this many tasks (0: no limit).
+        """
+        if grace_period < 1 or max_delay < 0 or max_size < 0:
+            raise InvalidOptionError("aggregate", "need grace_period >= 1, max_delay/size >= 0")
+        self.group_policy = (float(grace_period), float(max_delay), int(max_size))
+
+        def register(f: GroupAggregator) -> GroupAggregator:
+            self.group_aggregator = f
+            return f
+
+        return register if fn is None else register(fn)
 
     @property
     def task_types(self) -> list[str]:

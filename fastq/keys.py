@@ -122,6 +122,17 @@ def all_aggregation_sets_key(queue: str) -> str:
     return f"asynq:{{{queue}}}:aggregation_sets"
 
 
+def parse_aggregation_set_key(queue: str, key: str) -> tuple[str, str] | None:
+    """(group, set id) of an ``aggregation_set_key(queue, ...)``; None if ``key`` is not one.
+
+    The set id (a uuid) holds no colon, so a group name with colons still parses."""
+    prefix = f"asynq:{{{queue}}}:g:"
+    group, sep, set_id = key[len(prefix) :].rpartition(":")
+    if not key.startswith(prefix) or not sep or not set_id:
+        return None
+    return group, set_id
+
+
 def server_info_key(host: str, pid: int, server_id: str) -> str:
     return f"asynq:servers:{{{host}:{pid}:{server_id}}}"
 
@@ -158,6 +169,12 @@ def wake_key(queue: str) -> str:
 def recovered_count_key(queue: str) -> str:
     """HASH task id -> times the task was recovered after its lease expired."""
     return f"asynq:{{{queue}}}:x:recovered"
+
+
+def scheduler_tick_key(queue: str, entry_id: str) -> str:
+    """STRING: the last tick (unix seconds) of a periodic entry that any scheduler
+    enqueued. In the queue's hash slot, so one script claims the tick and enqueues."""
+    return f"asynq:{{{queue}}}:x:tick:{entry_id}"
 
 
 def state_key(queue: str, state: str) -> str:

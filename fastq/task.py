@@ -25,6 +25,7 @@ from fastq import keys
 from fastq._core import TaskMessage
 from fastq.config import DEFAULT_MAX_RETRY
 from fastq.errors import InvalidOptionError, PayloadTooLargeError
+from fastq.metrics.tracing import with_trace
 from fastq.options import (
     DEFAULTS,
     OPTION_NAMES,
@@ -264,7 +265,7 @@ def prepare(
         unique_key=keys.unique_key(queue, ttype, payload) if unique else "",
         retention=retention,
         group_key=group,
-        headers=headers,
+        headers=with_trace(headers),  # + the W3C traceparent with fastq[otel], else as is
     )
     encoded = msg.encode()
     if len(encoded) > max_bytes:

@@ -124,14 +124,16 @@ def test_out_of_memory_has_its_own_class(locked: RedisServer) -> None:
         with Client(_url(locked, PASSWORD)) as client:
             with pytest.raises(BrokerOutOfMemoryError) as exc:
                 client.enqueue(Task("x", b"p"))
-            with pytest.raises(BrokerOutOfMemoryError):
+            with pytest.raises(BrokerOutOfMemoryError) as many:
                 client.enqueue_many([Task("x", b"p")] * 3)
+            assert isinstance(many.value.__cause__, redis.exceptions.ResponseError)
         with Inspector(_url(locked, PASSWORD)) as insp, pytest.raises(BrokerOutOfMemoryError):
             insp.pause("default")
     finally:
         admin.config_set("maxmemory", "0")
         admin.close()
     assert isinstance(exc.value, BrokerError) and "maxmemory" in str(exc.value)
+    assert "call to f_" not in str(exc.value)  # Redis's words, not the script's hash
     assert isinstance(exc.value.__cause__, redis.exceptions.ResponseError)
 
 
@@ -208,3 +210,17 @@ def test_fastq_worker_refused_configuration_exits_at_once(
     assert p.returncode == WorkerExit.INVALID_OPTIONS, out
     assert words in out and "retrying" not in out
     assert "wrong-pw" not in out and PASSWORD not in out
+
+
+def test_standalone_worker_refused_credentials_exit_2(locked: RedisServer) -> None:
+    env = dict(_env(), FASTQ_REDIS_URL=_url(locked, "wrong-pw"))
+    p = subprocess.run(
+        [sys.executable, "-m", "fastq.worker", "workerapps.apps:app"],
+        env=env,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Redis refused the credentials" in p.stderr and "wrong-pw" not in p.stderr

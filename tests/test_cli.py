@@ -307,3 +307,14 @@ def test_group_ls(redis_url: str, r: redis.Redis) -> None:
     put_task(r, "q", "aggregating", group="batch-1")
     assert run_json(redis_url, "group", "ls", "-q", "q") == [{"group": "batch-1", "size": 1}]
     assert "batch-1" in run(redis_url, "group", "ls", "-q", "q").stdout
+
+
+def test_enqueue_without_payload_is_nil_with_empty_payload_is_empty(
+    redis_url: str, r: redis.Redis
+) -> None:
+    # As Go: no payload -> no checksum in the unique key; an empty one -> md5 of "".
+    assert run(redis_url, "task", "enqueue", "-t", "tick", "--unique", "1m").returncode == 0
+    assert r.exists("asynq:{default}:unique:tick:")
+    p = run(redis_url, "task", "enqueue", "-t", "tick", "-p", "", "--unique", "1m")
+    assert p.returncode == 0, p.stderr
+    assert r.exists("asynq:{default}:unique:tick:d41d8cd98f00b204e9800998ecf8427e")

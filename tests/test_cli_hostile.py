@@ -26,14 +26,17 @@ OSC8 = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
 OSC0 = "\x1b]0;pwned title\x07"
 C1 = "\x9b31m\x9d0;c1 title\x9c"
 BIDI = "invoice\u202egnp.exe\u2066x\u2069"
-HOSTILE = [CSI, OSC8, OSC0, C1, BIDI]
+TAGS = "\U000e0069\U000e0067\U000e006e"  # invisible "tag" characters (ASCII smuggling)
+HOSTILE = [CSI, OSC8, OSC0, C1, BIDI, TAGS]
 QUEUE = "q" + CSI + BIDI  # a queue name may hold anything but braces
-TYPE = "t" + OSC8 + C1
+TYPE = "t" + OSC8 + C1 + TAGS
 TASK_ID = "id" + OSC0 + BIDI
 HOST = "host" + CSI + OSC0
-# What must never appear in the output bytes: ESC, BEL, C1 (as UTF-8), bidi controls.
+# What must never appear in the output bytes: ESC, BEL, C1 (as UTF-8), bidi controls,
+# tag characters.
 FORBIDDEN = re.compile(
     rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]"
+    rb"|\xf3\xa0[\x80-\x81]"
 )
 
 
@@ -131,3 +134,12 @@ def test_escapes_are_visible_where_the_data_was(hostile: str) -> None:
     assert "q\\x1b[2J\\x1b[31mredinvoice\\u202egnp.exe\\u2066x\\u2069" in names
     as_json = json.loads(run(hostile, "task", "ls", "-q", QUEUE, "-s", "pending", "--json").stdout)
     assert {t["id"] for t in as_json} >= {TASK_ID}  # JSON carries the exact strings
+
+
+def test_action_messages_escape_ids_too(hostile: str) -> None:
+    # Ids piped from `task ls --json` are Redis data as well.
+    p = run(hostile, "task", "archive", "-q", QUEUE, "-i", TASK_ID, "-i", "missing\x1b[1m")
+    assert p.returncode == 3  # NOT_FOUND for the second id; the first is archived
+    out = p.stdout + p.stderr
+    assert not FORBIDDEN.findall(out), out
+    assert "Task id\\x1b]0;pwned title\\x07invoice\\u202egnp.exe" in out.decode()

@@ -37,3 +37,18 @@ def test_a_lease_past_its_local_expiry_is_still_acknowledged_through_redis() -> 
     assert leases.held("t") == 1_000
     leases.lost.add("t")
     assert leases.held("t") is None
+
+
+def test_the_allowance_reaches_the_workers_from_flag_and_environment() -> None:
+    from fastq.supervisor.options import resolve
+    from fastq.supervisor.supervisor import build_settings
+    from fastq.worker.settings import ServerIdentity
+    from fastq.worker.standalone import settings_from_env
+
+    ident = ServerIdentity()
+    assert build_settings(resolve({"app": "a:b"}, {}, {}), ident).skew_allowance == 30
+    flag = resolve({"app": "a:b", "skew_allowance": "5s"}, {}, {})
+    assert build_settings(flag, ident).skew_allowance == 5
+    env = resolve({"app": "a:b"}, {"FASTQ_SKEW_ALLOWANCE": "1m"}, {})
+    assert build_settings(env, ident).skew_allowance == 60
+    assert settings_from_env({"FASTQ_SKEW_ALLOWANCE": "7"}).skew_allowance == 7

@@ -47,6 +47,8 @@ def test_sdist_name_license_and_shipped_files(tmp_path: Path) -> None:
         "fastq/_core.c",
     ):
         assert path in names, path
+    lua = {str(p.relative_to(ROOT)) for p in (ROOT / "fastq/lua").rglob("*.lua")}
+    assert lua and lua <= names, sorted(lua - names)  # scripts and their lib/ includes
 
 
 def test_make_demo_installs_runtime_dependencies_only() -> None:

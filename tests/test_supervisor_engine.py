@@ -385,6 +385,15 @@ def test_a_killed_childs_tasks_leave_the_workers_hash_when_it_is_reaped(
     assert p.wait(15) == ExitCode.OK
 
 
+def forking_worker(started: list[SupervisorProc], tmp: Path, url: str) -> SupervisorProc:
+    app = "supervisorapps.forking_app:app"
+    p = SupervisorProc.real(
+        [app, "--processes", "1", "--concurrency", "2"], tmp, {"FASTQ_REDIS_URL": url}
+    )
+    started.append(p)
+    return p
+
+
 def _forked(r: redis.Redis, n: int) -> list[int]:
     return (
         [int(x) for x in r.lrange("test:forked", 0, -1)][:n] if r.llen("test:forked") >= n else []
@@ -401,7 +410,7 @@ def _gone(pid: int) -> bool:
 def test_processes_forked_by_handlers_are_named_and_end_with_the_worker(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
-    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "2")
+    p = forking_worker(started, tmp_path, redis_url)
     enqueue(redis_url, [("fork_sleeper", 0.0)])
     [pid] = wait_for(lambda: _forked(r, 1), timeout=15, what="a forked process")
     forked = psutil.Process(pid)
@@ -419,7 +428,7 @@ def test_processes_forked_by_handlers_are_named_and_end_with_the_worker(
 def test_processes_forked_by_a_killed_workers_handlers_are_ended_by_the_supervisor(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
-    p = worker(started, tmp_path, redis_url, "--processes", "1", "--concurrency", "2")
+    p = forking_worker(started, tmp_path, redis_url)
     enqueue(redis_url, [("fork_sleeper", 0.0)])
     [pid] = wait_for(lambda: _forked(r, 1), timeout=15, what="a forked process")
     try:

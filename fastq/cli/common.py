@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from fastq.cli.render import console
+from fastq.cli.render import console, echo
 from fastq.config import ENV_REDIS_URL, RedisConfig
 from fastq.errors import InvalidOptionError
 from fastq.inspect.inspector import Inspector
@@ -51,7 +51,7 @@ class CliError(click.ClickException):
         self.exit_code = int(code)
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        echo(f"error: {self.format_message()}", err=True)
 
 
 @dataclass

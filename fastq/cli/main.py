@@ -252,7 +252,7 @@ def queue_pause(st: State, queues: Sequence[str]) -> None:
     """Pause queues: workers stop fetching new tasks from them."""
     for q in queues:
         changed = st.inspector().pause(q)
-        click.echo(f"Paused queue {q!r}" if changed else f"Queue {q!r} was already paused")
+        echo(f"Paused queue {q!r}" if changed else f"Queue {q!r} was already paused")
 
 
 @queue.command("resume", epilog=LEAF_EPILOG)
@@ -262,7 +262,7 @@ def queue_resume(st: State, queues: Sequence[str]) -> None:
     """Resume paused queues (alias: unpause)."""
     for q in queues:
         changed = st.inspector().unpause(q)
-        click.echo(f"Resumed queue {q!r}" if changed else f"Queue {q!r} was not paused")
+        echo(f"Resumed queue {q!r}" if changed else f"Queue {q!r} was not paused")
 
 
 queue.add_command(queue_resume, "unpause")
@@ -286,7 +286,7 @@ def queue_rm(st: State, queues: Sequence[str], force: bool, yes: bool) -> None:
     for q in queues:
         with progress_bar(f"Removing {q}") as report:
             st.inspector().delete_queue(q, force=force, progress=report)
-        click.echo(f"Removed queue {q!r}")
+        echo(f"Removed queue {q!r}")
 
 
 @cli.group(epilog=EPILOG)
@@ -304,7 +304,7 @@ def group_ls(st: State, queue: str, as_json: bool) -> None:
     if as_json:
         print_json([{"group": g, "size": n} for g, n in groups])
     elif not groups:
-        click.echo(f"No groups in queue {queue!r}")
+        echo(f"No groups in queue {queue!r}")
     else:
         console().print(table(None, ["Group", "Size"], groups))
 
@@ -327,7 +327,7 @@ def server_ls(st: State, as_json: bool) -> None:
         print_json(servers)
         return
     if not servers:
-        click.echo("No running servers")
+        echo("No running servers")
         return
     console().print(
         table(
@@ -364,7 +364,7 @@ def cron_ls(st: State, as_json: bool) -> None:
         print_json(entries)
         return
     if not entries:
-        click.echo("No scheduler entries")
+        echo("No scheduler entries")
         return
     console().print(
         table(
@@ -416,8 +416,41 @@ def cron_history(st: State, entry_ids: Sequence[str], page: int, size: int, as_j
         )
 
 
+@cli.command("scheduler", epilog=LEAF_EPILOG)
+@click.argument("app")
+@click.option("--config", "config_path", metavar="PATH", help="TOML/YAML entries file.")
+@click.option("--tz", metavar="ZONE", help="Zone for entries without one (default UTC).")
+@click.option("--log-level", default="info", show_default=True, metavar="LEVEL")
+@pass_state
+def scheduler(st: State, app: str, config_path: str | None, tz: str | None, log_level: str) -> int:
+    """Run the periodic-task scheduler of APP (module:attribute) until TERM/INT.
+
+    HUP re-reads the config file. Run as many as you like: each tick is enqueued once.
+    """
+    from fastq.apploader import AppLoader
+    from fastq.logging import configure_logging
+    from fastq.scheduler.main import build_scheduler, run
+
+    configure_logging(level=log_level)
+    return run(build_scheduler(AppLoader(app).load(), st.config, config_path, tz=tz))
+
+
 cli.add_command(task)
 accept_redis_url_anywhere(cli)
+
+
+@cli.command("metrics", epilog=LEAF_EPILOG)
+@click.option("--port", default=9812, show_default=True, help="TCP port to serve /metrics on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--redis-url", "url", metavar="URL", default=None, help="Overrides the root option.")
+@pass_state
+def metrics_cmd(st: State, port: int, host: str, url: str | None) -> None:
+    """Serve queue metrics (Asynq's names plus fastq_*) for Prometheus at /metrics."""
+    from fastq.metrics.exporter import serve  # prometheus_client only for this command
+
+    if url is not None:
+        st.redis_url = url
+    serve(host, port, st.inspector())
 
 
 # --- entry point -----------------------------------------------------------------------
@@ -456,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args=list(argv) if argv is not None else None, prog_name="fastq", standalone_mode=False
         )
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         return ExitCode.ABORTED
     except click.ClickException as exc:
         exc.show()
@@ -467,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return ExitCode.OK  # `fastq ... | head` closed the pipe; not an error
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        echo("interrupted", err=True)
         return ExitCode.INTERRUPTED
     return rv if isinstance(rv, int) else ExitCode.OK
 

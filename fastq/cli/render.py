@@ -59,30 +59,26 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def _json_escape(match: re.Match[str]) -> str:
-    return "".join(f"\\u{unit:04x}" for unit in _utf16_units(match.group(0)))
-
-
-def _utf16_units(ch: str) -> list[int]:
+    ch = match.group(0)
+    if ch.isprintable():
+        return ch
     code = ord(ch)
     if code < 0x10000:
-        return [code]
-    code -= 0x10000
-    return [0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)]
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a UTF-16 surrogate pair, as JSON spells characters past the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
-# Non-printable characters json.dumps(ensure_ascii=False) leaves raw: DEL, C1, format
-# characters (bidi overrides, zero-width), separators, lone surrogates, private use.
-_JSON_UNSAFE = re.compile(
-    "[\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\ue000-\uf8ff]"
-)
+# Candidates only: json.dumps already escaped C0 controls, quotes and backslashes.
+_JSON_CANDIDATE = re.compile("[^\x20-\x7e\n]")
 
 
 def print_json(data: Any) -> None:
-    """Indented JSON; characters a terminal could act on are written as \\u escapes."""
+    """Indented JSON; characters ``safe`` would escape are written as \\u escapes."""
     text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False)
-    # They can only sit inside JSON strings, where \\uXXXX means the same character.
-    sys.stdout.write(_JSON_UNSAFE.sub(_json_escape, text) + "\n")
+    # Outside the ASCII range they can only sit inside JSON strings, where \\uXXXX
+    # means the same character: the JSON is unchanged, the terminal sees no control.
+    sys.stdout.write(_JSON_CANDIDATE.sub(_json_escape, text) + "\n")
 
 
 def safe(value: object, *, multiline: bool = False) -> str:

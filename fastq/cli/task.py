@@ -26,6 +26,7 @@ from fastq.cli.common import (
 from fastq.cli.render import (
     TABLE_TEXT_WIDTH,
     console,
+    echo,
     escape_text,
     fmt_time,
     payload_preview,
@@ -141,7 +142,7 @@ def task_ls(
         if as_json:
             print_json({"count": n})
         else:
-            click.echo(n)
+            echo(n)
         return
     tasks = st.inspector().list_tasks(
         queue, state, page, size, task_type=task_type, error_contains=error_contains, group=group
@@ -150,7 +151,7 @@ def task_ls(
         print_json(tasks)
         return
     if not tasks:
-        click.echo(
+        echo(
             f"No {state} tasks in queue {queue!r}"
             + (" matching the filters" if task_type or error_contains else "")
         )
@@ -235,15 +236,15 @@ def _act_on_ids(st: State, action: str, queue: str, ids: Sequence[str], done_msg
     insp = st.inspector()
     if len(ids) == 1:
         getattr(insp, f"{action}_task")(queue, ids[0])
-        click.echo(f"Task {ids[0]} {done_msg}")
+        echo(f"Task {ids[0]} {done_msg}")
         return
     res = getattr(insp, f"{action}_tasks")(queue, ids)
     for tid in res.done:
-        click.echo(f"Task {tid} {done_msg}")
+        echo(f"Task {tid} {done_msg}")
     for tid in res.not_found:
-        click.echo(f"error: task {tid!r} not found in queue {queue!r}", err=True)
+        echo(f"error: task {tid!r} not found in queue {queue!r}", err=True)
     for tid, state in res.refused.items():
-        click.echo(f"error: cannot {action} task {tid!r}: it is {state}", err=True)
+        echo(f"error: cannot {action} task {tid!r}: it is {state}", err=True)
     if res.not_found:
         raise click.exceptions.Exit(int(ExitCode.NOT_FOUND))
     if res.refused:
@@ -296,7 +297,7 @@ def task_cancel(st: State, task_ids: Sequence[str], more_ids: Sequence[str]) -> 
         raise click.UsageError("give the task ids to cancel: -i ID (repeatable) or as arguments")
     for tid in task_ids:
         n = st.inspector().cancel(tid)
-        click.echo(f"Sent cancelation signal for task {tid} ({n} server(s) listening)")
+        echo(f"Sent cancelation signal for task {tid} ({n} server(s) listening)")
 
 
 @task.command("update-payload", epilog=LEAF_EPILOG)
@@ -316,7 +317,7 @@ def task_update_payload(st: State, queue: str, task_id: str, payload: str, as_js
     if as_json:
         print_json(info)
     else:
-        click.echo(f"Task {task_id} payload updated")
+        echo(f"Task {task_id} payload updated")
 
 
 # --- whole states ----------------------------------------------------------------------
@@ -329,7 +330,7 @@ def _bulk(
     info = insp.queue_info(queue)
     count = getattr(info, state)
     if count == 0:
-        click.echo(f"No {state} tasks in queue {queue!r}")
+        echo(f"No {state} tasks in queue {queue!r}")
         return
     where = f" of group {group!r}" if group else ""
     confirm(
@@ -339,7 +340,7 @@ def _bulk(
     )
     with progress_bar(verb.capitalize()) as report:
         n = getattr(insp, f"{action}_all")(queue, state, group=group, progress=report)
-    click.echo(
+    echo(
         f"{n} {state} task(s) {verb.removesuffix('e')}ed"
         if verb != "run"
         else f"{n} {state} task(s) are now pending"
@@ -503,7 +504,7 @@ def task_enqueue(
         print_json(info)
     else:
         when = f", runs {fmt_time(info.next_process_at)}" if info.state.value == "scheduled" else ""
-        click.echo(f"Enqueued task {info.id} to queue {info.queue!r} ({info.state.value}{when})")
+        echo(f"Enqueued task {info.id} to queue {info.queue!r} ({info.state.value}{when})")
 
 
 __all__ = ["CliError", "parse_duration", "parse_instant", "progress_bar", "task"]

@@ -26,6 +26,7 @@ from fastq.inspect.types import (
     CorruptTask,
     DailyStats,
     QueueInfo,
+    QueueMetrics,
     SchedulerEnqueueEvent,
     SchedulerEntry,
     SelectionResult,
@@ -47,6 +48,7 @@ __all__ = [
     "DailyStats",
     "Inspector",
     "QueueInfo",
+    "QueueMetrics",
     "SchedulerEnqueueEvent",
     "SchedulerEntry",
     "SelectionResult",
@@ -96,6 +98,11 @@ class Inspector:
     def all_queue_info(self) -> list[QueueInfo]:
         """``QueueInfo`` of every queue, sorted by name, in two round trips."""
         return self._run(ops.all_queue_info())
+
+    def queue_metrics(self) -> list[QueueMetrics]:
+        """``QueueMetrics`` of every queue, sorted by name, in two round trips however
+        many queues there are; what one Prometheus scrape reads."""
+        return self._run(ops.queue_metrics())
 
     def groups(self, queue: str) -> list[tuple[str, int]]:
         """Aggregation groups of a queue as (name, tasks waiting), sorted by name.
@@ -405,6 +412,10 @@ class AsyncInspector:
     async def all_queue_info(self) -> list[QueueInfo]:
         """Coroutine version of ``Inspector.all_queue_info``."""
         return await self._run(ops.all_queue_info())
+
+    async def queue_metrics(self) -> list[QueueMetrics]:
+        """Coroutine version of ``Inspector.queue_metrics``."""
+        return await self._run(ops.queue_metrics())
 
     async def groups(self, queue: str) -> list[tuple[str, int]]:
         """Coroutine version of ``Inspector.groups``."""

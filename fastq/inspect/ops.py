@@ -22,6 +22,7 @@ from fastq.inspect.types import (
     AnyTask,
     DailyStats,
     QueueInfo,
+    QueueMetrics,
     SchedulerEnqueueEvent,
     SchedulerEntry,
     SelectionResult,
@@ -74,6 +75,19 @@ def all_queue_info() -> Plan[list[QueueInfo]]:
     now = time.time()
     stats = yield from rdb.all_queue_stats(now)
     return [_to_queue_info(q, raw, memory, now) for q, raw, memory in stats]
+
+
+def queue_metrics() -> Plan[list[QueueMetrics]]:
+    now = time.time()
+    rows = yield from rdb.queue_metrics(now)
+    return [
+        QueueMetrics(
+            info=_to_queue_info(q, raw, memory, now),
+            retry_overdue=max(0.0, now - retry_at) if retry_at else 0.0,
+            scheduled_overdue=max(0.0, now - process_at) if process_at else 0.0,
+        )
+        for q, raw, memory, retry_at, process_at in rows
+    ]
 
 
 def _to_queue_info(queue: str, raw: list[Any], memory: int, now: float) -> QueueInfo:

@@ -62,6 +62,22 @@ class QueueInfo:
     problems: list[str] = field(default_factory=list, hash=False)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMetrics:
+    """What the metrics exporter reads of one queue in a scrape.
+
+    Attributes:
+        info: the queue's ``QueueInfo``.
+        retry_overdue: seconds the earliest retry task is past its retry time (0 when
+            none is due); grows while no forwarder runs.
+        scheduled_overdue: the same for the scheduled state.
+    """
+
+    info: QueueInfo
+    retry_overdue: float
+    scheduled_overdue: float
+
+
 @dataclass(frozen=True, slots=True)
 class DailyStats:
     """Processed and failed counts of one queue on one UTC day."""

@@ -12,10 +12,12 @@
 -- ARGV[3+n+i] -> quota of queue i (n queues; optional, 0 when absent): a first pass
 --              takes up to each queue's quota, then what is still wanted comes from
 --              the queues in order, so a batch follows the weights task by task
--- Output: a flat array of triples. {i, id, msg} for a moved task (state=active,
--- pending_since removed, lease added, as Asynq's Dequeue). {-i, id, reason} for an
--- id whose task hash is missing or not a hash: it is taken off active and gets no
--- lease. {-i, "", reason} when queue i's keys have the wrong type (queue skipped).
+-- Output: a flat array of quadruples. {i, id, msg, pending_since} for a moved task
+-- (state=active, pending_since removed, lease added, as Asynq's Dequeue; the removed
+-- pending_since, unix ns or false, is returned for pickup-latency metrics).
+-- {-i, id, reason, false} for an id whose task hash is missing or not a hash: it is
+-- taken off active and gets no lease. {-i, "", reason, false} when queue i's keys
+-- have the wrong type (queue skipped).
 local out = {}
 local want = tonumber(ARGV[2])
 local budget = tonumber(ARGV[3])
@@ -34,7 +36,7 @@ local function is_usable(i)
         if redis.call("EXISTS", paused) == 1 then
             usable[i] = false
         elseif not (ok_type(pending, "list") and ok_type(active, "list") and ok_type(lease, "zset")) then
-            table.insert(out, -i); table.insert(out, ""); table.insert(out, "WRONGTYPE queue keys")
+            table.insert(out, -i); table.insert(out, ""); table.insert(out, "WRONGTYPE queue keys"); table.insert(out, false)
             usable[i] = false
         else
             usable[i] = true
@@ -70,15 +72,16 @@ local function take(i, n)
             local id = popped[c]
             local key = prefix .. id
             -- pcall: a key of another type answers WRONGTYPE instead of aborting the batch
-            local msg = redis.pcall("HGET", key, "msg")
-            if type(msg) ~= "string" then
+            local got = redis.pcall("HMGET", key, "msg", "pending_since")
+            local msg = got[1]
+            if got.err or type(msg) ~= "string" then
                 redis.call("LREM", active, 1, id)
-                table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash")
+                table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash"); table.insert(out, false)
             else
                 redis.call("HSET", key, "state", "active")
                 redis.call("HDEL", key, "pending_since")
                 table.insert(leased, ARGV[1]); table.insert(leased, id)
-                table.insert(out, i); table.insert(out, id); table.insert(out, msg)
+                table.insert(out, i); table.insert(out, id); table.insert(out, msg); table.insert(out, got[2])
                 n = n - 1
                 moved = moved + 1
             end

@@ -81,12 +81,18 @@ def broker_error(exc: BaseException, target: str = "") -> BrokerError:
         if any(m in text for m in _CONFIG_REFUSALS):
             return BrokerConfigError(target, exc)
     if isinstance(exc, RedisOutOfMemoryError) or "OOM command not allowed" in text:
-        return BrokerOutOfMemoryError(exc)
+        return BrokerOutOfMemoryError(_redis_words(text, "command not allowed"))
     if isinstance(exc, RedisReadOnlyError) or "READONLY You can't write" in text:
-        return BrokerReadOnlyError(exc)
+        return BrokerReadOnlyError(_redis_words(text, "You can't write"))
     if isinstance(exc, _CONN_ERRORS):
         return BrokerConnectionError(target, exc)
     return BrokerError(redact_text(text))
+
+
+def _redis_words(text: str, marker: str) -> str:
+    """Redis's own refusal, without the "Error running script (call to f_<sha>)" wrapper."""
+    at = text.find(marker)
+    return text[at:] if at >= 0 else text
 
 
 @contextlib.contextmanager

@@ -85,11 +85,13 @@ def publish_calls(queues: Iterable[str]) -> list[Call]:
 
 def _typed(reply: BaseException, context: str) -> BrokerError:
     """An error reply as fastq's error: OOM and read-only replicas keep their own
-    classes, anything else is a BrokerError that says what failed."""
+    classes, anything else is a BrokerError that says what failed. The reply is
+    chained as ``__cause__``, as if raised ``from`` it."""
     typed = broker_error(reply)
-    if type(typed) is not BrokerError:
-        return typed
-    return BrokerError(f"{context}: {typed}")
+    if type(typed) is BrokerError:
+        typed = BrokerError(f"{context}: {typed}")
+    typed.__cause__ = reply
+    return typed
 
 
 def reply_error(p: Prepared, reply: Any) -> FastqError | None:

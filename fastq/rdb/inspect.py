@@ -79,6 +79,33 @@ def all_queue_stats(now: float) -> Plan[list[tuple[str, list[Any], int]]]:
     return [(q, *_stats_reply(replies[2 * i], replies[2 * i + 1])) for i, q in enumerate(names)]
 
 
+def queue_metrics(now: float) -> Plan[list[tuple[str, list[Any], int, float, float]]]:
+    """(queue, counters, memory, earliest retry-at, earliest process-at) of every queue,
+    in two round trips however many queues there are (for the metrics exporter).
+
+    The times are unix seconds, 0.0 when the zset is empty or unreadable.
+    """
+    names = yield from queues()
+    calls: list[Op] = []
+    for q in names:
+        calls += _stats_calls(q, now)
+        calls.append(Cmd(("ZRANGE", keys.retry_key(q), 0, 0, "WITHSCORES")))
+        calls.append(Cmd(("ZRANGE", keys.scheduled_key(q), 0, 0, "WITHSCORES")))
+    replies = yield calls
+    out = []
+    for i, q in enumerate(names):
+        stats, memory, retry, scheduled = replies[4 * i : 4 * i + 4]
+        out.append((q, *_stats_reply(stats, memory), _head_score(retry), _head_score(scheduled)))
+    return out
+
+
+def _head_score(reply: Any) -> float:
+    if isinstance(reply, ResponseError) or not reply:
+        return 0.0
+    first = reply[0]  # redis-py pairs WITHSCORES replies up: [(member, score)]
+    return float(first[1] if isinstance(first, (list, tuple)) else reply[1])
+
+
 def _stats_calls(queue: str, now: float) -> list[Op]:
     prefix, gprefix = keys.task_key_prefix(queue), keys.group_key(queue, "")
     return [

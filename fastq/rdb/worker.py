@@ -55,6 +55,7 @@ class Fetched(NamedTuple):  # a NamedTuple: one is built per task on the hot pat
     task_id: str
     msg: bytes | None  # None: skipped, see ``problem``
     problem: str = ""
+    pending_since: int = 0  # unix ns the task became pending (0: unknown), for metrics
 
 
 def dequeue_call(
@@ -79,13 +80,21 @@ def dequeue_call(
 def parse_dequeue(queues: Sequence[str], reply: Sequence[Any]) -> list[Fetched]:
     out: list[Fetched] = []
     append = out.append
-    for i in range(0, len(reply), 3):
+    for i in range(0, len(reply), 4):
         idx = reply[i]
         if idx > 0:
-            append(Fetched(queues[idx - 1], reply[i + 1].decode(), reply[i + 2]))
+            since = reply[i + 3]
+            append(Fetched(queues[idx - 1], reply[i + 1].decode(), reply[i + 2], "", _ns(since)))
         else:
             append(Fetched(queues[-idx - 1], _s(reply[i + 1]), None, _s(reply[i + 2])))
     return out
+
+
+def _ns(value: bytes | None) -> int:
+    try:
+        return int(value) if value else 0
+    except ValueError:  # a hand-written pending_since: latency unknown, task still runs
+        return 0
 
 
 def wake_keys(queues: Iterable[str]) -> list[str]:

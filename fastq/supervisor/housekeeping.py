@@ -86,6 +86,11 @@ class Housekeeper:
         self._last_status = ""
         self._redis_failing = False
 
+    @property
+    def redis_ok(self) -> bool:
+        """False while the server-state writes fail (Redis unreachable)."""
+        return not self._redis_failing
+
     def tick(self, sup: Supervised) -> None:
         """Do whatever is due; called once per pass of the supervisor's loop."""
         now = time.monotonic()
@@ -118,16 +123,29 @@ class Housekeeper:
         ready = sum(1 for c in workers if c.ready and c.serving)
         return f"{state}: {ready}/{sup.target} worker processes, {busy} tasks running"
 
-    def child_reaped(self, pid: int) -> None:
+    def child_reaped(self, pid: int, recovered_within: float) -> None:
         """A worker process is gone: its tasks no longer run, so no WorkerInfo may
-        show them running (Asynqmon would count them until their leases end)."""
-        if self.server_state is not None:
-            state = self.server_state
-            self._redis_write(lambda: state.forget_process(pid))
+        show them running (Asynqmon would count them until their leases end).
 
-    def prune_after_death(self, lease_duration: float) -> None:
-        """A worker died holding tasks: prune its WorkerInfo until its leases are recovered."""
-        self._prune_until = time.monotonic() + lease_duration + PRUNE_MARGIN
+        Args:
+            pid: the reaped worker process.
+            recovered_within: seconds until its tasks are recovered at the latest
+                (lease duration + skew allowance), for the fallback pruning.
+        """
+        # While Redis is failing, do not stall the loop on it once per reaped child:
+        # the pruning after a death catches up once it answers again.
+        if self.server_state is None:
+            return
+        if self._redis_failing:
+            self.prune_after_death(recovered_within)
+            return
+        state = self.server_state
+        self._redis_write(lambda: state.forget_process(pid))
+
+    def prune_after_death(self, recovered_within: float) -> None:
+        """A worker died holding tasks: prune its WorkerInfo until its leases are
+        recovered (``recovered_within`` seconds: lease duration + skew allowance)."""
+        self._prune_until = time.monotonic() + recovered_within + PRUNE_MARGIN
 
     def clear(self) -> None:
         """Delete the server's keys (on exit); a Redis error is logged, not raised."""

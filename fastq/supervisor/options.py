@@ -98,6 +98,13 @@ def _non_negative_int(text: Any) -> int:
     return value
 
 
+def _port(text: Any) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a TCP port, 0 to 65535, got {value}")
+    return value
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(text: Any) -> str:
         value = str(text).strip().lower()
@@ -208,6 +215,15 @@ class WorkerOptions(RedisOptions):
         "seconds to wait for Redis at startup before giving up (0: forever)",
         metavar="SECONDS",
     )
+    scheduler: bool = option(
+        False, bool, "also run the periodic-task scheduler in the maintenance process", flag=True
+    )
+    scheduler_config: str = option(
+        "",
+        str,
+        "TOML/YAML file of periodic entries for --scheduler (re-read on change)",
+        metavar="PATH",
+    )
     log_format: str = option(
         DEFAULT_LOG_FORMAT, _choice(LOG_FORMATS), "console or json", metavar="FORMAT"
     )
@@ -216,6 +232,12 @@ class WorkerOptions(RedisOptions):
         _choice(LOG_LEVELS),
         "debug, info, warning, error or critical",
         metavar="LEVEL",
+    )
+    metrics_port: int = option(
+        0, _port, "serve /metrics, /healthz and /readyz on this port (0: off)", metavar="PORT"
+    )
+    metrics_host: str = option(
+        "127.0.0.1", str, "interface the metrics port binds (0.0.0.0: all)", metavar="HOST"
     )
     sources: dict[str, str] = field(default_factory=dict)
 

@@ -9,6 +9,7 @@ maintenance process is watched, restarted and killed like any worker.
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from types import FrameType
@@ -27,22 +28,41 @@ log = structlog.stdlib.get_logger("fastq.worker.maintenance")
 MAINTENANCE_BEAT = 0.5  # seconds between the maintenance process's heartbeats
 
 
-def engine_worker(app: Any, settings: WorkerSettings, index: int) -> ChildBody:
-    """The body of worker ``index``: the engine's ``run_worker``."""
+def engine_worker(
+    app: Any, settings: WorkerSettings, index: int, *, metrics: bool = False
+) -> ChildBody:
+    """The body of worker ``index``: the engine's ``run_worker`` (with metrics hooks
+    when the metrics port is on)."""
 
     def body(control: PipeControl) -> int:
         from fastq.worker.process import run_worker
 
-        return run_worker(app, settings, control=control, maintenance=False, index=index)
+        if not metrics:
+            return run_worker(app, settings, control=control, maintenance=False, index=index)
+        from fastq.metrics.worker import WorkerMetrics  # after fork: files named by our pid
+
+        hooks = WorkerMetrics()
+        try:
+            return run_worker(
+                app, settings, control=control, maintenance=False, index=index, hooks=hooks
+            )
+        finally:
+            hooks.publish()  # the last counts, before the supervisor folds our files
 
     return body
 
 
-def engine_maintenance(settings: WorkerSettings) -> ChildBody:
-    """The body of the maintenance process: ``Maintenance.run_forever`` in a thread,
-    the main thread proving liveness while that thread runs."""
+def engine_maintenance(
+    settings: WorkerSettings, app: Any = None, scheduler_config: str | None = None
+) -> ChildBody:
+    """The body of the maintenance process: ``Maintenance.run_forever`` in a thread
+    (with the app's group aggregation), the periodic-task scheduler in another when
+    ``scheduler_config`` is not None, the main thread proving liveness meanwhile."""
 
     def body(control: PipeControl) -> int:
+        from fastq.errors import FastqError
+        from fastq.scheduler.aggregator import aggregation_hook
+        from fastq.scheduler.main import build_scheduler
         from fastq.worker.maintenance import Maintenance
 
         stop = threading.Event()
@@ -52,20 +72,37 @@ def engine_maintenance(settings: WorkerSettings) -> ChildBody:
 
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             signal.signal(sig, on_signal)
-        maintenance = Maintenance(settings)
+        hook = aggregation_hook(app, list(settings.queues))
+        maintenance = Maintenance(settings, extras=[hook] if hook else [])
         thread = threading.Thread(
             target=maintenance.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
         )
         thread.start()
+        threads = [thread]
+        if scheduler_config is not None:
+            try:
+                sched = build_scheduler(app, settings.redis, scheduler_config or None)
+            except FastqError as exc:  # a bad entries file must not stop maintenance
+                log.error(
+                    "periodic tasks are NOT scheduled: fix the config and reload", error=str(exc)
+                )
+            else:
+                threads.append(
+                    threading.Thread(
+                        target=sched.run, args=(stop,), name="fastq-scheduler", daemon=True
+                    )
+                )
+                threads[-1].start()
         while not stop.is_set():
-            if not thread.is_alive():
+            if not all(t.is_alive() for t in threads):
                 log.error("maintenance loop ended unexpectedly")
                 return 1
             control.heartbeat(busy=0, capacity=0, processed=0)
             if not control.parent_alive():
                 stop.set()
             stop.wait(MAINTENANCE_BEAT)
-        thread.join(timeout=10)
+        for t in threads:
+            t.join(timeout=10)
         return 0
 
     return body
@@ -83,13 +120,27 @@ def build_supervisor(
 
     identity = ServerIdentity()
     state = RedisServerState(build_settings(options, identity))
-    return Supervisor(
+    port = None
+    if options.metrics_port:
+        from fastq.metrics.multiproc import MultiprocDir
+        from fastq.metrics.server import MetricsPort
+
+        port = MetricsPort(options.metrics_host, options.metrics_port, MultiprocDir())
+    sup = Supervisor(
         options,
         app,
-        worker_factory=engine_worker,
-        maintenance_factory=engine_maintenance,
+        worker_factory=functools.partial(engine_worker, metrics=port is not None),
+        metrics=port,
         server_state=state,
         reloader=reloader,
         notifier=notifier,
         identity=identity,
     )
+
+    def maintenance(settings: WorkerSettings) -> ChildBody:
+        # Read at each fork: a reload (SIGHUP) brings a new app and new options.
+        o = sup.options
+        return engine_maintenance(settings, sup.app, o.scheduler_config if o.scheduler else None)
+
+    sup.maintenance_factory = maintenance
+    return sup

@@ -15,7 +15,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 import structlog
@@ -53,6 +53,15 @@ MaintenanceFactory = Callable[[WorkerSettings], ChildBody]
 Reloader = Callable[[], tuple[WorkerOptions, Any]]
 
 
+class MetricsHook(Protocol):
+    """The metrics port (``fastq.metrics.server.MetricsPort``), served on this loop."""
+
+    def fds(self) -> list[int]: ...
+    def serve(self, readable: list[int], sup: Supervisor) -> None: ...
+    def child_exited(self, child: Child, code: int) -> None: ...
+    def close(self) -> None: ...
+
+
 def build_settings(options: WorkerOptions, identity: ServerIdentity) -> WorkerSettings:
     """The WorkerSettings every child of this supervisor runs with."""
     return WorkerSettings(
@@ -81,6 +90,7 @@ class Supervisor:
         reloader: on SIGHUP, returns fresh options and app (None: reload off).
         notifier: systemd notifications.
         identity: the server identity shared by every child.
+        metrics: the metrics port (None: off).
     """
 
     def __init__(
@@ -94,8 +104,10 @@ class Supervisor:
         reloader: Reloader | None = None,
         notifier: SdNotifier | None = None,
         identity: ServerIdentity | None = None,
+        metrics: MetricsHook | None = None,
     ) -> None:
         self.options = options
+        self.metrics = metrics
         self.app = app
         self.worker_factory = worker_factory
         self.maintenance_factory = maintenance_factory
@@ -137,7 +149,11 @@ class Supervisor:
             while True:
                 now = time.monotonic()
                 fds = [c.fd for c in self.children.values() if not c.eof]
-                self._read_children(self.signals.wait(fds, self._timeout(now)))
+                fds += self.metrics.fds() if self.metrics else []
+                readable = self.signals.wait(fds, self._timeout(now))
+                self._read_children(readable)
+                if self.metrics and readable:
+                    self.metrics.serve(readable, self)
                 while (sig := self.signals.pop()) is not None:
                     self._dispatch(sig)
                 self.reap()
@@ -313,6 +329,7 @@ class Supervisor:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(write_fd, False)
         inherited = [read_fd, *self.signals.fds(), *(c.fd for c in self.children.values())]
+        inherited += self.metrics.fds() if self.metrics else []
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
@@ -357,11 +374,14 @@ class Supervisor:
         os.close(child.fd)
         self._end_leftovers(child)
         code = os.waitstatus_to_exitcode(status)
+        if self.metrics:
+            self.metrics.child_exited(child, code)
+        recovered_within = self.settings.lease_duration + self.settings.skew_allowance
         if not child.is_maintenance:
-            self.housekeeper.child_reaped(child.pid)
+            self.housekeeper.child_reaped(child.pid, recovered_within)
         if code != 0 and not child.is_maintenance:
             # Fallback while Redis refused the removal: prune until its leases are recovered.
-            self.housekeeper.prune_after_death(self.settings.lease_duration)
+            self.housekeeper.prune_after_death(recovered_within)
         we_killed = child.sent_kill or child.aborted_at is not None
         why = describe_exit(status, we_killed=we_killed)
         fields = {"role": child.role, "index": child.index, "child_pid": child.pid, "why": why}
@@ -514,7 +534,19 @@ class Supervisor:
             self.reap()
             time.sleep(0.05)
 
+    @property
+    def child_timeout(self) -> float:
+        """Seconds of heartbeat silence before a child counts as stuck."""
+        return self.options.child_timeout
+
+    @property
+    def redis_ok(self) -> bool:
+        """False while the server heartbeat cannot be written."""
+        return self.housekeeper.redis_ok
+
     def _on_exit(self) -> None:
+        if self.metrics:
+            self.metrics.close()
         leftovers = [p for _, procs in self._leftovers for p in procs]
         if leftovers:
             _, alive = psutil.wait_procs(leftovers, timeout=LEFTOVER_GRACE)

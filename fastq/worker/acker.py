@@ -47,7 +47,8 @@ class Acker:
         self.leases = leases
         self.clock = clock
         self._successes: dict[str, list[rdb.Success]] = {}
-        self._calls: list[tuple[Call, _Pending]] = []
+        # Failure calls are made at flush time, with the lease as Redis holds it then.
+        self._calls: list[tuple[Callable[[int], Call], _Pending]] = []
         self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
 
     def __len__(self) -> int:
@@ -99,16 +100,7 @@ class Acker:
         msg.error_msg = describe(exc)
         msg.last_failed_at = int(now)
         if isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry:
-            call = rdb.archive_call(
-                r.queue,
-                r.task_id,
-                msg.encode(),
-                lease=lease,
-                now=now,
-                max_size=self.settings.archive_max_size,
-                max_age=self.settings.archive_max_age,
-            )
-            self._calls.append((call, _Pending(r.task_id, r.queue, "archive", lease)))
+            self._archive(r.queue, r.task_id, msg.encode(), lease, now)
             return
         failure = self._is_failure(exc, r.task_id)
         try:
@@ -118,30 +110,29 @@ class Acker:
             delay = 0.0
         if failure:
             msg.retried += 1
-        call = rdb.retry_call(
-            r.queue,
-            r.task_id,
-            msg.encode(),
-            int(now + delay),
-            is_failure=failure,
-            lease=lease,
-            now=now,
-        )
-        self._calls.append((call, _Pending(r.task_id, r.queue, "retry", lease)))
+        data, queue, task_id = msg.encode(), r.queue, r.task_id
+
+        def retry(held: int) -> Call:
+            return rdb.retry_call(
+                queue, task_id, data, int(now + delay), is_failure=failure, lease=held, now=now
+            )
+
+        self._calls.append((retry, _Pending(task_id, queue, "retry", lease)))
 
     def archive_raw(self, queue: str, task_id: str, raw: bytes, lease: int, reason: str) -> None:
         """Archive a task whose message cannot be decoded, keeping its bytes as they are."""
         log.warning("archiving undecodable task", task_id=task_id, queue=queue, reason=reason)
-        call = rdb.archive_call(
-            queue,
-            task_id,
-            raw,
-            lease=lease,
-            now=self.clock(),
-            max_size=self.settings.archive_max_size,
-            max_age=self.settings.archive_max_age,
-        )
-        self._calls.append((call, _Pending(task_id, queue, "archive", lease)))
+        self._archive(queue, task_id, raw, lease, self.clock())
+
+    def _archive(self, queue: str, task_id: str, msg: bytes, lease: int, now: float) -> None:
+        size, age = self.settings.archive_max_size, self.settings.archive_max_age
+
+        def archive(held: int) -> Call:
+            return rdb.archive_call(
+                queue, task_id, msg, lease=held, now=now, max_size=size, max_age=age
+            )
+
+        self._calls.append((archive, _Pending(task_id, queue, "archive", lease)))
 
     def _is_failure(self, exc: BaseException, task_id: str) -> bool:
         try:
@@ -155,13 +146,17 @@ class Acker:
         calls: list[Call] = []
         meta: list[list[_Pending]] = []
         now = self.clock()
+        renewed = self.leases.renewed
         for queue, items in self._successes.items():
+            if self.leases.previous:  # an extension was read since some outcomes were recorded
+                items = [it._replace(lease=renewed(it.task_id, it.lease)) for it in items]
             for i in range(0, len(items), _SUCCESS_CHUNK):
                 chunk = items[i : i + _SUCCESS_CHUNK]
                 calls.append(rdb.ack_success_call(queue, chunk, now))
                 meta.append([_Pending(it.task_id, queue, "success", it.lease) for it in chunk])
-        for call, pending in self._calls:
-            calls.append(call)
+        for make, pending in self._calls:
+            pending.lease = renewed(pending.task_id, pending.lease)
+            calls.append(make(pending.lease))
             meta.append([pending])
         self._successes = {}
         self._calls = []

@@ -50,6 +50,7 @@ class Running:
         "deadline",
         "is_async",
         "msg",
+        "pending_since",
         "queue",
         "reported",
         "started",
@@ -68,6 +69,7 @@ class Running:
         self.is_async = False
         self.reported = False  # outcome already handed to the acker
         self.thread_done = True  # False while a def handler occupies a thread
+        self.pending_since = 0  # unix ns it became pending (0: unknown), for metrics
 
 
 Done = Callable[[Running, BaseException | None], None]

@@ -55,6 +55,7 @@ class Leases:
         self.table = LeaseTable()
         self.lost: set[str] = set()
         self.extending: dict[str, int] = {}  # task id -> expiry of an extension in flight
+        self.previous: dict[str, int] = {}  # task id -> its score before the last extension
 
     def new_expiry(self, now: float) -> int:
         return int(now + self.duration)
@@ -63,6 +64,7 @@ class Leases:
         self.table.add(task_id, queue, float(expiry))
         self.lost.discard(task_id)
         self.extending.pop(task_id, None)
+        self.previous.pop(task_id, None)
 
     def score(self, task_id: str) -> int | None:
         d = self.table.deadline(task_id)
@@ -72,6 +74,18 @@ class Leases:
         self.table.remove(task_id)
         self.lost.discard(task_id)
         self.extending.pop(task_id, None)
+        self.previous.pop(task_id, None)
+
+    def renewed(self, task_id: str, lease: int) -> int:
+        """``lease`` as Redis holds it now: the score of the extension that replaced it
+        since (an outcome recorded while that extension's reply was on its way), else
+        ``lease`` itself. A lease of an earlier fetch of the task never maps to a new
+        fetch's lease: ``add`` starts a new chain."""
+        if self.previous.get(task_id) == lease:
+            current = self.score(task_id)
+            if current is not None:
+                return current
+        return lease
 
     def scores_in_redis(self, task_id: str) -> list[int]:
         """The scores Redis may hold for this worker's lease right now: an extension in
@@ -129,6 +143,9 @@ class Leases:
             # Only leases still as sent: a task fetched again meanwhile has a new one.
             current = [i for i, s in sent.items() if self.score(i) == s]
             self.table.extend([i for i in current if i not in lost], float(expiry))
+            for i in current:
+                if i not in lost:
+                    self.previous[i] = sent[i]
             for i in sent:  # after the table has the new score (see scores_in_redis)
                 if self.extending.get(i) == expiry:
                     del self.extending[i]

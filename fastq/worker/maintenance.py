@@ -13,6 +13,8 @@
   task finishes) it is treated as Asynq does: retried + 1 with the default backoff,
   or archived when no retries remain, counted as a failure. A task that keeps
   killing its worker therefore ends in the archive instead of looping forever.
+- Extras: hooks run on every pass with the connection and the time (the group
+  aggregator of ``fastq.scheduler.aggregator`` is one).
 - Janitor: every ``janitor_interval``, completed tasks past their retention are
   deleted (with their hashes), batch after batch until a batch comes back short
   or the pass has used ``JANITOR_PASS_BUDGET`` seconds (as Asynq loops), and each
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -70,6 +72,7 @@ class Maintenance:
         settings: queues, intervals, lease and archive limits, recover_cap.
         clock: unix time source (tests inject one to jump past leases).
         timer: monotonic time source bounding a janitor pass (tests inject one).
+        extras: ``f(conn, now)`` hooks run on every pass (e.g. group aggregation).
     """
 
     def __init__(
@@ -77,10 +80,12 @@ class Maintenance:
         settings: WorkerSettings,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.monotonic,
+        extras: Sequence[Callable[[SyncConn, float], object]] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.timer = timer
+        self.extras = list(extras)
         self.queues = list(settings.queues)
         self._conn: SyncConn | None = None
         self._refused = OutageLog(message="Redis refused maintenance calls; retrying")
@@ -103,6 +108,8 @@ class Maintenance:
             report.deleted, report.trimmed = self.janitor()
         if not self._refusals:
             self._refused.ok()
+        for extra in self.extras:
+            extra(self.conn, self.clock())
         return report
 
     def _refusal(self, where: str, exc: BaseException) -> None:

@@ -36,6 +36,7 @@ from fastq.worker.acker import Acker
 from fastq.worker.control import ChildControl, NullControl
 from fastq.worker.executor import Executor, Interrupt, Running, interruption_error
 from fastq.worker.fetcher import Fetcher
+from fastq.worker.hooks import EngineHooks
 from fastq.worker.leases import Leases
 from fastq.worker.outage import OutageLog
 from fastq.worker.results import ResultWriter
@@ -70,6 +71,7 @@ class Engine:
         control: the supervisor link (NullControl when standalone).
         maintenance: also run the maintenance loops in a thread of this process.
         clock: unix time source for leases, retries and deadlines (tests inject one).
+        hooks: metrics/tracing observer (None: nothing observed).
     """
 
     def __init__(
@@ -80,9 +82,11 @@ class Engine:
         control: ChildControl | None = None,
         maintenance: bool = False,
         clock: Callable[[], float] = time.time,
+        hooks: EngineHooks | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
+        self.hooks = hooks
         self.standalone = control is None
         self.control: ChildControl = control if control is not None else NullControl()
         self.with_maintenance = maintenance
@@ -176,9 +180,11 @@ class Engine:
         return self.exit_code
 
     def _start_maintenance(self, stop: threading.Event) -> threading.Thread:
+        from fastq.scheduler.aggregator import aggregation_hook
         from fastq.worker.maintenance import Maintenance
 
-        m = Maintenance(self.settings, clock=self.clock)
+        hook = aggregation_hook(self.app, list(self.settings.queues))
+        m = Maintenance(self.settings, clock=self.clock, extras=[hook] if hook else [])
         t = threading.Thread(
             target=m.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
         )
@@ -275,6 +281,7 @@ class Engine:
             self.running[f.task_id] = r
             self.busy += 1
             self.info.started(f.task_id, r)
+            r.pending_since = f.pending_since
             self.executor.start(r)
 
     def _supersede(self, stale: Running) -> None:
@@ -306,6 +313,8 @@ class Engine:
             if exc is None and (reason in (Interrupt.TIMEOUT, Interrupt.CANCELED) or r.ctx.expired):
                 exc = interruption_error(r)  # whatever the handler returned
             try:
+                if self.hooks is not None:
+                    self.hooks.finished(r, exc)
                 if reason == Interrupt.LEASE_GONE:
                     self.leases.remove(r.task_id)
                 elif reason == Interrupt.SHUTDOWN:
@@ -367,6 +376,7 @@ class Engine:
             return
         while True:
             try:
+                sent = time.perf_counter()
                 replies = await self.conn.call_many([*calls, *ext_calls, *extra])
                 self._outage.ok()
                 break
@@ -379,6 +389,9 @@ class Engine:
         lost = self.leases.apply_extension(
             ext_calls, ext_meta, replies[len(calls) : len(calls) + len(ext_calls)]
         )
+        if self.hooks is not None:
+            extended = sum(len(c.args) // 2 for c in ext_calls) - len(lost)
+            self.hooks.flushed(time.perf_counter() - sent, extended, len(lost))
         for task_id in lost:
             log.warning("lease lost while running", task_id=task_id)
             r = self.running.get(task_id)
@@ -420,6 +433,8 @@ class Engine:
     def _tick(self, grace: float) -> None:
         now = self.clock()
         self.control.heartbeat(busy=self.busy, capacity=self.capacity, processed=self.acker.acked)
+        if self.hooks is not None:
+            self.hooks.tick(now, self.busy, self.capacity, self._outage.down_since is not None)
         if not self.control.parent_alive() and self._stop_graceful is None:
             log.warning("supervisor is gone; stopping")
             self.stop(graceful=True)
@@ -515,6 +530,7 @@ def run_worker(
     maintenance: bool = False,
     index: int = 0,
     clock: Callable[[], float] = time.time,
+    hooks: EngineHooks | None = None,
 ) -> int:
     """Run one worker process until it is told to stop; returns its exit code.
 
@@ -531,10 +547,13 @@ def run_worker(
         maintenance: also run forwarder, recoverer and janitor in this process.
         index: the child's slot number under the supervisor (logging only).
         clock: unix time source (tests inject one).
+        hooks: metrics/tracing observer (None: nothing observed).
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    engine = Engine(app, settings, control=control, maintenance=maintenance, clock=clock)
+    engine = Engine(
+        app, settings, control=control, maintenance=maintenance, clock=clock, hooks=hooks
+    )
     loop.add_signal_handler(signal.SIGTERM, engine.stop, True)
     loop.add_signal_handler(signal.SIGQUIT, engine.stop, False)
     loop.add_signal_handler(signal.SIGINT, engine.stop, False)

@@ -14,7 +14,8 @@ import sys
 
 from fastq.apploader import AppLoader
 from fastq.config import RedisConfig
-from fastq.errors import ConfigError
+from fastq.errors import BrokerConfigError, BrokerError, ConfigError
+from fastq.rdb.conn import SyncConn
 from fastq.worker.process import run_worker
 from fastq.worker.settings import WorkerSettings, parse_queues
 
@@ -62,5 +63,25 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"fastq.worker: {exc}", file=sys.stderr)
         return 2
+    settings = settings_from_env()
+    try:
+        _check_redis_accepts(settings.redis)
+    except BrokerConfigError as exc:  # a wrong password or DB index: no retry can help
+        print(f"fastq.worker: {exc}", file=sys.stderr)
+        return 2
     maintenance = os.environ.get("FASTQ_MAINTENANCE", "1") != "0"
-    return run_worker(app, settings_from_env(), maintenance=maintenance)
+    return run_worker(app, settings, maintenance=maintenance)
+
+
+def _check_redis_accepts(config: RedisConfig) -> None:
+    """Raise BrokerConfigError if Redis refuses the URL; an unreachable Redis is the
+    engine's to wait for (as an outage)."""
+    conn = SyncConn(config)
+    try:
+        conn.ping()
+    except BrokerConfigError:
+        raise
+    except BrokerError:
+        pass
+    finally:
+        conn.close()

@@ -37,16 +37,3 @@ async def record(task: IncomingTask, ctx: Context) -> None:
 def record_sync(task: IncomingTask, ctx: Context) -> None:
     time.sleep(float(task.json().get("sleep", 0)))
     _redis().rpush(DONE_KEY, task.id)
-
-
-FORKED_KEY = "test:forked"
-
-
-@app.task("fork_sleeper")
-def fork_sleeper(task: IncomingTask, ctx: Context) -> None:
-    """Fork a process that sleeps for ten minutes, record its pid, return at once."""
-    pid = os.fork()
-    if pid == 0:  # the forked process: no Redis, no cleanup, just outlive everyone
-        time.sleep(600)
-        os._exit(0)
-    _redis().rpush(FORKED_KEY, pid)
