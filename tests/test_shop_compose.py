@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import shlex
+import os
 import shutil
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 from examples.shop.services import ENTRY_MODULES, PLACEMENT, SERVICES
+from fastq.devredis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())
@@ -120,4 +124,30 @@ def test_the_prometheus_profile_config_is_valid() -> None:
         ["promtool", "check", "config", str(ROOT / host_path)], capture_output=True, text=True
     )
     assert p.returncode == 0, p.stdout + p.stderr
-    assert shlex.split(p.stdout)
+
+
+def test_the_metrics_service_command_serves_metrics_when_run_on_the_host(redis_url: str) -> None:
+    compose = _compose()["services"]["metrics"]
+    argv = [*compose["entrypoint"], *compose["command"]]
+    assert argv[:2] == ["fastq", "metrics"] and compose["profiles"] == ["monitoring"]
+    port = free_port()
+    args = argv[2:]
+    args[args.index("--host") + 1] = "127.0.0.1"  # placement: loopback here
+    args[args.index("--port") + 1] = str(port)
+    env = dict(os.environ, FASTQ_REDIS_URL=redis_url, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", ENTRY_MODULES["fastq"], "metrics", *args], env=env, cwd=ROOT
+    )
+    try:
+        body = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert "fastq_queue_metrics_up 1.0" in body, body[:500]  # it reached the Redis
+    finally:
+        proc.terminate()
+        proc.wait(20)
