@@ -4,6 +4,7 @@ everything with no process left behind (issue 17)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -20,11 +21,22 @@ from fastq.devredis import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _status_within(url: str, seconds: float) -> int | None:
+    """The first HTTP status the URL answers within ``seconds`` (None: it never did)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url, follow_redirects=True).status_code
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return None
+
+
 @pytest.mark.timeout(120)
 def test_demo_runs_everything_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("FASTQ_REDIS_URL", None)  # the demo starts its own Redis
-    api_port = free_port()
+    api_port, dash_port = free_port(), free_port()
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         # Its own process group, as a shell gives a foreground job: Ctrl-C signals the group.
@@ -40,7 +52,7 @@ def test_demo_runs_everything_and_ctrl_c_leaves_no_process_behind(tmp_path: Path
                 "--api-port",
                 str(api_port),
                 "--dash-port",
-                str(free_port()),
+                str(dash_port),
             ],
             cwd=ROOT,
             env=env,
@@ -71,6 +83,12 @@ def test_demo_runs_everything_and_ctrl_c_leaves_no_process_behind(tmp_path: Path
             )
             assert r.status_code == 202 and len(r.json()["tasks"]) == 6
             assert http.post("/orders", json={"customer_id": "c"}).status_code == 422
+
+        if importlib.util.find_spec("fastq.dash") is not None:
+            assert f"dashboard      http://127.0.0.1:{dash_port}" in text
+            assert _status_within(f"http://127.0.0.1:{dash_port}/", 20) == 200
+        else:  # no dashboard yet: the CLI's stats every --stats-every seconds instead
+            assert "Task Count by Queue" in log.read_text()
 
         os.killpg(demo.pid, signal.SIGINT)
         assert demo.wait(60) == 0, log.read_text()[-3000:]
