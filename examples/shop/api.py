@@ -51,9 +51,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 async def create_order(request: Request) -> JSONResponse:
     try:
-        order = parse_order(await request.json())
-    except json.JSONDecodeError:
+        body = await request.json()
+    except ValueError:  # not JSON, or not UTF-8
         return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+    try:
+        order = parse_order(body)
     except OrderError as exc:
         return JSONResponse({"error": str(exc)}, status_code=422)
     state = request.app.state
