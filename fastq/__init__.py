@@ -48,17 +48,26 @@ _LAZY = {
     "Inspector": "fastq.inspect.inspector",
     "AsyncInspector": "fastq.inspect.inspector",
     "App": "fastq.app",
-    "Context": "fastq.app",
-    "IncomingTask": "fastq.app",
+    "Context": "fastq.context",
+    "IncomingTask": "fastq.context",
     "RedisConfig": "fastq.config",
+    "State": "fastq.lifecycle",
+    "TaskFunction": "fastq.tasks",
+    "TaskSpec": "fastq.tasks",
+    "declare": "fastq.tasks",
+    "configure": "fastq.defaults",
 }
 
 if TYPE_CHECKING:
-    from fastq.app import App, Context, IncomingTask
+    from fastq.app import App
     from fastq.client import AsyncClient, Client
     from fastq.config import RedisConfig
+    from fastq.context import Context, IncomingTask
+    from fastq.defaults import configure
     from fastq.inspect.inspector import AsyncInspector, Inspector
+    from fastq.lifecycle import State
     from fastq.task import Task, TaskInfo, TaskState
+    from fastq.tasks import TaskFunction, TaskSpec, declare
 
 
 def __getattr__(name: str) -> Any:
@@ -102,12 +111,17 @@ __all__ = [
     "RedisConfig",
     "RevokeTask",
     "SkipRetry",
+    "State",
     "Task",
+    "TaskFunction",
     "TaskIDConflictError",
     "TaskInfo",
     "TaskNotFoundError",
+    "TaskSpec",
     "TaskState",
     "TaskTimeoutError",
     "UnknownTaskTypeError",
     "__version__",
+    "configure",
+    "declare",
 ]

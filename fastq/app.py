@@ -14,6 +14,9 @@ Example::
     async def send(task: IncomingTask, ctx: Context) -> None:
         await mailer.send(**task.json())
 
+``@app.task`` also takes typed handlers (keyword arguments, a JSON payload) and
+per-type defaults: see ``fastq.tasks``.
+
 Type patterns follow Asynq's ServeMux: a type is served by the handler registered
 for exactly that type, else by the longest registered pattern it starts with
 (``"email:"`` serves ``"email:welcome"``).
@@ -21,19 +24,19 @@ for exactly that type, else by the longest registered pattern it starts with
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import json
 import random
-import threading
-import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, ParamSpec
 
-from fastq._core import TaskMessage
+# Re-exported: handlers import the task view and the context from here.
+from fastq.context import Context as Context
+from fastq.context import IncomingTask as IncomingTask
 from fastq.errors import InvalidOptionError, UnknownTaskTypeError
+from fastq.lifecycle import H, Lifecycle, State
 from fastq.scheduler.entry import Entry, make_entry
 from fastq.task import Task
+from fastq.tasks import TaskDecorator, TaskFunction, TaskSpec, declare
 
 Handler = Callable[["IncomingTask", "Context"], Any]
 Middleware = Callable[["IncomingTask", "Context"], Generator[None, None, None]]
@@ -41,172 +44,12 @@ RetryDelayFunc = Callable[[int, BaseException, "IncomingTask"], float]
 GroupAggregator = Callable[[str, list["IncomingTask"]], Task]
 
 _CACHE_LIMIT = 10_000
+P = ParamSpec("P")
 
 
 def default_retry_delay(retried: int, exc: BaseException, task: IncomingTask) -> float:
     """Asynq's default backoff: ``retried**4 + 15 + random(0..29) * (retried + 1)`` seconds."""
     return float(retried**4 + 15 + random.randrange(30) * (retried + 1))
-
-
-class IncomingTask:
-    """The task a handler runs, a read-only view of the Asynq task message."""
-
-    __slots__ = ("_msg",)
-
-    def __init__(self, msg: TaskMessage) -> None:
-        self._msg = msg
-
-    @property
-    def type(self) -> str:
-        return self._msg.type
-
-    @property
-    def payload(self) -> bytes:
-        return self._msg.payload
-
-    @property
-    def id(self) -> str:
-        return self._msg.id
-
-    @property
-    def queue(self) -> str:
-        return self._msg.queue
-
-    @property
-    def retried(self) -> int:
-        """How many times the task was already retried (Asynq ``retried``)."""
-        return self._msg.retried
-
-    @property
-    def retry_count(self) -> int:
-        """Alias of :attr:`retried`, kept for code written against earlier versions."""
-        return self._msg.retried
-
-    @property
-    def max_retry(self) -> int:
-        """How many retries the task may use (Asynq ``retry``)."""
-        return self._msg.retry
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return dict(self._msg.headers)
-
-    @property
-    def message(self) -> TaskMessage:
-        """A copy of the underlying TaskMessage."""
-        return self._msg.copy()
-
-    def json(self) -> Any:
-        """The payload decoded as JSON (raises ``ValueError`` if it is not JSON)."""
-        return json.loads(self._msg.payload)
-
-    def __repr__(self) -> str:
-        return f"IncomingTask(type={self.type!r}, id={self.id!r}, queue={self.queue!r})"
-
-
-class Context:
-    """What a running handler knows about its limits, and where it writes a result.
-
-    ``deadline`` is a unix time: ``min(start + timeout, task deadline)``. An
-    ``async def`` handler is cancelled at the deadline (or when the task is
-    canceled); a ``def`` handler must check ``ctx.done`` (or sleep with
-    ``ctx.wait``) and return: if it overruns the deadline by the worker's
-    ``sync_grace``, the process asks to be recycled.
-    """
-
-    __slots__ = (
-        "_event",
-        "_result",
-        "cancel_reason",
-        "deadline",
-        "queue",
-        "result_writer",
-        "task_id",
-    )
-
-    def __init__(self, task_id: str, queue: str, deadline: float) -> None:
-        self.task_id = task_id
-        self.queue = queue
-        self.deadline = deadline
-        self.cancel_reason = ""  # "", "timeout", "canceled", "shutdown" or "lease"
-        self._event: threading.Event | None = None
-        self._result: bytes | None = None
-        # Set by the worker: writes to Redis at once, raises LeaseLostError.
-        self.result_writer: Callable[[bytes], int] | None = None
-
-    @property
-    def expired(self) -> bool:
-        """True once the deadline has passed."""
-        return time.time() >= self.deadline
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the task was canceled, timed out or the worker is shutting down."""
-        return bool(self.cancel_reason)
-
-    @property
-    def done(self) -> bool:
-        """True when the handler should stop: cancelled or past its deadline."""
-        return bool(self.cancel_reason) or time.time() >= self.deadline
-
-    def remaining(self) -> float:
-        """Seconds left until the deadline (0 when past it)."""
-        return max(0.0, self.deadline - time.time())
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Sleep up to ``timeout`` seconds (default: until the deadline); wakes early
-        on cancellation. Returns True if the task was cancelled."""
-        if self._event is None:
-            self._event = threading.Event()
-            if self.cancel_reason:
-                self._event.set()
-        limit = self.remaining() if timeout is None else min(timeout, self.remaining())
-        return self._event.wait(limit)
-
-    def cancel(self, reason: str) -> None:
-        """Signal cancellation (the worker calls this; handlers only observe it)."""
-        if not self.cancel_reason:
-            self.cancel_reason = reason
-        if self._event is not None:
-            self._event.set()
-
-    def write_result(self, data: bytes) -> int:
-        """Store ``data`` in the task hash field ``result`` now (Asynq's
-        ``ResultWriter.Write``): it is visible (``Inspector.task_info``, ``fastq task
-        inspect``) while the task still runs. Keep the task with a retention to read
-        it after it finished. Returns the number of bytes written.
-
-        It is one Redis round trip from any handler; in an ``async def`` handler it
-        blocks the event loop meanwhile, so prefer ``await ctx.write_result_async``.
-
-        Args:
-            data: the result bytes; a later call replaces an earlier one.
-
-        Raises:
-            LeaseLostError: this worker no longer holds the task (its lease was lost,
-                or the handler already returned): nothing was written.
-            BrokerError: Redis refused or could not be reached.
-        """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidOptionError("result", "write_result takes bytes")
-        result = bytes(data)
-        written = len(result) if self.result_writer is None else self.result_writer(result)
-        self._result = result
-        return written
-
-    async def write_result_async(self, data: bytes) -> int:
-        """``write_result`` for ``async def`` handlers: the round trip runs in a
-        thread, the event loop keeps serving other tasks.
-
-        Args:
-            data: the result bytes; a later call replaces an earlier one.
-        """
-        return await asyncio.to_thread(self.write_result, data)
-
-    @property
-    def result(self) -> bytes | None:
-        """The bytes last written with ``write_result`` (None: nothing written)."""
-        return self._result
 
 
 class Route:
@@ -257,6 +100,9 @@ class App:
         self.group_aggregator = group_aggregator
         self.group_policy: tuple[float, float, int] = (60.0, 0.0, 0)  # grace, delay, size
         self.scheduler_hooks: Any = None  # a fastq.scheduler.hooks.Hooks, if set
+        self.specs: dict[str, TaskSpec] = {}  # what @app.task declared, by type
+        self.state = State()  # per worker process (the app is copied by the fork)
+        self.lifecycle = Lifecycle()
 
     def handle(self, task_type: str, fn: Handler) -> None:
         """Register ``fn`` for ``task_type`` (an exact type or a prefix pattern).
@@ -275,18 +121,55 @@ class App:
         self._handlers[task_type] = fn
         self._routes.clear()
 
-    def task(self, task_type: str) -> Callable[[Handler], Handler]:
-        """Decorator form of ``handle``; returns the function unchanged.
+    def task(self, task_type: str, **options: Any) -> TaskDecorator:
+        """Decorator: register a handler for ``task_type`` and declare its defaults.
+
+        A ``(task, ctx)`` handler is returned unchanged (the protocol-level form).
+        A handler with keyword arguments (``ctx: Context`` first if it wants the
+        context) becomes a ``TaskFunction`` with ``enqueue``/``aenqueue``; its
+        payload is the JSON object of its arguments (see ``fastq.tasks``).
 
         Args:
             task_type: the type or prefix pattern the function serves.
+            **options: ``TaskSpec`` fields: queue, max_retry, timeout, retention,
+                unique, headers (enqueue defaults of a typed task).
         """
+        return TaskDecorator(TaskSpec.of(task_type, options), self._register_spec, self.state)
 
-        def register(fn: Handler) -> Handler:
-            self.handle(task_type, fn)
-            return fn
+    def _register_spec(self, spec: TaskSpec, fn: Handler) -> None:
+        self.handle(spec.type, fn)
+        self.specs[spec.type] = spec
 
-        return register
+    def declare(
+        self, task_type: str, **options: Any
+    ) -> Callable[[Callable[P, Any]], TaskFunction[P, None]]:
+        """Declare a typed task served elsewhere, from a stub (see ``fastq.declare``).
+
+        Args:
+            task_type: the task type name.
+            **options: the enqueue defaults (``TaskSpec`` fields).
+        """
+        return declare(task_type, **options)
+
+    def on_startup(self, fn: H) -> H:
+        """Run ``fn(state)`` (def or async def) once in each worker process before
+        it takes a task; an error stops the worker (boot error). Returns ``fn``.
+
+        Args:
+            fn: the hook; it sets attributes on ``state`` (also ``ctx.state``).
+        """
+        self.lifecycle.startup.append(Lifecycle.check(fn))
+        return fn
+
+    def on_shutdown(self, fn: H) -> H:
+        """Run ``fn(state)`` once in each worker process after its last task
+        (last registered first; errors are logged). Returns ``fn``.
+
+        Args:
+            fn: the hook, e.g. closing what a startup hook opened.
+        """
+        self.lifecycle.shutdown.append(Lifecycle.check(fn))
+        return fn
 
     def use(self, mw: Middleware) -> Middleware:
         """Add middleware around every handler (first added is outermost).

@@ -95,6 +95,14 @@ class RedisServer:
         finally:
             client.close()
 
+    def flush(self) -> None:
+        """Empty every database (a test starts from a blank Redis)."""
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

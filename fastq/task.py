@@ -310,6 +310,8 @@ class TaskInfo:
         retention: seconds a completed task is kept; completed_at: when it completed.
         result: bytes the handler wrote, if any.
         headers: str -> str metadata.
+        traceback: the last failure's Python traceback, when a fastq worker ran it
+            ("" if none; at most 16 KB, the end kept). Only ``task_info`` reads it.
     """
 
     id: str
@@ -330,6 +332,7 @@ class TaskInfo:
     completed_at: datetime | None = None
     result: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict, hash=False)
+    traceback: str = ""
 
     @classmethod
     def from_message(
@@ -340,6 +343,7 @@ class TaskInfo:
         next_process_at: datetime | float | None = None,
         result: bytes | None = None,
         is_orphaned: bool = False,
+        traceback: str = "",
     ) -> TaskInfo:
         """Build the info from a decoded message and its state.
 
@@ -349,6 +353,7 @@ class TaskInfo:
             next_process_at: when it runs next, as a datetime or unix seconds.
             result: the result bytes stored with the task, if any.
             is_orphaned: whether the task is active with an expired lease.
+            traceback: the last failure's traceback stored with the task, if any.
         """
         if next_process_at is not None and not isinstance(next_process_at, datetime):
             next_process_at = _utc(next_process_at)
@@ -371,6 +376,7 @@ class TaskInfo:
             completed_at=_utc_or_none(msg.completed_at),
             result=result,
             headers=dict(msg.headers),
+            traceback=traceback,
         )
 
     def json(self) -> Any:
@@ -407,6 +413,7 @@ class _FreshInfo:
         self.completed_at = None
         self.result = None
         self.headers = msg.headers  # the message is private to this enqueue: no copy
+        self.traceback = ""
         self.__class__ = TaskInfo  # type: ignore[assignment]
 
 

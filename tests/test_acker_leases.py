@@ -36,7 +36,7 @@ def test_outcome_recorded_during_an_extension_acks_with_the_new_lease(outcome: s
     leases.apply_extension(ext_calls, ext_meta, [[]])  # Redis moved the lease to T0 + 46
     calls, meta = acker.build()  # the next flush
     [call] = calls
-    position = {"success": 2, "retry": -1, "archive": 6}[outcome]  # see rdb.worker
+    position = {"success": 2, "retry": 5, "archive": 6}[outcome]  # see rdb.worker
     held = call.args[position]
     assert held == int(T0 + 46)
     reply = [rdb.Ack.ACKED] if outcome == "success" else rdb.Ack.ACKED

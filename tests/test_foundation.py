@@ -165,6 +165,7 @@ def test_shared_lua_snippets_are_assembled_into_the_scripts() -> None:
         "stats": "count_failure",
         "index": "pop_oldest",
         "unique": "claim_unique",
+        "traceback": "set_traceback",
     }
     assert {p.stem for p in scripts.LIB_DIR.glob("*.lua")} == set(functions)
     for name, function in functions.items():  # each snippet is shared by several scripts

@@ -66,12 +66,13 @@ def test_demo_runs_everything_and_ctrl_c_leaves_no_process_behind(tmp_path: Path
             assert demo.poll() is None, log.read_text()
             time.sleep(0.2)
         text = log.read_text()
+        assert "ready" in text, text
         assert f"shop API       http://127.0.0.1:{api_port}" in text
         time.sleep(3)  # the load generator places orders meanwhile
         procs = psutil.Process(demo.pid).children(recursive=True)
         cmdlines = [" ".join(p.cmdline()) for p in procs]
         for needle in ("redis-server", "uvicorn", "fastq-worker: worker", "examples.shop.load"):
-            assert any(needle in c for c in cmdlines), (needle, cmdlines)
+            assert any(needle in c for c in cmdlines), (needle, cmdlines, log.read_text()[-3000:])
         with httpx.Client(base_url=f"http://127.0.0.1:{api_port}") as http:
             r = http.post(
                 "/orders",

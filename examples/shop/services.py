@@ -24,7 +24,7 @@ class Service:
 
 
 API_PORT = 8000
-DASH_PORT = 8080
+DASH_PORT = 8085
 
 # The guide's settings: retention 30 min (ASYNQ_RETENTION_MINUTES there), payments that
 # sometimes fail, weights 6/4/2/1. Processes x concurrency = the guide's "Concurrency".

@@ -453,6 +453,29 @@ def metrics_cmd(st: State, port: int, host: str, url: str | None) -> None:
     serve(host, port, st.inspector())
 
 
+# --- dash: the web dashboard lives in fastq.dash (the `dash` extra), imported on use ---
+@cli.command(
+    "dash",
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.pass_context
+def dash_cmd(ctx: click.Context) -> None:
+    """Serve the web dashboard (`fastq dash --help`; needs `pip install 'fastq[dash]'`)."""
+    try:
+        from fastq.dash.cli import dash
+    except ModuleNotFoundError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+    root = ctx.find_root().params.get("redis_url")
+    dash.main(
+        args=ctx.args,
+        prog_name="fastq dash",
+        default_map={"redis_url": root} if root else None,
+        standalone_mode=False,  # errors and exit codes are handled by main()
+    )
+
+
 # --- entry point -----------------------------------------------------------------------
 
 

@@ -184,7 +184,7 @@ def task_inspect(st: State, queue: str, task_id: str, as_json: bool) -> None:
             lines.append(("Raw msg", payload_preview(t.raw, full=True)))
     else:
         title, lines = "Task Info", _info_lines(t)
-    show_fields(console(), title, lines, multiline=("Payload", "Result"))
+    show_fields(console(), title, lines, multiline=("Payload", "Result", "Traceback"))
 
 
 def _next_time(t: TaskInfo) -> str:
@@ -226,6 +226,8 @@ def _info_lines(t: TaskInfo) -> list[tuple[str, object]]:
     lines.append(("Payload", payload_preview(t.payload, full=True)))
     if t.result is not None:
         lines.append(("Result", payload_preview(t.result, full=True)))
+    if t.traceback:
+        lines.append(("Traceback", t.traceback))
     return lines
 
 

@@ -29,6 +29,7 @@ from fastq.inspect.types import (
     QueueMetrics,
     SchedulerEnqueueEvent,
     SchedulerEntry,
+    SearchPage,
     SelectionResult,
     ServerInfo,
     WorkerInfo,
@@ -51,6 +52,7 @@ __all__ = [
     "QueueMetrics",
     "SchedulerEnqueueEvent",
     "SchedulerEntry",
+    "SearchPage",
     "SelectionResult",
     "ServerInfo",
     "WorkerInfo",
@@ -161,6 +163,7 @@ class Inspector:
         task_type: str | None = None,
         error_contains: str | None = None,
         group: str | None = None,
+        scan_chunk: int | None = None,
     ) -> list[TaskInfo | CorruptTask]:
         """One page of the tasks in a state, as ``TaskInfo`` or ``CorruptTask``.
 
@@ -179,8 +182,48 @@ class Inspector:
             error_contains: only tasks whose last error contains this text (ASCII
                 case-insensitive).
             group: for aggregating, only this group (default: all groups, by name).
+            scan_chunk: ids a filtered listing scans per script call (default 1000,
+                about 10-20 ms of Redis each); smaller keeps each call shorter for
+                latency-sensitive Redis at the cost of more round trips.
         """
-        return self._run(ops.list_tasks(queue, state, page, size, task_type, error_contains, group))
+        return self._run(
+            ops.list_tasks(queue, state, page, size, task_type, error_contains, group, scan_chunk)
+        )
+
+    def search_tasks(
+        self,
+        queue: str,
+        state: str | TaskState,
+        offset: int = 0,
+        *,
+        budget: int = 50_000,
+        size: int = 30,
+        task_type: str | None = None,
+        error_contains: str | None = None,
+        scan_chunk: int | None = None,
+    ) -> SearchPage:
+        """One resumable step of a filtered search: a ``SearchPage``.
+
+        Scans at most ``budget`` tasks of the state from ``offset`` (listing order)
+        and stops early once ``size`` match; pass ``next_offset`` back to go on. A
+        UI can show progress (``next_offset`` of ``total``) instead of blocking on a
+        scan of millions. Tasks added or removed meanwhile may shift the offsets.
+
+        Args:
+            queue: the queue name.
+            state: any state but aggregating.
+            offset: where to start in the state's listing order (from 0).
+            budget: most tasks scanned in this step.
+            size: most matches returned (1 to 10000).
+            task_type: only tasks of exactly this type.
+            error_contains: only tasks whose last error contains this text.
+            scan_chunk: ids scanned per script call (see ``list_tasks``).
+        """
+        return self._run(
+            ops.search_tasks(
+                queue, state, offset, budget, size, task_type, error_contains, scan_chunk
+            )
+        )
 
     def count_tasks(
         self,
@@ -449,10 +492,30 @@ class AsyncInspector:
         task_type: str | None = None,
         error_contains: str | None = None,
         group: str | None = None,
+        scan_chunk: int | None = None,
     ) -> list[TaskInfo | CorruptTask]:
         """Coroutine version of ``Inspector.list_tasks``."""
         return await self._run(
-            ops.list_tasks(queue, state, page, size, task_type, error_contains, group)
+            ops.list_tasks(queue, state, page, size, task_type, error_contains, group, scan_chunk)
+        )
+
+    async def search_tasks(
+        self,
+        queue: str,
+        state: str | TaskState,
+        offset: int = 0,
+        *,
+        budget: int = 50_000,
+        size: int = 30,
+        task_type: str | None = None,
+        error_contains: str | None = None,
+        scan_chunk: int | None = None,
+    ) -> SearchPage:
+        """Coroutine version of ``Inspector.search_tasks``."""
+        return await self._run(
+            ops.search_tasks(
+                queue, state, offset, budget, size, task_type, error_contains, scan_chunk
+            )
         )
 
     async def count_tasks(

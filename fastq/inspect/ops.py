@@ -25,6 +25,7 @@ from fastq.inspect.types import (
     QueueMetrics,
     SchedulerEnqueueEvent,
     SchedulerEntry,
+    SearchPage,
     SelectionResult,
     ServerInfo,
     entry_from_bytes,
@@ -152,9 +153,12 @@ def list_tasks(
     task_type: str | None,
     error_contains: str | None,
     group: str | None,
+    scan_chunk: int | None = None,
 ) -> Plan[list[AnyTask]]:
     st = _check_state(state)
     _check_page(page, size)
+    if scan_chunk is not None and not 1 <= scan_chunk <= 10_000:
+        raise InvalidOptionError("scan_chunk", f"must be between 1 and 10000, got {scan_chunk!r}")
     rows = yield from rdb.list_rows(
         queue,
         st,
@@ -163,9 +167,43 @@ def list_tasks(
         size=size,
         task_type=task_type,
         error_contains=error_contains,
+        chunk=scan_chunk,
     )
     now = time.time()
     return [task_from_row(queue, st, row, now) for row in rows]
+
+
+def search_tasks(
+    queue: str,
+    state: str | TaskState,
+    offset: int,
+    budget: int,
+    size: int,
+    task_type: str | None,
+    error_contains: str | None,
+    scan_chunk: int | None,
+) -> Plan[SearchPage]:
+    st = _check_state(state, tuple(s for s in TASK_STATES if s != "aggregating"))
+    _check_page(1, size)
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidOptionError("offset", f"must be an int >= 0, got {offset!r}")
+    if not isinstance(budget, int) or budget < 1:
+        raise InvalidOptionError("budget", f"must be an int >= 1, got {budget!r}")
+    if scan_chunk is not None and not 1 <= scan_chunk <= 10_000:
+        raise InvalidOptionError("scan_chunk", f"must be between 1 and 10000, got {scan_chunk!r}")
+    rows, nxt, total = yield from rdb.scan_rows(
+        queue,
+        st,
+        offset=offset,
+        budget=budget,
+        size=size,
+        task_type=task_type,
+        error_contains=error_contains,
+        chunk=scan_chunk,
+    )
+    now = time.time()
+    tasks = [task_from_row(queue, st, row, now) for row in rows]
+    return SearchPage(tasks=tasks, next_offset=nxt, total=total, done=nxt >= total)
 
 
 def count_tasks(
@@ -316,4 +354,7 @@ _INFO_KEYS = (
 def redis_info() -> Plan[dict[str, Any]]:
     info = yield from rdb.redis_info()
     # A fixed allow-list: INFO carries nothing secret today, but a config dump might.
-    return {k: info[k] for k in _INFO_KEYS if k in info}
+    out = {k: info[k] for k in _INFO_KEYS if k in info}
+    # the keyspace section: db<N> -> {"keys": .., "expires": .., "avg_ttl": ..}
+    out.update({k: v for k, v in info.items() if k[:2] == "db" and k[2:].isdigit()})
+    return out

@@ -174,6 +174,23 @@ class SchedulerEnqueueEvent:
     enqueued_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchPage:
+    """One step of a resumable filtered search (``Inspector.search_tasks``).
+
+    Attributes:
+        tasks: the matches found in this step, in listing order.
+        next_offset: where the next step starts (pass it back as ``offset``).
+        total: how many tasks the state held when this step ran.
+        done: whether the scan reached the end of the state.
+    """
+
+    tasks: list[TaskInfo | CorruptTask]
+    next_offset: int
+    total: int
+    done: bool
+
+
 AnyTask = TaskInfo | CorruptTask
 _STATES = frozenset(s.value for s in TaskState)
 
@@ -224,7 +241,12 @@ def task_from_row(queue: str, state: str, row: Row, now: float) -> AnyTask:
         next_at = now
     orphaned = st is TaskState.ACTIVE and (row.lease is None or row.lease < now)
     return TaskInfo.from_message(
-        msg, st, next_process_at=next_at, result=row.result, is_orphaned=orphaned
+        msg,
+        st,
+        next_process_at=next_at,
+        result=row.result,
+        is_orphaned=orphaned,
+        traceback=row.traceback.decode("utf-8", "replace") if row.traceback else "",
     )
 
 

@@ -18,16 +18,20 @@
 -- ARGV[7] -> lease score this worker holds
 -- ARGV[8] -> task key prefix (asynq:{<qname>}:t:); hashes of trimmed tasks are
 --            built from it because their ids are only known here
+-- ARGV[9] -> the failure's traceback for the x_traceback field ("" removes the field);
+--            a fastq extension Asynq never reads
 -- Output: 1 archived, 0 lease lost (nothing written), -1 not in active (nothing written).
 --@include lease
 --@include archive_trim
 --@include stats
+--@include traceback
 local taken = take_active(KEYS[2], KEYS[3], ARGV[1], ARGV[7])
 if taken ~= 1 then
     return taken
 end
 redis.call("ZADD", KEYS[4], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[1], "msg", ARGV[2], "state", "archived")
+set_traceback(KEYS[1], ARGV[9])
 redis.call("HDEL", KEYS[9], ARGV[1])
 trim_archive(KEYS[4], ARGV[8], ARGV[4], ARGV[5], TRIM_BATCH)
 count_failure(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[6])

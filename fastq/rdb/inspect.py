@@ -258,6 +258,7 @@ class Row:
     lease: float | None  # lease expiry of an active task
     problem: str | None = None
     pending_since: float | None = None  # unix seconds
+    traceback: bytes | None = None  # the x_traceback field (fastq only)
 
 
 def sources(queue: str, state: str) -> Plan[list[tuple[str, str, str]]]:
@@ -320,6 +321,59 @@ def list_rows(
             if ended or scanned == 0:
                 break  # end of this index
     return rows[:size]
+
+
+def scan_rows(
+    queue: str,
+    state: str,
+    *,
+    offset: int,
+    budget: int,
+    size: int,
+    task_type: str | None,
+    error_contains: str | None,
+    chunk: int | None = None,
+) -> Plan[tuple[list[Row], int, int]]:
+    """A resumable filtered scan of one state index (not aggregating).
+
+    Returns up to ``size`` matching rows found among at most ``budget`` ids from
+    ``offset`` (listing order), the offset to resume from, and the index length.
+    """
+    yield from queue_exists_or_raise(queue)
+    key, kind = keys.state_key(queue, state), STATE_KINDS[state]
+    (total,) = yield [Cmd(("LLEN" if kind == "list" else "ZCARD", key))]
+    if isinstance(total, ResponseError):
+        return [Row("", None, None, None, None, None, f"{key} has the wrong type")], offset, 0
+    chunk = chunk or SCAN_CHUNK
+    rows: list[Row] = []
+    end = min(int(total), offset + budget)
+    while offset < end and len(rows) < size:
+        (reply,) = yield [
+            Call(
+                "inspect_list_tasks",
+                [key, keys.lease_key(queue)],
+                [
+                    kind,
+                    offset,
+                    min(chunk, end - offset),
+                    keys.task_key_prefix(queue),
+                    task_type or "",
+                    (error_contains or "").lower(),
+                    size - len(rows),
+                    "1" if state == "active" else "0",
+                    "0",
+                ],
+            )
+        ]
+        reply = ok(reply)
+        if reply[0] == -1:
+            rows.append(Row("", None, None, None, None, None, f"{key} is a {_s(reply[1])}"))
+            break
+        if reply[0] == 0:
+            break  # the index shrank under the scan
+        rows.extend(_rows(reply))
+        offset += reply[0]
+    return rows, offset, int(total)
 
 
 def count_matches(
@@ -416,7 +470,7 @@ def task_row(queue: str, task_id: str) -> Plan[tuple[bool, Row | None]]:
         return bool(ok(found)), None
     if len(reply) == 1:
         return True, Row(task_id, None, None, None, None, None, "task key is not a hash")
-    msg, state, result, pending_since, score = reply
+    msg, state, result, pending_since, score, traceback = reply
     row = Row(
         id=task_id,
         msg=msg,
@@ -425,6 +479,7 @@ def task_row(queue: str, task_id: str) -> Plan[tuple[bool, Row | None]]:
         result=result,
         lease=float(score) if score is not None and state == b"active" else None,
         pending_since=_int(pending_since) / 1e9 if pending_since is not None else None,
+        traceback=traceback,
     )
     return bool(ok(found)), row
 

@@ -140,6 +140,7 @@ def retry_call(
     is_failure: bool,
     lease: int,
     now: float,
+    traceback: str = "",
 ) -> Call:
     ks = [
         keys.task_key(queue, task_id),
@@ -148,7 +149,16 @@ def retry_call(
         keys.retry_key(queue),
         *keys.counter_keys(queue, now),
     ]
-    return Call("retry", ks, [task_id, msg, retry_at, stats_expiry(now), int(is_failure), lease])
+    args: list[str | int | bytes] = [
+        task_id,
+        msg,
+        retry_at,
+        stats_expiry(now),
+        int(is_failure),
+        lease,
+        traceback,
+    ]
+    return Call("retry", ks, args)
 
 
 def archive_call(
@@ -160,6 +170,7 @@ def archive_call(
     now: float,
     max_size: int,
     max_age: float,
+    traceback: str = "",
 ) -> Call:
     ks = [
         keys.task_key(queue, task_id),
@@ -178,6 +189,7 @@ def archive_call(
         stats_expiry(now),
         lease,
         keys.task_key_prefix(queue),
+        traceback,
     ]
     return Call("archive", ks, args)
 

@@ -20,6 +20,7 @@ from fastq.errors import RevokeTask, SkipRetry
 from fastq.rdb import worker as rdb
 from fastq.rdb.conn import Call
 from fastq.worker.executor import Running, describe
+from fastq.worker.failures import FailureLog, format_traceback
 from fastq.worker.leases import Leases
 from fastq.worker.settings import WorkerSettings
 
@@ -50,6 +51,7 @@ class Acker:
         # Failure calls are made at flush time, with the lease as Redis holds it then.
         self._calls: list[tuple[Callable[[int], Call], _Pending]] = []
         self.acked = 0  # tasks acknowledged (any outcome), for max_tasks_per_child
+        self.failure_log = FailureLog()
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._successes.values()) + len(self._calls)
@@ -99,8 +101,11 @@ class Acker:
         msg = r.msg.copy()
         msg.error_msg = describe(exc)
         msg.last_failed_at = int(now)
-        if isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry:
-            self._archive(r.queue, r.task_id, msg.encode(), lease, now)
+        trace = format_traceback(exc)
+        archive = isinstance(exc, SkipRetry) or r.msg.retried >= r.msg.retry
+        self.failure_log.failed(r.msg, r.queue, exc, archived=archive)
+        if archive:
+            self._archive(r.queue, r.task_id, msg.encode(), lease, now, trace)
             return
         failure = self._is_failure(exc, r.task_id)
         try:
@@ -114,7 +119,14 @@ class Acker:
 
         def retry(held: int) -> Call:
             return rdb.retry_call(
-                queue, task_id, data, int(now + delay), is_failure=failure, lease=held, now=now
+                queue,
+                task_id,
+                data,
+                int(now + delay),
+                is_failure=failure,
+                lease=held,
+                now=now,
+                traceback=trace,
             )
 
         self._calls.append((retry, _Pending(task_id, queue, "retry", lease)))
@@ -124,12 +136,21 @@ class Acker:
         log.warning("archiving undecodable task", task_id=task_id, queue=queue, reason=reason)
         self._archive(queue, task_id, raw, lease, self.clock())
 
-    def _archive(self, queue: str, task_id: str, msg: bytes, lease: int, now: float) -> None:
+    def _archive(
+        self, queue: str, task_id: str, msg: bytes, lease: int, now: float, trace: str = ""
+    ) -> None:
         size, age = self.settings.archive_max_size, self.settings.archive_max_age
 
         def archive(held: int) -> Call:
             return rdb.archive_call(
-                queue, task_id, msg, lease=held, now=now, max_size=size, max_age=age
+                queue,
+                task_id,
+                msg,
+                lease=held,
+                now=now,
+                max_size=size,
+                max_age=age,
+                traceback=trace,
             )
 
         self._calls.append((archive, _Pending(task_id, queue, "archive", lease)))

@@ -166,6 +166,7 @@ class Executor:
         self._unknown_bytes = 0
 
     def start(self, running: Running) -> None:
+        running.ctx.state = self.app.state
         try:
             route = self.app.route(running.msg.type)
         except UnknownTaskTypeError as exc:

@@ -146,6 +146,14 @@ class Engine:
     # --- main ----------------------------------------------------------------
 
     async def run(self) -> int:
+        # Before the first heartbeat: a failing hook is a boot error, not a crash loop.
+        await self.app.lifecycle.run_startup(self.app.state)
+        try:
+            return await self._run()
+        finally:
+            await self.app.lifecycle.run_shutdown(self.app.state)
+
+    async def _run(self) -> int:
         self.loop = asyncio.get_running_loop()
         self.conn = AsyncConn(self.settings.redis)
         self.fetcher = Fetcher(self.settings, self.conn, self.clock)

@@ -93,6 +93,29 @@ def worker_pids(p: SupervisorProc) -> list[int]:
     return [c.pid for c in p.workers()]
 
 
+def wait_all_up(p: SupervisorProc, workers: int, timeout: float = 15) -> None:
+    """Wait for ``workers`` worker processes and the maintenance process, each titled.
+
+    Right after a fork a child still carries the supervisor's command line, so the
+    maintenance process can pass for a worker until it renames itself.
+    """
+
+    def up() -> bool:
+        kids = p.children()
+        titled = sum(1 for k in kids if _titled(k))
+        return len(kids) == workers + 1 and titled == workers + 1 and len(p.workers()) == workers
+
+    wait_for(up, timeout=timeout, what=f"{workers} workers and maintenance")
+
+
+def _titled(proc: psutil.Process) -> bool:
+    try:
+        title = " ".join(proc.cmdline())
+    except psutil.NoSuchProcess:
+        return False
+    return title.startswith(("fastq-worker: worker", "fastq-worker: maintenance"))
+
+
 def all_pids(p: SupervisorProc) -> set[int]:
     """The supervisor and every live child."""
     return {p.pid, *(c.pid for c in p.children())}

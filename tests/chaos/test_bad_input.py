@@ -32,7 +32,7 @@ from fastq.supervisor.exitcodes import ExitCode
 from fastq.task import Task
 from fastq.worker.settings import WorkerSettings
 
-from .helpers import Workers, done_counts, enqueue_recs, members, missing, wait_for, worker_pids
+from .helpers import Workers, done_counts, enqueue_recs, members, missing, wait_all_up, wait_for
 
 ODD_QUEUES = ["ünï cødé ✓", "a:b:c", "with space", "emoji 🙂:x"]
 
@@ -64,7 +64,7 @@ def test_garbage_in_redis_is_archived_or_skipped_and_others_flow(
     spec = ",".join([q, "broken", *ODD_QUEUES])
     started = time.monotonic()
     p = workers.start(redis_url, "--processes", "2", "--concurrency", "4", "--queues", spec)
-    wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
+    wait_all_up(p, 2)
     before = {c.pid for c in p.children()}
     everything = good + [i for ids in odd.values() for i in ids]
     wait_for(

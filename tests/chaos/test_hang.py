@@ -27,8 +27,8 @@ from .helpers import (
     missing,
     report,
     scale,
+    wait_all_up,
     wait_for,
-    worker_pids,
 )
 
 FREEZE = scale(4.0, 20.0)
@@ -43,7 +43,7 @@ def test_hung_redis_gives_typed_errors_and_loses_nothing(
     p = workers.start(
         url, "--processes", "2", "--concurrency", "8", "--lease-duration", "5", record_url=redis_url
     )
-    wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
+    wait_all_up(p, 2)
     before = all_pids(p)
     acked: list[str] = []
     refusals: list[float] = []  # seconds each refused enqueue took
