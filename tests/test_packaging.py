@@ -40,7 +40,9 @@ def test_sdist_name_license_and_shipped_files(tmp_path: Path) -> None:
         "systemd/fastq-worker.env.example",
         "systemd/README.md",
         "examples/demo.py",
-        "examples/demo_app.py",
+        "examples/shop/api.py",
+        "examples/shop/worker.py",
+        "examples/shop/README.md",
         "docs/architecture.md",
         "fastq/_core.c",
     ):
@@ -54,4 +56,5 @@ def test_make_demo_installs_runtime_dependencies_only() -> None:
         ["make", "-n", "demo"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
     install = next(line for line in plan.splitlines() if "pip install" in line)
-    assert "[dev]" not in install and '-e ".' in install
+    assert "[dev]" not in install and '-e ".[shop' in install
+    assert plan.splitlines()[-1].split()[1:3] == ["-m", "examples.shop.run"]
