@@ -348,23 +348,9 @@ def scan_rows(
     rows: list[Row] = []
     end = min(int(total), offset + budget)
     while offset < end and len(rows) < size:
-        (reply,) = yield [
-            Call(
-                "inspect_list_tasks",
-                [key, keys.lease_key(queue)],
-                [
-                    kind,
-                    offset,
-                    min(chunk, end - offset),
-                    keys.task_key_prefix(queue),
-                    task_type or "",
-                    (error_contains or "").lower(),
-                    size - len(rows),
-                    "1" if state == "active" else "0",
-                    "0",
-                ],
-            )
-        ]
+        window = min(chunk, end - offset)
+        call = _list_call(queue, key, kind, offset, window, task_type, error_contains)
+        (reply,) = yield [call(size - len(rows), state == "active", False)]
         reply = ok(reply)
         if reply[0] == -1:
             rows.append(Row("", None, None, None, None, None, f"{key} is a {_s(reply[1])}"))
