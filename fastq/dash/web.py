@@ -17,6 +17,7 @@ from fastq.dash.config import PAGE_SIZES, DashConfig
 from fastq.dash.live import Sampler
 from fastq.dash.security import CSRF_FIELD, csrf_token
 from fastq.errors import (
+    BrokerConfigError,
     BrokerConnectionError,
     FastqError,
     InvalidOptionError,
@@ -126,8 +127,8 @@ def error_page(request: Request, exc: FastqError) -> Response:
         status = 409
     elif isinstance(exc, InvalidOptionError):
         status = 400
-    elif isinstance(exc, BrokerConnectionError):
-        status = 503
+    elif isinstance(exc, (BrokerConnectionError, BrokerConfigError)):
+        status = 503  # unreachable, or refusing our credentials: the dashboard's Redis is down
     return render(request, "error.html", status=status, message=str(exc), title="Error")
 
 
