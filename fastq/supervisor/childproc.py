@@ -29,6 +29,7 @@ from setproctitle import setproctitle
 from fastq.errors import BrokerConnectionError
 from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED
 from fastq.supervisor.leftovers import end_my_leftovers, install_fork_hook
+from fastq.supervisor.wakeup import SUPERVISOR_SIGNALS
 from fastq.worker.control import ChildControl
 from fastq.worker.settings import WorkerSettings
 
@@ -131,19 +132,9 @@ def _reset_process_state(close_fds: Iterable[int]) -> None:
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     signal.set_wakeup_fd(-1)
-    for sig in (
-        signal.SIGTERM,
-        signal.SIGQUIT,
-        signal.SIGHUP,
-        signal.SIGTTIN,
-        signal.SIGTTOU,
-        signal.SIGTSTP,
-        signal.SIGCHLD,
-        signal.SIGUSR1,
-        signal.SIGUSR2,
-    ):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (*SUPERVISOR_SIGNALS, signal.SIGUSR1, signal.SIGUSR2):
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        signal.signal(sig, default)
     for fd in close_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
