@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import structlog
 from setproctitle import setproctitle
@@ -31,14 +31,10 @@ from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED
 from fastq.supervisor.leftovers import end_my_leftovers, install_fork_hook
 from fastq.supervisor.wakeup import SUPERVISOR_SIGNALS
 from fastq.worker.control import ChildControl
-from fastq.worker.settings import WorkerSettings
 
 HEARTBEAT_MIN_INTERVAL = 0.2  # seconds: the engine may beat more often; the pipe need not
 ORPHAN_POLL = 0.5  # seconds between checks that the supervisor is still there
 PR_SET_PDEATHSIG = 1
-
-# run_worker's signature: (app, settings, *, control, maintenance, index) -> exit code
-WorkerTarget = Callable[..., int]
 
 log = structlog.stdlib.get_logger("fastq.worker.child")
 
@@ -199,14 +195,3 @@ def _end_leftovers(index: int) -> None:
         return
     if ended:
         log.warning("ended processes that handlers left running", index=index, count=ended)
-
-
-def worker_target(
-    run: WorkerTarget, app: Any, settings: WorkerSettings, index: int
-) -> Callable[[PipeControl], int]:
-    """Bind ``run_worker(app, settings, control=…, index=…)`` for ``child_main``."""
-
-    def target(control: PipeControl) -> int:
-        return run(app, settings, control=control, maintenance=False, index=index)
-
-    return target
