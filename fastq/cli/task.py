@@ -325,9 +325,7 @@ def task_update_payload(st: State, queue: str, task_id: str, payload: str, as_js
 # --- whole states ----------------------------------------------------------------------
 
 
-def _bulk(
-    st: State, action: str, queue: str, state: str, group: str | None, yes: bool, verb: str
-) -> None:
+def _bulk(st: State, action: str, queue: str, state: str, group: str | None, yes: bool) -> None:
     insp = st.inspector()
     info = insp.queue_info(queue)
     count = getattr(info, state)
@@ -336,15 +334,15 @@ def _bulk(
         return
     where = f" of group {group!r}" if group else ""
     confirm(
-        f"{verb.capitalize()} {'up to ' if group else ''}{count} {state} task(s){where} "
+        f"{action.capitalize()} {'up to ' if group else ''}{count} {state} task(s){where} "
         f"in queue {queue!r}?",
         yes,
     )
-    with progress_bar(verb.capitalize()) as report:
+    with progress_bar(action.capitalize()) as report:
         n = getattr(insp, f"{action}_all")(queue, state, group=group, progress=report)
     echo(
-        f"{n} {state} task(s) {verb.removesuffix('e')}ed"
-        if verb != "run"
+        f"{n} {state} task(s) {action.removesuffix('e')}ed"
+        if action != "run"
         else f"{n} {state} task(s) are now pending"
     )
 
@@ -357,7 +355,7 @@ def _bulk(
 @pass_state
 def task_runall(st: State, queue: str, state: str, group: str | None, yes: bool) -> None:
     """Run every task of a state now (asks for confirmation)."""
-    _bulk(st, "run", queue, state, group, yes, "run")
+    _bulk(st, "run", queue, state, group, yes)
 
 
 @task.command("archiveall", epilog=LEAF_EPILOG)
@@ -368,7 +366,7 @@ def task_runall(st: State, queue: str, state: str, group: str | None, yes: bool)
 @pass_state
 def task_archiveall(st: State, queue: str, state: str, group: str | None, yes: bool) -> None:
     """Archive every task of a state (asks for confirmation)."""
-    _bulk(st, "archive", queue, state, group, yes, "archive")
+    _bulk(st, "archive", queue, state, group, yes)
 
 
 @task.command("deleteall", epilog=LEAF_EPILOG)
@@ -379,7 +377,7 @@ def task_archiveall(st: State, queue: str, state: str, group: str | None, yes: b
 @pass_state
 def task_deleteall(st: State, queue: str, state: str, group: str | None, yes: bool) -> None:
     """Delete every task of a state (asks for confirmation)."""
-    _bulk(st, "delete", queue, state, group, yes, "delete")
+    _bulk(st, "delete", queue, state, group, yes)
 
 
 # --- enqueue ---------------------------------------------------------------------------
