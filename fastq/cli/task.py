@@ -297,8 +297,7 @@ def task_cancel(st: State, task_ids: Sequence[str], more_ids: Sequence[str]) -> 
     task_ids = [*more_ids, *task_ids]
     if not task_ids:
         raise click.UsageError("give the task ids to cancel: -i ID (repeatable) or as arguments")
-    for tid in task_ids:
-        n = st.inspector().cancel(tid)
+    for tid, n in zip(task_ids, st.inspector().cancel_tasks(task_ids), strict=True):
         echo(f"Sent cancelation signal for task {tid} ({n} server(s) listening)")
 
 

@@ -107,8 +107,7 @@ async def tasks_action(request: Request) -> Response:
     insp = dash.inspector
     try:
         if action == "cancel":
-            for tid in ids:
-                await insp.cancel(tid)
+            await insp.cancel_tasks(ids)
             result = SelectionResult(ids, [], {})
         elif action == "run":
             result = await insp.run_tasks(queue, ids)
