@@ -265,7 +265,7 @@ def prepare(
         unique_key=keys.unique_key(queue, ttype, payload) if unique else "",
         retention=retention,
         group_key=group,
-        headers=with_trace(headers),  # + the W3C traceparent with fastq[otel], else as is
+        headers=with_trace(headers),  # + the W3C traceparent with fastq-asynq[otel], else as is
     )
     encoded = msg.encode()
     if len(encoded) > max_bytes:

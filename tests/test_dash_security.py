@@ -328,4 +328,4 @@ def test_missing_dash_extra_gives_a_clear_error() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
-    assert "pip install 'fastq[dash]'" in res.stderr and "starlette" in res.stderr
+    assert "pip install 'fastq-asynq[dash]'" in res.stderr and "starlette" in res.stderr

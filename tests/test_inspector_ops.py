@@ -199,6 +199,18 @@ def test_cancel_publishes_task_id(insp: Inspector, r: redis.Redis) -> None:
     sub.close()
 
 
+def test_cancel_tasks_publishes_every_id_in_order(insp: Inspector, r: redis.Redis) -> None:
+    sub = r.pubsub()
+    sub.subscribe("asynq:cancel")
+    assert sub.get_message(timeout=2)["type"] == "subscribe"
+    assert insp.cancel_tasks(["a", "b", "c"]) == [1, 1, 1]
+    assert insp.cancel_tasks([]) == []
+    got = [sub.get_message(timeout=2) for _ in range(3)]
+    assert [m["data"] for m in got if m is not None] == [b"a", b"b", b"c"]
+    assert sub.get_message(timeout=0.2) is None  # the empty call published nothing
+    sub.close()
+
+
 def test_update_payload(insp: Inspector, r: redis.Redis) -> None:
     put_task(r, "q", "scheduled", task_id="s", payload=b"old", retry=7, score=time.time() + 60)
     put_task(r, "q", "active", task_id="act")

@@ -1,4 +1,4 @@
-"""Tracing (fastq[otel]): the producer's trace continues in the worker's span."""
+"""Tracing (fastq-asynq[otel]): the producer's trace continues in the worker's span."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_without_the_extra_nothing_is_imported_and_headers_stay(redis_url: str) 
         try:
             next(tracing.trace_tasks(None, None))
         except RuntimeError as exc:
-            assert "fastq[otel]" in str(exc)
+            assert "fastq-asynq[otel]" in str(exc)
         else:
             raise AssertionError("trace_tasks ran without OpenTelemetry")
         print("ok")

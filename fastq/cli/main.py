@@ -495,7 +495,7 @@ def metrics_cmd(st: State, port: int, host: str, url: str | None) -> None:
 )
 @click.pass_context
 def dash_cmd(ctx: click.Context) -> None:
-    """Serve the web dashboard (`fastq dash --help`; needs `pip install 'fastq[dash]'`)."""
+    """Serve the web dashboard (`fastq dash --help`; needs `pip install 'fastq-asynq[dash]'`)."""
     try:
         from fastq.dash.cli import dash
     except ModuleNotFoundError as exc:

@@ -297,8 +297,7 @@ def task_cancel(st: State, task_ids: Sequence[str], more_ids: Sequence[str]) -> 
     task_ids = [*more_ids, *task_ids]
     if not task_ids:
         raise click.UsageError("give the task ids to cancel: -i ID (repeatable) or as arguments")
-    for tid in task_ids:
-        n = st.inspector().cancel(tid)
+    for tid, n in zip(task_ids, st.inspector().cancel_tasks(task_ids), strict=True):
         echo(f"Sent cancelation signal for task {tid} ({n} server(s) listening)")
 
 
@@ -325,9 +324,7 @@ def task_update_payload(st: State, queue: str, task_id: str, payload: str, as_js
 # --- whole states ----------------------------------------------------------------------
 
 
-def _bulk(
-    st: State, action: str, queue: str, state: str, group: str | None, yes: bool, verb: str
-) -> None:
+def _bulk(st: State, action: str, queue: str, state: str, group: str | None, yes: bool) -> None:
     insp = st.inspector()
     info = insp.queue_info(queue)
     count = getattr(info, state)
@@ -336,15 +333,15 @@ def _bulk(
         return
     where = f" of group {group!r}" if group else ""
     confirm(
-        f"{verb.capitalize()} {'up to ' if group else ''}{count} {state} task(s){where} "
+        f"{action.capitalize()} {'up to ' if group else ''}{count} {state} task(s){where} "
         f"in queue {queue!r}?",
         yes,
     )
-    with progress_bar(verb.capitalize()) as report:
+    with progress_bar(action.capitalize()) as report:
         n = getattr(insp, f"{action}_all")(queue, state, group=group, progress=report)
     echo(
-        f"{n} {state} task(s) {verb.removesuffix('e')}ed"
-        if verb != "run"
+        f"{n} {state} task(s) {action.removesuffix('e')}ed"
+        if action != "run"
         else f"{n} {state} task(s) are now pending"
     )
 
@@ -357,7 +354,7 @@ def _bulk(
 @pass_state
 def task_runall(st: State, queue: str, state: str, group: str | None, yes: bool) -> None:
     """Run every task of a state now (asks for confirmation)."""
-    _bulk(st, "run", queue, state, group, yes, "run")
+    _bulk(st, "run", queue, state, group, yes)
 
 
 @task.command("archiveall", epilog=LEAF_EPILOG)
@@ -368,7 +365,7 @@ def task_runall(st: State, queue: str, state: str, group: str | None, yes: bool)
 @pass_state
 def task_archiveall(st: State, queue: str, state: str, group: str | None, yes: bool) -> None:
     """Archive every task of a state (asks for confirmation)."""
-    _bulk(st, "archive", queue, state, group, yes, "archive")
+    _bulk(st, "archive", queue, state, group, yes)
 
 
 @task.command("deleteall", epilog=LEAF_EPILOG)
@@ -379,7 +376,7 @@ def task_archiveall(st: State, queue: str, state: str, group: str | None, yes: b
 @pass_state
 def task_deleteall(st: State, queue: str, state: str, group: str | None, yes: bool) -> None:
     """Delete every task of a state (asks for confirmation)."""
-    _bulk(st, "delete", queue, state, group, yes, "delete")
+    _bulk(st, "delete", queue, state, group, yes)
 
 
 # --- enqueue ---------------------------------------------------------------------------

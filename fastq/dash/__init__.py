@@ -1,6 +1,6 @@
 """The fastq dashboard: ``fastq dash`` / ``python -m fastq.dash`` / ``create_app()``.
 
-Needs the ``dash`` extra (``pip install 'fastq[dash]'``): Starlette, uvicorn, Jinja2.
+Needs the ``dash`` extra (``pip install 'fastq-asynq[dash]'``): Starlette, uvicorn, Jinja2.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
         raise
     raise ModuleNotFoundError(
         f"the fastq dashboard needs the 'dash' extra (missing {missing}): "
-        "pip install 'fastq[dash]'",
+        "pip install 'fastq-asynq[dash]'",
         name=missing,
     ) from exc
 

@@ -1,8 +1,8 @@
 """Every mutation: POST only, CSRF-checked, refused in read-only mode, logged.
 
-``_guard`` is the one door: it refuses read-only dashboards, checks the CSRF token
-and Origin, and returns the form. Each action then calls the Inspector and redirects
-(303) back to a page, so a reload never repeats it.
+``_guard`` is the one door: it refuses read-only dashboards, checks the CSRF token,
+Origin and action name, and returns the form. Each action then calls the Inspector
+and redirects (303) back to a page, so a reload never repeats it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ BULK_ACTIONS = ("run", "archive", "delete")
 QUEUE_ACTIONS = ("pause", "resume", "delete")
 
 
-async def _guard(request: Request) -> tuple[Dash, FormData] | Response:
+async def _guard(
+    request: Request, actions: tuple[str, ...]
+) -> tuple[Dash, FormData, str] | Response:
     dash = dash_of(request)
     if dash.config.read_only:
         _refused(request, "read-only")
@@ -41,14 +43,24 @@ async def _guard(request: Request) -> tuple[Dash, FormData] | Response:
         return PlainTextResponse(
             "CSRF check failed: reload the page and try again\n", status_code=403
         )
-    return dash, form
+    action = _field(form, "action")
+    if action not in actions:
+        return PlainTextResponse("unknown action\n", status_code=400)
+    return dash, form, action
+
+
+def _who(request: Request) -> dict[str, str]:
+    """Who asked, for the log lines."""
+    return {
+        "user": request.scope.get("state", {}).get("user", ""),
+        "client": request.client.host if request.client else "",
+    }
 
 
 def _refused(request: Request, reason: str) -> None:
     log.warning(
         "dash.refused",
-        user=request.scope.get("state", {}).get("user", ""),
-        client=(request.client.host if request.client else ""),
+        **_who(request),
         path=request.url.path,
         reason=reason,
     )
@@ -62,8 +74,7 @@ def _field(form: FormData, name: str) -> str:
 def _audit(request: Request, action: str, queue: str, **fields: Any) -> None:
     log.info(
         "dash.mutation",
-        user=request.scope.get("state", {}).get("user", ""),
-        client=(request.client.host if request.client else ""),
+        **_who(request),
         action=action,
         queue=visible(queue)[:200],
         **fields,
@@ -87,19 +98,16 @@ def _back(request: Request, form: FormData, **extra: Any) -> RedirectResponse:
 
 async def tasks_action(request: Request) -> Response:
     """Run, archive, delete or cancel the selected task ids of one queue."""
-    guarded = await _guard(request)
+    guarded = await _guard(request, TASK_ACTIONS)
     if isinstance(guarded, Response):
         return guarded
-    dash, form = guarded
-    queue, action = _field(form, "q"), _field(form, "action")
+    dash, form, action = guarded
+    queue = _field(form, "q")
     ids = [v for v in form.getlist("id") if isinstance(v, str) and v][:MAX_IDS]
-    if action not in TASK_ACTIONS:
-        return PlainTextResponse("unknown action\n", status_code=400)
     insp = dash.inspector
     try:
         if action == "cancel":
-            for tid in ids:
-                await insp.cancel(tid)
+            await insp.cancel_tasks(ids)
             result = SelectionResult(ids, [], {})
         elif action == "run":
             result = await insp.run_tasks(queue, ids)
@@ -116,14 +124,12 @@ async def tasks_action(request: Request) -> Response:
 
 async def all_action(request: Request) -> Response:
     """Run, archive or delete every task of one state (optionally one group)."""
-    guarded = await _guard(request)
+    guarded = await _guard(request, BULK_ACTIONS)
     if isinstance(guarded, Response):
         return guarded
-    dash, form = guarded
-    queue, action, state = _field(form, "q"), _field(form, "action"), _field(form, "state")
+    dash, form, action = guarded
+    queue, state = _field(form, "q"), _field(form, "state")
     group = _field(form, "group") or None
-    if action not in BULK_ACTIONS:
-        return PlainTextResponse("unknown action\n", status_code=400)
     insp = dash.inspector
     call = {"run": insp.run_all, "archive": insp.archive_all, "delete": insp.delete_all}[action]
     try:
@@ -136,13 +142,11 @@ async def all_action(request: Request) -> Response:
 
 async def task_action(request: Request) -> Response:
     """Run, archive, delete or cancel one task from its page."""
-    guarded = await _guard(request)
+    guarded = await _guard(request, TASK_ACTIONS)
     if isinstance(guarded, Response):
         return guarded
-    dash, form = guarded
-    queue, task_id, action = _field(form, "q"), _field(form, "id"), _field(form, "action")
-    if action not in TASK_ACTIONS:
-        return PlainTextResponse("unknown action\n", status_code=400)
+    dash, form, action = guarded
+    queue, task_id = _field(form, "q"), _field(form, "id")
     insp = dash.inspector
     try:
         if action == "cancel":
@@ -163,13 +167,11 @@ async def task_action(request: Request) -> Response:
 
 async def queue_action(request: Request) -> Response:
     """Pause, resume or delete a queue (deletion refuses a queue that holds tasks)."""
-    guarded = await _guard(request)
+    guarded = await _guard(request, QUEUE_ACTIONS)
     if isinstance(guarded, Response):
         return guarded
-    dash, form = guarded
-    queue, action = _field(form, "q"), _field(form, "action")
-    if action not in QUEUE_ACTIONS:
-        return PlainTextResponse("unknown action\n", status_code=400)
+    dash, form, action = guarded
+    queue = _field(form, "q")
     insp = dash.inspector
     try:
         if action == "pause":

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from fastq.dash.charts import STATE_ORDER
 from fastq.dash.config import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from fastq.dash.web import dash_of, done_message, error_page, int_param, render
-from fastq.errors import FastqError, QueueNotFoundError
+from fastq.errors import FastqError
 from fastq.inspect.inspector import ARCHIVABLE, DELETABLE, RUNNABLE
 
 MAX_FILTER = 200  # characters of a type / error filter
@@ -32,9 +32,7 @@ async def queue_page(request: Request) -> Response:
     group = qp.get("group", "")[:MAX_FILTER] or None
     insp = dash.inspector
     try:
-        if name not in await insp.queues():
-            raise QueueNotFoundError(name)
-        info = await insp.queue_info(name)
+        info = await insp.queue_info(name)  # raises QueueNotFoundError for an unknown name
         groups = await insp.groups(name) if state == "aggregating" else []
         search = None
         if (task_type or error) and state != "aggregating":

@@ -398,7 +398,16 @@ class Inspector:
         Args:
             task_id: the task id.
         """
-        return self._run(rdb.cancel(task_id))
+        return self._run(rdb.cancel([task_id]))[0]
+
+    def cancel_tasks(self, task_ids: Sequence[str]) -> list[int]:
+        """``cancel`` for many ids in one round trip; returns, per id, how many servers
+        received the request.
+
+        Args:
+            task_ids: the task ids.
+        """
+        return self._run(rdb.cancel(task_ids))
 
     def update_task_payload(
         self, queue: str, task_id: str, payload: bytes
@@ -621,7 +630,11 @@ class AsyncInspector:
 
     async def cancel(self, task_id: str) -> int:
         """Coroutine version of ``Inspector.cancel``."""
-        return await self._run(rdb.cancel(task_id))
+        return (await self._run(rdb.cancel([task_id])))[0]
+
+    async def cancel_tasks(self, task_ids: Sequence[str]) -> list[int]:
+        """Coroutine version of ``Inspector.cancel_tasks``."""
+        return await self._run(rdb.cancel(task_ids))
 
     async def update_task_payload(
         self, queue: str, task_id: str, payload: bytes

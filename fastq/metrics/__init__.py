@@ -4,7 +4,7 @@
   ``/metrics``, or ``fastq metrics --port 9812`` standalone (``fastq.metrics.exporter``).
 - Worker metrics (the process view): ``fastq-worker --metrics-port N``
   (``fastq.metrics.worker``, ``fastq.metrics.multiproc``, ``fastq.metrics.server``).
-- Tracing: ``pip install fastq[otel]`` (``fastq.metrics.tracing``).
+- Tracing: ``pip install fastq-asynq[otel]`` (``fastq.metrics.tracing``).
 
 Names are imported lazily: prometheus_client picks its multiprocess mode when it is
 first imported, so importing this package must not import it.

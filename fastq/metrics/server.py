@@ -44,6 +44,8 @@ class ChildView(Protocol):
     @property
     def is_maintenance(self) -> bool: ...
     @property
+    def role(self) -> str: ...
+    @property
     def ready(self) -> bool: ...
     @property
     def serving(self) -> bool: ...
@@ -152,8 +154,8 @@ class MetricsPort:
         """Record a restart and fold the dead child's metric files."""
         cause = restart_cause(child, code)
         if cause is not None:
-            role = "maintenance" if child.is_maintenance else "worker"
-            self.restarts[(role, cause)] = self.restarts.get((role, cause), 0) + 1
+            key = (child.role, cause)
+            self.restarts[key] = self.restarts.get(key, 0) + 1
         try:
             self.mpdir.child_dead(child.pid)
         except (OSError, ValueError) as exc:
@@ -182,7 +184,7 @@ class MetricsPort:
                 {
                     "pid": c.pid,
                     "index": c.index,
-                    "role": "maintenance" if c.is_maintenance else "worker",
+                    "role": c.role,
                     "ready": c.ready,
                     "busy": c.busy,
                     "capacity": c.capacity,

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing across the queue (``pip install fastq[otel]``).
+"""OpenTelemetry tracing across the queue (``pip install fastq-asynq[otel]``).
 
 - Producer: every enqueue puts the W3C ``traceparent`` (and ``tracestate``) of the
   current span into the task's headers (``with_trace``, called by ``fastq.task``).
@@ -79,7 +79,7 @@ def trace_tasks(task: Any, ctx: Any) -> Generator[None, None, None]:
         ctx: its ``Context``.
     """
     if not AVAILABLE:
-        raise RuntimeError("trace_tasks needs OpenTelemetry: pip install 'fastq[otel]'")
+        raise RuntimeError("trace_tasks needs OpenTelemetry: pip install 'fastq-asynq[otel]'")
     propagate, trace, status_cls, status_code, span_kind = _load()
     parent = propagate.extract({k: v for k, v in task.headers.items() if k in _CARRIER_KEYS})
     tracer = trace.get_tracer(TRACER_NAME)

@@ -605,10 +605,13 @@ def update_message(
     return -2, state
 
 
-def cancel(task_id: str) -> Plan[int]:
-    """Publish a cancel request; returns how many subscribers (servers) received it."""
-    (n,) = yield [Cmd(("PUBLISH", keys.CANCEL_CHANNEL, task_id))]
-    return int(ok(n))
+def cancel(task_ids: Sequence[str]) -> Plan[list[int]]:
+    """Publish one cancel request per task id, all in one round trip; returns how many
+    subscribers (servers) received each."""
+    if not task_ids:
+        return []
+    replies = yield [Cmd(("PUBLISH", keys.CANCEL_CHANNEL, tid)) for tid in task_ids]
+    return [int(ok(n)) for n in replies]
 
 
 # --- servers, schedulers, redis --------------------------------------------------------

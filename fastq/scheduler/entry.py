@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from fastq.errors import InvalidOptionError
-from fastq.options import OPTION_NAMES, merge_options, normalize_options
+from fastq.options import merge_options, normalize_options
 from fastq.scheduler.spec import Schedule, parse_spec
 from fastq.task import Task
 
@@ -44,30 +45,27 @@ def _unix_date(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%a %b %e %H:%M:%S UTC %Y")
 
 
+# Asynq's Option.String() of each option it writes, in OPTION_NAMES order (headers
+# and the refused task_id/process_at are not written).
+_OPTION_STRINGS: dict[str, Callable[[Any], str]] = {
+    "queue": lambda v: f'Queue("{v}")',
+    "max_retry": lambda v: f"MaxRetry({v})",
+    "timeout": lambda v: f"Timeout({go_duration(v)})",
+    "deadline": lambda v: f"Deadline({_unix_date(v)})",
+    "process_in": lambda v: f"ProcessIn({go_duration(v)})",
+    "unique": lambda v: f"Unique({go_duration(v)})",
+    "retention": lambda v: f"Retention({go_duration(v)})",
+    "group": lambda v: f'Group("{v}")',
+}
+
+
 def option_strings(options: dict[str, Any]) -> list[str]:
-    """Options as Asynq's ``Option.String()`` writes them in a SchedulerEntry."""
-    out = []
-    for name in OPTION_NAMES:  # a stable order, whatever order they were given in
-        if name not in options:
-            continue
-        value = options[name]
-        if name == "queue":
-            out.append(f'Queue("{value}")')
-        elif name == "max_retry":
-            out.append(f"MaxRetry({value})")
-        elif name == "timeout":
-            out.append(f"Timeout({go_duration(value)})")
-        elif name == "deadline":
-            out.append(f"Deadline({_unix_date(value)})")
-        elif name == "unique":
-            out.append(f"Unique({go_duration(value)})")
-        elif name == "process_in":
-            out.append(f"ProcessIn({go_duration(value)})")
-        elif name == "retention":
-            out.append(f"Retention({go_duration(value)})")
-        elif name == "group":
-            out.append(f'Group("{value}")')
-    return out
+    """Options as Asynq's ``Option.String()`` writes them in a SchedulerEntry.
+
+    Args:
+        options: normalized task options (a stable order, whatever order they were given in).
+    """
+    return [text(options[name]) for name, text in _OPTION_STRINGS.items() if name in options]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import structlog
 from setproctitle import setproctitle
@@ -29,15 +29,12 @@ from setproctitle import setproctitle
 from fastq.errors import BrokerConnectionError
 from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED
 from fastq.supervisor.leftovers import end_my_leftovers, install_fork_hook
+from fastq.supervisor.wakeup import SUPERVISOR_SIGNALS
 from fastq.worker.control import ChildControl
-from fastq.worker.settings import WorkerSettings
 
 HEARTBEAT_MIN_INTERVAL = 0.2  # seconds: the engine may beat more often; the pipe need not
 ORPHAN_POLL = 0.5  # seconds between checks that the supervisor is still there
 PR_SET_PDEATHSIG = 1
-
-# run_worker's signature: (app, settings, *, control, maintenance, index) -> exit code
-WorkerTarget = Callable[..., int]
 
 log = structlog.stdlib.get_logger("fastq.worker.child")
 
@@ -131,19 +128,9 @@ def _reset_process_state(close_fds: Iterable[int]) -> None:
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     signal.set_wakeup_fd(-1)
-    for sig in (
-        signal.SIGTERM,
-        signal.SIGQUIT,
-        signal.SIGHUP,
-        signal.SIGTTIN,
-        signal.SIGTTOU,
-        signal.SIGTSTP,
-        signal.SIGCHLD,
-        signal.SIGUSR1,
-        signal.SIGUSR2,
-    ):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (*SUPERVISOR_SIGNALS, signal.SIGUSR1, signal.SIGUSR2):
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        signal.signal(sig, default)
     for fd in close_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -208,14 +195,3 @@ def _end_leftovers(index: int) -> None:
         return
     if ended:
         log.warning("ended processes that handlers left running", index=index, count=ended)
-
-
-def worker_target(
-    run: WorkerTarget, app: Any, settings: WorkerSettings, index: int
-) -> Callable[[PipeControl], int]:
-    """Bind ``run_worker(app, settings, control=…, index=…)`` for ``child_main``."""
-
-    def target(control: PipeControl) -> int:
-        return run(app, settings, control=control, maintenance=False, index=index)
-
-    return target
