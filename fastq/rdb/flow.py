@@ -9,15 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import redis
-import redis.asyncio as aioredis
-
 from fastq import keys
 from fastq.config import RedisConfig
 from fastq.options import validate_queue_name
 from fastq.rdb.conn import Call, translate_errors
 from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
 from fastq.rdb.plan import Cmd, Plan, ok
+from fastq.rdb.topology import async_client, sync_client
 
 
 class Admit(NamedTuple):
@@ -140,9 +138,7 @@ class Waiter:
     """
 
     def __init__(self, config: RedisConfig) -> None:
-        kw = config.connection_kwargs()
-        kw["socket_timeout"] = None
-        self._redis = redis.Redis.from_url(config.url, **kw)
+        self._redis = sync_client(config, socket_timeout=None)
         self._target = config.redacted_url
 
     def read(self, queue: str, task_id: str) -> TaskRecord:
@@ -180,9 +176,7 @@ class AsyncWaiter:
     """
 
     def __init__(self, config: RedisConfig) -> None:
-        kw = config.connection_kwargs()
-        kw["socket_timeout"] = None
-        self._redis = aioredis.Redis.from_url(config.url, **kw)
+        self._redis = async_client(config, socket_timeout=None)
         self._target = config.redacted_url
 
     async def read(self, queue: str, task_id: str) -> TaskRecord:

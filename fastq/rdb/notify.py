@@ -24,6 +24,7 @@ from fastq import keys
 from fastq.config import RedisConfig
 from fastq.rdb.conn import translate_errors
 from fastq.rdb.enqueue import DEFAULT_WAKE_TOKENS
+from fastq.rdb.topology import async_client, is_cluster, sync_client
 
 _log = structlog.get_logger("fastq.worker")
 
@@ -51,7 +52,9 @@ def enable_keyspace_events(config: RedisConfig) -> tuple[bool, str]:
     Args:
         config: how to reach Redis.
     """
-    client = redis.Redis.from_url(config.url, **config.connection_kwargs())
+    if is_cluster(config):
+        return False, "a cluster: each node has its own CONFIG; workers poll its queues"
+    client = sync_client(config)
     try:
         current = client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
         current = current.decode() if isinstance(current, bytes) else str(current)
@@ -81,9 +84,8 @@ class KeyspaceWaker:
     """
 
     def __init__(self, config: RedisConfig, queues: Sequence[str]) -> None:
-        kw = config.connection_kwargs()
-        kw["socket_timeout"] = None  # the subscription is idle for as long as no one pushes
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(config.url, **kw)
+        # No socket timeout: the subscription is idle for as long as no one pushes.
+        self._redis: aioredis.Redis = async_client(config, socket_timeout=None)
         self._wake = {
             keys.keyspace_channel(config.db, keys.pending_key(q)).encode(): keys.wake_key(q)
             for q in queues

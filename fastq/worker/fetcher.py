@@ -21,6 +21,7 @@ from fastq.rdb.blocking import WakeWaiter
 from fastq.rdb.conn import AsyncConn, broker_error
 from fastq.rdb.notify import KeyspaceWaker
 from fastq.rdb.plan import run_async
+from fastq.rdb.topology import is_cluster
 from fastq.worker.settings import WorkerSettings
 
 LIMITS_REFRESH = 1.0  # seconds between reads of the caps stored in Redis
@@ -44,11 +45,9 @@ class Fetcher:
         self.clock = clock
         self.order = QueueOrder(settings.queues, settings.strict_priority)
         self.waiter = WakeWaiter(settings.redis, list(settings.queues))
-        self.notices = (
-            KeyspaceWaker(settings.redis, list(settings.queues))
-            if settings.keyspace_wakeups
-            else None
-        )
+        # Keyspace events are per node: a cluster's fetcher polls (see wait_then_fetch).
+        listen = settings.keyspace_wakeups and not is_cluster(settings.redis)
+        self.notices = KeyspaceWaker(settings.redis, list(settings.queues)) if listen else None
         self._stored: dict[str, int] = {}
         self._waking: frozenset[str] = frozenset()
         self._cap_bound_at = float("-inf")
