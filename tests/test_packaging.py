@@ -4,6 +4,7 @@ toolchain (issue 11, items 22 and 23)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -52,8 +53,15 @@ def test_sdist_name_license_and_shipped_files(tmp_path: Path) -> None:
 
 
 def test_make_demo_installs_runtime_dependencies_only() -> None:
+    # Under `make test` the parent make's MAKEFLAGS would add "Leaving directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     plan = subprocess.run(
-        ["make", "-n", "demo"], cwd=ROOT, check=True, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", "demo"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     ).stdout
     install = next(line for line in plan.splitlines() if "pip install" in line)
     assert "[dev]" not in install and '-e ".[shop' in install

@@ -62,11 +62,12 @@ def test_demo_runs_everything_and_ctrl_c_leaves_no_process_behind(tmp_path: Path
         )
     try:
         deadline = time.monotonic() + 60
-        while "ready" not in log.read_text() and time.monotonic() < deadline:
+        # The runner's own "ready" line, not a worker log line containing the word.
+        while "\nready\n" not in log.read_text() and time.monotonic() < deadline:
             assert demo.poll() is None, log.read_text()
             time.sleep(0.2)
         text = log.read_text()
-        assert "ready" in text, text
+        assert "\nready\n" in text, text
         assert f"shop API       http://127.0.0.1:{api_port}" in text
         time.sleep(3)  # the load generator places orders meanwhile
         procs = psutil.Process(demo.pid).children(recursive=True)
