@@ -34,8 +34,10 @@ def is_legacy(fn: Callable[..., Any]) -> bool:
     """True for a protocol-level ``(task, ctx)`` handler.
 
     That is anything but a plain function, or a function of exactly two required
-    positional parameters whose first is annotated ``IncomingTask`` or, with no
-    annotations at all, whose second is named ``ctx``.
+    positional parameters whose first is annotated ``IncomingTask``, or whose
+    second is named ``ctx`` or annotated ``Context`` (a typed handler takes ``ctx``
+    first, so ``(task: Any, ctx: Any)`` is the protocol form, not a payload
+    argument named ``ctx``).
     """
     if not inspect.isfunction(fn):
         return True
@@ -43,12 +45,15 @@ def is_legacy(fn: Callable[..., Any]) -> bool:
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if len(params) != 2 or any(p.kind not in positional or p.default is not _EMPTY for p in params):
         return False
-    first = params[0].annotation
-    if first in ("IncomingTask", "fastq.IncomingTask") or getattr(first, "__name__", "") == (
-        "IncomingTask"
-    ):
-        return True
-    return all(p.annotation is _EMPTY for p in params) and params[1].name == CTX_PARAM
+    return _annotated(params[0], "IncomingTask") or (
+        params[1].name == CTX_PARAM or _annotated(params[1], "Context")
+    )
+
+
+def _annotated(param: inspect.Parameter, name: str) -> bool:
+    """True when ``param`` is annotated with the fastq class ``name`` (or its string)."""
+    ann = param.annotation
+    return ann in (name, f"fastq.{name}") or getattr(ann, "__name__", "") == name
 
 
 class Signature:

@@ -170,6 +170,21 @@ def test_old_task_ctx_handlers_are_returned_unchanged() -> None:
     assert app.specs["legacy"].type == "legacy"
 
 
+def test_task_ctx_handlers_with_any_annotations_stay_protocol_level() -> None:
+    # (task: Any, ctx: Any) is how untyped code annotates the protocol form: its
+    # payload must reach it as bytes, not be parsed as JSON arguments.
+    app = App()
+
+    def annotated(task: Any, ctx: Any) -> None:
+        pass
+
+    async def half(task, ctx: Context) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    assert app.task("annotated")(annotated) is annotated
+    assert app.task("half")(half) is half
+
+
 def test_the_decorated_function_stays_callable_as_fn() -> None:
     app = make_app([])
     assert app.add.fn(2, 3.0) is None  # type: ignore[attr-defined]
