@@ -23,7 +23,7 @@ def draw(doc: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = _columns(doc)
-    cols = (len(keys) + 1) // 2 if len(keys) > 4 else len(keys)
+    cols = min(4, len(keys))
     nrows = (len(keys) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
     for ax in axes.flat[len(keys) :]:

@@ -277,6 +277,9 @@ class Peer:
     queue_note = ""  # how it orders several queues (weights, strict, round robin)
     setup_note = ""  # how its workers run, for the report
     only: tuple[str, ...] = ()  # run only these workloads (empty: every selected one)
+    has_async = False  # an asyncio producer API (``aenqueue``)
+    has_unannounced = False  # tasks can be written as a Go Asynq producer writes them
+    loop: asyncio.AbstractEventLoop
 
     def open(self, url: str) -> None:
         """Connect the producer side."""
@@ -290,6 +293,32 @@ class Peer:
 
     def enqueue_bulk(self, jobs: Sequence[Job]) -> None:
         """Enqueue with the system's many-at-once API (only when ``has_bulk``)."""
+        raise NotImplementedError
+
+    def enqueue_concurrent(self, jobs: Sequence[Job], callers: int) -> None:
+        """Enqueue from ``callers`` coroutines sharing one async producer, each sending
+        its share one call at a time (only when ``has_async``)."""
+
+        async def caller(mine: Sequence[Job]) -> None:
+            for j in mine:
+                await self.aenqueue(j)
+
+        async def go() -> None:
+            await asyncio.gather(*(caller(jobs[i::callers]) for i in range(callers)))
+
+        self.run_async(go())
+
+    async def aenqueue(self, job: Job) -> None:
+        """One enqueue with the system's async producer (only when ``has_async``)."""
+        raise NotImplementedError
+
+    def run_async(self, coro: Any) -> None:
+        """Run ``coro`` on the producer's event loop (asyncio adapters set ``self.loop``)."""
+        self.loop.run_until_complete(coro)
+
+    def enqueue_unannounced(self, job: Job) -> None:
+        """Write one task the way another language's producer would (only when
+        ``has_unannounced``): no wake-up of the system's own."""
         raise NotImplementedError
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:

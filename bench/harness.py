@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from common import (
     BENCH_DIR,
+    BOUNDS,
     DONE,
     LATENCY,
     QUEUES,
@@ -51,9 +52,12 @@ class Config:
     latency_budget: float  # seconds of latency probing per run
     calibration: int  # tasks in the calibration drain
     workloads: tuple[str, ...]
+    n_aenq: int = 50_000  # most tasks sent by the concurrent async producers
+    callers: int = 100  # coroutines sharing one async producer
 
 
 MIN_ENQUEUE = 250
+MAIN_WORKLOADS = ("enqueue", "bulk", "drain", "latency", "gopickup", "rss")
 METRIC_KEYS = (
     "enqueue",
     "bulk",
@@ -61,6 +65,10 @@ METRIC_KEYS = (
     "weighted",
     "latency_p50",
     "latency_p99",
+    "gopickup_p50",
+    "gopickup_p99",
+    "start_s",
+    "aenq",
     "io",
     "rtt",
     "io1k",
@@ -89,6 +97,11 @@ class Bench:
             self.m["bulk"].na = "no bulk enqueue API"
         if not peer.has_queues:
             self.m["weighted"].na = "a worker serves one queue"
+        if not peer.has_async:
+            self.m["aenq"].na = "no asyncio producer"
+        if not peer.has_unannounced:
+            for k in ("gopickup_p50", "gopickup_p99"):
+                self.m[k].na = "measures fastq's wake-ups for Go Asynq producers"
 
     def want(self, w: str) -> bool:
         return w in self.cfg.workloads and (not self.peer.only or w in self.peer.only)
@@ -173,12 +186,14 @@ class Bench:
             "drain",
             "latency_p50",
             "latency_p99",
+            "gopickup_p50",
+            "gopickup_p99",
             "rss_mb",
             "uss_mb",
             "pss_mb",
             "proc_rss_mb",
         )
-        needs_pool = ("enqueue", "bulk", "drain", "weighted", "latency", "rss")
+        needs_pool = ("enqueue", "bulk", "drain", "weighted", "latency", "gopickup", "rss", "aenq")
         if any(self.want(w) for w in needs_pool) and not self.guard(
             (*main_keys, "weighted"), self.calibrate
         ):
@@ -194,8 +209,12 @@ class Bench:
         ]
         for i in range(self.cfg.runs):
             print(f"  run {i + 1}/{self.cfg.runs}", flush=True)
-            if any(self.want(w) for w in ("enqueue", "bulk", "drain", "latency", "rss")):
+            if any(self.want(w) for w in MAIN_WORKLOADS):
                 self.guard(main_keys, self.cycle_main)
+            if self.want("aenq") and not self.m["aenq"].na:
+                self.guard(("aenq",), self.cycle_aenq)
+            if self.want("start"):
+                self.guard(("start_s",), self.cycle_start)
             if self.want("weighted") and not self.m["weighted"].na:
                 self.guard(("weighted",), self.cycle_weighted)
             if io:
@@ -234,7 +253,7 @@ class Bench:
         """Enqueue one by one, the rest in bulk, drain, then probe latency and RSS."""
         self.r.flushdb()
         # latency and memory are probed on workers that have just drained a pool
-        pool = self.pool if any(self.want(w) for w in ("drain", "bulk", "latency", "rss")) else 0
+        pool = self.pool if any(self.want(w) for w in MAIN_WORKLOADS[1:]) else 0
         # A slow drainer gets a small pool, but a rate over a few dozen enqueues is
         # noise: each enqueue measurement gets at least MIN_ENQUEUE tasks.
         n_one = (
@@ -253,7 +272,7 @@ class Bench:
                 self.pre_enqueue(rest)
             total = n_one + len(rest)
             self.main_total = total
-            post = self.latency_and_rss if self.want("latency") or self.want("rss") else None
+            post = self.latency_and_rss if any(self.want(w) for w in MAIN_WORKLOADS[3:]) else None
             rate = self.drain(WorkerSpec(), total, self.rate, post)
             if self.want("drain"):
                 rates["drain"] = rate
@@ -266,7 +285,9 @@ class Bench:
 
     def latency_and_rss(self, w: Workers) -> None:
         if self.want("latency"):
-            self.probe_latency(w)
+            self.probe_latency(w, "latency")
+        if self.want("gopickup") and self.peer.has_unannounced:
+            self.probe_latency(w, "gopickup")
         if self.want("rss"):
             time.sleep(1.0)
             rss, uss, pss, top = (b / 2**20 for b in w.memory())
@@ -280,15 +301,23 @@ class Bench:
                 flush=True,
             )
 
-    def probe_latency(self, w: Workers) -> None:
-        """One task at a time to idle workers; the handler records start - enqueue time."""
+    def probe_latency(self, w: Workers, key: str) -> None:
+        """One task at a time to idle workers; the handler records start - enqueue time.
+
+        ``key``: ``latency`` (the system's own enqueue) or ``gopickup`` (tasks written
+        as a Go Asynq producer writes them, ``Peer.enqueue_unannounced``).
+        """
         self.r.delete(LATENCY)
         time.sleep(0.5)  # let the workers settle into their idle wait
         base = int(self.r.get(DONE) or 0)  # the drained pool, verified: tasks 0 .. base-1
         deadline = time.monotonic() + self.cfg.latency_budget
         sent = 0
         while sent < self.cfg.n_latency and time.monotonic() < deadline:
-            self.peer.enqueue([Job(seq=base + sent, stamp=True)])
+            job = Job(seq=base + sent, stamp=True)
+            if key == "latency":
+                self.peer.enqueue([job])
+            else:
+                self.peer.enqueue_unannounced(job)
             sent += 1
             wait_done(self.r, base + sent, max(1.0, deadline - time.monotonic()) + 5, w)
             time.sleep(random.uniform(0.005, 0.05))
@@ -298,9 +327,9 @@ class Bench:
         if len(lat) < sent:
             raise Timeout(f"{len(lat)} latency samples for {sent} tasks")
         p50, p99 = percentile(lat, 50), percentile(lat, 99)
-        self.m["latency_p50"].runs.append(p50)
-        self.m["latency_p99"].runs.append(p99)
-        print(f"    latency p50 {p50:.1f} ms, p99 {p99:.1f} ms (n={sent})", flush=True)
+        self.m[f"{key}_p50"].runs.append(p50)
+        self.m[f"{key}_p99"].runs.append(p99)
+        print(f"    {key} p50 {p50:.2f} ms, p99 {p99:.2f} ms (n={sent})", flush=True)
 
     def cycle_weighted(self) -> None:
         self.r.flushdb()
@@ -355,3 +384,43 @@ class Bench:
             self.peer.close()
         self.m[key].runs.append(rate)
         print(f"    {key}: {rate:,.0f} tasks/s ({len(jobs)} tasks)", flush=True)
+
+    def cycle_aenq(self) -> None:
+        """``callers`` coroutines share one async producer; counted once a drain proved
+        that every task ran exactly once."""
+        self.r.flushdb()
+        n = min(self.cfg.n_aenq, max(MIN_ENQUEUE, 2 * self.pool))
+        jobs = numbered(n)
+        self.peer.open(self.url)
+        try:
+            rate = self.timed(
+                f"enqueue x{self.cfg.callers}",
+                partial(self.peer.enqueue_concurrent, callers=self.cfg.callers),
+                jobs,
+            )
+            self.drain(WorkerSpec(), n, self.rate / 2)  # polling peers drain slower than calibrated
+        finally:
+            self.peer.close()
+        self.m["aenq"].runs.append(rate)
+
+    def cycle_start(self) -> None:
+        """Start to first task: one task waits in the queue, the workers start, and its
+        handler records when it finished."""
+        self.r.flushdb()
+        self.peer.open(self.url)
+        try:
+            self.pre_enqueue(numbered(1))
+        finally:
+            self.peer.close()
+        t0 = time.time()
+        w = self.workers(WorkerSpec())
+        try:
+            wait_done(self.r, 1, 60.0, w)
+            verify_runs(self.r, 1)
+            first = float(self.r.zscore(BOUNDS, "first") or 0)
+        finally:
+            w.stop()
+        if first <= t0:
+            raise InvalidRun("no completion time recorded for the first task")
+        self.m["start_s"].runs.append(first - t0)
+        print(f"    start to first task: {first - t0:.3f} s", flush=True)

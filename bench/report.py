@@ -7,6 +7,8 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -18,11 +20,15 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "io": ("I/O 10 ms", "tasks/s", True),
     "io1k": ("I/O 10 ms x1000", "tasks/s", True),
     "enqueue": ("enqueue 1-by-1", "tasks/s", True),
+    "aenq": ("enqueue, 100 coroutines", "tasks/s", True),
     "bulk": ("bulk enqueue", "tasks/s", True),
     "drain": ("no-op drain 1 queue", "tasks/s", True),
     "weighted": ("no-op drain 4 queues", "tasks/s", True),
     "latency_p50": ("pickup p50", "ms", False),
     "latency_p99": ("pickup p99", "ms", False),
+    "gopickup_p50": ("pickup p50, Go-layout writes", "ms", False),
+    "gopickup_p99": ("pickup p99, Go-layout writes", "ms", False),
+    "start_s": ("start to first task", "s", False),
     "rss_mb": ("worker RSS", "MB", False),
     "uss_mb": ("worker USS", "MB", False),
     "pss_mb": ("worker PSS", "MB", False),
@@ -165,11 +171,147 @@ def fastq_vs_best(doc: dict[str, Any], key: str) -> str:
     return f"{ratio:.2f}x ({who})"
 
 
+# Go Asynq v0.26 cannot be built here (no Go module downloads): its figures are the
+# ones issue 19 measured on this machine class, quoted as (lowest, highest) run.
+GO_ASYNQ: dict[str, tuple[float, float]] = {
+    "drain": (23_000, 34_000),
+    "weighted": (16_000, 27_000),
+    "enqueue": (40_000, 71_000),
+    "latency_p50": (567, 567),
+    "latency_p99": (1_400, 1_400),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One row of issue 19's table: which number, and what it must reach."""
+
+    label: str
+    system: str  # fastq or fastq-def
+    key: str
+    goal: str  # the target, as the issue words it
+    met: Callable[[float, dict[str, Any]], bool | None]  # (fastq's value, doc) -> met?
+
+
+def _value(doc: dict[str, Any], system: str, key: str) -> float | None:
+    m = doc["results"].get(system, {}).get(key)
+    v = m.get("value") if isinstance(m, dict) else None
+    return None if v is None else float(v)
+
+
+def best_peer(doc: dict[str, Any], key: str) -> tuple[float, str] | None:
+    """The best Python peer's value of ``key`` and its name (fastq's rows excluded)."""
+    higher = METRICS[key][2]
+    got = [
+        (v, s)
+        for s in doc["systems"]
+        if not s.startswith("fastq") and (v := _value(doc, s, key)) is not None
+    ]
+    if not got:
+        return None
+    return max(got) if higher else min(got)
+
+
+def _vs_peer(key: str, factor: float) -> Callable[[float, dict[str, Any]], bool | None]:
+    def met(v: float, doc: dict[str, Any]) -> bool | None:
+        best = best_peer(doc, key)
+        if best is None:
+            return None
+        return v >= factor * best[0] if METRICS[key][2] else v <= best[0] * factor
+
+    return met
+
+
+def _at_least(x: float) -> Callable[[float, dict[str, Any]], bool | None]:
+    return lambda v, doc: v >= x
+
+
+def _at_most(x: float) -> Callable[[float, dict[str, Any]], bool | None]:
+    return lambda v, doc: v <= x
+
+
+def _no_target(v: float, doc: dict[str, Any]) -> bool | None:
+    return None
+
+
+def _weighted_met(v: float, doc: dict[str, Any]) -> bool | None:
+    one = _value(doc, "fastq", "drain")
+    return v >= 60_000 and (one is None or v >= 0.9 * one)
+
+
+TARGETS = [
+    Target("no-op drain, 1 queue", "fastq", "drain", ">= 2x Go (>= 60,000/s)", _at_least(60_000)),
+    Target(
+        "no-op drain, 4 weighted queues",
+        "fastq",
+        "weighted",
+        ">= 2x Go, within 10 % of 1 queue",
+        _weighted_met,
+    ),
+    Target("1 Redis round trip, `async def`", "fastq", "rtt", ">= 2x peer", _vs_peer("rtt", 2)),
+    Target("1 Redis round trip, `def`", "fastq-def", "rtt", ">= 2x peer", _vs_peer("rtt", 2)),
+    Target("10 ms sleep, 50 per process", "fastq", "io", ">= 9,000/s (90 %)", _at_least(9_000)),
+    Target("10 ms sleep, 1,000 per process", "fastq", "io1k", ">= 25,000/s", _at_least(25_000)),
+    Target("enqueue one by one, sync", "fastq", "enqueue", ">= Go", _at_least(71_000)),
+    Target("enqueue, 100 coroutines", "fastq", "aenq", ">= 150,000/s", _at_least(150_000)),
+    Target("bulk enqueue", "fastq", "bulk", "-", _no_target),
+    Target("pickup p50, fastq producer (ms)", "fastq", "latency_p50", "-", _no_target),
+    Target("pickup p99, fastq producer (ms)", "fastq", "latency_p99", "<= 1 ms", _at_most(1.0)),
+    Target("pickup p50, Go-layout writes (ms)", "fastq", "gopickup_p50", "-", _no_target),
+    Target("pickup p99, Go-layout writes (ms)", "fastq", "gopickup_p99", "<= 5 ms", _at_most(5.0)),
+    Target("start to first task (s)", "fastq", "start_s", "<= 0.25 s", _at_most(0.25)),
+    Target("worker tree PSS (MB)", "fastq", "pss_mb", "<= best peer", _vs_peer("pss_mb", 1)),
+    Target("largest process RSS (MB)", "fastq", "proc_rss_mb", "<= 30 MB", _at_most(30)),
+]
+
+
+def target_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Issue 19's table: fastq, Go Asynq's quoted figures, the best peer, the target."""
+    head = ["workload", "fastq", "Go Asynq v0.26 (quoted)", "best Python peer", "target", "met"]
+    body = []
+    wanted = set(_columns(doc))
+    for t in TARGETS:
+        v = _value(doc, t.system, t.key)
+        if t.key not in wanted or t.system not in doc["systems"]:
+            continue
+        go = GO_ASYNQ.get(t.key)
+        go_cell = "-"
+        if go:
+            lo, hi = go
+            span = _fmt(lo) if lo == hi else f"{_fmt(lo)}-{_fmt(hi)}"
+            go_cell = span
+            if v:
+                higher = METRICS[t.key][2]
+                r_lo, r_hi = sorted((v / hi, v / lo) if higher else (lo / v, hi / v))
+                ratio = f"{r_lo:.2f}x" if lo == hi else f"{r_lo:.2f}-{r_hi:.2f}x"
+                go_cell += f" (fastq {ratio})"
+        best = best_peer(doc, t.key)
+        peer_cell = "-"
+        if best:
+            b, who = best
+            peer_cell = f"{_fmt(b)} ({who})"
+            if v:
+                ratio = v / b if METRICS[t.key][2] else b / v
+                peer_cell += f", fastq {ratio:.2f}x"
+        met = t.met(v, doc) if v is not None else None
+        body.append(
+            [
+                t.label,
+                "-" if v is None else _fmt(v),
+                go_cell,
+                peer_cell,
+                t.goal,
+                "-" if met is None else ("yes" if met else "no"),
+            ]
+        )
+    return head, body
+
+
 def _columns(doc: dict[str, Any]) -> list[str]:
     wanted = set(doc["config"]["workloads"])
     keys = []
     for key in METRICS:
-        base = key.split("_")[0] if key.startswith("latency") else key
+        base = key.split("_")[0]  # latency_p50 -> latency, start_s -> start
         base = "rss" if key in ("rss_mb", "uss_mb", "pss_mb", "proc_rss_mb") else base
         if base in wanted:
             keys.append(key)
@@ -185,12 +327,24 @@ def rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
-def table(doc: dict[str, Any]) -> str:
-    head, body = rows(doc)
+def _text(head: list[str], body: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n" + _legend(doc)
+    return "\n".join(lines)
+
+
+def _md(head: list[str], body: list[list[str]]) -> str:
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(md + ["| " + " | ".join(r) + " |" for r in body])
+
+
+def table(doc: dict[str, Any]) -> str:
+    out = _text(*rows(doc)) + "\n" + _legend(doc)
+    head, body = target_rows(doc)
+    if body:
+        out += "\n\nIssue 19's targets:\n" + _text(head, body)
+    return out
 
 
 def _legend(doc: dict[str, Any]) -> str:
@@ -224,9 +378,6 @@ def _legend(doc: dict[str, Any]) -> str:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    head, body = rows(doc)
-    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    md += ["| " + " | ".join(r) + " |" for r in body]
     mach = doc["machine"]
     cfg = doc["config"]
     versions = "\n".join(
@@ -240,7 +391,8 @@ def markdown(doc: dict[str, Any]) -> str:
         when=doc["when"],
         mode=doc["mode"],
         elapsed=doc["elapsed_s"],
-        table="\n".join(md),
+        table=_md(*rows(doc)),
+        targets=_md(*target_rows(doc)),
         problems=problems,
         nproc=mach["nproc"],
         cpu=mach["cpu"],
@@ -272,7 +424,21 @@ TEMPLATE = """# Benchmarks: fastq and its peers
 
 Measured {when} ({mode} run, {elapsed} s, medians of {runs} run(s)), generated by
 `python3 bench/run.py --write-docs`. Every system ran against the same private
-redis-server, one after the other, with 2 worker processes each.
+redis-server, one after the other, with 2 worker processes each. Every task of
+every row was checked by its sequence number (see below).
+
+## fastq against the targets of issue 19
+
+Real work first: "1 Redis round trip" tasks each make one `INCR` (redis.asyncio
+in `async def` handlers, redis-py in `def` ones); the no-op drains measure the
+queue alone. Go Asynq v0.26 cannot be built here (Go modules cannot be
+downloaded), so its column quotes the lowest and highest of the runs issue 19
+measured on this machine class, with fastq's ratio to each; it is not part of
+this run. "best Python peer" is the best of the peers below in this run.
+
+{targets}
+
+## Every system
 
 {table}
 
@@ -324,16 +490,28 @@ and so does a bounded wait that runs out.
 - **1 Redis round trip**: tasks whose handler makes one Redis call (`INCR`),
   with `redis.asyncio` in `async def` handlers and redis-py in `def` ones, under
   each system's usual settings; `fastq-def` is fastq with `def` handlers.
+- **enqueue, 100 coroutines**: 100 coroutines share one asyncio producer
+  (`AsyncClient`, arq's pool, a SAQ queue, taskiq's broker), each sending its
+  share one call at a time; n/a for systems without an asyncio producer. The
+  rate counts once a drain proved every task ran.
+- **pickup, Go-layout writes** (fastq only): tasks written one at a time as Go
+  Asynq v0.26 writes them (its enqueue script: the task hash and an LPUSH, no
+  fastq wake token) to idle workers; what fastq's keyspace wake-ups achieve for
+  producers in other languages.
+- **start to first task**: one task waits in the queue; the time from starting
+  the worker command to that task's handler finishing.
 - **I/O 10 ms x1000**: the 10 ms sleep at 1,000 per process, where the system
   has such a knob (full runs only).
 - **I/O 10 ms**: a pool of tasks that each sleep 10 ms (`asyncio.sleep` in async
   handlers, `time.sleep` in sync ones), at 50 per process where the system has
   such a setting.
-- **worker RSS / USS**: memory summed over every process of the workers
+- **worker RSS / USS / PSS**: memory summed over every process of the workers
   (supervisor included), idle after the drain. RSS counts the pages that forked
   children share with their parent once per process, so it overstates prefork
   systems (fastq, Celery, Dramatiq, Huey); USS counts only each process's own
-  pages and understates them. The real footprint lies between the two.
+  pages and understates them; PSS splits each shared page among the processes
+  sharing it, so it is the fair sum. "largest process RSS" is the biggest one
+  process at rest.
 
 ## Machine
 
@@ -373,7 +551,8 @@ ratios within one run are the point.
 - Huey (`-k process`) lost one or two tasks of an I/O pool in some of our runs,
   with nothing in its log; such a run counts as invalid and is listed above.
 - The peers share one redis-py (6.4), the newest that all of them accept.
-- Asynq's Go server is not measured: Go modules cannot be fetched here.
+- Asynq's Go server is not measured: Go modules cannot be fetched here. Its
+  figures in the first table are quoted from issue 19.
 
 ## Reproduce
 

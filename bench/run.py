@@ -25,8 +25,21 @@ ROOT = BENCH_DIR.parent
 VENV = BENCH_DIR / ".venv"
 RESULTS = BENCH_DIR / "results"
 SYSTEMS = ["fastq", "fastq-def", "rq", "celery", "dramatiq", "arq", "saq", "taskiq", "huey"]
-WORKLOADS = ["enqueue", "bulk", "drain", "weighted", "latency", "io", "rtt", "io1k", "rss"]
-QUICK_WORKLOADS = ["enqueue", "bulk", "drain", "latency", "io", "rtt", "rss"]
+WORKLOADS = [
+    "enqueue",
+    "aenq",
+    "bulk",
+    "drain",
+    "weighted",
+    "latency",
+    "gopickup",
+    "io",
+    "rtt",
+    "io1k",
+    "start",
+    "rss",
+]
+QUICK_WORKLOADS = ["enqueue", "aenq", "bulk", "drain", "latency", "gopickup", "io", "rtt", "rss"]
 
 
 # ------------------------------------------------------------------ bootstrap
@@ -118,6 +131,7 @@ def make_config(args: argparse.Namespace) -> Any:
         latency_budget=4.0 if quick else 5.0,
         calibration=100,
         workloads=tuple(chosen),
+        n_aenq=10_000 if quick else 50_000,
     )
 
 

@@ -45,6 +45,7 @@ class WorkerSettingsWide:
 class ArqPeer(Peer):
     name = "arq"
     packages = ("arq",)
+    has_async = True
     setup_note = "2 x `arq` (max_jobs 10 default; 50 for I/O); polls every 0.5 s when idle"
 
     def open(self, url: str) -> None:
@@ -61,6 +62,9 @@ class ArqPeer(Peer):
                 await self.pool.enqueue_job(j.kind, j.seq, j.sent_at())
 
         self.loop.run_until_complete(go())
+
+    async def aenqueue(self, job: Job) -> None:
+        await self.pool.enqueue_job(job.kind, job.seq, job.sent_at())
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         settings = "arq_peer.WorkerSettingsIO" if spec.io else "arq_peer.WorkerSettings"

@@ -6,12 +6,19 @@ the worker's thread pool).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+
 import fastq
+from fastq import keys
+from fastq._core import TaskMessage
 
 from common import (
     IO_CONCURRENCY,
@@ -64,25 +71,66 @@ else:
         await run_async("rtt", *_args(task))
 
 
-def _task(j: Job) -> fastq.Task:
+def _payload(j: Job) -> bytes:
     sent_at = j.sent_at()
-    payload = b"%d" % j.seq if sent_at is None else b"%d %r" % (j.seq, sent_at)
-    return fastq.Task(j.kind, payload, queue=j.queue)
+    return b"%d" % j.seq if sent_at is None else b"%d %r" % (j.seq, sent_at)
+
+
+def _task(j: Job) -> fastq.Task:
+    return fastq.Task(j.kind, _payload(j), queue=j.queue)
+
+
+# Go Asynq v0.26's enqueue script (rdb.enqueueCmd): the task hash and an LPUSH on the
+# pending list, and nothing else, so no fastq wake token announces the task.
+# KEYS[1] -> asynq:{<qname>}:t:<taskid>, KEYS[2] -> asynq:{<qname>}:pending
+# ARGV[1] -> task message data, ARGV[2] -> task ID, ARGV[3] -> current unix time in nsec
+_GO_ENQUEUE = """
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return 0
+end
+redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "pending", "pending_since", ARGV[3])
+redis.call("LPUSH", KEYS[2], ARGV[2])
+return 1
+"""
 
 
 class FastqPeer(Peer):
     name = "fastq"
     packages = ("fastq",)
     has_bulk = True
+    has_async = True
+    has_unannounced = True
     has_queues = True
     queue_note = "weighted 6/4/2/1"
     setup_note = "`fastq-worker --processes 2` with `--concurrency 50` (async handlers; default 10), 50 for I/O"
 
     def open(self, url: str) -> None:
+        self.url = url
         self.client = fastq.Client(url)
+        self.raw = redis.Redis.from_url(url)
+        self.raw.sadd(keys.ALL_QUEUES, *QUEUES)  # Go registers a queue on its first enqueue
 
     def close(self) -> None:
         self.client.close()
+        self.raw.close()
+
+    def run_async(self, coro: Any) -> None:
+        async def with_client() -> None:
+            async with fastq.AsyncClient(self.url) as self.aclient:
+                await coro
+
+        asyncio.run(with_client())
+
+    async def aenqueue(self, job: Job) -> None:
+        await self.aclient.enqueue(_task(job))
+
+    def enqueue_unannounced(self, job: Job) -> None:
+        tid = str(uuid.uuid4())
+        msg = TaskMessage(
+            type=job.kind, payload=_payload(job), id=tid, queue=job.queue, retry=25, timeout=1800
+        )
+        task_key, pending = keys.task_key(job.queue, tid), keys.pending_key(job.queue)
+        self.raw.eval(_GO_ENQUEUE, 2, task_key, pending, msg.encode(), tid, time.time_ns())
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         for j in jobs:

@@ -35,6 +35,7 @@ settings_wide = {**settings, "concurrency": IO_WIDE}
 class SaqPeer(Peer):
     name = "saq"
     packages = ("saq",)
+    has_async = True
     setup_note = "`saq --workers 2` (concurrency 10 default; 50 for I/O)"
 
     def open(self, url: str) -> None:
@@ -52,6 +53,9 @@ class SaqPeer(Peer):
                 await self.queue.enqueue(j.kind, seq=j.seq, sent_at=j.sent_at())
 
         self.loop.run_until_complete(go())
+
+    async def aenqueue(self, job: Job) -> None:
+        await self.queue.enqueue(job.kind, seq=job.seq, sent_at=job.sent_at())
 
     def worker_commands(self, url: str, spec: WorkerSpec) -> list[list[str]]:
         target = "saq_peer.settings_io" if spec.io else "saq_peer.settings"

@@ -45,6 +45,7 @@ TASKS = {"noop": noop, "sleep": sleep, "rtt": rtt}
 class TaskiqPeer(Peer):
     name = "taskiq"
     packages = ("taskiq", "taskiq-redis")
+    has_async = True
     setup_note = (
         "`taskiq worker --workers 2`, RedisStreamBroker with socket_timeout=None"
         " (max-async-tasks 100 default; 50 for I/O)"
@@ -66,6 +67,9 @@ class TaskiqPeer(Peer):
                 await TASKS[j.kind].kiq(j.seq, j.sent_at())
 
         self.loop.run_until_complete(go())
+
+    async def aenqueue(self, job: Job) -> None:
+        await TASKS[job.kind].kiq(job.seq, job.sent_at())
 
     def diagnose(self, r: Any) -> str:
         if not STREAM:
