@@ -100,8 +100,13 @@ def _set_parent_death_signal(sig: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        # The running program's symbols include libc's: no find_library(), which
+        # runs ldconfig in a subprocess (10-30 ms and 1 MB of copied pages per child).
+        prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+        if prctl is None:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            prctl = libc.prctl
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
 def _start_orphan_watchdog(ppid: int, grace: float) -> None:
