@@ -112,6 +112,9 @@ def engine_maintenance(
 def preload_engine(options: WorkerOptions) -> None:
     """Import what every worker imports, before the first fork: the pages stay
     shared with the children instead of being built again in each one."""
+    from fastq import scripts
+
+    scripts.all_scripts()  # the Lua texts and their SHAs, built once for every child
     if options.uvloop:
         with contextlib.suppress(ImportError):
             import uvloop  # noqa: F401
