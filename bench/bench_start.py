@@ -1,6 +1,6 @@
 """fastq-worker start-up and memory at rest.
 
-    python3 bench/bench_start.py [--runs 5] [--processes 2]
+    python3 bench/bench_start.py [--runs 5] [--processes 2] [--compare CHECKOUT]
 
 Starts its own redis-server. Each run enqueues one task, then starts
 ``fastq-worker fastq_peer:app --processes N`` (the supervisor, N workers and the
@@ -12,7 +12,9 @@ maintenance child) and reports:
   ``memory_full_info``) and their sums. PSS splits pages shared after the fork
   among their sharers, so the sum of PSS is the tree's real footprint.
 
-Prints each run and the medians.
+Prints each run and the medians. ``--compare`` names another fastq checkout (with
+its ``_core`` built): each run then starts that one too, the two alternated, and
+the medians of both are printed.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ from fastq.devredis import RedisServer  # noqa: E402
 LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 
 
-def one(url: str, r: redis.Redis, processes: int) -> tuple[float, list[tuple[str, int, int]]]:
-    """(seconds to the first task, [(process title, RSS, PSS)]) for one start."""
+def one(
+    url: str, r: redis.Redis, processes: int, root: Path = ROOT
+) -> tuple[float, list[tuple[str, int, int]]]:
+    """(seconds to the first task, [(process title, RSS, PSS)]) for one start of the
+    fastq checkout at ``root``."""
     import fastq_peer
 
     r.flushdb()
@@ -50,7 +55,7 @@ def one(url: str, r: redis.Redis, processes: int) -> tuple[float, list[tuple[str
     fastq_peer.PEER.close()
     env = dict(
         os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
         BENCH_REDIS_URL=url,
     )
     t0 = time.time()
@@ -89,31 +94,44 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--compare", type=Path, help="another fastq checkout, alternated with this one")
     args = ap.parse_args()
+    roots = {"this": ROOT}
+    if args.compare:
+        roots["compare"] = args.compare.resolve()
     server = RedisServer()
     server.start()
     os.environ["BENCH_REDIS_URL"] = server.url
     mb = 2**20
     try:
         r = redis.Redis.from_url(server.url)
-        starts, rss_sums, pss_sums, worst = [], [], [], []
+        got: dict[str, dict[str, list[float]]] = {
+            name: {"first": [], "rss": [], "pss": [], "top": []} for name in roots
+        }
         for i in range(args.runs):
-            first, mem = one(server.url, r, args.processes)
-            starts.append(first)
-            rss_sums.append(sum(m[1] for m in mem) / mb)
-            pss_sums.append(sum(m[2] for m in mem) / mb)
-            worst.append(max(m[1] for m in mem[1:]) / mb if len(mem) > 1 else 0.0)
-            procs = ", ".join(f"{m[1] / mb:.1f}/{m[2] / mb:.1f}" for m in mem)
+            for name, root in roots.items():
+                first, mem = one(server.url, r, args.processes, root)
+                g = got[name]
+                g["first"].append(first)
+                g["rss"].append(sum(m[1] for m in mem) / mb)
+                g["pss"].append(sum(m[2] for m in mem) / mb)
+                g["top"].append(max(m[1] for m in mem[1:]) / mb if len(mem) > 1 else 0.0)
+                procs = ", ".join(f"{m[1] / mb:.1f}/{m[2] / mb:.1f}" for m in mem)
+                label = f" ({name})" if args.compare else ""
+                print(
+                    f"run {i + 1}{label}: first task {first:.3f} s; RSS {g['rss'][-1]:.0f} MB,"
+                    f" PSS {g['pss'][-1]:.0f} MB over {len(mem)} processes (RSS/PSS MB: {procs})",
+                    flush=True,
+                )
+        for name, root in roots.items():
+            g = got[name]
+            label = f" ({name}: {root})" if args.compare else ""
             print(
-                f"run {i + 1}: first task {first:.3f} s; RSS {rss_sums[-1]:.0f} MB,"
-                f" PSS {pss_sums[-1]:.0f} MB over {len(mem)} processes (RSS/PSS MB: {procs})"
+                f"median{label}: start to first task {statistics.median(g['first']):.3f} s;"
+                f" tree RSS {statistics.median(g['rss']):.0f} MB,"
+                f" PSS {statistics.median(g['pss']):.0f} MB;"
+                f" largest child RSS {statistics.median(g['top']):.1f} MB"
             )
-        rss, pss = statistics.median(rss_sums), statistics.median(pss_sums)
-        print(
-            f"median: start to first task {statistics.median(starts):.3f} s;"
-            f" tree RSS {rss:.0f} MB, PSS {pss:.0f} MB;"
-            f" largest child RSS {statistics.median(worst):.1f} MB"
-        )
     finally:
         server.cleanup()
     return 0
