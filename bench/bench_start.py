@@ -1,6 +1,7 @@
 """fastq-worker start-up and memory at rest.
 
     python3 bench/bench_start.py [--runs 5] [--processes 2] [--compare CHECKOUT]
+                                 [--debug-log FILE]
 
 Starts its own redis-server. Each run enqueues one task, then starts
 ``fastq-worker fastq_peer:app --processes N`` (the supervisor, N workers and the
@@ -14,7 +15,9 @@ maintenance child) and reports:
 
 Prints each run and the medians. ``--compare`` names another fastq checkout (with
 its ``_core`` built): each run then starts that one too, the two alternated, and
-the medians of both are printed.
+the medians of both are printed. ``--debug-log`` runs the supervisor with
+``--log-level debug`` and appends its log to FILE, each line prefixed with its
+time since the start (the timeline of a start).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -43,7 +47,7 @@ LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 
 
 def one(
-    url: str, r: redis.Redis, processes: int, root: Path = ROOT
+    url: str, r: redis.Redis, processes: int, root: Path = ROOT, debug_log: Path | None = None
 ) -> tuple[float, list[tuple[str, int, int]]]:
     """(seconds to the first task, [(process title, RSS, PSS)]) for one start of the
     fastq checkout at ``root``."""
@@ -69,25 +73,42 @@ def one(
             str(processes),
             "--redis-url",
             url,
+            *(["--log-level", "debug"] if debug_log else []),
         ],
         env=env,
         cwd=str(BENCH / "peers"),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if debug_log else subprocess.DEVNULL,
+        text=True,
     )
+    first = float("nan")
     try:
         wait_done(r, 1, 30, None)
         first = float(r.zscore(BOUNDS, "first") or 0) - t0
         time.sleep(2.0)
-        root = psutil.Process(sup.pid)
+        top = psutil.Process(sup.pid)
         mem = []
-        for p in [root, *root.children(recursive=True)]:
+        for p in [top, *top.children(recursive=True)]:
             info = p.memory_full_info()
             mem.append((" ".join(p.cmdline())[:60], info.rss, info.pss))
         return first, mem
     finally:
         sup.send_signal(signal.SIGTERM)
-        sup.wait(15)
+        err = sup.communicate(timeout=15)[1] if debug_log else sup.wait(15)
+        if debug_log:
+            with debug_log.open("a") as f:
+                f.write(f"# {root}: first task at {first:.3f} s\n")
+                for line in str(err).splitlines():
+                    f.write(f"{since(line, t0)} {line}\n")
+
+
+def since(line: str, t0: float) -> str:
+    """``+0.213`` for a log line stamped 0.213 s after ``t0``; blanks otherwise."""
+    try:
+        stamp = datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+    except ValueError:
+        return " " * 6
+    return f"+{stamp.timestamp() - t0:.3f}"
 
 
 def main() -> int:
@@ -95,6 +116,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--compare", type=Path, help="another fastq checkout, alternated with this one")
+    ap.add_argument("--debug-log", type=Path, help="append the supervisor's debug log here")
     args = ap.parse_args()
     roots = {"this": ROOT}
     if args.compare:
@@ -110,7 +132,7 @@ def main() -> int:
         }
         for i in range(args.runs):
             for name, root in roots.items():
-                first, mem = one(server.url, r, args.processes, root)
+                first, mem = one(server.url, r, args.processes, root, args.debug_log)
                 g = got[name]
                 g["first"].append(first)
                 g["rss"].append(sum(m[1] for m in mem) / mb)

@@ -283,6 +283,34 @@ def test_restart_backoff_doubles_for_young_deaths_and_is_capped() -> None:
     assert crash(HEALTHY_UPTIME + 1) == 0.1
 
 
+def test_reload_frees_the_replaced_app_that_the_last_fork_froze() -> None:
+    import gc
+    import types
+    import weakref
+
+    from fastq.supervisor.options import resolve
+    from fastq.supervisor.supervisor import Supervisor
+
+    options = resolve({"app": "x:app"}, {}, {})
+    old_app = types.ModuleType("old_app")
+    exec("def handler(): pass", old_app.__dict__)  # handler <-> module dict: a cycle
+    sup = Supervisor(
+        options,
+        old_app,
+        worker_factory=lambda app, settings, index: lambda control: 0,
+        reloader=lambda: (options, object()),
+    )
+    sup.signals.uninstall()
+    gone = weakref.ref(old_app.handler)
+    del old_app
+    gc.freeze()  # what spawn() does before each fork
+    try:
+        sup.handle_hup()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
+
+
 def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

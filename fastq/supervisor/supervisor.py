@@ -302,6 +302,11 @@ class Supervisor:
             return
         previous = self.options.processes
         self.options, self.app = options, app
+        # The replaced app's modules are cycles (functions <-> module dicts) among
+        # the objects frozen at the last fork: collect them, the next fork freezes
+        # again. The old children, which share the pages this touches, are leaving.
+        gc.unfreeze()
+        gc.collect()
         self.settings = build_settings(options, self.identity)
         self._retarget(options.processes, previous)
         self.generation += 1
