@@ -1,6 +1,7 @@
 """fastq-worker start-up and memory at rest.
 
-    python3 bench/bench_start.py [--runs 5] [--processes 2]
+    python3 bench/bench_start.py [--runs 5] [--processes 2] [--compare CHECKOUT]
+                                 [--debug-log FILE]
 
 Starts its own redis-server. Each run enqueues one task, then starts
 ``fastq-worker fastq_peer:app --processes N`` (the supervisor, N workers and the
@@ -12,7 +13,11 @@ maintenance child) and reports:
   ``memory_full_info``) and their sums. PSS splits pages shared after the fork
   among their sharers, so the sum of PSS is the tree's real footprint.
 
-Prints each run and the medians.
+Prints each run and the medians. ``--compare`` names another fastq checkout (with
+its ``_core`` built): each run then starts that one too, the two alternated, and
+the medians of both are printed. ``--debug-log`` runs the supervisor with
+``--log-level debug`` and appends its log to FILE, each line prefixed with its
+time since the start (the timeline of a start).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -40,8 +46,11 @@ from fastq.devredis import RedisServer  # noqa: E402
 LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 
 
-def one(url: str, r: redis.Redis, processes: int) -> tuple[float, list[tuple[str, int, int]]]:
-    """(seconds to the first task, [(process title, RSS, PSS)]) for one start."""
+def one(
+    url: str, r: redis.Redis, processes: int, root: Path = ROOT, debug_log: Path | None = None
+) -> tuple[float, list[tuple[str, int, int]]]:
+    """(seconds to the first task, [(process title, RSS, PSS)]) for one start of the
+    fastq checkout at ``root``."""
     import fastq_peer
 
     r.flushdb()
@@ -50,7 +59,7 @@ def one(url: str, r: redis.Redis, processes: int) -> tuple[float, list[tuple[str
     fastq_peer.PEER.close()
     env = dict(
         os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
         BENCH_REDIS_URL=url,
     )
     t0 = time.time()
@@ -64,56 +73,87 @@ def one(url: str, r: redis.Redis, processes: int) -> tuple[float, list[tuple[str
             str(processes),
             "--redis-url",
             url,
+            *(["--log-level", "debug"] if debug_log else []),
         ],
         env=env,
         cwd=str(BENCH / "peers"),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if debug_log else subprocess.DEVNULL,
+        text=True,
     )
+    first = float("nan")
     try:
         wait_done(r, 1, 30, None)
         first = float(r.zscore(BOUNDS, "first") or 0) - t0
         time.sleep(2.0)
-        root = psutil.Process(sup.pid)
+        top = psutil.Process(sup.pid)
         mem = []
-        for p in [root, *root.children(recursive=True)]:
+        for p in [top, *top.children(recursive=True)]:
             info = p.memory_full_info()
             mem.append((" ".join(p.cmdline())[:60], info.rss, info.pss))
         return first, mem
     finally:
         sup.send_signal(signal.SIGTERM)
-        sup.wait(15)
+        err = sup.communicate(timeout=15)[1] if debug_log else sup.wait(15)
+        if debug_log:
+            with debug_log.open("a") as f:
+                f.write(f"# {root}: first task at {first:.3f} s\n")
+                for line in str(err).splitlines():
+                    f.write(f"{since(line, t0)} {line}\n")
+
+
+def since(line: str, t0: float) -> str:
+    """``+0.213`` for a log line stamped 0.213 s after ``t0``; blanks otherwise."""
+    try:
+        stamp = datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+    except ValueError:
+        return " " * 6
+    return f"+{stamp.timestamp() - t0:.3f}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--compare", type=Path, help="another fastq checkout, alternated with this one")
+    ap.add_argument("--debug-log", type=Path, help="append the supervisor's debug log here")
     args = ap.parse_args()
+    roots = {"this": ROOT}
+    if args.compare:
+        roots["compare"] = args.compare.resolve()
     server = RedisServer()
     server.start()
     os.environ["BENCH_REDIS_URL"] = server.url
     mb = 2**20
     try:
         r = redis.Redis.from_url(server.url)
-        starts, rss_sums, pss_sums, worst = [], [], [], []
+        got: dict[str, dict[str, list[float]]] = {
+            name: {"first": [], "rss": [], "pss": [], "top": []} for name in roots
+        }
         for i in range(args.runs):
-            first, mem = one(server.url, r, args.processes)
-            starts.append(first)
-            rss_sums.append(sum(m[1] for m in mem) / mb)
-            pss_sums.append(sum(m[2] for m in mem) / mb)
-            worst.append(max(m[1] for m in mem[1:]) / mb if len(mem) > 1 else 0.0)
-            procs = ", ".join(f"{m[1] / mb:.1f}/{m[2] / mb:.1f}" for m in mem)
+            for name, root in roots.items():
+                first, mem = one(server.url, r, args.processes, root, args.debug_log)
+                g = got[name]
+                g["first"].append(first)
+                g["rss"].append(sum(m[1] for m in mem) / mb)
+                g["pss"].append(sum(m[2] for m in mem) / mb)
+                g["top"].append(max(m[1] for m in mem[1:]) / mb if len(mem) > 1 else 0.0)
+                procs = ", ".join(f"{m[1] / mb:.1f}/{m[2] / mb:.1f}" for m in mem)
+                label = f" ({name})" if args.compare else ""
+                print(
+                    f"run {i + 1}{label}: first task {first:.3f} s; RSS {g['rss'][-1]:.0f} MB,"
+                    f" PSS {g['pss'][-1]:.0f} MB over {len(mem)} processes (RSS/PSS MB: {procs})",
+                    flush=True,
+                )
+        for name, root in roots.items():
+            g = got[name]
+            label = f" ({name}: {root})" if args.compare else ""
             print(
-                f"run {i + 1}: first task {first:.3f} s; RSS {rss_sums[-1]:.0f} MB,"
-                f" PSS {pss_sums[-1]:.0f} MB over {len(mem)} processes (RSS/PSS MB: {procs})"
+                f"median{label}: start to first task {statistics.median(g['first']):.3f} s;"
+                f" tree RSS {statistics.median(g['rss']):.0f} MB,"
+                f" PSS {statistics.median(g['pss']):.0f} MB;"
+                f" largest child RSS {statistics.median(g['top']):.1f} MB"
             )
-        rss, pss = statistics.median(rss_sums), statistics.median(pss_sums)
-        print(
-            f"median: start to first task {statistics.median(starts):.3f} s;"
-            f" tree RSS {rss:.0f} MB, PSS {pss:.0f} MB;"
-            f" largest child RSS {statistics.median(worst):.1f} MB"
-        )
     finally:
         server.cleanup()
     return 0

@@ -283,6 +283,70 @@ def test_restart_backoff_doubles_for_young_deaths_and_is_capped() -> None:
     assert crash(HEALTHY_UPTIME + 1) == 0.1
 
 
+def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
+    from fastq.supervisor.children import MAINTENANCE_INDEX, Child
+    from fastq.supervisor.options import resolve
+    from fastq.supervisor.supervisor import LOOP_TICK, Supervisor
+
+    sup = Supervisor(
+        resolve({"app": "x:app", "processes": 2}, {}, {}),
+        object(),
+        worker_factory=lambda app, settings, index: lambda control: 0,
+        maintenance_factory=lambda settings: lambda control: 0,
+    )
+    sup.signals.uninstall()
+    forked: list[int] = []
+    sup.spawn = lambda index: forked.append(index)  # type: ignore[method-assign,assignment,return-value]
+    now = time.monotonic()
+    sup.maintenance_first_spawn = now + LOOP_TICK
+    for pid in (101, 102):
+        sup.children[pid] = Child(
+            index=pid - 100, pid=pid, fd=-1, generation=0, started=now, last_seen=now
+        )
+    sup._manage_maintenance(now)
+    assert forked == []  # the workers are still booting
+    sup.children[101].ready = True
+    sup._manage_maintenance(now)
+    assert forked == []
+    sup.children[102].ready = True
+    sup._manage_maintenance(now)
+    assert forked == [MAINTENANCE_INDEX]
+    # Workers that never get ready do not hold maintenance back past the tick.
+    forked.clear()
+    sup.maintenance_first_spawn = now + LOOP_TICK
+    sup.children[102].ready = False
+    sup._manage_maintenance(now + LOOP_TICK)
+    assert forked == [MAINTENANCE_INDEX]
+
+
+def test_reload_frees_the_replaced_app_that_the_last_fork_froze() -> None:
+    import gc
+    import types
+    import weakref
+
+    from fastq.supervisor.options import resolve
+    from fastq.supervisor.supervisor import Supervisor
+
+    options = resolve({"app": "x:app"}, {}, {})
+    old_app = types.ModuleType("old_app")
+    exec("def handler(): pass", old_app.__dict__)  # handler <-> module dict: a cycle
+    sup = Supervisor(
+        options,
+        old_app,
+        worker_factory=lambda app, settings, index: lambda control: 0,
+        reloader=lambda: (options, object()),
+    )
+    sup.signals.uninstall()
+    gone = weakref.ref(old_app.handler)
+    del old_app
+    gc.freeze()  # what spawn() does before each fork
+    try:
+        sup.handle_hup()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
+
+
 def test_redis_outage_is_logged_once_and_recovery_only_after_a_real_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

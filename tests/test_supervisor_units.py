@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,20 @@ def test_systemd_analyze_security_exposure_at_most_2(unit: str, tmp_path: Path) 
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", p.stdout)
     assert match is not None, p.stdout
     assert float(match.group(1)) <= 2.0, p.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux-only")
+def test_children_ask_the_kernel_for_a_signal_when_the_supervisor_dies() -> None:
+    code = (
+        "import ctypes, signal\n"
+        "from fastq.supervisor.childproc import _set_parent_death_signal\n"
+        "_set_parent_death_signal(signal.SIGTERM)\n"
+        "got = ctypes.c_int()\n"
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(got), 0, 0, 0)  # PR_GET_PDEATHSIG\n"
+        "print(got.value)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    assert out.stdout.strip() == str(int(signal.SIGTERM))

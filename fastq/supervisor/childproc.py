@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import faulthandler
 import os
 import signal
@@ -100,8 +99,15 @@ def _set_parent_death_signal(sig: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        # The running program's symbols include libc's: no find_library(), which
+        # runs ldconfig in a subprocess, in every child.
+        prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+        if prctl is None:
+            from ctypes.util import find_library  # imports shutil, tempfile, bz2, lzma
+
+            libc = ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+            prctl = libc.prctl
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
 def _start_orphan_watchdog(ppid: int, grace: float) -> None:

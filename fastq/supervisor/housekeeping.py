@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-import psutil
 import structlog
 
 from fastq.errors import FastqError
@@ -186,6 +185,8 @@ class Housekeeper:
         self._redis_failing = False
 
     def _check_memory(self, sup: Supervised, workers: list[Child]) -> None:
+        import psutil  # only with --max-memory-per-child
+
         limit = sup.options.max_memory_per_child
         for child in workers:
             if not child.serving or not child.ready:

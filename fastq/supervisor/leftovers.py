@@ -24,9 +24,12 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import psutil
 from setproctitle import getproctitle, setproctitle
+
+if TYPE_CHECKING:  # imported where used: most processes never need it
+    import psutil
 
 LEFTOVER_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for leftover processes
 
@@ -58,6 +61,8 @@ def install_fork_hook(index: int) -> None:
 
 def group_members(pgid: int, *, exclude: int = 0) -> list[psutil.Process]:
     """Live processes in process group ``pgid`` (other than ``exclude``)."""
+    import psutil
+
     found: list[psutil.Process] = []
     for proc in psutil.process_iter():
         if proc.pid in (exclude, 0):
@@ -70,6 +75,8 @@ def group_members(pgid: int, *, exclude: int = 0) -> list[psutil.Process]:
 
 def my_leftovers() -> list[psutil.Process]:
     """This process's descendants and the other members of its process group."""
+    import psutil
+
     me = os.getpid()
     found: dict[int, psutil.Process] = {}
     with contextlib.suppress(psutil.Error):
@@ -83,6 +90,8 @@ def my_leftovers() -> list[psutil.Process]:
 
 def terminate(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
     """SIGTERM each process; returns the ones that were still there."""
+    import psutil
+
     sent = []
     for proc in procs:
         with contextlib.suppress(psutil.Error):
@@ -93,6 +102,8 @@ def terminate(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
 
 def kill_survivors(procs: Iterable[psutil.Process]) -> int:
     """SIGKILL those of ``procs`` still running (psutil checks the pid was not reused)."""
+    import psutil
+
     killed = 0
     for proc in procs:
         with contextlib.suppress(psutil.Error):
@@ -107,6 +118,13 @@ def end_my_leftovers(grace: float = LEFTOVER_GRACE) -> int:
     many processes there were. Waits up to ``grace`` seconds before SIGKILL."""
     procs = terminate(my_leftovers())
     if procs:
-        _, alive = psutil.wait_procs(procs, timeout=grace)
-        kill_survivors(alive)
+        wait_then_kill(procs, grace)
     return len(procs)
+
+
+def wait_then_kill(procs: list[psutil.Process], grace: float = LEFTOVER_GRACE) -> None:
+    """Wait up to ``grace`` seconds for ``procs`` to exit, then SIGKILL the rest."""
+    import psutil
+
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    kill_survivors(alive)

@@ -9,6 +9,7 @@ maintenance process is watched, restarted and killed like any worker.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import threading
@@ -108,6 +109,26 @@ def engine_maintenance(
     return body
 
 
+def preload_engine(options: WorkerOptions) -> None:
+    """Import what every worker imports, before the first fork: the pages stay
+    shared with the children instead of being built again in each one."""
+    from fastq import scripts
+
+    scripts.all_scripts()  # the Lua texts and their SHAs, built once for every child
+    if options.uvloop:
+        with contextlib.suppress(ImportError):
+            import uvloop  # noqa: F401
+
+
+def preload_maintenance() -> None:
+    """The maintenance process's modules, imported by the supervisor (shared after
+    the fork). Called when that process is forked, after the workers: it does not
+    delay their start."""
+    import fastq.scheduler.aggregator
+    import fastq.scheduler.main
+    import fastq.worker.maintenance  # noqa: F401
+
+
 def build_supervisor(
     options: WorkerOptions,
     app: Any,
@@ -118,6 +139,7 @@ def build_supervisor(
     """The supervisor ``fastq-worker`` runs: real engine, maintenance, server state."""
     from fastq.supervisor.serverstate import RedisServerState
 
+    preload_engine(options)
     identity = ServerIdentity()
     state = RedisServerState(build_settings(options, identity))
     port = None
@@ -140,6 +162,7 @@ def build_supervisor(
     def maintenance(settings: WorkerSettings) -> ChildBody:
         # Read at each fork: a reload (SIGHUP) brings a new app and new options.
         o = sup.options
+        preload_maintenance()
         return engine_maintenance(settings, sup.app, o.scheduler_config if o.scheduler else None)
 
     sup.maintenance_factory = maintenance

@@ -9,15 +9,15 @@ Nothing else happens inside signal handlers.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import psutil
 import structlog
 from setproctitle import setproctitle
 
@@ -27,11 +27,20 @@ from fastq.supervisor.childproc import PipeControl, child_main
 from fastq.supervisor.children import MAINTENANCE_INDEX, Child, describe_exit, signal_name
 from fastq.supervisor.exitcodes import CHILD_BOOT_FAILED, ExitCode
 from fastq.supervisor.housekeeping import Housekeeper, ServerState
-from fastq.supervisor.leftovers import LEFTOVER_GRACE, group_members, kill_survivors, terminate
+from fastq.supervisor.leftovers import (
+    LEFTOVER_GRACE,
+    group_members,
+    kill_survivors,
+    terminate,
+    wait_then_kill,
+)
 from fastq.supervisor.options import WorkerOptions
 from fastq.supervisor.sdnotify import SdNotifier
 from fastq.supervisor.wakeup import SignalQueue
 from fastq.worker.settings import ServerIdentity, WorkerSettings
+
+if TYPE_CHECKING:
+    import psutil
 
 log = structlog.stdlib.get_logger("fastq.supervisor.supervisor")
 
@@ -130,6 +139,9 @@ class Supervisor:
         self.young_deaths = {"workers": 0, "maintenance": 0}
         self.next_spawn = 0.0
         self.maintenance_next_spawn = 0.0
+        # The first maintenance process waits for the workers to be ready (at most a
+        # LOOP_TICK): booting it beside them would slow their way to the first task.
+        self.maintenance_first_spawn = 0.0
         self.housekeeper = Housekeeper(self.notifier, server_state)
         self._stop_requested = 0.0
         # Processes a dead child's handlers left in its group: SIGKILL at the deadline.
@@ -149,6 +161,7 @@ class Supervisor:
             redis=RedisConfig.from_url(self.options.redis_url).redacted_url,
             server_id=self.identity.server_id,
         )
+        self.maintenance_first_spawn = time.monotonic() + LOOP_TICK
         try:
             self.manage()  # fork now: the first wait would otherwise delay it a LOOP_TICK
             while True:
@@ -289,6 +302,11 @@ class Supervisor:
             return
         previous = self.options.processes
         self.options, self.app = options, app
+        # The replaced app's modules are cycles (functions <-> module dicts) among
+        # the objects frozen at the last fork: collect them, the next fork freezes
+        # again. The old children, which share the pages this touches, are leaving.
+        gc.unfreeze()
+        gc.collect()
         self.settings = build_settings(options, self.identity)
         self._retarget(options.processes, previous)
         self.generation += 1
@@ -339,6 +357,10 @@ class Supervisor:
             sys.stdout.flush()
             sys.stderr.flush()
         ppid = os.getpid()
+        # Objects alive now move to the permanent generation: a full collection in
+        # the child would otherwise write to every object's GC header and copy most
+        # of the pages it shares with the supervisor (docs/performance.md).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child never returns from here
             child_main(
@@ -500,6 +522,11 @@ class Supervisor:
     def _manage_maintenance(self, now: float) -> None:
         if self.maintenance_factory is None or now < self.maintenance_next_spawn:
             return
+        if now < self.maintenance_first_spawn:
+            workers = [c for c in self.children.values() if not c.is_maintenance]
+            if len(workers) < self.target or not all(c.ready for c in workers):
+                return
+            self.maintenance_first_spawn = 0.0
         if not any(c.is_maintenance and c.retiring_since is None for c in self.children.values()):
             self.spawn(MAINTENANCE_INDEX)
 
@@ -554,8 +581,7 @@ class Supervisor:
             self.metrics.close()
         leftovers = [p for _, procs in self._leftovers for p in procs]
         if leftovers:
-            _, alive = psutil.wait_procs(leftovers, timeout=LEFTOVER_GRACE)
-            kill_survivors(alive)
+            wait_then_kill(leftovers)
         self.housekeeper.clear()
         self.notifier.stopping()
         self.signals.uninstall()
