@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import sys
 import types
+from collections.abc import Mapping
 from typing import Any
 
 STAND_INS = ("rich", "rich.console", "rich.traceback", "rich.pretty")
@@ -79,8 +80,20 @@ def import_structlog() -> None:
         setattr(stand_ins["rich"], name.split(".", 1)[1], stand_ins[name])
     sys.modules.update(stand_ins)
     try:
+        import structlog
+    except Exception:
+        # A structlog that needs more of rich at import time than names (a subclass
+        # of a rich class, say) must still import: forget the half-imported one
+        # and import it plainly, rich and all.
+        for name in [m for m in sys.modules if m == "structlog" or m.startswith("structlog.")]:
+            del sys.modules[name]
+        _drop(stand_ins)
         import structlog  # noqa: F401
     finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
+        _drop(stand_ins)
+
+
+def _drop(stand_ins: Mapping[str, types.ModuleType]) -> None:
+    for name, module in stand_ins.items():
+        if sys.modules.get(name) is module:
+            del sys.modules[name]

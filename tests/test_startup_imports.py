@@ -79,3 +79,19 @@ def test_an_app_that_configures_structlog_still_gets_rich_tracebacks() -> None:
 
     assert "ValueError" in deferred and "╭" in deferred  # rich's boxes were drawn
     assert clean(deferred) == clean(eager)
+
+
+def test_a_structlog_that_needs_real_rich_at_import_still_imports() -> None:
+    # Stand in for a future structlog that subclasses a rich class at import time:
+    # any name taken from a stand-in fails, and fastq must fall back to a plain import.
+    out = run(
+        "import sys\n"
+        "from fastq import _lazyrich\n"
+        "def refuse(self, name):\n"
+        "    raise TypeError('needs the real ' + self.__name__)\n"
+        "_lazyrich._StandIn.__getattr__ = refuse\n"
+        "_lazyrich.import_structlog()\n"
+        "import structlog, rich.console\n"
+        "print(type(sys.modules['rich']).__name__, structlog.dev.ConsoleRenderer.__name__)\n"
+    )
+    assert out.split() == ["module", "ConsoleRenderer"]
