@@ -278,7 +278,7 @@ if sys.version_info[:2] == (3, 11):
     from asyncio import futures as _futures
     from asyncio import tasks as _tasks
 
-    _current_task = _tasks.current_task
+    _current_task = _tasks._current_tasks.get  # current_task(loop) without its frame
     _enter_task = _tasks._enter_task
     _leave_task = _tasks._leave_task
     _register_task = _tasks._register_task
@@ -357,7 +357,14 @@ if sys.version_info[:2] == (3, 11):
                 _leave_task(loop, spare)
                 if outer is not None:
                     _enter_task(loop, outer)
-            observed = sys.getrefcount(spare) > _UNOBSERVED or not self._untouched(spare)
+            observed = (
+                sys.getrefcount(spare) > _UNOBSERVED
+                or spare._must_cancel
+                or spare._num_cancels_requested
+                or spare._callbacks
+                or spare._name is not None
+                or _weakref_count(spare)
+            )
             if yielded is _DONE:
                 if error is None and not observed:
                     spare._coro = spare._context = None  # reused for the next start
@@ -375,16 +382,6 @@ if sys.version_info[:2] == (3, 11):
             loop.call_soon(spare._Task__step, context=ctx)
             _register_task(spare)
             return spare
-
-        @staticmethod
-        def _untouched(spare: _FirstStepTask) -> bool:
-            return (
-                not spare._must_cancel
-                and not spare._num_cancels_requested
-                and not spare._callbacks
-                and spare._name is None
-                and not _weakref_count(spare)
-            )
 
     def _finish(task: _FirstStepTask, error: BaseException | None, value: Any) -> _FirstStepTask:
         """End ``task`` the way ``Task.__step`` ends one whose coroutine returned or raised."""
