@@ -25,7 +25,6 @@ import structlog
 from fastq._core import TaskMessage
 from fastq.app import App, Context, IncomingTask, Route, run_async, run_sync
 from fastq.errors import TaskCanceledError, TaskTimeoutError, UnknownTaskTypeError
-from fastq.lifecycle import State
 
 log = structlog.get_logger("fastq.worker")
 
@@ -70,21 +69,13 @@ class Running:
         "thread_done",
     )
 
-    def __init__(
-        self,
-        msg: TaskMessage,
-        queue: str,
-        started: float,
-        deadline: float,
-        state: State | None = None,
-    ) -> None:
+    def __init__(self, msg: TaskMessage, queue: str, started: float, deadline: float) -> None:
         self.msg = msg
         self.task_id = msg.id
         self.queue = queue
         self.started = started
         self.deadline = deadline
-        # ``state``: the app's, so that Context does not make a throwaway one per task
-        self.ctx = Context(msg.id, queue, deadline, state)
+        self.ctx = Context(msg.id, queue, deadline)
         self.atask: asyncio.Task[None] | None = None
         self.is_async = False
         self.reported = False  # outcome already handed to the acker

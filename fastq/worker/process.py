@@ -280,7 +280,6 @@ class Engine:
                 self._log_skip(f)
         decoded = decode_messages([f.msg for f in good])
         gated: dict[str, list[tuple[Running, Route]]] = {}
-        state = self.app.state
         for f, msg in zip(good, decoded, strict=True):
             self.leases.add(f.task_id, f.queue, expiry)
             if not isinstance(msg, TaskMessage):
@@ -290,7 +289,7 @@ class Engine:
                 continue
             if msg.id != f.task_id:  # keep the id the keys use
                 msg.id = f.task_id
-            r = Running(msg, f.queue, now, task_deadline(msg, now), state)
+            r = Running(msg, f.queue, now, task_deadline(msg, now))
             r.pending_since = f.pending_since
             if self.admission is not None:
                 route = self.admission.route(r)
