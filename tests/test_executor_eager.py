@@ -176,6 +176,27 @@ async def test_a_handler_cancelled_while_it_waits_after_keeping_its_task() -> No
 
 
 @eager_311
+async def test_a_start_from_a_loop_callback_outside_any_task() -> None:
+    s = starter()
+    seen: list[bool] = []
+    started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def handler() -> None:
+        seen.append(asyncio.current_task() is not None)
+        await asyncio.sleep(0)
+        seen.append(asyncio.current_task() is not None)
+
+    def callback() -> None:
+        started.set_result((s.start(handler()), asyncio.current_task()))
+
+    asyncio.get_running_loop().call_soon(callback)
+    task, current_after = await started
+    assert current_after is None  # no task is left current in the callback
+    await task
+    assert seen == [True, True]
+
+
+@eager_311
 async def test_an_error_in_the_first_step_fails_the_task() -> None:
     s = starter()
 
