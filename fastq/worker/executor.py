@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import queue
+import sys
 import threading
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Coroutine, Generator
 from enum import Enum
+from typing import Any
+from weakref import getweakrefcount as _weakref_count
 
 import structlog
 
@@ -24,6 +29,11 @@ from fastq.errors import TaskCanceledError, TaskTimeoutError, UnknownTaskTypeErr
 log = structlog.get_logger("fastq.worker")
 
 MAX_ERROR_BYTES = 4096  # error text stored on a task per failure (UTF-8 bytes)
+# After a handler of a task type suspends in an eager first step, start the next
+# this many tasks of that type as plain Tasks: for a handler that awaits I/O, the
+# inline attempt costs more than it saves.
+EAGER_BACKOFF = 64
+EAGER_MEMO_TYPES = 1024  # task types remembered for that (producers choose them)
 UNKNOWN_MEMO_BYTES = 64 * 1024  # unknown task types remembered (to warn once each)
 _CLIPPED = " ... [truncated]"
 
@@ -166,6 +176,9 @@ class Executor:
         self.pool = ThreadPool(concurrency, loop, self._thread_done)
         self._unknown: set[str] = set()
         self._unknown_bytes = 0
+        self._lazy: dict[str, int] = {}  # task type -> plain starts left (EAGER_BACKOFF)
+        if sys.version_info[:2] == (3, 11):
+            self._eager = EagerStarter(loop)
 
     def start(self, running: Running) -> None:
         running.ctx.state = self.app.state
@@ -179,7 +192,7 @@ class Executor:
             return
         if route.is_async:
             running.is_async = True
-            running.atask = self.loop.create_task(self._run_async(route, running))
+            self._start_async(route, running)
         else:
             running.thread_done = False
             self.pool.submit(route, running)
@@ -199,10 +212,39 @@ class Executor:
             self._unknown_bytes += size
         return True
 
+    def _start_async(self, route: Route, running: Running) -> None:
+        """Start an ``async def`` handler: eagerly (its first step inline, no Task if it
+        ends there) unless its task type's handlers were seen to suspend lately."""
+        coro = self._run_async(route, running)
+        if sys.version_info >= (3, 12):
+            task = asyncio.Task(coro, loop=self.loop, eager_start=True)
+            if not task.done():
+                running.atask = task
+            return
+        if sys.version_info < (3, 11):
+            running.atask = self.loop.create_task(coro)
+            return
+        lazy = self._lazy
+        task_type = running.msg.type
+        skip = lazy.get(task_type)
+        if skip:
+            lazy[task_type] = skip - 1
+            running.atask = self.loop.create_task(coro)
+            return
+        atask = self._eager.start(coro)
+        if atask is not None and not atask.done():
+            running.atask = atask
+            if len(lazy) >= EAGER_MEMO_TYPES:
+                lazy.clear()
+            lazy[task_type] = EAGER_BACKOFF
+
     async def _run_async(self, route: Route, running: Running) -> None:
         exc: BaseException | None = None
         try:
-            await run_async(route, IncomingTask(running.msg), running.ctx)
+            if route.middleware:
+                await run_async(route, IncomingTask(running.msg), running.ctx)
+            else:  # what run_async does then, one coroutine frame less per task
+                await route.fn(IncomingTask(running.msg), running.ctx)
         except asyncio.CancelledError:
             exc = interruption_error(running)
         except Exception as err:
@@ -221,6 +263,164 @@ class Executor:
 
     def stop(self) -> None:
         self.pool.stop()
+
+
+if sys.version_info[:2] == (3, 11):
+    from asyncio import futures as _futures
+    from asyncio import tasks as _tasks
+
+    _current_task = _tasks._current_tasks.get  # current_task(loop) without its frame
+    _enter_task = _tasks._enter_task
+    _leave_task = _tasks._leave_task
+    _register_task = _tasks._register_task
+
+    class _FirstStepTask(_tasks._PyTask):  # type: ignore[name-defined,misc]
+        """The Task a handler sees (``asyncio.current_task()``) during its inline first
+        step. It is the stdlib's pure-Python Task, set up without a scheduled step:
+        a handler that keeps a reference to it (``asyncio.timeout``, a TaskGroup, its
+        own code) finds it run on as the handler's Task; one nobody kept is reused.
+        """
+
+        # The fields _PyFuture/_PyTask.__init__ would set (3.11), as class defaults.
+        _must_cancel = False
+        _fut_waiter = None
+        _num_cancels_requested = 0
+        _name: str | None = None
+        _log_destroy_pending = False  # a spare is never run; set once it is a task
+
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            self._loop = loop
+            self._callbacks: list[Any] = []
+            self._coro: Any = None
+            self._context: contextvars.Context | None = None
+
+        def get_name(self) -> str:
+            if self._name is None:  # named on first use, as a Task is at creation
+                self._name = f"Task-{_tasks._task_name_counter()}"
+            return self._name
+
+    # The references to an unobserved spare during EagerStarter.start: the starter's
+    # attribute, the local variable and getrefcount's argument.
+    _UNOBSERVED = 3
+    _DONE = object()  # the first step ended the coroutine
+
+    class EagerStarter:
+        """Eager start of coroutines on 3.11 (what 3.12's eager task factory does).
+
+        The first step runs inline with a spare ``_FirstStepTask`` as the current
+        task, in a copy of the current context. A coroutine that finishes there
+        needs no Task. One that suspends is continued by a Task: a C ``asyncio.Task``
+        if nothing kept a reference to the spare (nobody can tell the two apart),
+        else the spare itself, registered and scheduled. Either Task's first step
+        waits on what the coroutine awaits (``_resume``).
+        """
+
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            self.loop = loop
+            self.spare = _FirstStepTask(loop)
+            # asyncio's debug mode records where each Task was created: not here.
+            self.debug = loop.get_debug()
+
+        def start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | None:
+            """Run ``coro``'s first step now; returns the Task continuing it (None if
+            it finished without a Task)."""
+            loop = self.loop
+            spare = self.spare
+            outer = _current_task(loop)
+            if self.debug or outer is spare:  # debug mode records Task origins; nested
+                return loop.create_task(coro)
+            ctx = contextvars.copy_context()
+            spare._coro = coro
+            spare._context = ctx
+            if outer is not None:
+                _leave_task(loop, outer)
+            _enter_task(loop, spare)
+            error: BaseException | None = None
+            try:
+                yielded = ctx.run(coro.send, None)
+            except StopIteration as stop:
+                yielded = _DONE
+                value = stop.value
+            except BaseException as exc:
+                yielded = _DONE
+                error = exc
+            finally:
+                _leave_task(loop, spare)
+                if outer is not None:
+                    _enter_task(loop, outer)
+            observed = (
+                sys.getrefcount(spare) > _UNOBSERVED
+                or spare._must_cancel
+                or spare._num_cancels_requested
+                or spare._callbacks
+                or spare._name is not None
+                or _weakref_count(spare)
+            )
+            if yielded is _DONE:
+                if error is None and not observed:
+                    spare._coro = spare._context = None  # reused for the next start
+                    return None
+                self.spare = _FirstStepTask(loop)  # it is a task of its own now
+                return _finish(spare, error, value if error is None else None)
+            rest = _resume(coro, yielded)
+            rest.send(None)  # to its first yield: a throw from now on reaches coro
+            if not observed:
+                spare._coro = spare._context = None
+                return asyncio.Task(rest, loop=loop, context=ctx)
+            self.spare = _FirstStepTask(loop)
+            spare._coro = rest
+            spare._log_destroy_pending = True
+            loop.call_soon(spare._Task__step, context=ctx)
+            _register_task(spare)
+            return spare
+
+    def _finish(task: _FirstStepTask, error: BaseException | None, value: Any) -> _FirstStepTask:
+        """End ``task`` the way ``Task.__step`` ends one whose coroutine returned or raised."""
+        if error is None:
+            if task._must_cancel:  # cancelled right before it returned
+                task._must_cancel = False
+                _futures._PyFuture.cancel(task, msg=task._cancel_message)
+            else:
+                _futures._PyFuture.set_result(task, value)
+        elif isinstance(error, asyncio.CancelledError):
+            task._cancelled_exc = error
+            _futures._PyFuture.cancel(task)
+        else:
+            _futures._PyFuture.set_exception(task, error)
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise error
+        return task
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    """The rest of ``coro``, whose first step ran inline and yielded ``yielded``.
+
+    Primed by one ``send(None)`` before a Task runs it. The Task's first step then
+    gets ``yielded`` and waits on it (or, for a bare ``yield``, steps again), as if
+    its own step had run ``coro``; the next send resumes ``coro``. A throw (a
+    cancel) at either point goes into ``coro``, where it awaits.
+    """
+    waiting = False
+    try:
+        yield  # primed here
+        waiting = True
+        yield yielded
+    except BaseException as exc:
+        if not waiting and isinstance(yielded, asyncio.Future):
+            yielded.cancel()  # as Task.cancel does with the future it waits on
+        while True:  # deliver into coro; it may yield again (cleanup awaits)
+            try:
+                value = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                yield value
+            except BaseException as again:
+                exc = again
+                continue
+            break
+    return (yield from coro)  # type: ignore[misc]
 
 
 def describe(exc: BaseException) -> str:
