@@ -22,6 +22,7 @@ from fastq.rdb.conn import AsyncConn, Call, SyncConn
 from fastq.rdb.enqueue import (
     DEFAULT_WAKE_TOKENS,
     Plan,
+    Requests,
     check_published,
     enqueue_call,
     finish_many,
@@ -31,7 +32,7 @@ from fastq.rdb.enqueue import (
     publish_calls,
 )
 from fastq.rdb.flow import AsyncWaiter, Waiter
-from fastq.task import Prepared, Task, TaskInfo, new_task_ids, prepare
+from fastq.task import Prepared, Task, TaskInfo, TaskState, new_task_ids, prepare
 from fastq.waiting import DEFAULT_RESULT_RETENTION, wait_async, wait_sync
 
 # How long enqueue(..., wait_replicas=n) waits for the replicas' confirmations.
@@ -64,6 +65,8 @@ class _Producer:
         return {**overrides, "retention": self._retention}
 
     def _prepare_one(self, task: Task, options: Mapping[str, Any]) -> Prepared:
+        if not options and self._retention is None:  # the common case: nothing to merge
+            return prepare(task, options, time.time_ns(), self._max_bytes)
         options, keep = _result_option(options)
         overrides = normalize_options(options) if options else options
         if self._retention is not None:
@@ -174,6 +177,7 @@ class Client(_Producer):
     ) -> None:
         super().__init__(redis_url, max_payload_bytes, wake_tokens)
         self._conn = SyncConn(self.config)
+        self._requests = Requests(wake_tokens)
         self._waiter: Waiter | None = None
 
     def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
@@ -196,11 +200,14 @@ class Client(_Producer):
         """
         wait = int(options.pop("wait_replicas", 0) or 0) if options else 0
         p = self._prepare_one(task, options)
+        if p.queue in self._published and not wait:
+            if self._conn.wire and p.state is TaskState.PENDING and not p.unique_ttl:
+                # The hot path: the request's bytes built in one go, on a kept socket.
+                return finish_one(p, self._conn.call_request(self._requests.enqueue(p)))
+            return finish_one(p, self._conn.call(enqueue_call(p, self._wake_tokens)))
         call = enqueue_call(p, self._wake_tokens)
         if wait > 0:
             return self._enqueue_replicated(p, call, wait)
-        if p.queue in self._published:
-            return finish_one(p, self._conn.call(call))
         return self._finish_first(p, self._conn.call_many([*publish_calls((p.queue,)), call]))
 
     def _enqueue_replicated(self, p: Prepared, call: Call, replicas: int) -> TaskInfo:

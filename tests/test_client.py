@@ -349,6 +349,43 @@ def test_redis_down_raises_broker_connection_error_without_password() -> None:
     assert "***" in exc.value.target
 
 
+def test_killed_connection_is_replaced_and_nothing_is_lost(client: Client, r: redis.Redis) -> None:
+    """Redis dropping the producer's kept connection (CLIENT KILL, an idle timeout)
+    costs nothing: the next enqueue dials again, on every path."""
+    first = client.enqueue(Task("x"))
+    client.enqueue_many([Task("x"), Task("y", process_in=5)])
+    for i in range(2):
+        r.client_kill_filter(_type="normal", skipme=True)
+        client.enqueue(Task("x"))
+        client.enqueue(Task("u", b"%d" % i), unique=60)
+        client.enqueue_many([Task("x"), Task("y", process_in=5)])
+    assert r.llen(keys.pending_key("default")) == 1 + 1 + 2 * 3
+    assert r.exists(keys.task_key("default", first.id))
+    with pytest.raises(TaskIDConflictError):  # a conflict is still told apart
+        client.enqueue(Task("x"), task_id=first.id)
+
+
+def test_redis_restart_gives_a_clear_error_then_works(redis_server: RedisServer) -> None:
+    """While Redis is down an enqueue raises BrokerConnectionError (nothing is half
+    written); once it is back, the same client enqueues again."""
+    redis_server.flush()
+    with Client(redis_server.url) as c:
+        c.enqueue(Task("x"))
+        redis_server.stop()
+        try:
+            with pytest.raises(BrokerConnectionError):
+                c.enqueue(Task("x"))
+        finally:
+            redis_server.start()
+        info = c.enqueue(Task("x"))  # scripts loaded again on the new server
+    raw = redis.Redis(port=redis_server.port)
+    try:
+        assert raw.lrange(keys.pending_key("default"), 0, -1) == [info.id.encode()]
+    finally:
+        raw.flushall()
+        raw.close()
+
+
 def test_url_from_environment(
     redis_url: str, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,6 +47,7 @@ from fastq.errors import (
     BrokerOutOfMemoryError,
     BrokerReadOnlyError,
 )
+from fastq.rdb import wire
 from fastq.rdb.topology import async_client, async_node_client, is_cluster, sync_client
 from fastq.redact import redact_text
 
@@ -150,6 +151,15 @@ def _pack(conn: redis.connection.AbstractConnection, args: tuple[Any, ...]) -> l
     return list(conn.pack_command(*args))
 
 
+def _wire_roundtrip(w: wire.WireConn, request: bytes) -> Any:
+    """One request on ``w``; a lost connection is retried under redis-py's policy
+    (a fresh connection, backing off), as redis-py's own commands are."""
+    try:
+        return w.roundtrip(request)
+    except (RedisConnectionError, RedisTimeoutError):
+        return w.conn.retry.call_with_retry(lambda: w.roundtrip(request), lambda e: w.close())
+
+
 class FastPackConnection(aioredis.Connection):
     """An asyncio TCP connection that packs commands with hiredis (redis-py's asyncio
     packer copies its buffer per argument; an ack batch has ~600 arguments)."""
@@ -205,6 +215,7 @@ _SYNC_CONNS: weakref.WeakSet[SyncConn] = weakref.WeakSet()
 def _forget_after_fork() -> None:
     for c in list(_SYNC_CONNS):
         c._idle = []  # the parent's sockets: never used (nor closed) by the child
+        c._idle_wire = []
         c._lock = threading.Lock()
 
 
@@ -217,6 +228,8 @@ class SyncConn:
     Script calls use their own small free list of connections rather than
     redis-py's pool, whose per-checkout pid checks and "unread data" poll cost
     three system calls per enqueue; a fork hook drops them in the child instead.
+    On one server over plain TCP or a unix socket those connections are
+    ``WireConn`` (fastq/rdb/wire.py): prebuilt requests, hiredis replies.
     """
 
     def __init__(self, config: RedisConfig) -> None:
@@ -229,7 +242,9 @@ class SyncConn:
         # current master (a bare connection would dial its default host).
         self.cluster = is_cluster(config)
         self._fast = config.topology == "single"
+        self.wire = self._fast and wire.usable(self.redis.connection_pool.connection_class)
         self._idle: list[redis.connection.AbstractConnection] = []
+        self._idle_wire: list[wire.WireConn] = []
         self._lock = threading.Lock()
         _SYNC_CONNS.add(self)
 
@@ -244,6 +259,33 @@ class SyncConn:
     def _checkin(self, conn: redis.connection.AbstractConnection) -> None:
         with self._lock:
             self._idle.append(conn)
+
+    def _checkout_wire(self) -> wire.WireConn:
+        with self._lock:
+            if self._idle_wire:
+                return self._idle_wire.pop()
+        pool = self.redis.connection_pool
+        return wire.WireConn(pool.connection_class(**pool.connection_kwargs))
+
+    def _checkin_wire(self, w: wire.WireConn) -> None:
+        with self._lock:
+            self._idle_wire.append(w)
+
+    def call_request(self, request: bytes) -> Any:
+        """Run one script call given as its RESP bytes, built ahead
+        (``fastq._core.enqueue_request``), as ``call`` does. Only when ``wire``."""
+        w = self._checkout_wire()
+        try:
+            with translate_errors(self.target):
+                reply = _wire_roundtrip(w, request)
+                if _is_noscript(reply):  # Redis restarted or was flushed
+                    self.load_scripts()
+                    reply = _wire_roundtrip(w, request)
+                if isinstance(reply, BaseException):
+                    raise reply
+        finally:
+            self._checkin_wire(w)
+        return reply
 
     def load_scripts(self) -> None:
         """Load every script into Redis's script cache (one round trip)."""
@@ -273,7 +315,9 @@ class SyncConn:
         todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
             with translate_errors(self.target):
-                if not self._fast:
+                if self.wire:
+                    got = self._wire_stream(calls, todo, overlap)
+                elif not self._fast:
                     got = self._pipeline(calls, todo, overlap)
                 else:
                     got = self._stream(calls, todo, overlap)
@@ -345,6 +389,33 @@ class SyncConn:
         finally:
             self._checkin(conn)
 
+    def _wire_stream(
+        self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
+    ) -> list[Any]:
+        # The same pipeline as _stream, on a WireConn.
+        w = self._checkout_wire()
+        try:
+            chunks: list[bytes] = []
+            buf: list[bytes] = []
+            size = 0
+            for i in todo:
+                for part in _pack(w.conn, _evalsha_args(calls[i])):
+                    buf.append(part)
+                    size += len(part)
+                if size >= _SEND_BYTES:
+                    chunks.append(b"".join(buf))
+                    buf, size = [], 0
+            if buf:
+                chunks.append(b"".join(buf))
+            try:
+                return w.pipeline(chunks, len(todo), overlap)
+            except (RedisConnectionError, RedisTimeoutError):
+                return w.conn.retry.call_with_retry(  # type: ignore[no-any-return]
+                    lambda: w.pipeline(chunks, len(todo)), lambda e: w.close()
+                )
+        finally:
+            self._checkin_wire(w)
+
     def call_and_wait(self, call: Call, replicas: int, timeout_ms: int) -> tuple[Any, int]:
         """Run ``call``, then Redis ``WAIT replicas timeout_ms`` on the same
         connection (WAIT counts that connection's writes); returns the script's
@@ -373,8 +444,11 @@ class SyncConn:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            idle_wire, self._idle_wire = self._idle_wire, []
         for conn in idle:
             conn.disconnect()
+        for w in idle_wire:
+            w.close()
         self.redis.close()
 
 

@@ -1,0 +1,143 @@
+"""Kept connections for the producer's fast path: prebuilt requests out, hiredis in.
+
+A blocking enqueue spent most of its client CPU in redis-py's per-command layers
+(argument packing, the retry wrapper, the parser's buffer handling) and in two
+``poll`` calls CPython makes before every ``send``/``recv`` on a socket with a
+timeout. ``WireConn`` keeps what redis-py does well (dialing and the handshake:
+AUTH, SELECT, HELLO, client name) and does the rest itself:
+
+- the socket is put in blocking mode with ``SO_SNDTIMEO``/``SO_RCVTIMEO`` set to the
+  configured socket timeout, so the kernel enforces the timeout without a ``poll``;
+- requests are bytes built ahead (``fastq._core.enqueue_request``, or hiredis'
+  ``pack_command``), sent with one ``sendall``;
+- replies are read into one reusable buffer and parsed by hiredis' ``Reader``, with
+  redis-py's error classes (``NOSCRIPT``, ``OOM``, ``READONLY``...) returned in place.
+
+Failures raise redis-py's ``ConnectionError``/``TimeoutError``, so callers keep
+redis-py's retry policy and fastq's error mapping. Used only for plain TCP and unix
+sockets on the single-server topology (``usable``); everything else goes through
+redis-py as before.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import hiredis
+import redis
+from redis._parsers.base import BaseParser
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+_READ_SIZE = 64 * 1024
+
+
+def usable(conn_class: type) -> bool:
+    """Whether connections of ``conn_class`` may take the fast path (plain TCP or unix
+    socket: no TLS layer between fastq and the socket)."""
+    return conn_class is redis.Connection or conn_class is redis.UnixDomainSocketConnection
+
+
+def _reader() -> hiredis.Reader:
+    # Error replies come back as redis-py's exception instances (not raised).
+    return hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
+
+
+class WireConn:
+    """One connection: redis-py's ``Connection`` dials it, fastq does the I/O.
+
+    Args:
+        conn: an unconnected redis-py connection carrying the pool's options.
+    """
+
+    __slots__ = ("buf", "conn", "reader", "sock")
+
+    def __init__(self, conn: redis.connection.AbstractConnection) -> None:
+        self.conn = conn
+        self.sock: socket.socket | None = None
+        self.reader = _reader()
+        self.buf = bytearray(_READ_SIZE)
+
+    def open(self) -> socket.socket:
+        """Dial and hand-shake (redis-py, with its retry policy), then go blocking."""
+        conn = self.conn
+        conn.connect()
+        sock: socket.socket | None = conn._sock
+        if sock is None:  # pragma: no cover - connect() raises instead
+            raise RedisConnectionError("no socket after connect")
+        timeout = sock.gettimeout()
+        sock.settimeout(None)
+        if timeout:
+            tv = struct.pack("@ll", int(timeout), int((timeout % 1) * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        self.reader = _reader()  # nothing left over from a dropped connection
+        self.sock = sock
+        return sock
+
+    def close(self) -> None:
+        self.sock = None
+        self.conn.disconnect()
+
+    def roundtrip(self, request: bytes) -> Any:
+        """Send one request, return its reply (an error reply as an exception instance)."""
+        sock = self.sock or self.open()
+        reader = self.reader
+        try:
+            sock.sendall(request)
+            reply = reader.gets()
+            while reply is False:
+                reply = self._more(sock, reader)
+        except OSError as exc:
+            raise self._lost(exc) from exc
+        except BaseException:  # a bad reply, an interrupt: replies may be left unread
+            self.close()
+            raise
+        return reply
+
+    def pipeline(self, requests: Sequence[bytes], n_replies: int, between: Any = None) -> list[Any]:
+        """Send ``requests`` (chunks of one pipeline), call ``between()`` if given while
+        Redis works, then read ``n_replies`` replies in order."""
+        sock = self.sock or self.open()
+        reader = self.reader
+        out: list[Any] = []
+        try:
+            for chunk in requests:
+                sock.sendall(chunk)
+            if between is not None:
+                between()
+            while len(out) < n_replies:
+                reply = reader.gets()
+                while reply is False:
+                    reply = self._more(sock, reader)
+                out.append(reply)
+        except OSError as exc:
+            raise self._lost(exc) from exc
+        except BaseException:
+            self.close()
+            raise
+        return out
+
+    def _more(self, sock: socket.socket, reader: hiredis.Reader) -> Any:
+        n = sock.recv_into(self.buf)
+        if not n:
+            raise ConnectionResetError("Connection closed by server.")
+        reader.feed(self.buf, 0, n)  # type: ignore[arg-type]  # any buffer will do
+        return reader.gets()
+
+    def _lost(self, exc: OSError) -> Exception:
+        """redis-py's error for a failed socket call (the connection is dropped)."""
+        self.close()
+        if isinstance(exc, (BlockingIOError, socket.timeout)):  # SO_RCVTIMEO/SO_SNDTIMEO ran out
+            return RedisTimeoutError("Timeout reading from socket")
+        return RedisConnectionError(f"Error while reading from {self._where()}: {exc}")
+
+    def _where(self) -> str:
+        path = getattr(self.conn, "path", None)
+        if path:
+            return str(path)
+        return f"{getattr(self.conn, 'host', '?')}:{getattr(self.conn, 'port', '?')}"
