@@ -2,8 +2,9 @@
 
 Starts its own private redis-server (the test harness's launcher), so it never
 touches a Redis someone else runs. Prints the median of several runs: the wall-clock
-rate, and a CPU rate (tasks / (this process's CPU time + redis-server's CPU time))
-that stays meaningful on a machine shared with other work.
+rate, a CPU rate (tasks / (this process's CPU time + redis-server's CPU time)) and
+the client's own CPU per task (user + system), the two that stay meaningful on a
+machine shared with other work.
 
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
                                    [--concurrent 50000] [--only-async]
@@ -58,20 +59,24 @@ class Meter:
 
     def rates(
         self, runs: int, n: int, once: Callable[[], Timing], reset: Callable[[], None]
-    ) -> tuple[float, float]:
-        """Median tasks/s (wall, CPU) over ``runs`` runs of ``once``."""
-        wall, cpu = [], []
+    ) -> tuple[float, float, float]:
+        """Median tasks/s (wall, CPU) and client CPU us/task over ``runs`` runs of ``once``."""
+        wall, cpu, client = [], [], []
         for _ in range(runs):
             reset()
             s0 = self.server_cpu()
             elapsed, client_cpu = once()
             wall.append(n / elapsed)
             cpu.append(n / (client_cpu + self.server_cpu() - s0))
-        return statistics.median(wall), statistics.median(cpu)
+            client.append(client_cpu / n * 1e6)
+        return statistics.median(wall), statistics.median(cpu), statistics.median(client)
 
 
-def show(label: str, rates: tuple[float, float]) -> None:
-    print(f"{label:<30} {rates[0]:>10,.0f} tasks/s   (CPU rate {rates[1]:>10,.0f} tasks/s)")
+def show(label: str, rates: tuple[float, float, float]) -> None:
+    print(
+        f"{label:<30} {rates[0]:>10,.0f} tasks/s   (CPU rate {rates[1]:>10,.0f} tasks/s,"
+        f" client CPU {rates[2]:>5.1f} us/task)"
+    )
 
 
 def bench_sync_one_by_one(client: Client, n: int) -> Timing:

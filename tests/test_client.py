@@ -451,3 +451,21 @@ def test_enqueue_many_keeps_pending_order_across_paths(client: Client, r: redis.
     infos = client.enqueue_many(tasks)
     pending = [i.id for i in infos if i.state is TaskState.PENDING]
     assert r.lrange(keys.pending_key("default"), 0, -1) == [i.encode() for i in reversed(pending)]
+
+
+def test_a_stalled_redis_times_out_with_a_clear_error(redis_url: str, r: redis.Redis) -> None:
+    """A Redis that takes the request but never answers (CLIENT PAUSE) fails the
+    enqueue after the socket timeout. A timed-out call is not sent again (Redis may
+    still run it): sent again, it would have gone through once the pause ended."""
+    with Client(RedisConfig(url=redis_url, socket_timeout=0.3)) as c:
+        c.enqueue(Task("x"))
+        r.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+        try:
+            with pytest.raises(BrokerConnectionError):
+                c.enqueue(Task("x"))
+        finally:
+            r.execute_command("CLIENT", "UNPAUSE")
+        c.enqueue(Task("x"))
+    # The timed-out call ran at most once: Redis may still run what a client that
+    # hung up had sent.
+    assert r.llen(keys.pending_key("default")) in (2, 3)

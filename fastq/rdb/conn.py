@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import (
@@ -151,13 +152,26 @@ def _pack(conn: redis.connection.AbstractConnection, args: tuple[Any, ...]) -> l
     return list(conn.pack_command(*args))
 
 
+def pack_call(call: Call) -> bytes:
+    """A script call as RESP bytes, for ``AsyncConn.call_parts``."""
+    packed: bytes = hiredis.pack_command(_evalsha_args(call))
+    return packed
+
+
+def _dropped(exc: Exception) -> bool:
+    """A lost connection (retried), not a timeout: Redis may still run a timed-out call."""
+    return not isinstance(exc, RedisTimeoutError)
+
+
 def _wire_roundtrip(w: wire.WireConn, request: bytes) -> Any:
-    """One request on ``w``; a lost connection is retried under redis-py's policy
+    """One request on ``w``; a dropped connection is retried under redis-py's policy
     (a fresh connection, backing off), as redis-py's own commands are."""
     try:
         return w.roundtrip(request)
-    except (RedisConnectionError, RedisTimeoutError):
-        return w.conn.retry.call_with_retry(lambda: w.roundtrip(request), lambda e: w.close())
+    except RedisConnectionError:
+        return w.conn.retry.call_with_retry(
+            lambda: w.roundtrip(request), lambda e: w.close(), is_retryable=_dropped
+        )
 
 
 class FastPackConnection(aioredis.Connection):
@@ -275,14 +289,17 @@ class SyncConn:
         """Run one script call given as its RESP bytes, built ahead
         (``fastq._core.enqueue_request``), as ``call`` does. Only when ``wire``."""
         w = self._checkout_wire()
-        try:
-            with translate_errors(self.target):
+        try:  # translate_errors, inlined: this is the per-enqueue path
+            reply = _wire_roundtrip(w, request)
+            if type(reply) is not int and _is_noscript(reply):  # Redis restarted or was flushed
+                self.load_scripts()
                 reply = _wire_roundtrip(w, request)
-                if _is_noscript(reply):  # Redis restarted or was flushed
-                    self.load_scripts()
-                    reply = _wire_roundtrip(w, request)
-                if isinstance(reply, BaseException):
-                    raise reply
+            if isinstance(reply, BaseException):
+                raise reply
+        except NoScriptError:
+            raise
+        except (RedisError, OSError) as exc:
+            raise broker_error(exc, self.target) from exc
         finally:
             self._checkin_wire(w)
         return reply
@@ -409,9 +426,11 @@ class SyncConn:
                 chunks.append(b"".join(buf))
             try:
                 return w.pipeline(chunks, len(todo), overlap)
-            except (RedisConnectionError, RedisTimeoutError):
+            except RedisConnectionError:
                 return w.conn.retry.call_with_retry(  # type: ignore[no-any-return]
-                    lambda: w.pipeline(chunks, len(todo)), lambda e: w.close()
+                    lambda: w.pipeline(chunks, len(todo)),
+                    lambda e: w.close(),
+                    is_retryable=_dropped,
                 )
         finally:
             self._checkin_wire(w)
@@ -463,6 +482,40 @@ class AsyncConn:
         self._node_clients: dict[str, aioredis.Redis] = {}  # wait_replicas on a cluster
         if not self.cluster:
             use_fast_packer(self.redis)
+        # One server over plain TCP or a unix socket: script calls built as RESP
+        # bytes ahead go out on one pipelined connection (fastq/rdb/wire.py).
+        pool = self.redis.connection_pool
+        self.wire: wire.AsyncWire | None = None
+        plain = pool.connection_class is FastPackConnection or wire.usable(pool.connection_class)
+        if config.topology == "single" and plain:
+            self.wire = wire.AsyncWire(pool, config.socket_timeout)
+
+    async def call_parts(self, parts: Sequence[bytes]) -> list[Any]:
+        """Run script calls given as RESP bytes, one part per call (only when ``wire``),
+        in one round trip; replies in order, error replies in place, as ``call_many``.
+        After NOSCRIPT the scripts are loaded and only those calls sent again."""
+        assert self.wire is not None
+        replies: list[Any] = [None] * len(parts)
+        todo = list(range(len(parts)))
+        for attempt in range(2):
+            data = parts[todo[0]] if len(todo) == 1 else b"".join(parts[i] for i in todo)
+            with translate_errors(self.target):
+                got = await self._wire_request(data, len(todo))
+            todo = _merge_replies(replies, todo, got, retry=attempt == 0)
+            if not todo:
+                break
+            await self.load_scripts()
+        return replies
+
+    async def _wire_request(self, data: bytes, n: int) -> list[Any]:
+        assert self.wire is not None
+        try:
+            return await self.wire.request(data, n)
+        except RedisConnectionError:
+            # Dropped (a restart, CLIENT KILL, an idle timeout): once more on a fresh
+            # connection, as redis-py's pool replaces a dead connection at checkout.
+            # Not after a timeout: Redis may still be running the calls.
+            return await self.wire.request(data, n)
 
     async def load_scripts(self) -> None:
         with translate_errors(self.target):
@@ -470,10 +523,18 @@ class AsyncConn:
                 for s in scripts.all_scripts().values():
                     await self.redis.script_load(s.source)
                 return
-            pipe = self.redis.pipeline(transaction=False)
-            for s in scripts.all_scripts().values():
-                pipe.execute_command("SCRIPT", "LOAD", s.source)
-            await pipe.execute()
+            for attempt in range(2):
+                pipe = self.redis.pipeline(transaction=False)
+                for s in scripts.all_scripts().values():
+                    pipe.execute_command("SCRIPT", "LOAD", s.source)
+                try:
+                    await pipe.execute()
+                    return
+                except RedisConnectionError:
+                    # After a restart (the usual reason for NOSCRIPT) the pool's idle
+                    # connection is dead; it was dropped, so a second try dials anew.
+                    if attempt:
+                        raise
 
     async def call(self, call: Call) -> Any:
         with translate_errors(self.target):
@@ -527,6 +588,8 @@ class AsyncConn:
             return bool(await self.redis.ping())
 
     async def close(self) -> None:
+        if self.wire is not None:
+            self.wire.close()
         for client in self._node_clients.values():
             await client.aclose()
         await self.redis.aclose()

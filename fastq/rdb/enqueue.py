@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from fastq import keys, scripts
 from fastq._core import enqueue_batch_request, enqueue_request
 from fastq.errors import BrokerError, DuplicateTaskError, FastqError, TaskIDConflictError
-from fastq.rdb.conn import ArgT, Call, broker_error
+from fastq.rdb.conn import ArgT, Call, broker_error, pack_call
 from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared
 
 # Wake tokens kept per queue: enough to wake that many idle workers at once while
@@ -238,6 +238,28 @@ def plan_many(
         if batch:
             flush(queue, batch)
     return Plan(calls, n_publish, covers)
+
+
+def wire_plan(
+    prepared: Sequence[Prepared], requests: Requests, wake_tokens: int = DEFAULT_WAKE_TOKENS
+) -> tuple[list[bytes], Plan]:
+    """``plan_many(prepared, ())`` with each call as RESP bytes (queues already
+    published). Plain pending tasks of one queue, a coalesced batch's usual content,
+    are written by the compiled core; any other mix is planned and packed call by call.
+    """
+    queue = prepared[0].queue
+    if all(
+        p.state is TaskState.PENDING and not p.unique_ttl and p.queue == queue for p in prepared
+    ):
+        parts: list[bytes] = []
+        covers: list[int | list[int]] = []
+        for i in range(0, len(prepared), BATCH_SIZE):
+            chunk = prepared[i : i + BATCH_SIZE]
+            parts.append(requests.enqueue_batch(queue, chunk))
+            covers.append(list(range(i, i + len(chunk))))
+        return parts, Plan([], 0, covers)
+    plan = plan_many(prepared, (), wake_tokens)
+    return [pack_call(c) for c in plan.calls], plan
 
 
 def infos_for(prepared: Sequence[Prepared]) -> list[TaskInfo]:

@@ -17,10 +17,16 @@ Failures raise redis-py's ``ConnectionError``/``TimeoutError``, so callers keep
 redis-py's retry policy and fastq's error mapping. Used only for plain TCP and unix
 sockets on the single-server topology (``usable``); everything else goes through
 redis-py as before.
+
+``AsyncWire`` is the asyncio counterpart for ``AsyncClient``: one pipelined
+connection whose requests go out as they come and whose replies are matched to
+them in order, with no pool checkout or pipeline object per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import socket
 import struct
 from collections.abc import Sequence
@@ -28,6 +34,7 @@ from typing import Any
 
 import hiredis
 import redis
+import redis.asyncio as aioredis
 from redis._parsers.base import BaseParser
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
@@ -39,7 +46,12 @@ _READ_SIZE = 64 * 1024
 def usable(conn_class: type) -> bool:
     """Whether connections of ``conn_class`` may take the fast path (plain TCP or unix
     socket: no TLS layer between fastq and the socket)."""
-    return conn_class is redis.Connection or conn_class is redis.UnixDomainSocketConnection
+    return conn_class in (
+        redis.Connection,
+        redis.UnixDomainSocketConnection,
+        aioredis.Connection,
+        aioredis.UnixDomainSocketConnection,
+    )
 
 
 def _reader() -> hiredis.Reader:
@@ -141,3 +153,125 @@ class WireConn:
         if path:
             return str(path)
         return f"{getattr(self.conn, 'host', '?')}:{getattr(self.conn, 'port', '?')}"
+
+
+class _Waiter:
+    """A request's future and the replies it still expects."""
+
+    __slots__ = ("fut", "left", "replies")
+
+    def __init__(self, fut: asyncio.Future[list[Any]], n: int) -> None:
+        self.fut = fut
+        self.left = n
+        self.replies: list[Any] = []
+
+
+class _Protocol(asyncio.Protocol):
+    """Reads replies of pipelined requests in order and hands each request its own."""
+
+    def __init__(self, transport: asyncio.Transport, keep: object) -> None:
+        self.transport = transport
+        # The redis-py connection and its StreamWriter: CPython 3.11.5+ closes a
+        # transport when its StreamWriter is garbage-collected.
+        self.keep = keep
+        self.reader = _reader()
+        self.waiters: collections.deque[_Waiter] = collections.deque()
+        self.lost: Exception | None = None
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        reader.feed(data)
+        waiters = self.waiters
+        try:
+            reply = reader.gets()
+            while reply is not False:
+                w = waiters[0]
+                w.replies.append(reply)
+                w.left -= 1
+                if not w.left:
+                    waiters.popleft()
+                    if not w.fut.done():  # its caller may have been cancelled
+                        w.fut.set_result(w.replies)
+                reply = reader.gets()
+        except Exception as exc:  # a protocol error, or a reply nobody asked for
+            self.fail(RedisConnectionError(f"bad reply from Redis: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError(f"Connection closed by server: {exc or 'EOF'}"))
+
+    def fail(self, exc: Exception) -> None:
+        """Drop the connection: every request still waiting gets ``exc``."""
+        if self.lost is None:
+            self.lost = exc
+            self.transport.abort()
+        while self.waiters:
+            w = self.waiters.popleft()
+            if not w.fut.done():
+                w.fut.set_exception(exc)
+
+
+class AsyncWire:
+    """One pipelined asyncio connection: requests (RESP bytes) go out as they come,
+    replies are matched to them in order. redis-py's connection dials it and does
+    the handshake; then the transport's protocol becomes fastq's ``_Protocol``.
+
+    Args:
+        pool: the redis-py pool whose connection class and options are used.
+        timeout: seconds a request may wait for its replies (the socket timeout);
+            past it the connection is dropped and its requests fail.
+    """
+
+    def __init__(self, pool: aioredis.ConnectionPool, timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._proto: _Protocol | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def _connect(self) -> _Protocol:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            proto = self._proto
+            if proto is not None and proto.lost is None:
+                return proto  # another caller connected meanwhile
+            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            await conn.connect()
+            writer = conn._writer
+            if writer is None:  # pragma: no cover - connect() raises instead
+                raise RedisConnectionError("no transport after connect")
+            transport = writer.transport
+            conn._reader = conn._writer = None  # the transport is ours now
+            proto = _Protocol(transport, (conn, writer))  # type: ignore[arg-type]
+            transport.set_protocol(proto)
+            self._proto = proto
+            return proto
+
+    async def request(self, data: bytes, n_replies: int) -> list[Any]:
+        """Send ``data`` (``n_replies`` commands) and return their replies in order;
+        error replies come back in place as redis-py's exception instances."""
+        proto = self._proto
+        if proto is None or proto.lost is not None:
+            proto = await self._connect()
+        loop = asyncio.get_running_loop()
+        w = _Waiter(loop.create_future(), n_replies)
+        proto.waiters.append(w)
+        # No flow control: the request is already built, whole, in memory; the
+        # transport holds it until the socket takes it.
+        proto.transport.write(data)
+        if self._timeout is None:
+            return await w.fut
+        timer = loop.call_later(self._timeout, _time_out, proto, w)
+        try:
+            return await w.fut
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        if self._proto is not None:
+            self._proto.fail(RedisConnectionError("connection closed by the client"))
+            self._proto = None
+
+
+def _time_out(proto: _Protocol, w: _Waiter) -> None:
+    if not w.fut.done():
+        proto.fail(RedisTimeoutError("Timeout reading from socket"))
