@@ -323,7 +323,10 @@ class AsyncClient(_Producer):
             return info
         if p.queue in self._published:
             # Concurrent callers share batch calls (fastq/rdb/coalesce.py).
-            return await self._coalescer.enqueue(p)
+            fut = self._coalescer.queue(p)
+            if fut is not None:
+                return await fut
+            return await self._coalescer.send_alone(p)
         call = enqueue_call(p, self._wake_tokens)
         replies = await self._conn.call_many([*publish_calls((p.queue,)), call])
         return self._finish_first(p, replies)
