@@ -8,10 +8,11 @@ meaningful on a machine shared with other work. The system part is mostly the
 loopback send/receive and moves with the machine's load; the user part is fastq.
 
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
-                                   [--concurrent 50000] [--only-async]
+                                   [--concurrent 50000] [--only-async | --alternatives]
 
 "enqueue x100 coroutines" is 100 coroutines sharing one AsyncClient, each
-awaiting ``enqueue`` one task at a time.
+awaiting ``enqueue`` one task at a time. ``--alternatives`` compares the sync
+one-by-one loop with the same enqueue through plain redis-py.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 import redis  # noqa: E402
 from redis_harness import RedisServer  # noqa: E402
 
+from fastq import scripts  # noqa: E402
 from fastq.client import AsyncClient, Client  # noqa: E402
-from fastq.task import Task  # noqa: E402
+from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES  # noqa: E402
+from fastq.rdb.enqueue import enqueue_call, finish_one  # noqa: E402
+from fastq.task import Task, prepare  # noqa: E402
 
 PAYLOAD = b'{"user_id":12345,"template":"welcome","locale":"en"}'
 
@@ -138,6 +142,54 @@ def bench_many(client: Client, total: int, batch: int) -> Timing:
     return since(start)
 
 
+def bench_redispy_one_by_one(r: redis.Redis, n: int, pipeline: bool) -> Timing:
+    """fastq's prepare and reply handling around plain redis-py (hiredis parser):
+    ``evalsha`` per task, or a one-call pipeline per task."""
+    tasks = [Task("email:send", PAYLOAD) for _ in range(n)]
+    sha = scripts.get("enqueue").sha
+    start = clocks()
+    for t in tasks:
+        p = prepare(t, {}, time.time_ns(), DEFAULT_MAX_PAYLOAD_BYTES)
+        c = enqueue_call(p)
+        if pipeline:
+            pipe = r.pipeline(transaction=False)
+            pipe.evalsha(sha, len(c.keys), *c.keys, *c.args)
+            reply = pipe.execute()[0]
+        else:
+            reply = r.evalsha(sha, len(c.keys), *c.keys, *c.args)
+        finish_one(p, reply)
+    return since(start)
+
+
+def alternatives(url: str, raw: redis.Redis, runs: int, n: int) -> None:
+    """Sync one-by-one enqueue via fastq's Client and via plain redis-py, the variants
+    alternated within each run; medians of ``runs``."""
+    r = redis.Redis.from_url(url)
+    client = Client(url)
+    client.enqueue(Task("warmup"))  # load scripts, publish the queue
+    variants: list[tuple[str, Callable[[], Timing]]] = [
+        ("redis-py evalsha (hiredis):", lambda: bench_redispy_one_by_one(r, n, False)),
+        ("redis-py pipeline of one:", lambda: bench_redispy_one_by_one(r, n, True)),
+        ("fastq Client.enqueue:", lambda: bench_sync_one_by_one(client, n)),
+    ]
+    got: dict[str, list[Timing]] = {label: [] for label, _ in variants}
+    try:
+        for _ in range(runs):
+            for label, once in variants:
+                raw.flushall()
+                got[label].append(once())
+    finally:
+        client.close()
+        r.close()
+    for label, timings in got.items():
+        med = statistics.median
+        print(
+            f"{label:<30} {med(n / t[0] for t in timings):>10,.0f} tasks/s   (client CPU"
+            f" {med(t[1] for t in timings) / n * 1e6:>5.1f} us/task,"
+            f" user {med(t[2] for t in timings) / n * 1e6:>5.1f})"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -145,6 +197,11 @@ def main() -> None:
     ap.add_argument("--total", type=int, default=100_000, help="tasks per enqueue_many run")
     ap.add_argument("--concurrent", type=int, default=50_000, help="tasks per x100 run")
     ap.add_argument("--only-async", action="store_true", help="skip the enqueue_many rows")
+    ap.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="only sync one by one: fastq's Client against plain redis-py",
+    )
     args = ap.parse_args()
 
     server = RedisServer()
@@ -155,6 +212,9 @@ def main() -> None:
         def reset() -> None:
             raw.flushall()
 
+        if args.alternatives:
+            alternatives(server.url, raw, args.runs, args.one_by_one)
+            return
         meter = Meter(raw)
         with Client(server.url) as client:
             client.enqueue(Task("warmup"))  # load scripts, publish the queue

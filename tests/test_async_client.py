@@ -104,7 +104,7 @@ async def test_concurrent_enqueues(redis_url: str, r: redis.Redis) -> None:
     assert r.smembers(keys.ALL_QUEUES) == {b"default"}
 
 
-async def test_killed_connection_is_replaced_and_nothing_is_lost(
+async def test_async_killed_connection_is_replaced_and_nothing_is_lost(
     redis_url: str, r: redis.Redis
 ) -> None:
     """Redis dropping the producer's kept connection costs nothing: the next enqueue,
@@ -146,7 +146,9 @@ async def test_redis_restart_gives_every_caller_a_clear_error_then_works(
         raw.close()
 
 
-async def test_a_stalled_redis_times_out_with_a_clear_error(redis_url: str, r: redis.Redis) -> None:
+async def test_a_stalled_redis_fails_the_async_caller_with_a_clear_error(
+    redis_url: str, r: redis.Redis
+) -> None:
     """A Redis that accepts the request but never answers (here: paused by
     CLIENT PAUSE) fails the callers after the socket timeout, not never."""
     from fastq.config import RedisConfig

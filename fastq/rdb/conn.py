@@ -483,11 +483,12 @@ class AsyncConn:
             use_fast_packer(self.redis)
         # One server over plain TCP or a unix socket: script calls built as RESP
         # bytes ahead go out on one pipelined connection (fastq/rdb/wire.py).
-        pool = self.redis.connection_pool
         self.wire: wire.AsyncWire | None = None
-        plain = pool.connection_class is FastPackConnection or wire.usable(pool.connection_class)
-        if config.topology == "single" and plain:
-            self.wire = wire.AsyncWire(pool, config.socket_timeout)
+        if config.topology == "single":
+            pool = self.redis.connection_pool
+            cls = pool.connection_class
+            if cls is FastPackConnection or wire.usable(cls):
+                self.wire = wire.AsyncWire(pool, config.socket_timeout)
 
     async def call_parts(self, parts: Sequence[bytes]) -> list[Any]:
         """Run script calls given as RESP bytes, one part per call (only when ``wire``),
