@@ -164,3 +164,21 @@ async def test_a_stalled_redis_fails_the_async_caller_with_a_clear_error(
             r.execute_command("CLIENT", "UNPAUSE")
         await c.enqueue(Task("x"))  # a fresh connection
     assert r.llen(keys.pending_key("default")) in (2, 3)  # the timed-out call: at most once
+
+
+async def test_an_idle_async_connection_is_checked_before_use(
+    redis_url: str, r: redis.Redis
+) -> None:
+    from fastq.config import RedisConfig
+
+    cfg = RedisConfig(url=redis_url, extra={"health_check_interval": 0.05})
+    async with AsyncClient(cfg) as c:
+        await c.enqueue(Task("x"))
+        await asyncio.sleep(0.1)
+        r.config_resetstat()
+        await c.enqueue(Task("x"))  # alive: PING, then the enqueue
+        assert int(r.info("commandstats")["cmdstat_ping"]["calls"]) == 1
+        r.client_kill_filter(_type="normal", skipme=True)
+        await asyncio.sleep(0.1)
+        await c.enqueue(Task("x"))  # dead: the PING fails, a new connection takes it
+    assert r.llen(keys.pending_key("default")) == 3

@@ -469,3 +469,20 @@ def test_a_stalled_redis_times_out_with_a_clear_error(redis_url: str, r: redis.R
     # The timed-out call ran at most once: Redis may still run what a client that
     # hung up had sent.
     assert r.llen(keys.pending_key("default")) in (2, 3)
+
+
+def test_an_idle_connection_is_checked_before_use(redis_url: str, r: redis.Redis) -> None:
+    """A kept connection idle for longer than the health-check interval is PINGed
+    before an enqueue goes out on it, and replaced when it died meanwhile."""
+    cfg = RedisConfig(url=redis_url, extra={"health_check_interval": 0.05})
+    with Client(cfg) as c:
+        c.enqueue(Task("x"))
+        time.sleep(0.1)
+        r.config_resetstat()
+        c.enqueue(Task("x"))  # alive: PING, then the enqueue
+        assert int(r.info("commandstats")["cmdstat_ping"]["calls"]) == 1
+        r.client_kill_filter(_type="normal", skipme=True)
+        time.sleep(0.1)
+        c.enqueue(Task("x"))  # dead: the PING fails, a new connection takes the enqueue
+        c.enqueue_many([Task("x"), Task("y")])
+    assert r.llen(keys.pending_key("default")) == 5

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import socket
 import struct
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +43,7 @@ from redis.exceptions import InvalidResponse
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _READ_SIZE = 64 * 1024
+_PING = b"*1\r\n$4\r\nPING\r\n"
 
 
 def usable(conn_class: type) -> bool:
@@ -66,13 +69,37 @@ class WireConn:
         conn: an unconnected redis-py connection carrying the pool's options.
     """
 
-    __slots__ = ("buf", "conn", "reader", "sock")
+    __slots__ = ("buf", "conn", "idle_check", "reader", "sock", "used")
 
     def __init__(self, conn: redis.connection.AbstractConnection) -> None:
         self.conn = conn
         self.sock: socket.socket | None = None
         self.reader = _reader()
         self.buf = bytearray(_READ_SIZE)
+        self.idle_check = float(getattr(conn, "health_check_interval", 0) or 0)
+        self.used = 0.0  # time.monotonic() of the last request
+
+    def _socket(self) -> socket.socket:
+        """The connected socket. One idle for longer than the health-check interval
+        gets a PING first (as redis-py does) and is dialled again if that fails: a
+        request is not sent on a connection that died while idle."""
+        sock = self.sock
+        now = time.monotonic()
+        if sock is not None and self.idle_check and now - self.used > self.idle_check:
+            try:
+                sock.sendall(_PING)
+                reply = self.reader.gets()
+                while reply is False:
+                    reply = self._more(sock, self.reader)
+                if reply != b"PONG":
+                    raise ConnectionResetError(f"health check answered {reply!r}")
+            except Exception:
+                self.close()
+                sock = None
+        if sock is None:
+            sock = self.open()
+        self.used = now
+        return sock
 
     def open(self) -> socket.socket:
         """Dial and hand-shake (redis-py, with its retry policy), then go blocking."""
@@ -97,7 +124,7 @@ class WireConn:
 
     def roundtrip(self, request: bytes) -> Any:
         """Send one request, return its reply (an error reply as an exception instance)."""
-        sock = self.sock or self.open()
+        sock = self._socket()
         reader = self.reader
         try:
             sock.sendall(request)
@@ -114,7 +141,7 @@ class WireConn:
     def pipeline(self, requests: Sequence[bytes], n_replies: int, between: Any = None) -> list[Any]:
         """Send ``requests`` (chunks of one pipeline), call ``between()`` if given while
         Redis works, then read ``n_replies`` replies in order."""
-        sock = self.sock or self.open()
+        sock = self._socket()
         reader = self.reader
         out: list[Any] = []
         try:
@@ -171,6 +198,8 @@ class _Protocol(asyncio.Protocol):
 
     def __init__(self, transport: asyncio.Transport, keep: object) -> None:
         self.transport = transport
+        self.loop = asyncio.get_running_loop()
+        self.used = self.loop.time()  # of the last request
         # The redis-py connection and its StreamWriter: CPython 3.11.5+ closes a
         # transport when its StreamWriter is garbage-collected.
         self.keep = keep
@@ -224,6 +253,7 @@ class AsyncWire:
     def __init__(self, pool: aioredis.ConnectionPool, timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._idle_check = float(pool.connection_kwargs.get("health_check_interval") or 0)
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
@@ -249,10 +279,39 @@ class AsyncWire:
     async def request(self, data: bytes, n_replies: int) -> list[Any]:
         """Send ``data`` (``n_replies`` commands) and return their replies in order;
         error replies come back in place as redis-py's exception instances."""
+        loop = asyncio.get_running_loop()
         proto = self._proto
+        if proto is not None and proto.loop is not loop:  # a new event loop: start over
+            with contextlib.suppress(Exception):  # the old loop may be closed
+                proto.transport.abort()
+            self._proto = proto = None
+            self._connecting = None
+        if proto is not None and self._idle_for_long(proto):
+            await self._health_check(proto)
         if proto is None or proto.lost is not None:
             proto = await self._connect()
-        loop = asyncio.get_running_loop()
+        return await self._send(proto, data, n_replies)
+
+    def _idle_for_long(self, proto: _Protocol) -> bool:
+        if proto.lost is not None or proto.waiters or not self._idle_check:
+            return False
+        return proto.loop.time() - proto.used > self._idle_check
+
+    async def _health_check(self, proto: _Protocol) -> None:
+        """PING a connection that was idle, as redis-py's health check does, so a
+        request is not sent on a connection that died meanwhile; a failed check
+        drops it (the caller then dials again)."""
+        try:
+            if await self._send(proto, _PING, 1) != [b"PONG"]:
+                proto.fail(RedisConnectionError("health check failed"))
+        except (RedisConnectionError, RedisTimeoutError):
+            pass
+
+    async def _send(self, proto: _Protocol, data: bytes, n_replies: int) -> list[Any]:
+        if proto.lost is not None:  # a request on a dead transport would wait in vain
+            raise proto.lost
+        loop = proto.loop
+        proto.used = loop.time()
         w = _Waiter(loop.create_future(), n_replies)
         proto.waiters.append(w)
         # No flow control: the request is already built, whole, in memory; the
