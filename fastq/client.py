@@ -18,7 +18,7 @@ from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES, RedisConfig, resolve_redis
 from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError, NotReplicatedError
 from fastq.options import normalize_options, retention_from_env
 from fastq.rdb.coalesce import Coalescer
-from fastq.rdb.conn import AsyncConn, Call, SyncConn
+from fastq.rdb.conn import AsyncConn, Call, SyncConn, pack_call
 from fastq.rdb.enqueue import (
     DEFAULT_WAKE_TOKENS,
     Plan,
@@ -336,7 +336,10 @@ class AsyncClient(_Producer):
         prepared, plan, new_queues = self._plan_many(tasks, options)
         if not prepared:
             return []
-        replies = await self._conn.call_many(plan.calls)
+        if self._conn.wire is not None:  # one server: the kept pipelined connection
+            replies = await self._conn.call_parts([pack_call(c) for c in plan.calls])
+        else:
+            replies = await self._conn.call_many(plan.calls)
         return self._finish_many(prepared, plan, replies, new_queues)
 
     async def wait(
