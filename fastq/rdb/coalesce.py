@@ -129,9 +129,12 @@ class Coalescer:
                 results = finish_many(prepared, plan, await self._conn.call_many(plan.calls))
             else:
                 parts, plan = wire_plan(prepared, self._requests, self._wake_tokens)
-                sent = asyncio.ensure_future(self._conn.call_parts(parts))
-                infos = infos_for(prepared)  # built while Redis runs the batch
-                results = finish_many(prepared, plan, await sent, infos)
+                infos: list[TaskInfo] = []
+                # The TaskInfos are built while Redis runs the batch.
+                replies = await self._conn.call_parts(
+                    parts, lambda: infos.extend(infos_for(prepared))
+                )
+                results = finish_many(prepared, plan, replies, infos)
         except Exception as exc:  # unreachable Redis: every caller of the batch sees it
             for fut in futures:
                 if not fut.done():

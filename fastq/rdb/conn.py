@@ -490,27 +490,33 @@ class AsyncConn:
             if cls is FastPackConnection or wire.usable(cls):
                 self.wire = wire.AsyncWire(pool, config.socket_timeout)
 
-    async def call_parts(self, parts: Sequence[bytes]) -> list[Any]:
+    async def call_parts(
+        self, parts: Sequence[bytes], overlap: Callable[[], object] | None = None
+    ) -> list[Any]:
         """Run script calls given as RESP bytes, one part per call (only when ``wire``),
         in one round trip; replies in order, error replies in place, as ``call_many``.
-        After NOSCRIPT the scripts are loaded and only those calls sent again."""
+        After NOSCRIPT the scripts are loaded and only those calls sent again.
+        ``overlap`` (if given) runs once, after the first write, while Redis works."""
         assert self.wire is not None
         replies: list[Any] = [None] * len(parts)
         todo = list(range(len(parts)))
         for attempt in range(2):
             data = parts[todo[0]] if len(todo) == 1 else b"".join(parts[i] for i in todo)
             with translate_errors(self.target):
-                got = await self._wire_request(data, len(todo))
+                got = await self._wire_request(data, len(todo), overlap)
+            overlap = None
             todo = _merge_replies(replies, todo, got, retry=attempt == 0)
             if not todo:
                 break
             await self.load_scripts()
         return replies
 
-    async def _wire_request(self, data: bytes, n: int) -> list[Any]:
+    async def _wire_request(
+        self, data: bytes, n: int, between: Callable[[], object] | None = None
+    ) -> list[Any]:
         assert self.wire is not None
         try:
-            return await self.wire.request(data, n)
+            return await self.wire.request(data, n, between)
         except RedisConnectionError:
             # Dropped (a restart, CLIENT KILL, an idle timeout): once more on a fresh
             # connection, as redis-py's pool replaces a dead connection at checkout.

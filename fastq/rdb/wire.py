@@ -31,7 +31,7 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -276,9 +276,12 @@ class AsyncWire:
             self._proto = proto
             return proto
 
-    async def request(self, data: bytes, n_replies: int) -> list[Any]:
+    async def request(
+        self, data: bytes, n_replies: int, between: Callable[[], object] | None = None
+    ) -> list[Any]:
         """Send ``data`` (``n_replies`` commands) and return their replies in order;
-        error replies come back in place as redis-py's exception instances."""
+        error replies come back in place as redis-py's exception instances.
+        ``between()``, if given, runs once the request is written, while Redis works."""
         loop = asyncio.get_running_loop()
         proto = self._proto
         if proto is not None and proto.loop is not loop:  # a new event loop: start over
@@ -290,7 +293,7 @@ class AsyncWire:
             await self._health_check(proto)
         if proto is None or proto.lost is not None:
             proto = await self._connect()
-        return await self._send(proto, data, n_replies)
+        return await self._send(proto, data, n_replies, between)
 
     def _idle_for_long(self, proto: _Protocol) -> bool:
         if proto.lost is not None or proto.waiters or not self._idle_check:
@@ -307,7 +310,13 @@ class AsyncWire:
         except (RedisConnectionError, RedisTimeoutError):
             pass
 
-    async def _send(self, proto: _Protocol, data: bytes, n_replies: int) -> list[Any]:
+    async def _send(
+        self,
+        proto: _Protocol,
+        data: bytes,
+        n_replies: int,
+        between: Callable[[], object] | None = None,
+    ) -> list[Any]:
         if proto.lost is not None:  # a request on a dead transport would wait in vain
             raise proto.lost
         loop = proto.loop
@@ -317,6 +326,8 @@ class AsyncWire:
         # No flow control: the request is already built, whole, in memory; the
         # transport holds it until the socket takes it.
         proto.transport.write(data)
+        if between is not None:
+            between()
         if self._timeout is None:
             return await w.fut
         timer = loop.call_later(self._timeout, _time_out, proto, w)
