@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -434,6 +434,15 @@ def info_from_prepared(p: Prepared, now: datetime | None = None) -> TaskInfo:
     return _FreshInfo(p, next_at)  # type: ignore[return-value]  # it is a TaskInfo now
 
 
+def infos_from_prepared(prepared: Sequence[Prepared], now: datetime) -> list[TaskInfo]:
+    """``info_from_prepared(p, now)`` for each task, pending ones without the call."""
+    pending = TaskState.PENDING
+    return [
+        _FreshInfo(p, now) if p.state is pending else info_from_prepared(p, now)  # type: ignore[misc]
+        for p in prepared
+    ]
+
+
 __all__ = [
     "OPTION_NAMES",
     "Prepared",
@@ -441,6 +450,7 @@ __all__ = [
     "TaskInfo",
     "TaskState",
     "info_from_prepared",
+    "infos_from_prepared",
     "merge_options",
     "new_task_id",
     "new_task_ids",

@@ -16,7 +16,7 @@ from fastq import keys, scripts
 from fastq._core import enqueue_batch_request, enqueue_request
 from fastq.errors import BrokerError, DuplicateTaskError, FastqError, TaskIDConflictError
 from fastq.rdb.conn import ArgT, Call, broker_error, pack_call
-from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared
+from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared, infos_from_prepared
 
 # Wake tokens kept per queue: enough to wake that many idle workers at once while
 # the list stays tiny when no fastq worker listens (e.g. only Go workers run).
@@ -267,7 +267,7 @@ def infos_for(prepared: Sequence[Prepared]) -> list[TaskInfo]:
     if not prepared:
         return []
     now = datetime.fromtimestamp(prepared[0].now_ns / 1e9, timezone.utc)
-    return [info_from_prepared(p, now) for p in prepared]
+    return infos_from_prepared(prepared, now)
 
 
 def finish_many(
