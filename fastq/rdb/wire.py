@@ -30,6 +30,7 @@ import collections
 import contextlib
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -109,11 +110,12 @@ class WireConn:
         if sock is None:  # pragma: no cover - connect() raises instead
             raise RedisConnectionError("no socket after connect")
         timeout = sock.gettimeout()
-        sock.settimeout(None)
-        if timeout:
-            tv = struct.pack("@ll", int(timeout), int((timeout % 1) * 1_000_000))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        if sys.platform != "win32":  # Windows takes milliseconds there: keep Python's timeout
+            sock.settimeout(None)
+            if timeout:
+                tv = struct.pack("@ll", int(timeout), int((timeout % 1) * 1_000_000))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
         self.reader = _reader()  # nothing left over from a dropped connection
         self.sock = sock
         return sock
