@@ -2,20 +2,24 @@
 
 Starts its own private redis-server (the test harness's launcher), so it never
 touches a Redis someone else runs. Prints the median of several runs: the wall-clock
-rate, and a CPU rate (tasks / (this process's CPU time + redis-server's CPU time))
-that stays meaningful on a machine shared with other work.
+rate, a CPU rate (tasks / (this process's CPU time + redis-server's CPU time)) and
+the client's own CPU per task (user + system, then user mode alone), which stay
+meaningful on a machine shared with other work. The system part is mostly the
+loopback send/receive and moves with the machine's load; the user part is fastq.
 
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
-                                   [--concurrent 50000] [--only-async]
+                                   [--concurrent 50000] [--only-async | --alternatives]
 
 "enqueue x100 coroutines" is 100 coroutines sharing one AsyncClient, each
-awaiting ``enqueue`` one task at a time.
+awaiting ``enqueue`` one task at a time. ``--alternatives`` compares the sync
+one-by-one loop with the same enqueue through plain redis-py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import sys
 import time
@@ -29,21 +33,29 @@ sys.path.insert(0, str(ROOT / "tests"))
 import redis  # noqa: E402
 from redis_harness import RedisServer  # noqa: E402
 
+from fastq import scripts  # noqa: E402
 from fastq.client import AsyncClient, Client  # noqa: E402
-from fastq.task import Task  # noqa: E402
+from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES  # noqa: E402
+from fastq.rdb.enqueue import enqueue_call, finish_one  # noqa: E402
+from fastq.task import Task, prepare  # noqa: E402
 
 PAYLOAD = b'{"user_id":12345,"template":"welcome","locale":"en"}'
 
 
-Timing = tuple[float, float]  # (wall seconds, this process's CPU seconds) of the timed part
+# (wall seconds, this process's CPU seconds, of which user-mode seconds) of the timed part
+Timing = tuple[float, float, float]
+
+
+def _user() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
 
 
 def clocks() -> Timing:
-    return time.perf_counter(), time.process_time()
+    return time.perf_counter(), time.process_time(), _user()
 
 
 def since(start: Timing) -> Timing:
-    return time.perf_counter() - start[0], time.process_time() - start[1]
+    return time.perf_counter() - start[0], time.process_time() - start[1], _user() - start[2]
 
 
 class Meter:
@@ -58,20 +70,27 @@ class Meter:
 
     def rates(
         self, runs: int, n: int, once: Callable[[], Timing], reset: Callable[[], None]
-    ) -> tuple[float, float]:
-        """Median tasks/s (wall, CPU) over ``runs`` runs of ``once``."""
-        wall, cpu = [], []
+    ) -> tuple[float, float, float, float]:
+        """Median tasks/s (wall, CPU) and client CPU us/task (all, user mode) over
+        ``runs`` runs of ``once``."""
+        wall, cpu, client, user = [], [], [], []
         for _ in range(runs):
             reset()
             s0 = self.server_cpu()
-            elapsed, client_cpu = once()
+            elapsed, client_cpu, client_user = once()
             wall.append(n / elapsed)
             cpu.append(n / (client_cpu + self.server_cpu() - s0))
-        return statistics.median(wall), statistics.median(cpu)
+            client.append(client_cpu / n * 1e6)
+            user.append(client_user / n * 1e6)
+        med = statistics.median
+        return med(wall), med(cpu), med(client), med(user)
 
 
-def show(label: str, rates: tuple[float, float]) -> None:
-    print(f"{label:<30} {rates[0]:>10,.0f} tasks/s   (CPU rate {rates[1]:>10,.0f} tasks/s)")
+def show(label: str, rates: tuple[float, float, float, float]) -> None:
+    print(
+        f"{label:<30} {rates[0]:>10,.0f} tasks/s   (CPU rate {rates[1]:>10,.0f} tasks/s,"
+        f" client CPU {rates[2]:>5.1f} us/task, user {rates[3]:>5.1f})"
+    )
 
 
 def bench_sync_one_by_one(client: Client, n: int) -> Timing:
@@ -123,6 +142,54 @@ def bench_many(client: Client, total: int, batch: int) -> Timing:
     return since(start)
 
 
+def bench_redispy_one_by_one(r: redis.Redis, n: int, pipeline: bool) -> Timing:
+    """fastq's prepare and reply handling around plain redis-py (hiredis parser):
+    ``evalsha`` per task, or a one-call pipeline per task."""
+    tasks = [Task("email:send", PAYLOAD) for _ in range(n)]
+    sha = scripts.get("enqueue").sha
+    start = clocks()
+    for t in tasks:
+        p = prepare(t, {}, time.time_ns(), DEFAULT_MAX_PAYLOAD_BYTES)
+        c = enqueue_call(p)
+        if pipeline:
+            pipe = r.pipeline(transaction=False)
+            pipe.evalsha(sha, len(c.keys), *c.keys, *c.args)
+            reply = pipe.execute()[0]
+        else:
+            reply = r.evalsha(sha, len(c.keys), *c.keys, *c.args)
+        finish_one(p, reply)
+    return since(start)
+
+
+def alternatives(url: str, raw: redis.Redis, runs: int, n: int) -> None:
+    """Sync one-by-one enqueue via fastq's Client and via plain redis-py, the variants
+    alternated within each run; medians of ``runs``."""
+    r = redis.Redis.from_url(url)
+    client = Client(url)
+    client.enqueue(Task("warmup"))  # load scripts, publish the queue
+    variants: list[tuple[str, Callable[[], Timing]]] = [
+        ("redis-py evalsha (hiredis):", lambda: bench_redispy_one_by_one(r, n, False)),
+        ("redis-py pipeline of one:", lambda: bench_redispy_one_by_one(r, n, True)),
+        ("fastq Client.enqueue:", lambda: bench_sync_one_by_one(client, n)),
+    ]
+    got: dict[str, list[Timing]] = {label: [] for label, _ in variants}
+    try:
+        for _ in range(runs):
+            for label, once in variants:
+                raw.flushall()
+                got[label].append(once())
+    finally:
+        client.close()
+        r.close()
+    for label, timings in got.items():
+        med = statistics.median
+        print(
+            f"{label:<30} {med(n / t[0] for t in timings):>10,.0f} tasks/s   (client CPU"
+            f" {med(t[1] for t in timings) / n * 1e6:>5.1f} us/task,"
+            f" user {med(t[2] for t in timings) / n * 1e6:>5.1f})"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -130,6 +197,11 @@ def main() -> None:
     ap.add_argument("--total", type=int, default=100_000, help="tasks per enqueue_many run")
     ap.add_argument("--concurrent", type=int, default=50_000, help="tasks per x100 run")
     ap.add_argument("--only-async", action="store_true", help="skip the enqueue_many rows")
+    ap.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="only sync one by one: fastq's Client against plain redis-py",
+    )
     args = ap.parse_args()
 
     server = RedisServer()
@@ -140,6 +212,9 @@ def main() -> None:
         def reset() -> None:
             raw.flushall()
 
+        if args.alternatives:
+            alternatives(server.url, raw, args.runs, args.one_by_one)
+            return
         meter = Meter(raw)
         with Client(server.url) as client:
             client.enqueue(Task("warmup"))  # load scripts, publish the queue

@@ -201,3 +201,30 @@ class RunStats:
         overflow: str = "other",
     ) -> None: ...
     def finished(self, running: Any, exc: BaseException | None) -> None: ...
+
+# Producer requests (_enqreq.pxi)
+
+def uuid4_strings(rnd: bytes) -> list[str]:
+    """Version 4 UUID strings, one per 16 bytes of ``rnd``."""
+
+def enqueue_request(
+    head: bytes,
+    key_prefix: bytes,
+    queue_keys: bytes,
+    task_id: str,
+    encoded: bytes,
+    now_ns: int,
+    tail: bytes,
+) -> bytes:
+    """The RESP request of enqueue.lua for one task (see _enqreq.pxi)."""
+
+def enqueue_batch_request(
+    sha: bytes,
+    key_prefix: bytes,
+    queue_keys: bytes,
+    ids: list[str],
+    encoded: list[bytes],
+    now_ns: int,
+    wake_tokens: int,
+) -> bytes:
+    """The RESP request of enqueue_batch.lua for tasks of one queue."""

@@ -18,10 +18,11 @@ from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES, RedisConfig, resolve_redis
 from fastq.errors import EnqueueManyError, FastqError, InvalidOptionError, NotReplicatedError
 from fastq.options import normalize_options, retention_from_env
 from fastq.rdb.coalesce import Coalescer
-from fastq.rdb.conn import AsyncConn, Call, SyncConn
+from fastq.rdb.conn import AsyncConn, Call, SyncConn, pack_call
 from fastq.rdb.enqueue import (
     DEFAULT_WAKE_TOKENS,
     Plan,
+    Requests,
     check_published,
     enqueue_call,
     finish_many,
@@ -31,7 +32,7 @@ from fastq.rdb.enqueue import (
     publish_calls,
 )
 from fastq.rdb.flow import AsyncWaiter, Waiter
-from fastq.task import Prepared, Task, TaskInfo, new_task_ids, prepare
+from fastq.task import Prepared, Task, TaskInfo, TaskState, new_task_ids, prepare
 from fastq.waiting import DEFAULT_RESULT_RETENTION, wait_async, wait_sync
 
 # How long enqueue(..., wait_replicas=n) waits for the replicas' confirmations.
@@ -64,6 +65,8 @@ class _Producer:
         return {**overrides, "retention": self._retention}
 
     def _prepare_one(self, task: Task, options: Mapping[str, Any]) -> Prepared:
+        if not options and self._retention is None:  # the common case: nothing to merge
+            return prepare(task, options, time.time_ns(), self._max_bytes)
         options, keep = _result_option(options)
         overrides = normalize_options(options) if options else options
         if self._retention is not None:
@@ -174,6 +177,7 @@ class Client(_Producer):
     ) -> None:
         super().__init__(redis_url, max_payload_bytes, wake_tokens)
         self._conn = SyncConn(self.config)
+        self._requests = Requests(wake_tokens)
         self._waiter: Waiter | None = None
 
     def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
@@ -196,11 +200,14 @@ class Client(_Producer):
         """
         wait = int(options.pop("wait_replicas", 0) or 0) if options else 0
         p = self._prepare_one(task, options)
+        if p.queue in self._published and not wait:
+            if self._conn.wire and p.state is TaskState.PENDING and not p.unique_ttl:
+                # The hot path: the request's bytes built in one go, on a kept socket.
+                return finish_one(p, self._conn.call_request(self._requests.enqueue(p)))
+            return finish_one(p, self._conn.call(enqueue_call(p, self._wake_tokens)))
         call = enqueue_call(p, self._wake_tokens)
         if wait > 0:
             return self._enqueue_replicated(p, call, wait)
-        if p.queue in self._published:
-            return finish_one(p, self._conn.call(call))
         return self._finish_first(p, self._conn.call_many([*publish_calls((p.queue,)), call]))
 
     def _enqueue_replicated(self, p: Prepared, call: Call, replicas: int) -> TaskInfo:
@@ -316,7 +323,10 @@ class AsyncClient(_Producer):
             return info
         if p.queue in self._published:
             # Concurrent callers share batch calls (fastq/rdb/coalesce.py).
-            return await self._coalescer.enqueue(p)
+            fut = self._coalescer.queue(p)
+            if fut is not None:
+                return await fut
+            return await self._coalescer.send_alone(p)
         call = enqueue_call(p, self._wake_tokens)
         replies = await self._conn.call_many([*publish_calls((p.queue,)), call])
         return self._finish_first(p, replies)
@@ -326,7 +336,10 @@ class AsyncClient(_Producer):
         prepared, plan, new_queues = self._plan_many(tasks, options)
         if not prepared:
             return []
-        replies = await self._conn.call_many(plan.calls)
+        if self._conn.wire is not None:  # one server: the kept pipelined connection
+            replies = await self._conn.call_parts([pack_call(c) for c in plan.calls])
+        else:
+            replies = await self._conn.call_many(plan.calls)
         return self._finish_many(prepared, plan, replies, new_queues)
 
     async def wait(

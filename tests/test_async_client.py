@@ -10,7 +10,7 @@ import redis
 
 from fastq import keys
 from fastq.client import AsyncClient
-from fastq.devredis import free_port
+from fastq.devredis import RedisServer, free_port
 from fastq.errors import (
     BrokerConnectionError,
     DuplicateTaskError,
@@ -102,3 +102,83 @@ async def test_concurrent_enqueues(redis_url: str, r: redis.Redis) -> None:
     assert len({i.id for i in infos}) == 50
     assert r.llen(keys.pending_key("default")) == 50
     assert r.smembers(keys.ALL_QUEUES) == {b"default"}
+
+
+async def test_async_killed_connection_is_replaced_and_nothing_is_lost(
+    redis_url: str, r: redis.Redis
+) -> None:
+    """Redis dropping the producer's kept connection costs nothing: the next enqueue,
+    alone or in a coalesced batch, dials again."""
+    async with AsyncClient(redis_url) as c:
+        first = await c.enqueue(Task("x"))
+        for i in range(2):
+            r.client_kill_filter(_type="normal", skipme=True)
+            await c.enqueue(Task("x"))
+            await c.enqueue(Task("u", b"%d" % i), unique=60)
+            r.client_kill_filter(_type="normal", skipme=True)
+            await asyncio.gather(*(c.enqueue(Task("x")) for _ in range(20)))
+        with pytest.raises(TaskIDConflictError):  # a conflict is still told apart
+            await c.enqueue(Task("x"), task_id=first.id)
+    assert r.llen(keys.pending_key("default")) == 1 + 2 * (1 + 1 + 20)
+
+
+async def test_redis_restart_gives_every_caller_a_clear_error_then_works(
+    redis_server: RedisServer,
+) -> None:
+    redis_server.flush()
+    async with AsyncClient(redis_server.url) as c:
+        await c.enqueue(Task("x"))
+        redis_server.stop()
+        try:
+            results = await asyncio.gather(
+                *(c.enqueue(Task("x")) for _ in range(10)), return_exceptions=True
+            )
+        finally:
+            redis_server.start()
+        assert all(isinstance(x, BrokerConnectionError) for x in results), results
+        infos = await asyncio.gather(*(c.enqueue(Task("x")) for _ in range(10)))
+    raw = redis.Redis(port=redis_server.port)
+    try:
+        pending = {x.decode() for x in raw.lrange(keys.pending_key("default"), 0, -1)}
+        assert pending == {i.id for i in infos}
+    finally:
+        raw.flushall()
+        raw.close()
+
+
+async def test_a_stalled_redis_fails_the_async_caller_with_a_clear_error(
+    redis_url: str, r: redis.Redis
+) -> None:
+    """A Redis that accepts the request but never answers (here: paused by
+    CLIENT PAUSE) fails the callers after the socket timeout, not never."""
+    from fastq.config import RedisConfig
+
+    cfg = RedisConfig(url=redis_url, socket_timeout=0.3)
+    async with AsyncClient(cfg) as c:
+        await c.enqueue(Task("x"))
+        r.execute_command("CLIENT", "PAUSE", 3000, "WRITE")
+        try:
+            with pytest.raises(BrokerConnectionError):
+                await c.enqueue(Task("x"))
+        finally:
+            r.execute_command("CLIENT", "UNPAUSE")
+        await c.enqueue(Task("x"))  # a fresh connection
+    assert r.llen(keys.pending_key("default")) in (2, 3)  # the timed-out call: at most once
+
+
+async def test_an_idle_async_connection_is_checked_before_use(
+    redis_url: str, r: redis.Redis
+) -> None:
+    from fastq.config import RedisConfig
+
+    cfg = RedisConfig(url=redis_url, extra={"health_check_interval": 0.05})
+    async with AsyncClient(cfg) as c:
+        await c.enqueue(Task("x"))
+        await asyncio.sleep(0.1)
+        r.config_resetstat()
+        await c.enqueue(Task("x"))  # alive: PING, then the enqueue
+        assert int(r.info("commandstats")["cmdstat_ping"]["calls"]) == 1
+        r.client_kill_filter(_type="normal", skipme=True)
+        await asyncio.sleep(0.1)
+        await c.enqueue(Task("x"))  # dead: the PING fails, a new connection takes it
+    assert r.llen(keys.pending_key("default")) == 3

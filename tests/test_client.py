@@ -349,6 +349,43 @@ def test_redis_down_raises_broker_connection_error_without_password() -> None:
     assert "***" in exc.value.target
 
 
+def test_killed_connection_is_replaced_and_nothing_is_lost(client: Client, r: redis.Redis) -> None:
+    """Redis dropping the producer's kept connection (CLIENT KILL, an idle timeout)
+    costs nothing: the next enqueue dials again, on every path."""
+    first = client.enqueue(Task("x"))
+    client.enqueue_many([Task("x"), Task("y", process_in=5)])
+    for i in range(2):
+        r.client_kill_filter(_type="normal", skipme=True)
+        client.enqueue(Task("x"))
+        client.enqueue(Task("u", b"%d" % i), unique=60)
+        client.enqueue_many([Task("x"), Task("y", process_in=5)])
+    assert r.llen(keys.pending_key("default")) == 1 + 1 + 2 * 3
+    assert r.exists(keys.task_key("default", first.id))
+    with pytest.raises(TaskIDConflictError):  # a conflict is still told apart
+        client.enqueue(Task("x"), task_id=first.id)
+
+
+def test_redis_restart_gives_a_clear_error_then_works(redis_server: RedisServer) -> None:
+    """While Redis is down an enqueue raises BrokerConnectionError (nothing is half
+    written); once it is back, the same client enqueues again."""
+    redis_server.flush()
+    with Client(redis_server.url) as c:
+        c.enqueue(Task("x"))
+        redis_server.stop()
+        try:
+            with pytest.raises(BrokerConnectionError):
+                c.enqueue(Task("x"))
+        finally:
+            redis_server.start()
+        info = c.enqueue(Task("x"))  # scripts loaded again on the new server
+    raw = redis.Redis(port=redis_server.port)
+    try:
+        assert raw.lrange(keys.pending_key("default"), 0, -1) == [info.id.encode()]
+    finally:
+        raw.flushall()
+        raw.close()
+
+
 def test_url_from_environment(
     redis_url: str, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -414,3 +451,38 @@ def test_enqueue_many_keeps_pending_order_across_paths(client: Client, r: redis.
     infos = client.enqueue_many(tasks)
     pending = [i.id for i in infos if i.state is TaskState.PENDING]
     assert r.lrange(keys.pending_key("default"), 0, -1) == [i.encode() for i in reversed(pending)]
+
+
+def test_a_stalled_redis_times_out_with_a_clear_error(redis_url: str, r: redis.Redis) -> None:
+    """A Redis that takes the request but never answers (CLIENT PAUSE) fails the
+    enqueue after the socket timeout. A timed-out call is not sent again (Redis may
+    still run it): sent again, it would have gone through once the pause ended."""
+    with Client(RedisConfig(url=redis_url, socket_timeout=0.3)) as c:
+        c.enqueue(Task("x"))
+        r.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+        try:
+            with pytest.raises(BrokerConnectionError):
+                c.enqueue(Task("x"))
+        finally:
+            r.execute_command("CLIENT", "UNPAUSE")
+        c.enqueue(Task("x"))
+    # The timed-out call ran at most once: Redis may still run what a client that
+    # hung up had sent.
+    assert r.llen(keys.pending_key("default")) in (2, 3)
+
+
+def test_an_idle_connection_is_checked_before_use(redis_url: str, r: redis.Redis) -> None:
+    """A kept connection idle for longer than the health-check interval is PINGed
+    before an enqueue goes out on it, and replaced when it died meanwhile."""
+    cfg = RedisConfig(url=redis_url, extra={"health_check_interval": 0.05})
+    with Client(cfg) as c:
+        c.enqueue(Task("x"))
+        time.sleep(0.1)
+        r.config_resetstat()
+        c.enqueue(Task("x"))  # alive: PING, then the enqueue
+        assert int(r.info("commandstats")["cmdstat_ping"]["calls"]) == 1
+        r.client_kill_filter(_type="normal", skipme=True)
+        time.sleep(0.1)
+        c.enqueue(Task("x"))  # dead: the PING fails, a new connection takes the enqueue
+        c.enqueue_many([Task("x"), Task("y")])
+    assert r.llen(keys.pending_key("default")) == 5

@@ -36,6 +36,12 @@ del test_refused_writes_are_logged_once_and_not_counted  # noqa: F821
 # Calls the multi-queue dequeue script directly: on a cluster the Fetcher calls it
 # per queue (covered by the worker and fairness tests above).
 del test_dequeue_order_paused_and_bad_entries  # noqa: F821
+# Single-Redis only: the producers' kept connections (fastq/rdb/wire.py), their
+# timeouts and health checks; on a cluster, redis-py's cluster client handles them.
+del test_a_stalled_redis_times_out_with_a_clear_error  # noqa: F821
+del test_a_stalled_redis_fails_the_async_caller_with_a_clear_error  # noqa: F821
+del test_an_idle_connection_is_checked_before_use  # noqa: F821
+del test_an_idle_async_connection_is_checked_before_use  # noqa: F821
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -389,9 +390,27 @@ def test_fresh_info_matches_the_dataclass_constructor() -> None:
 
 
 def test_new_task_ids_are_distinct_uuid4() -> None:
-    ids = new_task_ids(500)
-    assert len(set(ids)) == 500
-    assert all(uuid.UUID(i).version == 4 for i in ids)
+    ids = new_task_ids(500) + [new_task_id() for _ in range(500)]
+    assert len(set(ids)) == 1000
+    for i in ids:
+        u = uuid.UUID(i)
+        assert (u.version, u.variant, str(u)) == (4, uuid.RFC_4122, i)
+
+
+def test_a_forked_child_never_reuses_its_parents_task_ids() -> None:
+    new_task_id()  # the parent now holds ids drawn ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its first id
+        os.write(write, new_task_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent_ids = {new_task_id() for _ in range(200)}
+    assert uuid.UUID(child_id).version == 4
+    assert child_id not in parent_ids
 
 
 def test_task_type_and_payload_are_read_only() -> None:

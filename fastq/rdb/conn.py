@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import (
@@ -47,6 +48,7 @@ from fastq.errors import (
     BrokerOutOfMemoryError,
     BrokerReadOnlyError,
 )
+from fastq.rdb import wire
 from fastq.rdb.topology import async_client, async_node_client, is_cluster, sync_client
 from fastq.redact import redact_text
 
@@ -150,6 +152,28 @@ def _pack(conn: redis.connection.AbstractConnection, args: tuple[Any, ...]) -> l
     return list(conn.pack_command(*args))
 
 
+def pack_call(call: Call) -> bytes:
+    """A script call as RESP bytes, for ``AsyncConn.call_parts``."""
+    packed: bytes = hiredis.pack_command(_evalsha_args(call))
+    return packed
+
+
+def _dropped(exc: Exception) -> bool:
+    """A lost connection (retried), not a timeout: Redis may still run a timed-out call."""
+    return not isinstance(exc, RedisTimeoutError)
+
+
+def _wire_roundtrip(w: wire.WireConn, request: bytes) -> Any:
+    """One request on ``w``; a dropped connection is retried under redis-py's policy
+    (a fresh connection, backing off), as redis-py's own commands are."""
+    try:
+        return w.roundtrip(request)
+    except RedisConnectionError:
+        return w.conn.retry.call_with_retry(
+            lambda: w.roundtrip(request), lambda e: w.close(), is_retryable=_dropped
+        )
+
+
 class FastPackConnection(aioredis.Connection):
     """An asyncio TCP connection that packs commands with hiredis (redis-py's asyncio
     packer copies its buffer per argument; an ack batch has ~600 arguments)."""
@@ -205,6 +229,7 @@ _SYNC_CONNS: weakref.WeakSet[SyncConn] = weakref.WeakSet()
 def _forget_after_fork() -> None:
     for c in list(_SYNC_CONNS):
         c._idle = []  # the parent's sockets: never used (nor closed) by the child
+        c._idle_wire = []
         c._lock = threading.Lock()
 
 
@@ -217,6 +242,8 @@ class SyncConn:
     Script calls use their own small free list of connections rather than
     redis-py's pool, whose per-checkout pid checks and "unread data" poll cost
     three system calls per enqueue; a fork hook drops them in the child instead.
+    On one server over plain TCP or a unix socket those connections are
+    ``WireConn`` (fastq/rdb/wire.py): prebuilt requests, hiredis replies.
     """
 
     def __init__(self, config: RedisConfig) -> None:
@@ -229,7 +256,9 @@ class SyncConn:
         # current master (a bare connection would dial its default host).
         self.cluster = is_cluster(config)
         self._fast = config.topology == "single"
+        self.wire = self._fast and wire.usable(self.redis.connection_pool.connection_class)
         self._idle: list[redis.connection.AbstractConnection] = []
+        self._idle_wire: list[wire.WireConn] = []
         self._lock = threading.Lock()
         _SYNC_CONNS.add(self)
 
@@ -244,6 +273,35 @@ class SyncConn:
     def _checkin(self, conn: redis.connection.AbstractConnection) -> None:
         with self._lock:
             self._idle.append(conn)
+
+    def _checkout_wire(self) -> wire.WireConn:
+        try:  # list.pop and list.append are atomic: no lock on the per-enqueue path
+            return self._idle_wire.pop()
+        except IndexError:
+            pool = self.redis.connection_pool
+            return wire.WireConn(pool.connection_class(**pool.connection_kwargs))
+
+    def _checkin_wire(self, w: wire.WireConn) -> None:
+        self._idle_wire.append(w)
+
+    def call_request(self, request: bytes) -> Any:
+        """Run one script call given as its RESP bytes, built ahead
+        (``fastq._core.enqueue_request``), as ``call`` does. Only when ``wire``."""
+        w = self._checkout_wire()
+        try:  # translate_errors, inlined: this is the per-enqueue path
+            reply = _wire_roundtrip(w, request)
+            if type(reply) is not int and _is_noscript(reply):  # Redis restarted or was flushed
+                self.load_scripts()
+                reply = _wire_roundtrip(w, request)
+            if isinstance(reply, BaseException):
+                raise reply
+        except NoScriptError:
+            raise
+        except (RedisError, OSError) as exc:
+            raise broker_error(exc, self.target) from exc
+        finally:
+            self._checkin_wire(w)
+        return reply
 
     def load_scripts(self) -> None:
         """Load every script into Redis's script cache (one round trip)."""
@@ -273,7 +331,9 @@ class SyncConn:
         todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
             with translate_errors(self.target):
-                if not self._fast:
+                if self.wire:
+                    got = self._wire_stream(calls, todo, overlap)
+                elif not self._fast:
                     got = self._pipeline(calls, todo, overlap)
                 else:
                     got = self._stream(calls, todo, overlap)
@@ -345,6 +405,35 @@ class SyncConn:
         finally:
             self._checkin(conn)
 
+    def _wire_stream(
+        self, calls: Sequence[Call], todo: list[int], overlap: Callable[[], object] | None
+    ) -> list[Any]:
+        # The same pipeline as _stream, on a WireConn.
+        w = self._checkout_wire()
+        try:
+            chunks: list[bytes] = []
+            buf: list[bytes] = []
+            size = 0
+            for i in todo:
+                for part in _pack(w.conn, _evalsha_args(calls[i])):
+                    buf.append(part)
+                    size += len(part)
+                if size >= _SEND_BYTES:
+                    chunks.append(b"".join(buf))
+                    buf, size = [], 0
+            if buf:
+                chunks.append(b"".join(buf))
+            try:
+                return w.pipeline(chunks, len(todo), overlap)
+            except RedisConnectionError:
+                return w.conn.retry.call_with_retry(  # type: ignore[no-any-return]
+                    lambda: w.pipeline(chunks, len(todo)),
+                    lambda e: w.close(),
+                    is_retryable=_dropped,
+                )
+        finally:
+            self._checkin_wire(w)
+
     def call_and_wait(self, call: Call, replicas: int, timeout_ms: int) -> tuple[Any, int]:
         """Run ``call``, then Redis ``WAIT replicas timeout_ms`` on the same
         connection (WAIT counts that connection's writes); returns the script's
@@ -373,8 +462,11 @@ class SyncConn:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            idle_wire, self._idle_wire = self._idle_wire, []
         for conn in idle:
             conn.disconnect()
+        for w in idle_wire:
+            w.close()
         self.redis.close()
 
 
@@ -389,6 +481,47 @@ class AsyncConn:
         self._node_clients: dict[str, aioredis.Redis] = {}  # wait_replicas on a cluster
         if not self.cluster:
             use_fast_packer(self.redis)
+        # One server over plain TCP or a unix socket: script calls built as RESP
+        # bytes ahead go out on one pipelined connection (fastq/rdb/wire.py).
+        self.wire: wire.AsyncWire | None = None
+        if config.topology == "single":
+            pool = self.redis.connection_pool
+            cls = pool.connection_class
+            if cls is FastPackConnection or wire.usable(cls):
+                self.wire = wire.AsyncWire(pool, config.socket_timeout)
+
+    async def call_parts(
+        self, parts: Sequence[bytes], overlap: Callable[[], object] | None = None
+    ) -> list[Any]:
+        """Run script calls given as RESP bytes, one part per call (only when ``wire``),
+        in one round trip; replies in order, error replies in place, as ``call_many``.
+        After NOSCRIPT the scripts are loaded and only those calls sent again.
+        ``overlap`` (if given) runs once, after the first write, while Redis works."""
+        assert self.wire is not None
+        replies: list[Any] = [None] * len(parts)
+        todo = list(range(len(parts)))
+        for attempt in range(2):
+            data = parts[todo[0]] if len(todo) == 1 else b"".join(parts[i] for i in todo)
+            with translate_errors(self.target):
+                got = await self._wire_request(data, len(todo), overlap)
+            overlap = None
+            todo = _merge_replies(replies, todo, got, retry=attempt == 0)
+            if not todo:
+                break
+            await self.load_scripts()
+        return replies
+
+    async def _wire_request(
+        self, data: bytes, n: int, between: Callable[[], object] | None = None
+    ) -> list[Any]:
+        assert self.wire is not None
+        try:
+            return await self.wire.request(data, n, between)
+        except RedisConnectionError:
+            # Dropped (a restart, CLIENT KILL, an idle timeout): once more on a fresh
+            # connection, as redis-py's pool replaces a dead connection at checkout.
+            # Not after a timeout: Redis may still be running the calls.
+            return await self.wire.request(data, n)
 
     async def load_scripts(self) -> None:
         with translate_errors(self.target):
@@ -396,10 +529,18 @@ class AsyncConn:
                 for s in scripts.all_scripts().values():
                     await self.redis.script_load(s.source)
                 return
-            pipe = self.redis.pipeline(transaction=False)
-            for s in scripts.all_scripts().values():
-                pipe.execute_command("SCRIPT", "LOAD", s.source)
-            await pipe.execute()
+            for attempt in range(2):
+                pipe = self.redis.pipeline(transaction=False)
+                for s in scripts.all_scripts().values():
+                    pipe.execute_command("SCRIPT", "LOAD", s.source)
+                try:
+                    await pipe.execute()
+                    return
+                except RedisConnectionError:
+                    # After a restart (the usual reason for NOSCRIPT) the pool's idle
+                    # connection is dead; it was dropped, so a second try dials anew.
+                    if attempt:
+                        raise
 
     async def call(self, call: Call) -> Any:
         with translate_errors(self.target):
@@ -453,6 +594,8 @@ class AsyncConn:
             return bool(await self.redis.ping())
 
     async def close(self) -> None:
+        if self.wire is not None:
+            self.wire.close()
         for client in self._node_clients.values():
             await client.aclose()
         await self.redis.aclose()

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from fastq import keys
+from fastq import keys, scripts
+from fastq._core import enqueue_batch_request, enqueue_request
 from fastq.errors import BrokerError, DuplicateTaskError, FastqError, TaskIDConflictError
-from fastq.rdb.conn import ArgT, Call, broker_error
-from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared
+from fastq.rdb.conn import ArgT, Call, broker_error, pack_call
+from fastq.task import Prepared, TaskInfo, TaskState, info_from_prepared, infos_from_prepared
 
 # Wake tokens kept per queue: enough to wake that many idle workers at once while
 # the list stays tiny when no fastq worker listens (e.g. only Go workers run).
@@ -72,6 +73,63 @@ def enqueue_call(p: Prepared, wake_tokens: int = DEFAULT_WAKE_TOKENS) -> Call:
         (task_key, keys.group_key(q, group), keys.groups_key(q)),
         (p.encoded, task_id, now, group),
     )
+
+
+def _bulk(value: str | bytes) -> bytes:
+    """One RESP bulk string."""
+    raw = value.encode() if isinstance(value, str) else value
+    return b"$%d\r\n%s\r\n" % (len(raw), raw)
+
+
+# Queues whose request pieces a producer keeps (a producer writing to more
+# builds the pieces of the others per call).
+_MAX_CACHED_QUEUES = 1024
+
+
+class Requests:
+    """The RESP bytes of a producer's plain enqueue requests, built by the compiled
+    core around pieces that stay the same: the script heads and, per queue, the
+    task-key prefix and the pending and wake keys.
+
+    Args:
+        wake_tokens: the cap of each queue's wake list (ARGV of both scripts).
+    """
+
+    def __init__(self, wake_tokens: int) -> None:
+        self._wake_tokens = wake_tokens
+        self._head = b"*10\r\n" + _bulk("EVALSHA") + _bulk(scripts.get("enqueue").sha) + _bulk("3")
+        self._tail = _bulk(str(wake_tokens))
+        self._batch_sha = scripts.get("enqueue_batch").sha.encode()
+        self._queues: dict[str, tuple[bytes, bytes]] = {}
+
+    def _queue(self, queue: str) -> tuple[bytes, bytes]:
+        got = self._queues.get(queue)
+        if got is None:
+            prefix = keys.task_key_prefix(queue).encode()
+            got = (prefix, _bulk(keys.pending_key(queue)) + _bulk(keys.wake_key(queue)))
+            if len(self._queues) < _MAX_CACHED_QUEUES:
+                self._queues[queue] = got
+        return got
+
+    def enqueue(self, p: Prepared) -> bytes:
+        """``enqueue_call(p)`` as RESP bytes (a plain pending task: no lock, no group)."""
+        prefix, queue_keys = self._queue(p.queue)
+        return enqueue_request(
+            self._head, prefix, queue_keys, p.msg.id, p.encoded, p.now_ns, self._tail
+        )
+
+    def enqueue_batch(self, queue: str, batch: Sequence[Prepared]) -> bytes:
+        """The ``enqueue_batch`` call of ``plan_many`` for ``batch`` as RESP bytes."""
+        prefix, queue_keys = self._queue(queue)
+        return enqueue_batch_request(
+            self._batch_sha,
+            prefix,
+            queue_keys,
+            [p.msg.id for p in batch],
+            [p.encoded for p in batch],
+            batch[0].now_ns,
+            self._wake_tokens,
+        )
 
 
 def publish_calls(queues: Iterable[str]) -> list[Call]:
@@ -182,12 +240,34 @@ def plan_many(
     return Plan(calls, n_publish, covers)
 
 
+def wire_plan(
+    prepared: Sequence[Prepared], requests: Requests, wake_tokens: int = DEFAULT_WAKE_TOKENS
+) -> tuple[list[bytes], Plan]:
+    """``plan_many(prepared, ())`` with each call as RESP bytes (queues already
+    published). Plain pending tasks of one queue, a coalesced batch's usual content,
+    are written by the compiled core; any other mix is planned and packed call by call.
+    """
+    queue = prepared[0].queue
+    if all(
+        p.state is TaskState.PENDING and not p.unique_ttl and p.queue == queue for p in prepared
+    ):
+        parts: list[bytes] = []
+        covers: list[int | list[int]] = []
+        for i in range(0, len(prepared), BATCH_SIZE):
+            chunk = prepared[i : i + BATCH_SIZE]
+            parts.append(requests.enqueue_batch(queue, chunk))
+            covers.append(list(range(i, i + len(chunk))))
+        return parts, Plan([], 0, covers)
+    plan = plan_many(prepared, (), wake_tokens)
+    return [pack_call(c) for c in plan.calls], plan
+
+
 def infos_for(prepared: Sequence[Prepared]) -> list[TaskInfo]:
     """The TaskInfo of every task as if it was enqueued (built while Redis works)."""
     if not prepared:
         return []
     now = datetime.fromtimestamp(prepared[0].now_ns / 1e9, timezone.utc)
-    return [info_from_prepared(p, now) for p in prepared]
+    return infos_from_prepared(prepared, now)
 
 
 def finish_many(
