@@ -47,7 +47,11 @@ class Fetcher:
         self.waiter = WakeWaiter(settings.redis, list(settings.queues))
         # Keyspace events are per node: a cluster's fetcher polls (see wait_then_fetch).
         listen = settings.keyspace_wakeups and not is_cluster(settings.redis)
-        self.notices = KeyspaceWaker(settings.redis, list(settings.queues)) if listen else None
+        self.notices = (
+            KeyspaceWaker(settings.redis, list(settings.queues), lambda: self.waiter.blocked_id)
+            if listen
+            else None
+        )
         self._stored: dict[str, int] = {}
         self._waking: frozenset[str] = frozenset()
         self._cap_bound_at = float("-inf")
@@ -110,16 +114,19 @@ class Fetcher:
 
     async def fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         """Move up to ``count`` tasks to active; returns them and their lease score."""
+        fetched, expiry = await self._fetch(count)
+        if self.notices is not None and fetched and self.notices.armed:
+            await self.notices.disarm()  # busy: stop hearing an event per enqueue
+        return fetched, expiry
+
+    async def _fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         await self.refresh_limits()
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
         if self.conn.cluster:
             return await self._fetch_per_slot(queues, count, expiry), expiry
         reply = await self.conn.call(self._call(queues, count, expiry))
-        fetched = self._parse(queues, reply)
-        if self.notices is not None and fetched and self.notices.armed:
-            await self.notices.disarm()  # busy: stop hearing an event per enqueue
-        return fetched, expiry
+        return self._parse(queues, reply), expiry
 
     async def wait_then_fetch(self, timeout: float, count: int) -> tuple[list[rdb.Fetched], int]:
         """Wait up to ``timeout`` for a wake-up, then fetch up to ``count`` tasks, in
@@ -132,18 +139,20 @@ class Fetcher:
         if self.conn.cluster:  # no multi-queue BLPOP on a cluster: poll
             await asyncio.sleep(timeout)
             return await self.fetch(count)
-        await self.refresh_limits()
-        queues = self.order.order()
-        expiry = int(self.clock() + self.settings.lease_duration + timeout)
-        call = self._call(queues, count, expiry)
         notices = self.notices
         if notices is not None:
             fresh = not notices.armed
             if await notices.arm() and (fresh or notices.noticed):
-                # A push between the last fetch and now may not have been heard.
-                timeout = 0.0
+                # A push between the last fetch and now may not have been heard:
+                # fetch at once (a BLPOP would block at least 10 ms).
+                notices.noticed = False
+                return await self._fetch(count)  # stays armed: it was idle a moment ago
             notices.noticed = False
             notices.waiting = True
+        await self.refresh_limits()
+        queues = self.order.order()
+        expiry = int(self.clock() + self.settings.lease_duration + timeout)
+        call = self._call(queues, count, expiry)
         try:
             reply = await self.waiter.wait_then_call(timeout, call)
         except NoScriptError:
