@@ -14,6 +14,7 @@ fetching, running tasks finish).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import signal
@@ -47,6 +48,11 @@ log = structlog.get_logger("fastq.worker")
 
 TICK = 0.05  # seconds between deadline / heartbeat / lease checks
 MAX_FETCHES = 2  # fetches in flight at once
+# Leased tasks a process keeps ready beyond its free slots, as a share of its
+# concurrency (1/PREFETCH_SHARE): a freed slot starts one at once instead of waiting
+# a fetch's round trip. None below PREFETCH_SHARE slots (a tiny pool takes what it runs).
+PREFETCH_SHARE = 5
+MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
 FINAL_FLUSH_TIMEOUT = 10.0  # seconds a stopping process keeps retrying its last acks
@@ -96,6 +102,11 @@ class Engine:
         self.busy = 0
         self.dispatched = 0  # tasks taken from Redis, for max_tasks_per_child
         self._reserved = 0  # slots promised to fetches in flight
+        self.prefetch = min(MAX_PREFETCH, self.capacity // PREFETCH_SHARE)
+        # Prefetched tasks: leased and active in Redis, not started yet (requeued at
+        # shutdown like unfinished ones).
+        self._ready: collections.deque[tuple[TaskMessage, str, int]] = collections.deque()
+        self._ready_ids: set[str] = set()
         self._inflight = 0
         self._empty = False  # the last fetch found nothing: wait for a wake-up
         self._fetches: set[asyncio.Task[None]] = set()
@@ -212,12 +223,22 @@ class Engine:
         # Up to MAX_FETCHES fetches run at once, each reserving the slots it asks
         # for, so Redis runs one batch's script while this process starts the
         # previous batch, and a process never takes more tasks than it can start.
+        # With prefetch, it fetches ahead of free slots (up to ``prefetch`` tasks
+        # ready), and refills once half of that is gone: freed slots never wait for
+        # Redis while tasks are pending, and fetches stay batches.
         batch = self.settings.fetch_batch
         second = max(1, self.capacity // 4)  # smallest batch worth a parallel fetch
-        while not self._quiet:
+        refill = max(1, self.prefetch // 2)
+        while True:
             self._slot_free.clear()
-            free = self.capacity - self.busy - self._reserved
-            if free <= 0 or self._inflight >= MAX_FETCHES or (self._inflight and free < second):
+            self._start_ready()
+            if self._quiet:
+                if not self._ready:
+                    return
+                await self._slot_free.wait()  # fetched before quiet: they still start
+                continue
+            free = self.capacity + self.prefetch - self.busy - self._reserved - len(self._ready)
+            if free < refill or self._inflight >= MAX_FETCHES or (self._inflight and free < second):
                 await self._slot_free.wait()
                 await asyncio.sleep(0)  # let completions of the same loop turn pile up
                 continue
@@ -226,7 +247,7 @@ class Engine:
             if limit:
                 left = limit - self.dispatched - self._reserved
                 if left <= 0:
-                    if not self._inflight:
+                    if not self._inflight and not self._ready:
                         self._recycle(f"started {self.dispatched} tasks (max_tasks_per_child)")
                         return
                     await self._slot_free.wait()
@@ -289,15 +310,61 @@ class Engine:
                 continue
             if msg.id != f.task_id:  # keep the id the keys use
                 msg.id = f.task_id
-            r = Running(msg, f.queue, now, task_deadline(msg, now))
-            r.pending_since = f.pending_since
-            if self.admission is not None:
-                route = self.admission.route(r)
-                if route is not None:  # admitted first (its fetch slot stays busy)
-                    gated.setdefault(f.queue, []).append((r, route))
-                    self.busy += 1
-                    continue
-            self._start(r)
+            if self.busy >= self.capacity or self._ready:  # prefetched: starts when a slot frees
+                self._hold(msg, f.queue, f.pending_since)
+                continue
+            self._launch(msg, f.queue, f.pending_since, now, gated)
+        self._admit_gated(gated)
+        self._start_ready()
+
+    def _hold(self, msg: TaskMessage, queue: str, pending_since: int) -> None:
+        if msg.id in self._ready_ids:  # fetched again (its lease was lost): keep the new one
+            self._ready = collections.deque(e for e in self._ready if e[0].id != msg.id)
+        self._ready.append((msg, queue, pending_since))
+        self._ready_ids.add(msg.id)
+
+    def _start_ready(self) -> None:
+        """Start prefetched tasks while slots are free (a task whose lease was lost
+        meanwhile is dropped: the recoverer hands it out again)."""
+        if not self._ready or self.busy >= self.capacity:
+            return
+        now = self.clock()
+        gated: dict[str, list[tuple[Running, Route]]] = {}
+        while self._ready and self.busy < self.capacity:
+            msg, queue, pending_since = self._ready.popleft()
+            self._ready_ids.discard(msg.id)
+            if self.leases.held(msg.id) is None:
+                self.leases.remove(msg.id)
+                continue
+            self._launch(msg, queue, pending_since, now, gated)
+        self._admit_gated(gated)
+
+    def _take_ready(self) -> list[tuple[str, str]]:
+        """Empty the prefetch buffer: (task id, queue) of each task, to requeue."""
+        taken = [(msg.id, queue) for msg, queue, _ in self._ready]
+        self._ready.clear()
+        self._ready_ids.clear()
+        return taken
+
+    def _launch(
+        self,
+        msg: TaskMessage,
+        queue: str,
+        pending_since: int,
+        now: float,
+        gated: dict[str, list[tuple[Running, Route]]],
+    ) -> None:
+        r = Running(msg, queue, now, task_deadline(msg, now))
+        r.pending_since = pending_since
+        if self.admission is not None:
+            route = self.admission.route(r)
+            if route is not None:  # admitted first (its fetch slot stays busy)
+                gated.setdefault(queue, []).append((r, route))
+                self.busy += 1
+                return
+        self._start(r)
+
+    def _admit_gated(self, gated: dict[str, list[tuple[Running, Route]]]) -> None:
         for queue, runs in gated.items():
             task = asyncio.create_task(self._admit(queue, runs))
             self._fetches.add(task)
@@ -525,6 +592,7 @@ class Engine:
             await self._fetch_task
         if self._fetches:  # their tasks are already active in Redis: start or requeue them
             await asyncio.wait(list(self._fetches), timeout=self.settings.redis.socket_timeout)
+        await self._requeue(self._take_ready()[::-1])  # prefetched: first one back at the head
         if graceful and self.running:
             self._idle.clear()
             waiters = [
@@ -550,19 +618,20 @@ class Engine:
             await asyncio.wait_for(self._flush(), FINAL_FLUSH_TIMEOUT)
         except asyncio.TimeoutError:
             log.error("could not write the last acknowledgements; their leases will expire")
-        await self._requeue(leftover)
+        await self._requeue([(r.task_id, r.queue) for r in leftover])
         if self.standalone:
             ident = self.settings.identity
             name = (ident.host, ident.pid, ident.server_id)
             with contextlib.suppress(BrokerConnectionError):
                 await self.conn.call_many(clear_server_state_calls(name))
 
-    async def _requeue(self, leftover: list[Running]) -> None:
+    async def _requeue(self, leftover: list[tuple[str, str]]) -> None:
+        """Put tasks (id, queue) this process holds back at the head of pending."""
         by_queue: dict[str, list[tuple[str, int]]] = {}
-        for r in leftover:
-            score = self.leases.score(r.task_id)
-            if score is not None and r.task_id not in self.leases.lost:
-                by_queue.setdefault(r.queue, []).append((r.task_id, score))
+        for task_id, queue in leftover:
+            score = self.leases.score(task_id)
+            if score is not None and task_id not in self.leases.lost:
+                by_queue.setdefault(queue, []).append((task_id, score))
         if not by_queue:
             return
         calls = [rdb.requeue_call(q, held) for q, held in by_queue.items()]
@@ -573,6 +642,9 @@ class Engine:
                 "could not requeue unfinished tasks; their leases will expire", error=str(exc)
             )
             return
+        for held in by_queue.values():
+            for task_id, _ in held:
+                self.leases.remove(task_id)  # no longer ours: not extended again
         log.info("requeued unfinished tasks", count=sum(len(h) for h in by_queue.values()))
 
 
