@@ -51,7 +51,7 @@ MAX_FETCHES = 2  # fetches in flight at once
 # Leased tasks a process keeps ready beyond its free slots, as a share of its
 # concurrency (1/PREFETCH_SHARE): a freed slot starts one at once instead of waiting
 # a fetch's round trip. None below PREFETCH_SHARE slots (a tiny pool takes what it runs).
-PREFETCH_SHARE = 5
+PREFETCH_SHARE = 4
 MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
@@ -240,6 +240,7 @@ class Engine:
             free = self.capacity + self.prefetch - self.busy - self._reserved - len(self._ready)
             if free < refill or self._inflight >= MAX_FETCHES or (self._inflight and free < second):
                 await self._slot_free.wait()
+                self._start_ready()  # a freed slot takes a prefetched task at once
                 await asyncio.sleep(0)  # let completions of the same loop turn pile up
                 continue
             want = min(free, batch) if batch else free
