@@ -8,7 +8,9 @@ for lists (``notify-keyspace-events`` holding ``K`` and ``l`` or ``A``), an idle
 worker subscribed to its queues' pending-list channels ends its own blocked
 BLPOP on each push (``CLIENT UNBLOCK`` on the waiting connection's id), and the
 fetch pipelined behind that BLPOP runs at once. Where Redis refuses CLIENT UNBLOCK
-(an ACL without it), it pushes a wake token instead. The poll stays as the fallback.
+(an ACL without it), it pushes a wake token instead. It also hears the wake lists:
+a push that came with a fastq wake token (both events arrive together) ends no
+wait, since the token wakes a worker already. The poll stays as the fallback.
 """
 
 from __future__ import annotations
@@ -100,6 +102,12 @@ class KeyspaceWaker:
             keys.keyspace_channel(config.db, keys.pending_key(q)).encode(): keys.wake_key(q)
             for q in queues
         }
+        # Wake list channel -> pending channel: a push that came with a fastq wake
+        # token already wakes a worker (BLPOP), so it ends no other wait.
+        self._tokens = {
+            keys.keyspace_channel(config.db, wake).encode(): pending
+            for pending, wake in self._wake.items()
+        }
         self._target = config.redacted_url
         self._pubsub: aioredis.client.PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -134,7 +142,7 @@ class KeyspaceWaker:
                 if self._pubsub is None:
                     self._pubsub = self._redis.pubsub()
                 self._confirmed.clear()
-                await self._pubsub.subscribe(*self._wake)
+                await self._pubsub.subscribe(*self._wake, *self._tokens)
                 if self._reader is None or self._reader.done():
                     self._reader = asyncio.create_task(self._read(self._pubsub))
                 await asyncio.wait_for(self._confirmed.wait(), CONFIRM_TIMEOUT)
@@ -159,17 +167,33 @@ class KeyspaceWaker:
             await self._reset()
 
     async def _read(self, pubsub: aioredis.client.PubSub) -> None:
+        channels = len(self._wake) + len(self._tokens)
         try:
             while True:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue
-                kind = message["type"]
-                if kind in ("subscribe", b"subscribe"):
-                    if int(message["data"]) == len(self._wake):
-                        self._confirmed.set()
-                elif kind in ("message", b"message") and message["data"] in PUSH_EVENTS:
-                    await self._heard(message["channel"])
+                # Everything already received: one script's pending push and wake
+                # token arrive together, and are judged together.
+                batch = [message]
+                while (more := await pubsub.get_message(timeout=0.0)) is not None:
+                    batch.append(more)
+                pushed: dict[bytes, None] = {}
+                tokened: set[bytes] = set()
+                for m in batch:
+                    kind = m["type"]
+                    if kind in ("subscribe", b"subscribe"):
+                        if int(m["data"]) == channels:
+                            self._confirmed.set()
+                    elif kind in ("message", b"message") and m["data"] in PUSH_EVENTS:
+                        channel = m["channel"]
+                        if channel in self._tokens:
+                            tokened.add(self._tokens[channel])
+                        else:
+                            pushed[channel] = None
+                for channel in pushed:
+                    if channel not in tokened:
+                        await self._heard(channel)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dropped connection: the next arm subscribes again
