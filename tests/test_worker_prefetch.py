@@ -174,3 +174,27 @@ async def test_after_quiet_prefetched_tasks_still_run_and_nothing_more_is_fetche
     finally:
         e.stop(graceful=True)
         assert await asyncio.wait_for(run, 10) == 0
+
+
+async def test_a_capped_queue_is_not_prefetched(redis_url: str, r: redis.Redis) -> None:
+    app, release, started = _holding_app()
+    for _ in range(SLOTS + AHEAD + 3):
+        enqueue(r, "hold")
+    settings = WorkerSettings(
+        redis=RedisConfig.from_url(redis_url),
+        concurrency=SLOTS,
+        poll_interval=0.05,
+        queue_limits={"default": 100},  # a cap far above what this worker runs
+    )
+    e = Engine(app, settings)
+    run = asyncio.create_task(e.run())
+    try:
+        await until(lambda: len(started) == SLOTS)
+        await asyncio.sleep(0.3)
+        # A task held ready would hold one of the cap's slots that another worker
+        # with a free slot could use: only what runs is leased.
+        assert r.llen(keys.active_key("default")) == SLOTS
+    finally:
+        release.set()
+        e.stop(graceful=True)
+        assert await asyncio.wait_for(run, 10) == 0

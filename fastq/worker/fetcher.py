@@ -61,6 +61,11 @@ class Fetcher:
         # (None: none did in the last fetch).
         self.rate_due: float | None = None
 
+    @property
+    def has_caps(self) -> bool:
+        """A queue of this worker has a concurrency cap (configured or stored in Redis)."""
+        return bool(self._capped)
+
     def capped(self) -> frozenset[str]:
         """The capped queues whose finished tasks should wake idle workers: all of them
         while a cap held tasks back within the last ``CAP_WAKE_WINDOW`` seconds (a

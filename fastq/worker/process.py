@@ -50,7 +50,8 @@ TICK = 0.05  # seconds between deadline / heartbeat / lease checks
 MAX_FETCHES = 2  # fetches in flight at once
 # Leased tasks a process keeps ready beyond its free slots, as a share of its
 # concurrency (1/PREFETCH_SHARE): a freed slot starts one at once instead of waiting
-# a fetch's round trip. None below PREFETCH_SHARE slots (a tiny pool takes what it runs).
+# a fetch's round trip. None below PREFETCH_SHARE slots (a tiny pool takes what it runs),
+# nor while a queue cap or per-key cap applies (a task held ready would hold a cap slot).
 PREFETCH_SHARE = 4
 MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
@@ -228,7 +229,6 @@ class Engine:
         # Redis while tasks are pending, and fetches stay batches.
         batch = self.settings.fetch_batch
         second = max(1, self.capacity // 4)  # smallest batch worth a parallel fetch
-        refill = max(1, self.prefetch // 2)
         while True:
             self._slot_free.clear()
             self._start_ready()
@@ -237,7 +237,11 @@ class Engine:
                     return
                 await self._slot_free.wait()  # fetched before quiet: they still start
                 continue
-            free = self.capacity + self.prefetch - self.busy - self._reserved - len(self._ready)
+            # A task held ready counts against a cap, so capped work is not prefetched.
+            capped = self.admission is not None or self.fetcher.has_caps
+            ahead = 0 if capped else self.prefetch
+            refill = max(1, ahead // 2)
+            free = self.capacity + ahead - self.busy - self._reserved - len(self._ready)
             if free < refill or self._inflight >= MAX_FETCHES or (self._inflight and free < second):
                 await self._slot_free.wait()
                 self._start_ready()  # a freed slot takes a prefetched task at once
