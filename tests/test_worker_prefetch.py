@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import redis
-from workerapps.helpers import enqueue
+from workerapps.helpers import enqueue, task_msg
 
 from fastq import keys
 from fastq.app import App, Context, IncomingTask
@@ -196,5 +196,40 @@ async def test_a_capped_queue_is_not_prefetched(redis_url: str, r: redis.Redis) 
         assert r.llen(keys.active_key("default")) == SLOTS
     finally:
         release.set()
+        e.stop(graceful=True)
+        assert await asyncio.wait_for(run, 10) == 0
+
+
+async def test_a_prefetched_task_canceled_before_it_starts_is_canceled_as_it_starts(
+    redis_url: str, r: redis.Redis
+) -> None:
+    app = App()
+    gates: dict[str, asyncio.Event] = {}
+    started: list[str] = []
+
+    @app.task("gated")
+    async def gated(task: IncomingTask, ctx: Context) -> None:
+        started.append(ctx.task_id)
+        await gates.setdefault(ctx.task_id, asyncio.Event()).wait()
+
+    ids = [enqueue(r, "gated", retry=3) for _ in range(SLOTS + AHEAD)]
+    e = _engine(app, redis_url)
+    run = asyncio.create_task(e.run())
+    try:
+        await until(
+            lambda: len(started) == SLOTS and r.llen(keys.active_key("default")) == SLOTS + AHEAD
+        )
+        ready = [tid for tid in ids if tid not in started]
+        await asyncio.sleep(0.1)  # the cancel subscription is up well before this
+        r.publish(keys.CANCEL_CHANNEL, ready[0])  # Asynqmon's cancel of an active task
+        await until(lambda: ready[0] in e._cancel_ready)
+        gates.setdefault(started[0], asyncio.Event()).set()
+        await until(lambda: r.hget(keys.task_key("default", ready[0]), "state") == b"retry")
+        assert ready[0] not in started  # its handler never ran a step
+        msg = task_msg(r, "default", ready[0])
+        assert msg.error_msg.startswith("TaskCanceledError")
+    finally:
+        for tid in ids:
+            gates.setdefault(tid, asyncio.Event()).set()
         e.stop(graceful=True)
         assert await asyncio.wait_for(run, 10) == 0

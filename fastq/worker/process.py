@@ -108,6 +108,7 @@ class Engine:
         # shutdown like unfinished ones).
         self._ready: collections.deque[tuple[TaskMessage, str, int]] = collections.deque()
         self._ready_ids: set[str] = set()
+        self._cancel_ready: set[str] = set()  # prefetched tasks canceled before they started
         self._inflight = 0
         self._empty = False  # the last fetch found nothing: wait for a wake-up
         self._fetches: set[asyncio.Task[None]] = set()
@@ -340,6 +341,14 @@ class Engine:
             self._ready_ids.discard(msg.id)
             if self.leases.held(msg.id) is None:
                 self.leases.remove(msg.id)
+                self._cancel_ready.discard(msg.id)
+                continue
+            if self._cancel_ready and msg.id in self._cancel_ready:
+                # Canceled while it waited: it fails as canceled without running a step.
+                self._cancel_ready.discard(msg.id)
+                r = Running(msg, queue, now, task_deadline(msg, now))
+                r.ctx.cancel(Interrupt.CANCELED.value)
+                self._start(r, interruption_error(r))
                 continue
             self._launch(msg, queue, pending_since, now, gated)
         self._admit_gated(gated)
@@ -349,6 +358,7 @@ class Engine:
         taken = [(msg.id, queue) for msg, queue, _ in self._ready]
         self._ready.clear()
         self._ready_ids.clear()
+        self._cancel_ready.clear()
         return taken
 
     def _launch(
@@ -581,6 +591,9 @@ class Engine:
                     if r is not None:
                         log.info("canceling task", task_id=task_id)
                         self._interrupt(r, Interrupt.CANCELED)
+                    elif task_id in self._ready_ids:  # active in Redis: canceled as it starts
+                        log.info("canceling task", task_id=task_id)
+                        self._cancel_ready.add(task_id)
             except BrokerError as exc:
                 self._outage.failed("cancel subscription", exc)
                 await asyncio.sleep(BACKOFF)
