@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Sequence
 
 from redis.exceptions import NoScriptError
@@ -26,6 +27,7 @@ from fastq.worker.settings import WorkerSettings
 
 LIMITS_REFRESH = 1.0  # seconds between reads of the caps stored in Redis
 CAP_WAKE_WINDOW = 5.0  # seconds after a cap last held tasks back that releases wake workers
+FRESH_FETCH_EVERY = 1.0  # seconds between immediate fetches right after subscribing
 
 
 class Fetcher:
@@ -57,6 +59,7 @@ class Fetcher:
         self._cap_bound_at = float("-inf")
         self.flow = self._build_flow()
         self._next_refresh = 0.0
+        self._fresh_fetch_at = float("-inf")
         # Seconds until a rate-limited queue that held tasks back has a token due
         # (None: none did in the last fetch).
         self.rate_due: float | None = None
@@ -148,10 +151,15 @@ class Fetcher:
         if notices is not None:
             fresh = not notices.armed
             if await notices.arm() and (fresh or notices.noticed):
-                # A push between the last fetch and now may not have been heard:
-                # fetch at once (a BLPOP would block at least 10 ms).
-                notices.noticed = False
-                return await self._fetch(count)  # stays armed: it was idle a moment ago
+                # A push between the last fetch and now may not have been heard: fetch
+                # at once (a BLPOP would block at least 10 ms). A subscription that
+                # keeps dropping gets the BLPOP instead, so it cannot turn into a spin.
+                now = time.monotonic()
+                if notices.noticed or now - self._fresh_fetch_at >= FRESH_FETCH_EVERY:
+                    self._fresh_fetch_at = now if fresh else self._fresh_fetch_at
+                    notices.noticed = False
+                    return await self._fetch(count)  # stays armed: it was idle just now
+                timeout = 0.0
             notices.noticed = False
             notices.waiting = True
         await self.refresh_limits()
