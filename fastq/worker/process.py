@@ -347,18 +347,28 @@ class Engine:
                 # Canceled while it waited: it fails as canceled without running a step.
                 self._cancel_ready.discard(msg.id)
                 r = Running(msg, queue, now, task_deadline(msg, now))
+                r.pending_since = pending_since
                 r.ctx.cancel(Interrupt.CANCELED.value)
                 self._start(r, interruption_error(r))
                 continue
             self._launch(msg, queue, pending_since, now, gated)
         self._admit_gated(gated)
 
-    def _take_ready(self) -> list[tuple[str, str]]:
-        """Empty the prefetch buffer: (task id, queue) of each task, to requeue."""
-        taken = [(msg.id, queue) for msg, queue, _ in self._ready]
-        self._ready.clear()
-        self._ready_ids.clear()
-        self._cancel_ready.clear()
+    def _take_ready(self, settled: bool = False) -> list[tuple[str, str]]:
+        """Empty the prefetch buffer: (task id, queue) of each task, to requeue.
+
+        ``settled``: leave the tasks whose lease extension is in flight (Redis may
+        hold either score); the requeue after the final flush takes them.
+        """
+        extending = self.leases.extending if settled else {}
+        taken = [(msg.id, queue) for msg, queue, _ in self._ready if msg.id not in extending]
+        if len(taken) == len(self._ready):
+            self._ready.clear()
+            self._ready_ids.clear()
+            self._cancel_ready.clear()
+        else:
+            self._ready = collections.deque(e for e in self._ready if e[0].id in extending)
+            self._ready_ids = {e[0].id for e in self._ready}
         return taken
 
     def _launch(
@@ -610,7 +620,7 @@ class Engine:
             await self._fetch_task
         if self._fetches:  # their tasks are already active in Redis: start or requeue them
             await asyncio.wait(list(self._fetches), timeout=self.settings.redis.socket_timeout)
-        await self._requeue(self._take_ready()[::-1])  # prefetched: first one back at the head
+        await self._requeue(self._take_ready(settled=True)[::-1])  # first one at the head
         if graceful and self.running:
             self._idle.clear()
             waiters = [
@@ -636,7 +646,8 @@ class Engine:
             await asyncio.wait_for(self._flush(), FINAL_FLUSH_TIMEOUT)
         except asyncio.TimeoutError:
             log.error("could not write the last acknowledgements; their leases will expire")
-        await self._requeue([(r.task_id, r.queue) for r in leftover])
+        # With any a fetch still in flight above put in the prefetch buffer since.
+        await self._requeue([(r.task_id, r.queue) for r in leftover] + self._take_ready()[::-1])
         if self.standalone:
             ident = self.settings.identity
             name = (ident.host, ident.pid, ident.server_id)
