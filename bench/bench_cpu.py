@@ -3,6 +3,7 @@ does not skew the way wall-clock rates are skewed.
 
     python3 bench/bench_cpu.py [--n 5000] [--runs 3] [--kinds noop,rtt]
                                [--variants async-uvloop,async-asyncio,def-uvloop,def-asyncio]
+                               [--concurrency 50] [--roots A_CHECKOUT,B_CHECKOUT]
 
 Starts its own redis-server. For each run, and within it each variant in turn
 (alternating A/B, so load drifts hit every variant alike): one standalone worker
@@ -10,7 +11,9 @@ Starts its own redis-server. For each run, and within it each variant in turn
 N tasks are bulk-enqueued; once every task has been recorded (bench/common.py
 verifies each ran exactly once by sequence number) the worker's user+system CPU
 since it went idle is divided by N. Prints the median microseconds of worker CPU
-per task for each variant, and the drain rate beside it (noisy here). ``--py-spy
+per task for each variant, and the drain rate beside it (noisy here). ``--roots``
+runs the worker from each listed fastq checkout in turn within every run (an A/B
+of two branches; default: this checkout). ``--py-spy
 PREFIX`` also samples the worker during each drain (collapsed stacks, for
 ``bench/profile_top.py``).
 """
@@ -43,17 +46,24 @@ def cpu(p: psutil.Process) -> float:
 
 
 def one(
-    url: str, r: redis.Redis, kind: str, variant: str, n: int, profile: str = ""
+    url: str,
+    r: redis.Redis,
+    kind: str,
+    variant: str,
+    n: int,
+    profile: str = "",
+    concurrency: int = 50,
+    root: Path = ROOT,
 ) -> tuple[float, float]:
     """(worker CPU microseconds per task, tasks/s) for one drain of ``n`` tasks."""
     handlers, loop = variant.split("-")
     env = dict(
         os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
         BENCH_REDIS_URL=url,
         BENCH_FASTQ_HANDLERS="sync" if handlers == "def" else "async",
         FASTQ_REDIS_URL=url,
-        FASTQ_CONCURRENCY="50",
+        FASTQ_CONCURRENCY=str(concurrency),
         FASTQ_UVLOOP="1" if loop == "uvloop" else "0",
     )
     r.flushdb()
@@ -102,19 +112,29 @@ def main() -> int:
     ap.add_argument("--kinds", default="noop,rtt")
     ap.add_argument("--variants", default="async-uvloop,async-asyncio,def-uvloop,def-asyncio")
     ap.add_argument("--py-spy", default="", metavar="PREFIX", help="profile to PREFIX.*.txt")
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--roots", default="", help="fastq checkouts to alternate (default: this)")
     args = ap.parse_args()
+    roots = [Path(p).resolve() for p in args.roots.split(",") if p] or [ROOT]
     server = RedisServer()
     server.start()
     os.environ["BENCH_REDIS_URL"] = server.url
     try:
         r = redis.Redis.from_url(server.url)
         for kind in args.kinds.split(","):
-            got: dict[str, list[tuple[float, float]]] = {v: [] for v in args.variants.split(",")}
+            named = {
+                (f"{v} {root}" if len(roots) > 1 else v): (v, root)
+                for v in args.variants.split(",")
+                for root in roots
+            }
+            got: dict[str, list[tuple[float, float]]] = {name: [] for name in named}
             for i in range(args.runs):
-                for v in got:
-                    us, rate = one(server.url, r, kind, v, args.n, args.py_spy)
-                    got[v].append((us, rate))
-                    print(f"  {kind} {v} run {i + 1}: {us:.0f} us CPU/task, {rate:,.0f} tasks/s")
+                for name, (v, root) in named.items():
+                    us, rate = one(
+                        server.url, r, kind, v, args.n, args.py_spy, args.concurrency, root
+                    )
+                    got[name].append((us, rate))
+                    print(f"  {kind} {name} run {i + 1}: {us:.0f} us CPU/task, {rate:,.0f} tasks/s")
             for v, res in got.items():
                 us = statistics.median(x for x, _ in res)
                 rate = statistics.median(y for _, y in res)

@@ -150,3 +150,92 @@ def test_a_redis_that_refuses_config_reports_it_and_the_fetcher_still_polls() ->
         assert woken == 0
     finally:
         server.cleanup()
+
+
+async def test_the_notification_ends_the_workers_own_blpop_and_leaves_no_token(
+    redis_url: str, r: redis.Redis, flags: None
+) -> None:
+    assert enable_keyspace_events(RedisConfig.from_url(redis_url))[0]
+    fetcher, ids, tid = await _idle_wait_then_go_push(redis_url, r)
+    assert ids == [tid]
+    assert fetcher.notices is not None and fetcher.notices.unblocked == 1
+    # No token was pushed: none is left over for another worker's next wait.
+    assert r.llen("asynq:{kq}:wake") == 0
+
+
+async def test_where_client_unblock_is_refused_a_wake_token_ends_the_wait(
+    redis_url: str, r: redis.Redis, flags: None
+) -> None:
+    assert enable_keyspace_events(RedisConfig.from_url(redis_url))[0]
+    r.execute_command("ACL", "SETUSER", "default", "-client", "+client|id")
+    try:
+        fetcher, ids, tid = await _idle_wait_then_go_push(redis_url, r)
+    finally:
+        r.execute_command("ACL", "SETUSER", "default", "+@all")
+    assert ids == [tid]
+    assert fetcher.notices is not None
+    assert fetcher.notices.woken == 1 and fetcher.notices.unblocked == 0
+
+
+async def test_a_push_heard_between_waits_makes_the_next_wait_fetch_at_once(
+    redis_url: str, r: redis.Redis, flags: None
+) -> None:
+    assert enable_keyspace_events(RedisConfig.from_url(redis_url))[0]
+    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), queues={"kq": 1})
+    conn = AsyncConn(settings.redis)
+    fetcher = Fetcher(settings, conn, time.time)
+    notices = fetcher.notices
+    assert notices is not None
+    try:
+        await fetcher.wait_then_fetch(0.01, 1)  # arms
+        tid = put_task(r, "kq", "pending", type="go:task")  # heard while not waiting
+        while not notices.noticed:
+            await asyncio.sleep(0.005)
+        waits = r.info("stats")["total_commands_processed"]
+        blpops = r.info("commandstats").get("cmdstat_blpop", {}).get("calls", 0)
+        fetched, _ = await fetcher.wait_then_fetch(LONG_WAIT, 1)
+        assert [f.task_id for f in fetched] == [tid]
+        # Fetched without a blocking pop (which would block for at least 10 ms).
+        assert r.info("commandstats").get("cmdstat_blpop", {}).get("calls", 0) == blpops
+        assert r.info("stats")["total_commands_processed"] > waits
+    finally:
+        await fetcher.close()
+        await conn.close()
+
+
+async def test_a_push_that_came_with_a_wake_token_ends_no_other_wait(
+    redis_url: str, r: redis.Redis, flags: None
+) -> None:
+    from fastq.client import Client
+    from fastq.task import Task
+
+    assert enable_keyspace_events(RedisConfig.from_url(redis_url))[0]
+    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), queues={"kq": 1})
+    conn = AsyncConn(settings.redis)
+    fetcher = Fetcher(settings, conn, time.time)
+    notices = fetcher.notices
+    assert notices is not None
+    client = Client(redis_url)
+    try:
+        await fetcher.wait_then_fetch(0.01, 1)  # arms
+        await fetcher.wait_then_fetch(0.01, 1)  # a plain wait
+        woken_by_token = asyncio.create_task(fetcher.wait_then_fetch(LONG_WAIT, 1))
+        while fetcher.waiter.blocked_id is None:
+            await asyncio.sleep(0.005)
+        info = client.enqueue(Task("fq:task", b""), queue="kq")  # pending push + wake token
+        fetched, _ = await asyncio.wait_for(woken_by_token, LONG_WAIT)
+        assert [f.task_id for f in fetched] == [info.id]
+        # The next wait blocks: the fastq push's events neither ended it nor left a
+        # "noticed" behind; only the Go-layout push below ends it.
+        waiting = asyncio.create_task(fetcher.wait_then_fetch(LONG_WAIT, 1))
+        while fetcher.waiter.blocked_id is None:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)  # the fastq push's events have been read by now
+        tid = put_task(r, "kq", "pending", type="go:task")
+        fetched, _ = await asyncio.wait_for(waiting, LONG_WAIT)
+        assert [f.task_id for f in fetched] == [tid]
+        assert notices.unblocked == 1
+    finally:
+        client.close()
+        await fetcher.close()
+        await conn.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from fastq import keys, scripts
 from fastq.config import RedisConfig
@@ -28,6 +28,14 @@ _log = structlog.get_logger("fastq.worker")
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _reply(conn: Any) -> Any:
+    """One reply off a raw connection; an error reply is returned, not raised."""
+    try:
+        return await conn.read_response()
+    except ResponseError as exc:
+        return exc
 
 
 class WakeWaiter:
@@ -50,30 +58,50 @@ class WakeWaiter:
         self._keys = wake_keys(queues)
         self._target = config.redacted_url
         self._warned_until = 0.0
+        self.blocked_id: int | None = None  # client id of the connection in BLPOP
 
     async def wait_then_call(self, timeout: float, call: Call) -> Any:
         """Block for a wake-up token (up to ``timeout``), then run ``call`` at once.
 
-        Both go out in one pipeline on this connection, so Redis runs the script
-        the moment the pop returns: a woken worker gets its tasks without another
-        round trip. Returns the script's reply; raises ``NoScriptError`` if Redis
-        does not have the script yet (the caller runs it on its main connection).
+        Both go out in one write on this connection, so Redis runs the script the
+        moment the pop returns: a woken worker gets its tasks without another round
+        trip. While the pop blocks, ``blocked_id`` is this connection's client id,
+        so a keyspace event can end the wait with ``CLIENT UNBLOCK`` (the script
+        then runs as after a token). Returns the script's reply; raises
+        ``NoScriptError`` if Redis does not have the script yet (the caller runs it
+        on its main connection).
         """
         script = scripts.get(call.script)
+        commands = [
+            ("CLIENT", "ID"),
+            ("BLPOP", *self._keys, max(timeout, 0.01)),
+            ("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args),
+        ]
+        pool = self._redis.connection_pool
         with translate_errors(self._target):
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.blpop(self._keys, timeout=max(timeout, 0.01))
-            pipe.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
-            replies = await pipe.execute(raise_on_error=False)
-        if isinstance(replies[0], BaseException):
+            conn = await pool.get_connection()
+            try:
+                # Raw reads, not a pipeline: the id is known before the pop returns.
+                await conn.send_packed_command(conn.pack_commands(commands))
+                ident = await _reply(conn)
+                self.blocked_id = ident if isinstance(ident, int) else None
+                popped = await _reply(conn)
+                self.blocked_id = None
+                reply = await _reply(conn)
+            except BaseException:
+                self.blocked_id = None
+                await conn.disconnect()  # replies may be left unread: never reuse it
+                raise
+            finally:
+                await pool.release(conn)
+        if isinstance(popped, BaseException):
             # A wake key of the wrong type answers at once: wait out the poll
             # interval anyway, or an idle worker would spin.
             now = time.monotonic()
             if now >= self._warned_until:
                 self._warned_until = now + 60
-                _log.warning("cannot wait on wake keys", error=str(replies[0]))
+                _log.warning("cannot wait on wake keys", error=str(popped))
             await asyncio.sleep(timeout)
-        reply = replies[1]
         if isinstance(reply, BaseException):
             if isinstance(reply, NoScriptError) or str(reply).startswith("NOSCRIPT"):
                 raise NoScriptError(str(reply))

@@ -5,8 +5,12 @@ BLPOP returns on. Producers that do not (Go Asynq, Asynqmon's "run", a scheduler
 in another language) only LPUSH the pending list, and such a task used to wait
 for the worker's next poll (100 ms). When the server publishes keyspace events
 for lists (``notify-keyspace-events`` holding ``K`` and ``l`` or ``A``), an idle
-worker subscribed to its queues' pending-list channels turns each push into a
-wake token, so its blocked BLPOP returns at once. The poll stays as the fallback.
+worker subscribed to its queues' pending-list channels ends its own blocked
+BLPOP on each push (``CLIENT UNBLOCK`` on the waiting connection's id), and the
+fetch pipelined behind that BLPOP runs at once. Where Redis refuses CLIENT UNBLOCK
+(an ACL without it), it pushes a wake token instead. It also hears the wake lists:
+a push that came with a fastq wake token (both events arrive together) ends no
+wait, since the token wakes a worker already. The poll stays as the fallback.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import redis
 import redis.asyncio as aioredis
@@ -71,24 +75,38 @@ def enable_keyspace_events(config: RedisConfig) -> tuple[bool, str]:
 
 class KeyspaceWaker:
     """Subscribes, while armed, to the queues' pending-list keyspace channels and
-    pushes a wake token for each push it hears while the worker waits.
+    ends the worker's blocked wait for each push it hears while the worker waits.
 
     ``arm`` before an idle wait (cheap when already armed); ``disarm`` once the
     worker is busy, so a busy worker does not read an event per enqueue. Events
     heard while not waiting set ``noticed``, which the next wait consumes instead
-    of blocking. ``woken`` counts the tokens pushed (observability and tests).
+    of blocking. ``woken`` counts the waits ended (observability and tests), of
+    which ``unblocked`` by ``CLIENT UNBLOCK`` and the rest by a wake token.
 
     Args:
         config: how to reach Redis.
         queues: the queues whose pending lists to watch.
+        blocked: the client id of the connection blocked in the worker's wait
+            (``WakeWaiter.blocked_id``), None when it is not blocked.
     """
 
-    def __init__(self, config: RedisConfig, queues: Sequence[str]) -> None:
+    def __init__(
+        self,
+        config: RedisConfig,
+        queues: Sequence[str],
+        blocked: Callable[[], int | None] = lambda: None,
+    ) -> None:
         # No socket timeout: the subscription is idle for as long as no one pushes.
         self._redis: aioredis.Redis = async_client(config, socket_timeout=None)
         self._wake = {
             keys.keyspace_channel(config.db, keys.pending_key(q)).encode(): keys.wake_key(q)
             for q in queues
+        }
+        # Wake list channel -> pending channel: a push that came with a fastq wake
+        # token already wakes a worker (BLPOP), so it ends no other wait.
+        self._tokens = {
+            keys.keyspace_channel(config.db, wake).encode(): pending
+            for pending, wake in self._wake.items()
         }
         self._target = config.redacted_url
         self._pubsub: aioredis.client.PubSub | None = None
@@ -99,6 +117,9 @@ class KeyspaceWaker:
         self.waiting = False
         self.noticed = False
         self.woken = 0
+        self.unblocked = 0
+        self._blocked = blocked
+        self._can_unblock = True  # False once Redis refused CLIENT UNBLOCK
 
     @property
     def armed(self) -> bool:
@@ -121,7 +142,7 @@ class KeyspaceWaker:
                 if self._pubsub is None:
                     self._pubsub = self._redis.pubsub()
                 self._confirmed.clear()
-                await self._pubsub.subscribe(*self._wake)
+                await self._pubsub.subscribe(*self._wake, *self._tokens)
                 if self._reader is None or self._reader.done():
                     self._reader = asyncio.create_task(self._read(self._pubsub))
                 await asyncio.wait_for(self._confirmed.wait(), CONFIRM_TIMEOUT)
@@ -146,17 +167,33 @@ class KeyspaceWaker:
             await self._reset()
 
     async def _read(self, pubsub: aioredis.client.PubSub) -> None:
+        channels = len(self._wake) + len(self._tokens)
         try:
             while True:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue
-                kind = message["type"]
-                if kind in ("subscribe", b"subscribe"):
-                    if int(message["data"]) == len(self._wake):
-                        self._confirmed.set()
-                elif kind in ("message", b"message") and message["data"] in PUSH_EVENTS:
-                    await self._heard(message["channel"])
+                # Everything already received: one script's pending push and wake
+                # token arrive together, and are judged together.
+                batch = [message]
+                while (more := await pubsub.get_message(timeout=0.0)) is not None:
+                    batch.append(more)
+                pushed: dict[bytes, None] = {}
+                tokened: set[bytes] = set()
+                for m in batch:
+                    kind = m["type"]
+                    if kind in ("subscribe", b"subscribe"):
+                        if int(m["data"]) == channels:
+                            self._confirmed.set()
+                    elif kind in ("message", b"message") and m["data"] in PUSH_EVENTS:
+                        channel = m["channel"]
+                        if channel in self._tokens:
+                            tokened.add(self._tokens[channel])
+                        else:
+                            pushed[channel] = None
+                for channel in pushed:
+                    if channel not in tokened:
+                        await self._heard(channel)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dropped connection: the next arm subscribes again
@@ -170,6 +207,22 @@ class KeyspaceWaker:
         if not self.waiting:
             self.noticed = True
             return
+        ident = self._blocked()
+        if ident is not None and self._can_unblock:
+            try:
+                ended = await self._redis.execute_command("CLIENT", "UNBLOCK", ident)
+            except redis.ResponseError as exc:  # an ACL without it, or Redis < 5
+                self._can_unblock = False
+                _log.info("CLIENT UNBLOCK refused; waking with tokens", error=str(exc))
+            else:
+                if ended:
+                    self.woken += 1
+                    self.unblocked += 1
+                else:
+                    # The wait already returned (a token, or its timeout), perhaps
+                    # before this push: the next wait fetches first.
+                    self.noticed = True
+                return
         pipe = self._redis.pipeline(transaction=False)
         pipe.lpush(wake, "1")
         pipe.ltrim(wake, 0, DEFAULT_WAKE_TOKENS - 1)  # the producers' cap

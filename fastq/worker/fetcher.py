@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Sequence
 
 from redis.exceptions import NoScriptError
@@ -26,6 +27,7 @@ from fastq.worker.settings import WorkerSettings
 
 LIMITS_REFRESH = 1.0  # seconds between reads of the caps stored in Redis
 CAP_WAKE_WINDOW = 5.0  # seconds after a cap last held tasks back that releases wake workers
+FRESH_FETCH_EVERY = 1.0  # seconds between immediate fetches right after subscribing
 
 
 class Fetcher:
@@ -47,15 +49,25 @@ class Fetcher:
         self.waiter = WakeWaiter(settings.redis, list(settings.queues))
         # Keyspace events are per node: a cluster's fetcher polls (see wait_then_fetch).
         listen = settings.keyspace_wakeups and not is_cluster(settings.redis)
-        self.notices = KeyspaceWaker(settings.redis, list(settings.queues)) if listen else None
+        self.notices = (
+            KeyspaceWaker(settings.redis, list(settings.queues), lambda: self.waiter.blocked_id)
+            if listen
+            else None
+        )
         self._stored: dict[str, int] = {}
         self._waking: frozenset[str] = frozenset()
         self._cap_bound_at = float("-inf")
         self.flow = self._build_flow()
         self._next_refresh = 0.0
+        self._fresh_fetch_at = float("-inf")
         # Seconds until a rate-limited queue that held tasks back has a token due
         # (None: none did in the last fetch).
         self.rate_due: float | None = None
+
+    @property
+    def has_caps(self) -> bool:
+        """A queue of this worker has a concurrency cap (configured or stored in Redis)."""
+        return bool(self._capped)
 
     def capped(self) -> frozenset[str]:
         """The capped queues whose finished tasks should wake idle workers: all of them
@@ -110,16 +122,19 @@ class Fetcher:
 
     async def fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         """Move up to ``count`` tasks to active; returns them and their lease score."""
+        fetched, expiry = await self._fetch(count)
+        if self.notices is not None and fetched and self.notices.armed:
+            await self.notices.disarm()  # busy: stop hearing an event per enqueue
+        return fetched, expiry
+
+    async def _fetch(self, count: int) -> tuple[list[rdb.Fetched], int]:
         await self.refresh_limits()
         queues = self.order.order()
         expiry = int(self.clock() + self.settings.lease_duration)
         if self.conn.cluster:
             return await self._fetch_per_slot(queues, count, expiry), expiry
         reply = await self.conn.call(self._call(queues, count, expiry))
-        fetched = self._parse(queues, reply)
-        if self.notices is not None and fetched and self.notices.armed:
-            await self.notices.disarm()  # busy: stop hearing an event per enqueue
-        return fetched, expiry
+        return self._parse(queues, reply), expiry
 
     async def wait_then_fetch(self, timeout: float, count: int) -> tuple[list[rdb.Fetched], int]:
         """Wait up to ``timeout`` for a wake-up, then fetch up to ``count`` tasks, in
@@ -132,18 +147,25 @@ class Fetcher:
         if self.conn.cluster:  # no multi-queue BLPOP on a cluster: poll
             await asyncio.sleep(timeout)
             return await self.fetch(count)
-        await self.refresh_limits()
-        queues = self.order.order()
-        expiry = int(self.clock() + self.settings.lease_duration + timeout)
-        call = self._call(queues, count, expiry)
         notices = self.notices
         if notices is not None:
             fresh = not notices.armed
             if await notices.arm() and (fresh or notices.noticed):
-                # A push between the last fetch and now may not have been heard.
+                # A push between the last fetch and now may not have been heard: fetch
+                # at once (a BLPOP would block at least 10 ms). A subscription that
+                # keeps dropping gets the BLPOP instead, so it cannot turn into a spin.
+                now = time.monotonic()
+                if notices.noticed or now - self._fresh_fetch_at >= FRESH_FETCH_EVERY:
+                    self._fresh_fetch_at = now if fresh else self._fresh_fetch_at
+                    notices.noticed = False
+                    return await self._fetch(count)  # stays armed: it was idle just now
                 timeout = 0.0
             notices.noticed = False
             notices.waiting = True
+        await self.refresh_limits()
+        queues = self.order.order()
+        expiry = int(self.clock() + self.settings.lease_duration + timeout)
+        call = self._call(queues, count, expiry)
         try:
             reply = await self.waiter.wait_then_call(timeout, call)
         except NoScriptError:

@@ -14,6 +14,7 @@ fetching, running tasks finish).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import signal
@@ -47,6 +48,12 @@ log = structlog.get_logger("fastq.worker")
 
 TICK = 0.05  # seconds between deadline / heartbeat / lease checks
 MAX_FETCHES = 2  # fetches in flight at once
+# Leased tasks a process keeps ready beyond its free slots, as a share of its
+# concurrency (1/PREFETCH_SHARE): a freed slot starts one at once instead of waiting
+# a fetch's round trip. None below PREFETCH_SHARE slots (a tiny pool takes what it runs),
+# nor while a queue cap or per-key cap applies (a task held ready would hold a cap slot).
+PREFETCH_SHARE = 4
+MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
 FINAL_FLUSH_TIMEOUT = 10.0  # seconds a stopping process keeps retrying its last acks
@@ -96,6 +103,12 @@ class Engine:
         self.busy = 0
         self.dispatched = 0  # tasks taken from Redis, for max_tasks_per_child
         self._reserved = 0  # slots promised to fetches in flight
+        self.prefetch = min(MAX_PREFETCH, self.capacity // PREFETCH_SHARE)
+        # Prefetched tasks: leased and active in Redis, not started yet (requeued at
+        # shutdown like unfinished ones).
+        self._ready: collections.deque[tuple[TaskMessage, str, int]] = collections.deque()
+        self._ready_ids: set[str] = set()
+        self._cancel_ready: set[str] = set()  # prefetched tasks canceled before they started
         self._inflight = 0
         self._empty = False  # the last fetch found nothing: wait for a wake-up
         self._fetches: set[asyncio.Task[None]] = set()
@@ -212,13 +225,27 @@ class Engine:
         # Up to MAX_FETCHES fetches run at once, each reserving the slots it asks
         # for, so Redis runs one batch's script while this process starts the
         # previous batch, and a process never takes more tasks than it can start.
+        # With prefetch, it fetches ahead of free slots (up to ``prefetch`` tasks
+        # ready), and refills once half of that is gone: freed slots never wait for
+        # Redis while tasks are pending, and fetches stay batches.
         batch = self.settings.fetch_batch
         second = max(1, self.capacity // 4)  # smallest batch worth a parallel fetch
-        while not self._quiet:
+        while True:
             self._slot_free.clear()
-            free = self.capacity - self.busy - self._reserved
-            if free <= 0 or self._inflight >= MAX_FETCHES or (self._inflight and free < second):
+            self._start_ready()
+            if self._quiet:
+                if not self._ready:
+                    return
+                await self._slot_free.wait()  # fetched before quiet: they still start
+                continue
+            # A task held ready counts against a cap, so capped work is not prefetched.
+            capped = self.admission is not None or self.fetcher.has_caps
+            ahead = 0 if capped else self.prefetch
+            refill = max(1, ahead // 2)
+            free = self.capacity + ahead - self.busy - self._reserved - len(self._ready)
+            if free < refill or self._inflight >= MAX_FETCHES or (self._inflight and free < second):
                 await self._slot_free.wait()
+                self._start_ready()  # a freed slot takes a prefetched task at once
                 await asyncio.sleep(0)  # let completions of the same loop turn pile up
                 continue
             want = min(free, batch) if batch else free
@@ -226,7 +253,7 @@ class Engine:
             if limit:
                 left = limit - self.dispatched - self._reserved
                 if left <= 0:
-                    if not self._inflight:
+                    if not self._inflight and not self._ready:
                         self._recycle(f"started {self.dispatched} tasks (max_tasks_per_child)")
                         return
                     await self._slot_free.wait()
@@ -289,15 +316,80 @@ class Engine:
                 continue
             if msg.id != f.task_id:  # keep the id the keys use
                 msg.id = f.task_id
-            r = Running(msg, f.queue, now, task_deadline(msg, now))
-            r.pending_since = f.pending_since
-            if self.admission is not None:
-                route = self.admission.route(r)
-                if route is not None:  # admitted first (its fetch slot stays busy)
-                    gated.setdefault(f.queue, []).append((r, route))
-                    self.busy += 1
-                    continue
-            self._start(r)
+            if self.busy >= self.capacity or self._ready:  # prefetched: starts when a slot frees
+                self._hold(msg, f.queue, f.pending_since)
+                continue
+            self._launch(msg, f.queue, f.pending_since, now, gated)
+        self._admit_gated(gated)
+        self._start_ready()
+
+    def _hold(self, msg: TaskMessage, queue: str, pending_since: int) -> None:
+        if msg.id in self._ready_ids:  # fetched again (its lease was lost): keep the new one
+            self._ready = collections.deque(e for e in self._ready if e[0].id != msg.id)
+        self._ready.append((msg, queue, pending_since))
+        self._ready_ids.add(msg.id)
+
+    def _start_ready(self) -> None:
+        """Start prefetched tasks while slots are free (a task whose lease was lost
+        meanwhile is dropped: the recoverer hands it out again)."""
+        if not self._ready or self.busy >= self.capacity:
+            return
+        now = self.clock()
+        gated: dict[str, list[tuple[Running, Route]]] = {}
+        while self._ready and self.busy < self.capacity:
+            msg, queue, pending_since = self._ready.popleft()
+            self._ready_ids.discard(msg.id)
+            if self.leases.held(msg.id) is None:
+                self.leases.remove(msg.id)
+                self._cancel_ready.discard(msg.id)
+                continue
+            if self._cancel_ready and msg.id in self._cancel_ready:
+                # Canceled while it waited: it fails as canceled without running a step.
+                self._cancel_ready.discard(msg.id)
+                r = Running(msg, queue, now, task_deadline(msg, now))
+                r.pending_since = pending_since
+                r.ctx.cancel(Interrupt.CANCELED.value)
+                self._start(r, interruption_error(r))
+                continue
+            self._launch(msg, queue, pending_since, now, gated)
+        self._admit_gated(gated)
+
+    def _take_ready(self, settled: bool = False) -> list[tuple[str, str]]:
+        """Empty the prefetch buffer: (task id, queue) of each task, to requeue.
+
+        ``settled``: leave the tasks whose lease extension is in flight (Redis may
+        hold either score); the requeue after the final flush takes them.
+        """
+        extending = self.leases.extending if settled else {}
+        taken = [(msg.id, queue) for msg, queue, _ in self._ready if msg.id not in extending]
+        if len(taken) == len(self._ready):
+            self._ready.clear()
+            self._ready_ids.clear()
+            self._cancel_ready.clear()
+        else:
+            self._ready = collections.deque(e for e in self._ready if e[0].id in extending)
+            self._ready_ids = {e[0].id for e in self._ready}
+        return taken
+
+    def _launch(
+        self,
+        msg: TaskMessage,
+        queue: str,
+        pending_since: int,
+        now: float,
+        gated: dict[str, list[tuple[Running, Route]]],
+    ) -> None:
+        r = Running(msg, queue, now, task_deadline(msg, now))
+        r.pending_since = pending_since
+        if self.admission is not None:
+            route = self.admission.route(r)
+            if route is not None:  # admitted first (its fetch slot stays busy)
+                gated.setdefault(queue, []).append((r, route))
+                self.busy += 1
+                return
+        self._start(r)
+
+    def _admit_gated(self, gated: dict[str, list[tuple[Running, Route]]]) -> None:
         for queue, runs in gated.items():
             task = asyncio.create_task(self._admit(queue, runs))
             self._fetches.add(task)
@@ -509,6 +601,9 @@ class Engine:
                     if r is not None:
                         log.info("canceling task", task_id=task_id)
                         self._interrupt(r, Interrupt.CANCELED)
+                    elif task_id in self._ready_ids:  # active in Redis: canceled as it starts
+                        log.info("canceling task", task_id=task_id)
+                        self._cancel_ready.add(task_id)
             except BrokerError as exc:
                 self._outage.failed("cancel subscription", exc)
                 await asyncio.sleep(BACKOFF)
@@ -525,6 +620,7 @@ class Engine:
             await self._fetch_task
         if self._fetches:  # their tasks are already active in Redis: start or requeue them
             await asyncio.wait(list(self._fetches), timeout=self.settings.redis.socket_timeout)
+        await self._requeue(self._take_ready(settled=True)[::-1])  # first one at the head
         if graceful and self.running:
             self._idle.clear()
             waiters = [
@@ -550,19 +646,21 @@ class Engine:
             await asyncio.wait_for(self._flush(), FINAL_FLUSH_TIMEOUT)
         except asyncio.TimeoutError:
             log.error("could not write the last acknowledgements; their leases will expire")
-        await self._requeue(leftover)
+        # With any a fetch still in flight above put in the prefetch buffer since.
+        await self._requeue([(r.task_id, r.queue) for r in leftover] + self._take_ready()[::-1])
         if self.standalone:
             ident = self.settings.identity
             name = (ident.host, ident.pid, ident.server_id)
             with contextlib.suppress(BrokerConnectionError):
                 await self.conn.call_many(clear_server_state_calls(name))
 
-    async def _requeue(self, leftover: list[Running]) -> None:
+    async def _requeue(self, leftover: list[tuple[str, str]]) -> None:
+        """Put tasks (id, queue) this process holds back at the head of pending."""
         by_queue: dict[str, list[tuple[str, int]]] = {}
-        for r in leftover:
-            score = self.leases.score(r.task_id)
-            if score is not None and r.task_id not in self.leases.lost:
-                by_queue.setdefault(r.queue, []).append((r.task_id, score))
+        for task_id, queue in leftover:
+            score = self.leases.score(task_id)
+            if score is not None and task_id not in self.leases.lost:
+                by_queue.setdefault(queue, []).append((task_id, score))
         if not by_queue:
             return
         calls = [rdb.requeue_call(q, held) for q, held in by_queue.items()]
@@ -573,6 +671,9 @@ class Engine:
                 "could not requeue unfinished tasks; their leases will expire", error=str(exc)
             )
             return
+        for held in by_queue.values():
+            for task_id, _ in held:
+                self.leases.remove(task_id)  # no longer ours: not extended again
         log.info("requeued unfinished tasks", count=sum(len(h) for h in by_queue.values()))
 
 
