@@ -271,3 +271,24 @@ async def test_engine_outcomes_of_eagerly_started_handlers(redis_url: str, r: re
     assert task_msg(r, "default", failed).error_msg == "ValueError: before any await"
     assert task_msg(r, "default", own).error_msg.startswith("TimeoutError")
     assert task_msg(r, "default", late).error_msg.startswith("TaskTimeoutError")
+
+
+async def test_a_task_interrupted_before_its_first_step_is_reported_once() -> None:
+    # A Task canceled before its first step never enters the handler's try: without
+    # care its slot would leak and the task would never be acknowledged.
+    app = App()
+
+    @app.task("slow")
+    async def slow(task: IncomingTask, ctx: Context) -> None:
+        await asyncio.sleep(10)
+
+    done: list[BaseException | None] = []
+    ex = executor.Executor(app, asyncio.get_running_loop(), 10, lambda r, exc: done.append(exc))
+    ex._lazy["slow"] = 5  # its handlers were seen to suspend: started as a plain Task
+    msg = executor.TaskMessage(type="slow", id="t1", queue="default")
+    running = executor.Running(msg, "default", time.time(), time.time() + 60)
+    ex.start(running)
+    ex.interrupt(running, executor.Interrupt.CANCELED)
+    await asyncio.sleep(0.05)
+    assert len(done) == 1 and isinstance(done[0], executor.TaskCanceledError)
+    assert running.atask is None or running.atask.done()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import inspect
 import queue
 import sys
 import threading
@@ -240,6 +241,9 @@ class Executor:
 
     async def _run_async(self, route: Route, running: Running) -> None:
         exc: BaseException | None = None
+        if running.ctx.cancel_reason:  # interrupted before its Task's first step
+            self.on_done(running, interruption_error(running))
+            return
         try:
             if route.middleware:
                 await run_async(route, IncomingTask(running.msg), running.ctx)
@@ -258,8 +262,14 @@ class Executor:
     def interrupt(self, running: Running, reason: Interrupt) -> None:
         """Cancel a running task: an async one at once, a def one through its ctx."""
         running.ctx.cancel(reason.value)
-        if running.atask is not None and not running.atask.done():
-            running.atask.cancel()
+        atask = running.atask
+        if atask is not None and not atask.done():
+            coro = atask.get_coro()
+            if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == "CORO_CREATED":
+                # Not started: a cancel now would end it before _run_async's try,
+                # with no outcome reported; its first step sees ctx.cancel_reason.
+                return
+            atask.cancel()
 
     def stop(self) -> None:
         self.pool.stop()
