@@ -3,6 +3,7 @@ does not skew the way wall-clock rates are skewed.
 
     python3 bench/bench_cpu.py [--n 5000] [--runs 3] [--kinds noop,rtt]
                                [--variants async-uvloop,async-asyncio,def-uvloop,def-asyncio]
+                               [--trees /path/to/checkout-a,/path/to/checkout-b]
 
 Starts its own redis-server. For each run, and within it each variant in turn
 (alternating A/B, so load drifts hit every variant alike): one standalone worker
@@ -12,7 +13,8 @@ verifies each ran exactly once by sequence number) the worker's user+system CPU
 since it went idle is divided by N. Prints the median microseconds of worker CPU
 per task for each variant, and the drain rate beside it (noisy here). ``--py-spy
 PREFIX`` also samples the worker during each drain (collapsed stacks, for
-``bench/profile_top.py``).
+``bench/profile_top.py``). ``--trees`` runs each variant once per checkout
+(the worker imports that checkout's fastq), alternated: A/B of two versions.
 """
 
 from __future__ import annotations
@@ -43,13 +45,20 @@ def cpu(p: psutil.Process) -> float:
 
 
 def one(
-    url: str, r: redis.Redis, kind: str, variant: str, n: int, profile: str = ""
+    url: str,
+    r: redis.Redis,
+    kind: str,
+    variant: str,
+    n: int,
+    profile: str = "",
+    root: Path = ROOT,
 ) -> tuple[float, float]:
-    """(worker CPU microseconds per task, tasks/s) for one drain of ``n`` tasks."""
+    """(worker CPU microseconds per task, tasks/s) for one drain of ``n`` tasks, the
+    worker importing fastq from the checkout ``root``."""
     handlers, loop = variant.split("-")
     env = dict(
         os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
         BENCH_REDIS_URL=url,
         BENCH_FASTQ_HANDLERS="sync" if handlers == "def" else "async",
         FASTQ_REDIS_URL=url,
@@ -102,17 +111,30 @@ def main() -> int:
     ap.add_argument("--kinds", default="noop,rtt")
     ap.add_argument("--variants", default="async-uvloop,async-asyncio,def-uvloop,def-asyncio")
     ap.add_argument("--py-spy", default="", metavar="PREFIX", help="profile to PREFIX.*.txt")
+    ap.add_argument(
+        "--trees",
+        default="",
+        help="comma list of checkouts whose fastq the worker runs, alternated (A/B of versions)",
+    )
     args = ap.parse_args()
+    trees = [Path(t) for t in args.trees.split(",")] if args.trees else [ROOT]
     server = RedisServer()
     server.start()
     os.environ["BENCH_REDIS_URL"] = server.url
     try:
         r = redis.Redis.from_url(server.url)
         for kind in args.kinds.split(","):
-            got: dict[str, list[tuple[float, float]]] = {v: [] for v in args.variants.split(",")}
+            got: dict[str, list[tuple[float, float]]] = {}
+            where: dict[str, tuple[str, Path]] = {}
+            for v in args.variants.split(","):
+                for t in trees:
+                    name = v if len(trees) == 1 else f"{v}@{t}"
+                    got[name] = []
+                    where[name] = (v, t)
             for i in range(args.runs):
                 for v in got:
-                    us, rate = one(server.url, r, kind, v, args.n, args.py_spy)
+                    variant, tree = where[v]
+                    us, rate = one(server.url, r, kind, variant, args.n, args.py_spy, tree)
                     got[v].append((us, rate))
                     print(f"  {kind} {v} run {i + 1}: {us:.0f} us CPU/task, {rate:,.0f} tasks/s")
             for v, res in got.items():
