@@ -1,9 +1,10 @@
 """Runs handlers: ``async def`` ones on the event loop, ``def`` ones in a thread pool.
 
-Finished tasks are reported to one callback on the loop. The thread pool hands its
-results back in batches: a worker thread appends to a deque and wakes the loop only
-if no wake-up is already pending, so a burst of short ``def`` handlers costs one
-loop wake-up, not one per task.
+Finished tasks are reported to one callback on the loop. The thread pool's threads
+pull jobs from a deque themselves (a busy thread takes the next job without a
+wake-up) and hand results back in batches: a thread appends to a deque and wakes
+the loop only if no wake-up is already pending, so a burst of short ``def``
+handlers costs a few thread wake-ups and loop wake-ups, not one each per task.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import collections
 import contextvars
 import inspect
-import queue
 import sys
 import threading
 import types
@@ -96,43 +96,93 @@ def interruption_error(running: Running) -> BaseException:
 
 
 class ThreadPool:
-    """Daemon threads (a stuck handler never blocks exit) with batched result hand-off."""
+    """Daemon threads (a stuck handler never blocks exit) that pull their own work.
+
+    Jobs wait in a deque. A thread that finishes a handler takes the next job
+    without sleeping, so a burst of short handlers runs on the few threads already
+    awake: no wake-up per task, and little GIL contention. A parked thread is woken
+    only for a job no thread is on its way to: at most one thread is waking at a
+    time, and when it takes a job and sees more waiting it wakes the next. So a
+    slow handler never makes a later task wait while a thread is free, and blocking
+    handlers bring in threads, up to ``size``.
+
+    Results go back in batches: a thread appends to a deque and wakes the loop only
+    if no wake-up is already pending.
+    """
 
     def __init__(self, size: int, loop: asyncio.AbstractEventLoop, deliver: Done) -> None:
         self._size = size
         self._loop = loop
         self._deliver = deliver
-        self._jobs: queue.SimpleQueue[tuple[Route, Running] | None] = queue.SimpleQueue()
+        self._jobs: collections.deque[tuple[Route, Running]] = collections.deque()
         self._results: collections.deque[tuple[Running, BaseException | None]] = collections.deque()
         self._lock = threading.Lock()
-        self._wake_pending = False
-        self._threads: list[threading.Thread] = []
-        self._idle = 0  # threads waiting for a job
-        self._queued = 0  # jobs submitted and not yet taken
+        self._parked: list[threading.Lock] = []  # each parked thread blocks on its own gate
+        self._threads = 0
+        self._waking = 0  # threads woken (or started) that have not yet taken a job
+        self._wake_pending = False  # the loop has a drain of the results scheduled
+        self._stopped = False
 
     def submit(self, route: Route, running: Running) -> None:
-        with self._lock:
-            self._queued += 1
-            # Every queued job needs an idle thread, or a slow handler would make a
-            # later task wait although a slot is free.
-            spawn = self._queued > self._idle and len(self._threads) < self._size
-            if spawn:
-                self._idle += 1  # counted before it starts
-        if spawn:
-            t = threading.Thread(target=self._work, name="fastq-handler", daemon=True)
-            self._threads.append(t)
-            t.start()
-        self._jobs.put((route, running))
+        self._jobs.append((route, running))
+        self._wake_one()
 
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
+    def _wake_one(self) -> None:
+        """Wake (or start) a thread for the waiting jobs unless one is already on its way."""
+        with self._lock:
+            if self._waking or not self._jobs:
                 return
+            if self._parked:
+                gate = self._parked.pop()  # the most recently parked: its stack is warm
+                self._waking += 1
+            elif self._threads < self._size:
+                gate = None
+                self._threads += 1
+                self._waking += 1
+            else:
+                return  # every thread is busy: the first to finish takes the job
+        if gate is not None:
+            gate.release()
+            return
+        gate = threading.Lock()
+        gate.acquire()
+        thread = threading.Thread(
+            target=self._work, args=(gate,), name="fastq-handler", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no more threads: the job waits for a busy one
             with self._lock:
-                self._idle -= 1
-                self._queued -= 1
-            route, running = job
+                self._threads -= 1
+                self._waking -= 1
+            log.error("could not start a handler thread", error=repr(exc))
+
+    def _work(self, gate: threading.Lock) -> None:
+        jobs = self._jobs
+        results = self._results
+        woken = True  # this thread holds one count of _waking
+        while True:
+            try:
+                route, running = jobs.popleft()
+            except IndexError:
+                with self._lock:
+                    if jobs:  # pushed since: take it (still as the waking thread)
+                        continue
+                    if woken:
+                        woken = False
+                        self._waking -= 1
+                    if self._stopped:
+                        return
+                    self._parked.append(gate)
+                gate.acquire()
+                woken = True
+                continue
+            if woken:  # pass the waking role on if more jobs wait
+                woken = False
+                with self._lock:
+                    self._waking -= 1
+                if jobs:
+                    self._wake_one()
             exc: BaseException | None = None
             if running.ctx.cancel_reason:
                 exc = interruption_error(running)
@@ -141,9 +191,8 @@ class ThreadPool:
                     run_sync(route, IncomingTask(running.msg), running.ctx)
                 except BaseException as err:
                     exc = err
-            self._results.append((running, exc))
+            results.append((running, exc))
             with self._lock:
-                self._idle += 1
                 if self._wake_pending:
                     continue
                 self._wake_pending = True
@@ -161,8 +210,13 @@ class ThreadPool:
             self._deliver(running, exc)
 
     def stop(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
+        """Let every thread exit once the jobs already queued are done."""
+        with self._lock:
+            self._stopped = True
+            parked, self._parked = self._parked, []
+            self._waking += len(parked)
+        for gate in parked:
+            gate.release()
 
 
 class Executor:
