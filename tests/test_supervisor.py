@@ -290,7 +290,7 @@ def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
     from fastq.supervisor.supervisor import LOOP_TICK, Supervisor
 
     sup = Supervisor(
-        resolve({"app": "x:app", "processes": 2, "maintenance": "process"}, {}, {}),
+        resolve({"app": "x:app", "processes": 2, "maintenance_in": "process"}, {}, {}),
         object(),
         worker_factory=lambda app, settings, index: lambda control: 0,
         maintenance_factory=lambda settings: lambda control: 0,

@@ -182,7 +182,7 @@ def test_maintenance_duties_move_to_another_worker_when_their_host_is_killed(
 def test_kill_9_of_the_maintenance_process_restarts_it(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
-    p = worker(started, tmp_path, redis_url, "--processes", "1", "--maintenance", "process")
+    p = worker(started, tmp_path, redis_url, "--processes", "1", "--maintenance-in", "process")
 
     def maintenance() -> list[int]:
         pids = []

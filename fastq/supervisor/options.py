@@ -233,7 +233,7 @@ class WorkerOptions(RedisOptions):
         "seconds to wait for Redis at startup before giving up (0: forever)",
         metavar="SECONDS",
     )
-    maintenance: str = option(
+    maintenance_in: str = option(
         "worker",
         _choice(MAINTENANCE_MODES),
         "where the maintenance loops (forwarder, recoverer, janitor, scheduler) run:"

@@ -4,10 +4,10 @@ The maintenance duties (forwarder, recoverer, janitor, group aggregation, the
 scheduler) run once per supervisor, never in a thread of the supervisor: a
 process that forks must not have other threads (a lock held by one at fork time
 stays held forever in the child), and a stuck Redis call must not stall signal
-handling. By default (``--maintenance worker``) they are threads of one worker
+handling. By default (``--maintenance-in worker``) they are threads of one worker
 process, chosen by the supervisor with SIGUSR2 and handed to another when it
 dies or retires: a process of their own cost about 14 MB of PSS
-(docs/performance.md). ``--maintenance process`` keeps them in a child process
+(docs/performance.md). ``--maintenance-in process`` keeps them in a child process
 of their own, watched, restarted and killed like any worker.
 """
 

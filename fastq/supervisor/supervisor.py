@@ -112,7 +112,7 @@ class Supervisor:
         worker_factory: builds the body of a worker child (the real engine in
             ``fastq-worker``; tests of the arbiter mechanics pass a stand-in).
         maintenance_factory: builds the body of the maintenance child, used with
-            ``--maintenance process`` (None: no maintenance in either mode; with
+            ``--maintenance-in process`` (None: no maintenance in either mode; with
             ``worker``, worker bodies must take the duties on SIGUSR2).
         server_state: writes the Asynq server heartbeat (None: nothing in Redis).
         reloader: on SIGHUP, returns fresh options and app (None: reload off).
@@ -540,12 +540,12 @@ class Supervisor:
 
     def _manage_maintenance(self, now: float) -> None:
         """Keep the maintenance duties running once: in a process of their own
-        (``--maintenance process``), or in the lowest-numbered ready worker, which a
+        (``--maintenance-in process``), or in the lowest-numbered ready worker, which a
         SIGUSR2 makes their host (``worker``). A host that dies or starts retiring
         stops them; the next pass hands them to another worker."""
         if self.maintenance_factory is None or now < self.maintenance_next_spawn:
             return
-        in_worker = self.options.maintenance == "worker"
+        in_worker = self.options.maintenance_in == "worker"
         if now < self.maintenance_first_spawn:
             workers = [c for c in self.children.values() if not c.is_maintenance]
             if len(workers) < self.target or not all(c.ready for c in workers):

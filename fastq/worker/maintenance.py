@@ -277,7 +277,7 @@ class Duties:
     not None, the periodic-task scheduler (``""``: the app's own entries).
 
     A worker process that hosts them (``fastq-worker --maintenance worker``, the
-    standalone worker) and the maintenance process (``--maintenance process``)
+    standalone worker) and the maintenance process (``--maintenance-in process``)
     both start them here.
 
     Args:

@@ -95,7 +95,7 @@ def worker_pids(p: SupervisorProc) -> list[int]:
 
 def wait_all_up(p: SupervisorProc, workers: int, timeout: float = 15) -> None:
     """Wait for ``workers`` worker processes, each titled, one of them hosting the
-    maintenance duties (``--maintenance worker``, the default: no process of their own).
+    maintenance duties (``--maintenance-in worker``, the default: no process of their own).
 
     Right after a fork a child still carries the supervisor's command line.
     """
