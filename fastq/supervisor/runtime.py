@@ -6,7 +6,7 @@ process that forks must not have other threads (a lock held by one at fork time
 stays held forever in the child), and a stuck Redis call must not stall signal
 handling. By default (``--maintenance-in worker``) they are threads of one worker
 process, chosen by the supervisor with SIGUSR2 and handed to another when it
-dies or retires: a process of their own cost about 14 MB of PSS
+dies or retires: a process of their own cost about 5 MB of PSS over the tree
 (docs/performance.md). ``--maintenance-in process`` keeps them in a child process
 of their own, watched, restarted and killed like any worker.
 """
