@@ -71,9 +71,9 @@ def engine_worker(
 def engine_maintenance(
     settings: WorkerSettings, app: Any = None, scheduler_config: str | None = None
 ) -> ChildBody:
-    """The body of the maintenance process: ``Maintenance.run_forever`` in a thread
-    (with the app's group aggregation), the periodic-task scheduler in another when
-    ``scheduler_config`` is not None, the main thread proving liveness meanwhile."""
+    """The body of the maintenance process (``--maintenance-in process``): the
+    ``Duties`` threads (the loops with the app's group aggregation, the scheduler
+    when ``scheduler_config`` is not None), the main thread proving liveness."""
 
     def body(control: PipeControl) -> int:
         from fastq.worker.maintenance import Duties

@@ -154,8 +154,8 @@ class Supervisor:
         self.young_deaths = {"workers": 0, "maintenance": 0}
         self.next_spawn = 0.0
         self.maintenance_next_spawn = 0.0
-        # The first maintenance process waits for the workers to be ready (at most a
-        # LOOP_TICK): booting it beside them would slow their way to the first task.
+        # The first maintenance host or process waits for the workers to be ready (at
+        # most a LOOP_TICK): booting it beside them would slow their way to the first task.
         self.maintenance_first_spawn = 0.0
         self.housekeeper = Housekeeper(self.notifier, server_state)
         self._stop_requested = 0.0
