@@ -4,7 +4,8 @@
                                  [--debug-log FILE]
 
 Starts its own redis-server. Each run enqueues one task, then starts
-``fastq-worker fastq_peer:app --processes N`` (the supervisor, N workers and the
+``fastq-worker fastq_peer:app --processes N`` (the supervisor and N workers, one
+hosting the maintenance duties; with ``FASTQ_MAINTENANCE_IN=process`` also the
 maintenance child) and reports:
 
 - start to first task: from just before the command is started to the moment

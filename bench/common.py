@@ -391,6 +391,8 @@ class Workers:
                 uss += info.uss
                 pss += getattr(info, "pss", 0)
                 top = max(top, info.rss)
+                if os.environ.get("BENCH_MEMORY_DETAIL"):
+                    print("      " + memory_detail(proc, info))
         return rss, uss, pss, top
 
     def process_count(self) -> int:
@@ -535,3 +537,28 @@ class Measure:
             "failed_runs": self.failures,
             "na": self.na,
         }
+
+
+def memory_detail(proc: Any, info: Any) -> str:
+    """One process's memory in MB: RSS, USS, PSS, and PSS split into anonymous
+    and file-backed pages (``/proc/PID/smaps_rollup``); ``BENCH_MEMORY_DETAIL=1``
+    prints it for each process of the tree."""
+    fields: dict[str, int] = {}
+    try:
+        with open(f"/proc/{proc.pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    fields[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    mb = 2.0**20
+    try:
+        title = " ".join(proc.cmdline())[:60]
+    except Exception:
+        title = "?"
+    return (
+        f"{title}: RSS {info.rss / mb:.1f} USS {info.uss / mb:.1f}"
+        f" PSS {getattr(info, 'pss', 0) / mb:.1f} (anon {fields.get('Pss_Anon', 0) / 1024:.1f},"
+        f" file {fields.get('Pss_File', 0) / 1024:.1f})"
+    )

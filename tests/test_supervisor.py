@@ -8,6 +8,7 @@ restarts and murder without Redis. tests/test_supervisor_engine.py runs the real
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -289,7 +290,7 @@ def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
     from fastq.supervisor.supervisor import LOOP_TICK, Supervisor
 
     sup = Supervisor(
-        resolve({"app": "x:app", "processes": 2}, {}, {}),
+        resolve({"app": "x:app", "processes": 2, "maintenance_in": "process"}, {}, {}),
         object(),
         worker_factory=lambda app, settings, index: lambda control: 0,
         maintenance_factory=lambda settings: lambda control: 0,
@@ -317,6 +318,59 @@ def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
     sup.children[102].ready = False
     sup._manage_maintenance(now + LOOP_TICK)
     assert forked == [MAINTENANCE_INDEX]
+
+
+def test_maintenance_duties_go_to_one_ready_worker_and_move_when_it_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastq.supervisor.children import Child
+    from fastq.supervisor.options import resolve
+    from fastq.supervisor.supervisor import Supervisor
+
+    sup = Supervisor(
+        resolve({"app": "x:app", "processes": 3}, {}, {}),
+        object(),
+        worker_factory=lambda app, settings, index: lambda control: 0,
+        maintenance_factory=lambda settings: lambda control: 0,
+    )
+    sup.signals.uninstall()
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(Child, "signal", lambda self, sig: sent.append((self.index, sig)) or True)
+    sup.spawn = lambda index: pytest.fail("no maintenance process in worker mode")  # type: ignore[method-assign,assignment,return-value]
+    now = time.monotonic()
+    for pid in (101, 102, 103):
+        sup.children[pid] = Child(
+            index=pid - 100, pid=pid, fd=-1, generation=0, started=now, last_seen=now, ready=True
+        )
+    sup.children[101].ready = False  # still booting: not a host yet
+    sup._manage_maintenance(now)
+    assert sent == [(2, signal.SIGUSR2)]  # the lowest-numbered ready worker
+    sup._manage_maintenance(now)
+    assert len(sent) == 1  # once: the host keeps them
+    sup.children[101].ready = True
+    sup._manage_maintenance(now)
+    assert len(sent) == 1  # a lower index that gets ready later does not take them
+    del sup.children[102]  # the host is killed and reaped
+    sup._manage_maintenance(now)
+    assert sent[-1] == (1, signal.SIGUSR2)
+    sup.children[101].retiring_since = now  # the host is stopping (reload, scale down)
+    sup._manage_maintenance(now)
+    assert sent[-1] == (3, signal.SIGUSR2)
+    # A host that asks to be replaced stops its duties itself: they move at once.
+    read_fd, write_fd = os.pipe()
+    sup.children[103].fd = read_fd
+    os.write(write_fd, b"r max tasks\n")
+    sup._read_children([read_fd])
+    os.close(read_fd)
+    os.close(write_fd)
+    assert sup.children[103].replace_reason == "max tasks"
+    sup.children[104] = Child(
+        index=4, pid=104, fd=-1, generation=0, started=now, last_seen=now, ready=True
+    )
+    sup._manage_maintenance(now)
+    assert sent[-1] == (4, signal.SIGUSR2)
+    hosts = [c.index for c in sup.children.values() if c.hosts_maintenance]
+    assert hosts == [1, 4]  # 1 is stopping: its duties stopped with its first TERM
 
 
 def test_reload_frees_the_replaced_app_that_the_last_fork_froze() -> None:

@@ -7,6 +7,7 @@ they finish, so every test can count lost and duplicated tasks.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections import Counter
@@ -130,8 +131,68 @@ def test_kill_9_of_a_child_recovers_its_tasks(
     assert "killed by SIGKILL: out of memory?" in log
     assert "recovered lease-expired tasks" in log
 
+    # The only worker hosted the maintenance duties: its replacement took them
+    # over, or nothing would have recovered the tasks above.
+    assert len(maintenance_hosts(p)) == 2
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == ExitCode.OK
+
+
+HOST_LINE = re.compile(r"maintenance duties run in worker process.*?child_pid=(\d+)")
+
+
+def maintenance_hosts(p: SupervisorProc) -> list[int]:
+    """The pids the supervisor made hosts of the maintenance duties, in order."""
+    return [int(m.group(1)) for m in HOST_LINE.finditer(p.log())]
+
+
+def forwarded_and_done(url: str, r: redis.Redis) -> None:
+    """A task scheduled 1 s ahead runs: the forwarder moved it to pending."""
+    with Client(url) as client:
+        info = client.enqueue(Task("record", b'{"sleep": 0}', process_in=1.0))
+    wait_for(lambda: info.id in done(r), timeout=15, what="the scheduled task done")
+
+
+def test_maintenance_duties_move_to_another_worker_when_their_host_is_killed(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    p = worker(started, tmp_path, redis_url, "--processes", "2", "--lease-duration", "2")
+    [host] = wait_for(lambda: maintenance_hosts(p), timeout=10, what="a maintenance host")
+    assert len(p.children()) == 2  # no maintenance process: the duties are threads of one
+    forwarded_and_done(redis_url, r)
+    for _ in range(2):  # the host, then the worker that took the duties over
+        kill_quietly(host)
+        [_, host] = wait_for(
+            lambda old=host: maintenance_hosts(p)[-2:] if maintenance_hosts(p)[-1] != old else None,
+            timeout=10,
+            what="a new maintenance host",
+        )
+        assert host in [c.pid for c in p.workers()]
+        forwarded_and_done(redis_url, r)
+    # The tasks a killed host held come back through the duties of the next one.
+    ids = enqueue(redis_url, [("record", 2.5)] * 4)
+    wait_for(lambda: r.llen(keys.active_key("default")) == 4, timeout=10, what="tasks active")
+    kill_quietly(host)
+    wait_for(lambda: set(ids) <= set(done(r)), timeout=30, what="recovered tasks done")
+    assert len(maintenance_hosts(p)) == len(set(maintenance_hosts(p)))
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == ExitCode.OK
+
+
+def test_kill_9_of_the_maintenance_process_restarts_it(
+    started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
+) -> None:
+    p = worker(started, tmp_path, redis_url, "--processes", "1", "--maintenance-in", "process")
+
     def maintenance() -> list[int]:
-        return [c.pid for c in p.children() if "maintenance" in " ".join(c.cmdline())]
+        pids = []
+        for c in p.children():
+            try:
+                if "maintenance" in " ".join(c.cmdline()):
+                    pids.append(c.pid)
+            except psutil.Error:  # killed, not reaped yet
+                pass
+        return pids
 
     [old_maintenance] = wait_for(maintenance, timeout=10, what="the maintenance process")
     kill_quietly(old_maintenance)
@@ -140,6 +201,8 @@ def test_kill_9_of_a_child_recovers_its_tasks(
         timeout=10,
         what="a new maintenance process",
     )
+    forwarded_and_done(redis_url, r)
+    assert maintenance_hosts(p) == []  # the workers never took the duties
     p.signal(signal.SIGTERM)
     assert p.wait(15) == ExitCode.OK
 

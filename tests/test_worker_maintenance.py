@@ -10,8 +10,10 @@ from workerapps.helpers import task_msg
 
 from fastq import keys
 from fastq._core import TaskMessage
+from fastq.app import App
 from fastq.config import RedisConfig
-from fastq.worker.maintenance import LEASE_EXPIRED, Maintenance
+from fastq.worker.maintenance import LEASE_EXPIRED, Duties, Maintenance
+from fastq.worker.process import Engine
 from fastq.worker.settings import WorkerSettings
 
 NOW = float(int(time.time()))
@@ -179,3 +181,69 @@ def test_recovery_counts_drops_apart_from_archives(redis_url: str, r: redis.Redi
     report = _maint(redis_url, NOW).run_once()
     assert (report.recovered, report.archived, report.dropped) == (0, 0, 1)
     assert r.llen(keys.active_key("q")) == 0 and r.zcard(keys.lease_key("q")) == 0
+
+
+def _engine(redis_url: str) -> Engine:
+    s = WorkerSettings(
+        redis=RedisConfig.from_url(redis_url), queues={"q": 1}, maintenance_interval=0.05
+    )
+    return Engine(App(), s, control=_RecordingControl())
+
+
+class _RecordingControl:
+    def __init__(self) -> None:
+        self.recycles: list[str] = []
+
+    def heartbeat(self, *, busy: int, capacity: int, processed: int) -> None:
+        return None
+
+    def request_recycle(self, reason: str) -> None:
+        self.recycles.append(reason)
+
+    def parent_alive(self) -> bool:
+        return True
+
+
+def test_a_worker_takes_the_duties_once_and_stops_them_when_it_stops(
+    redis_url: str, r: redis.Redis
+) -> None:
+    engine = _engine(redis_url)
+    r.hset(keys.task_key("q", "due"), mapping={"msg": b"x", "state": "scheduled"})
+    r.zadd(keys.scheduled_key("q"), {"due": time.time() - 1})
+    engine.take_maintenance()  # what SIGUSR2 calls
+    duties = engine.duties
+    assert duties is not None and duties.started
+    engine.take_maintenance()
+    assert engine.duties is duties  # a second signal starts nothing more
+    deadline = time.monotonic() + 10
+    while r.llen(keys.pending_key("q")) == 0:  # the forwarder runs in this process now
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    engine.stop(graceful=True)  # the first stop signal ends the duties, before the drain
+    assert duties.stop_event.is_set()
+    duties.join(timeout=5)
+    assert not any(t.is_alive() for t in duties.threads)
+
+
+def test_a_stopping_worker_does_not_take_the_duties(redis_url: str) -> None:
+    engine = _engine(redis_url)
+    engine.stop(graceful=True)
+    engine.take_maintenance()
+    assert engine.duties is None
+
+
+def test_a_host_whose_duties_died_asks_to_be_replaced(redis_url: str) -> None:
+    import threading
+
+    engine = _engine(redis_url)
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    engine.duties = Duties(engine.settings, engine.app)
+    engine.duties.threads.append(dead)  # a duty thread that ended on its own
+    engine._tick(engine.settings.sync_grace)
+    engine._tick(engine.settings.sync_grace)
+    control = engine.control
+    assert isinstance(control, _RecordingControl)
+    assert control.recycles == ["the maintenance duties ended unexpectedly"]
+    assert engine._stop_graceful is True

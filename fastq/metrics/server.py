@@ -46,6 +46,8 @@ class ChildView(Protocol):
     @property
     def role(self) -> str: ...
     @property
+    def hosts_maintenance(self) -> bool: ...
+    @property
     def ready(self) -> bool: ...
     @property
     def serving(self) -> bool: ...
@@ -185,6 +187,7 @@ class MetricsPort:
                     "pid": c.pid,
                     "index": c.index,
                     "role": c.role,
+                    "maintenance": c.is_maintenance or c.hosts_maintenance,
                     "ready": c.ready,
                     "busy": c.busy,
                     "capacity": c.capacity,

@@ -39,6 +39,7 @@ class Child:
     aborted_at: float | None = None
     sent_kill: bool = False
     eof: bool = False
+    hosts_maintenance: bool = False  # a worker sent SIGUSR2: it runs the maintenance duties
 
     @property
     def is_maintenance(self) -> bool:

@@ -46,6 +46,7 @@ ENV_CONFIG = ENV_PREFIX + "CONFIG"
 DEFAULT_CHILD_TIMEOUT = 30.0  # seconds without a heartbeat before a child counts as stuck
 DEFAULT_REDIS_WAIT = 0.0  # 0: wait for Redis forever at startup
 PROG = "fastq-worker"
+MAINTENANCE_MODES = ("worker", "process")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
@@ -232,8 +233,15 @@ class WorkerOptions(RedisOptions):
         "seconds to wait for Redis at startup before giving up (0: forever)",
         metavar="SECONDS",
     )
+    maintenance_in: str = option(
+        "worker",
+        _choice(MAINTENANCE_MODES),
+        "where the maintenance loops (forwarder, recoverer, janitor, scheduler) run:"
+        " worker (threads of one worker process) or process (a child of their own)",
+        metavar="WHERE",
+    )
     scheduler: bool = option(
-        False, bool, "also run the periodic-task scheduler in the maintenance process", flag=True
+        False, bool, "also run the periodic-task scheduler with the maintenance loops", flag=True
     )
     scheduler_config: str = option(
         "",

@@ -1,18 +1,20 @@
 """Wires the supervisor to the real engine: worker bodies, maintenance, server state.
 
-Maintenance (forwarder, recoverer, janitor) runs once per supervisor, in a
-dedicated child process rather than a thread of the supervisor: a process that
-forks must not have other threads (a lock held by one at fork time stays held
-forever in the child), a stuck Redis call cannot stall signal handling, and the
-maintenance process is watched, restarted and killed like any worker.
+The maintenance duties (forwarder, recoverer, janitor, group aggregation, the
+scheduler) run once per supervisor, never in a thread of the supervisor: a
+process that forks must not have other threads (a lock held by one at fork time
+stays held forever in the child), and a stuck Redis call must not stall signal
+handling. By default (``--maintenance-in worker``) they are threads of one worker
+process, chosen by the supervisor with SIGUSR2 and handed to another when it
+dies or retires: a process of their own cost about 5 MB of PSS over the tree
+(docs/performance.md). ``--maintenance-in process`` keeps them in a child process
+of their own, watched, restarted and killed like any worker.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import signal
-import threading
 from types import FrameType
 from typing import Any
 
@@ -30,22 +32,35 @@ MAINTENANCE_BEAT = 0.5  # seconds between the maintenance process's heartbeats
 
 
 def engine_worker(
-    app: Any, settings: WorkerSettings, index: int, *, metrics: bool = False
+    app: Any,
+    settings: WorkerSettings,
+    index: int,
+    *,
+    metrics: bool = False,
+    scheduler_config: str | None = None,
 ) -> ChildBody:
     """The body of worker ``index``: the engine's ``run_worker`` (with metrics hooks
-    when the metrics port is on)."""
+    when the metrics port is on). Sent SIGUSR2, it runs the maintenance duties too,
+    with the scheduler when ``scheduler_config`` is not None."""
 
     def body(control: PipeControl) -> int:
         from fastq.worker.process import run_worker
 
         if not metrics:
-            return run_worker(app, settings, control=control, maintenance=False, index=index)
+            return run_worker(
+                app, settings, control=control, scheduler_config=scheduler_config, index=index
+            )
         from fastq.metrics.worker import WorkerMetrics  # after fork: files named by our pid
 
         hooks = WorkerMetrics()
         try:
             return run_worker(
-                app, settings, control=control, maintenance=False, index=index, hooks=hooks
+                app,
+                settings,
+                control=control,
+                scheduler_config=scheduler_config,
+                index=index,
+                hooks=hooks,
             )
         finally:
             hooks.publish()  # the last counts, before the supervisor folds our files
@@ -56,54 +71,30 @@ def engine_worker(
 def engine_maintenance(
     settings: WorkerSettings, app: Any = None, scheduler_config: str | None = None
 ) -> ChildBody:
-    """The body of the maintenance process: ``Maintenance.run_forever`` in a thread
-    (with the app's group aggregation), the periodic-task scheduler in another when
-    ``scheduler_config`` is not None, the main thread proving liveness meanwhile."""
+    """The body of the maintenance process (``--maintenance-in process``): the
+    ``Duties`` threads (the loops with the app's group aggregation, the scheduler
+    when ``scheduler_config`` is not None), the main thread proving liveness."""
 
     def body(control: PipeControl) -> int:
-        from fastq.errors import FastqError
-        from fastq.scheduler.aggregator import aggregation_hook
-        from fastq.scheduler.main import build_scheduler
-        from fastq.worker.maintenance import Maintenance
+        from fastq.worker.maintenance import Duties
 
-        stop = threading.Event()
+        duties = Duties(settings, app, scheduler_config)
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
+            duties.stop()
 
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             signal.signal(sig, on_signal)
-        hook = aggregation_hook(app, list(settings.queues))
-        maintenance = Maintenance(settings, extras=[hook] if hook else [])
-        thread = threading.Thread(
-            target=maintenance.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
-        )
-        thread.start()
-        threads = [thread]
-        if scheduler_config is not None:
-            try:
-                sched = build_scheduler(app, settings.redis, scheduler_config or None)
-            except FastqError as exc:  # a bad entries file must not stop maintenance
-                log.error(
-                    "periodic tasks are NOT scheduled: fix the config and reload", error=str(exc)
-                )
-            else:
-                threads.append(
-                    threading.Thread(
-                        target=sched.run, args=(stop,), name="fastq-scheduler", daemon=True
-                    )
-                )
-                threads[-1].start()
-        while not stop.is_set():
-            if not all(t.is_alive() for t in threads):
+        duties.start()
+        while not duties.stop_event.is_set():
+            if not duties.alive():
                 log.error("maintenance loop ended unexpectedly")
                 return 1
             control.heartbeat(busy=0, capacity=0, processed=0)
             if not control.parent_alive():
-                stop.set()
-            stop.wait(MAINTENANCE_BEAT)
-        for t in threads:
-            t.join(timeout=10)
+                duties.stop()
+            duties.stop_event.wait(MAINTENANCE_BEAT)
+        duties.join(timeout=10)
         return 0
 
     return body
@@ -148,10 +139,19 @@ def build_supervisor(
         from fastq.metrics.server import MetricsPort
 
         port = MetricsPort(options.metrics_host, options.metrics_port, MultiprocDir())
+
+    def worker(app: Any, settings: WorkerSettings, index: int) -> ChildBody:
+        # Read at each fork, as for the maintenance process below.
+        o = sup.options
+        scheduler_config = o.scheduler_config if o.scheduler else None
+        return engine_worker(
+            app, settings, index, metrics=port is not None, scheduler_config=scheduler_config
+        )
+
     sup = Supervisor(
         options,
         app,
-        worker_factory=functools.partial(engine_worker, metrics=port is not None),
+        worker_factory=worker,
         metrics=port,
         server_state=state,
         reloader=reloader,

@@ -2,13 +2,15 @@
 
 One loop: wait (signals wake it), read children's heartbeats, dispatch queued
 signals to ``handle_<name>``, reap dead children, murder stuck ones, then manage
-the set (keep N serving, replace recycled ones, keep the maintenance process).
+the set (keep N serving, replace recycled ones, keep the maintenance duties
+running once: in one worker, or in a process of their own).
 Nothing else happens inside signal handlers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import signal
@@ -62,6 +64,17 @@ MaintenanceFactory = Callable[[WorkerSettings], ChildBody]
 Reloader = Callable[[], tuple[WorkerOptions, Any]]
 
 
+def _trim_heap() -> None:
+    """Give the heap's free pages back to the kernel before a fork (glibc's
+    ``malloc_trim``): freed at import time, they would stay in the supervisor's
+    RSS and be shared by every child. About 1.5 MB of the tree's PSS
+    (docs/performance.md)."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        with contextlib.suppress(OSError):
+            trim(0)
+
+
 class MetricsHook(Protocol):
     """The metrics port (``fastq.metrics.server.MetricsPort``), served on this loop."""
 
@@ -98,7 +111,9 @@ class Supervisor:
         app: the loaded fastq.App (children inherit it through fork).
         worker_factory: builds the body of a worker child (the real engine in
             ``fastq-worker``; tests of the arbiter mechanics pass a stand-in).
-        maintenance_factory: builds the body of the maintenance child (None: none).
+        maintenance_factory: builds the body of the maintenance child, used with
+            ``--maintenance-in process`` (None: no maintenance in either mode; with
+            ``worker``, worker bodies must take the duties on SIGUSR2).
         server_state: writes the Asynq server heartbeat (None: nothing in Redis).
         reloader: on SIGHUP, returns fresh options and app (None: reload off).
         notifier: systemd notifications.
@@ -139,8 +154,8 @@ class Supervisor:
         self.young_deaths = {"workers": 0, "maintenance": 0}
         self.next_spawn = 0.0
         self.maintenance_next_spawn = 0.0
-        # The first maintenance process waits for the workers to be ready (at most a
-        # LOOP_TICK): booting it beside them would slow their way to the first task.
+        # The first maintenance host or process waits for the workers to be ready (at
+        # most a LOOP_TICK): booting it beside them would slow their way to the first task.
         self.maintenance_first_spawn = 0.0
         self.housekeeper = Housekeeper(self.notifier, server_state)
         self._stop_requested = 0.0
@@ -222,6 +237,9 @@ class Supervisor:
                 continue
             was_ready = child.ready
             for reason in child.feed(data, now):
+                # A child that asks to be replaced stops itself, its duties first:
+                # the next pass hands them to another worker.
+                child.hosts_maintenance = False
                 self.want_replacement(child, reason)
             if child.ready and not was_ready:
                 log.info(f"{child.role} process ready", index=child.index, child_pid=child.pid)
@@ -361,6 +379,7 @@ class Supervisor:
         # the child would otherwise write to every object's GC header and copy most
         # of the pages it shares with the supervisor (docs/performance.md).
         gc.freeze()
+        _trim_heap()
         pid = os.fork()
         if pid == 0:  # the child never returns from here
             child_main(
@@ -520,15 +539,38 @@ class Supervisor:
         self._manage_maintenance(now)
 
     def _manage_maintenance(self, now: float) -> None:
+        """Keep the maintenance duties running once: in a process of their own
+        (``--maintenance-in process``), or in the lowest-numbered ready worker, which a
+        SIGUSR2 makes their host (``worker``). A host that dies or starts retiring
+        stops them; the next pass hands them to another worker."""
         if self.maintenance_factory is None or now < self.maintenance_next_spawn:
             return
+        in_worker = self.options.maintenance_in == "worker"
         if now < self.maintenance_first_spawn:
             workers = [c for c in self.children.values() if not c.is_maintenance]
             if len(workers) < self.target or not all(c.ready for c in workers):
                 return
             self.maintenance_first_spawn = 0.0
-        if not any(c.is_maintenance and c.retiring_since is None for c in self.children.values()):
+        current = [
+            c
+            for c in self.children.values()
+            if (c.is_maintenance or c.hosts_maintenance) and c.retiring_since is None
+        ]
+        if current:
+            return
+        if not in_worker:
             self.spawn(MAINTENANCE_INDEX)
+            return
+        hosts = [c for c in self.children.values() if not c.is_maintenance and c.serving]
+        hosts = [c for c in hosts if c.ready and not c.eof]
+        if not hosts:
+            return
+        host = min(hosts, key=lambda c: c.index)
+        if host.signal(signal.SIGUSR2):
+            host.hosts_maintenance = True
+            log.info(
+                "maintenance duties run in worker process", index=host.index, child_pid=host.pid
+            )
 
     def _set_title(self) -> None:
         state = " stopping" if self.stopping else (" quiet" if self.quiet else "")

@@ -5,7 +5,8 @@ least once a second from its event loop (a loop that stops beating is stuck and
 gets killed), and ``request_recycle`` when it wants to be replaced (a ``def``
 handler that ignored its deadline, max tasks, max memory). Signals the child
 handles: SIGTERM graceful stop, SIGQUIT/SIGINT fast stop, SIGUSR1 quiet (stop
-fetching, keep running tasks). Run standalone, the engine uses NullControl.
+fetching, keep running tasks), SIGUSR2 take the maintenance duties. Run
+standalone, the engine uses NullControl.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -42,6 +43,9 @@ from fastq.rdb import worker as rdb
 from fastq.rdb.conn import SyncConn
 from fastq.worker.outage import OutageLog
 from fastq.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from fastq.app import App
 
 log = structlog.get_logger("fastq.maintenance")
 
@@ -265,3 +269,76 @@ class Maintenance:
             else:
                 trimmed += int(reply)
         return deleted, trimmed
+
+
+class Duties:
+    """The maintenance duties of one supervisor, as threads of the calling process:
+    the loops (with the app's group aggregation) and, when ``scheduler_config`` is
+    not None, the periodic-task scheduler (``""``: the app's own entries).
+
+    A worker process that hosts them (``fastq-worker --maintenance worker``, the
+    standalone worker) and the maintenance process (``--maintenance-in process``)
+    both start them here.
+
+    Args:
+        settings: the worker settings (queues, intervals, Redis).
+        app: the application (group aggregation, scheduler entries).
+        scheduler_config: the scheduler's entries file, None: no scheduler.
+        clock: unix time source of the loops (tests inject one).
+    """
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        app: App | None,
+        scheduler_config: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.app = app
+        self.scheduler_config = scheduler_config
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    @property
+    def started(self) -> bool:
+        return bool(self.threads)
+
+    def start(self) -> None:
+        """Start the threads (once; a stopped set is not started again)."""
+        from fastq.scheduler.aggregator import aggregation_hook
+
+        if self.threads or self.stop_event.is_set():
+            return
+        hook = aggregation_hook(self.app, list(self.settings.queues))
+        loops = Maintenance(self.settings, clock=self.clock, extras=[hook] if hook else [])
+        self._thread(loops.run_forever, "fastq-maintenance")
+        if self.scheduler_config is None:
+            return
+        from fastq.scheduler.main import build_scheduler
+
+        try:
+            sched = build_scheduler(self.app, self.settings.redis, self.scheduler_config or None)
+        except FastqError as exc:  # a bad entries file must not stop maintenance
+            log.error("periodic tasks are NOT scheduled: fix the config and reload", error=str(exc))
+        else:
+            self._thread(sched.run, "fastq-scheduler")
+
+    def _thread(self, target: Callable[[threading.Event], object], name: str) -> None:
+        t = threading.Thread(target=target, args=(self.stop_event,), name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def alive(self) -> bool:
+        """False once a started thread ended without being asked to."""
+        return self.stop_event.is_set() or all(t.is_alive() for t in self.threads)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float) -> None:
+        """Stop, and wait up to ``timeout`` seconds for each thread."""
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=timeout)

@@ -8,7 +8,8 @@ thread pool for ``def`` handlers.
 Signals: SIGTERM stops gracefully (stop fetching, wait up to shutdown_timeout,
 put unfinished tasks back at the head of pending without burning a retry);
 SIGQUIT and SIGINT stop fast (requeue at once); SIGUSR1 goes quiet (no more
-fetching, running tasks finish).
+fetching, running tasks finish); SIGUSR2 makes this worker the host of the
+maintenance duties (the supervisor sends it to one worker at a time).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import collections
 import contextlib
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -43,6 +44,9 @@ from fastq.worker.leases import Leases
 from fastq.worker.outage import OutageLog
 from fastq.worker.results import ResultWriter
 from fastq.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from fastq.worker.maintenance import Duties
 
 log = structlog.get_logger("fastq.worker")
 
@@ -77,7 +81,11 @@ class Engine:
         app: the handler registry.
         settings: the worker settings.
         control: the supervisor link (NullControl when standalone).
-        maintenance: also run the maintenance loops in a thread of this process.
+        maintenance: run the maintenance duties in threads of this process from the
+            start (standalone); a supervised worker takes them on SIGUSR2 instead
+            (``take_maintenance``).
+        scheduler_config: with the duties, also run the periodic-task scheduler
+            with this entries file (``""``: the app's entries; None: no scheduler).
         clock: unix time source for leases, retries and deadlines (tests inject one).
         hooks: metrics/tracing observer (None: nothing observed).
     """
@@ -89,6 +97,7 @@ class Engine:
         *,
         control: ChildControl | None = None,
         maintenance: bool = False,
+        scheduler_config: str | None = None,
         clock: Callable[[], float] = time.time,
         hooks: EngineHooks | None = None,
     ) -> None:
@@ -98,6 +107,9 @@ class Engine:
         self.standalone = control is None
         self.control: ChildControl = control if control is not None else NullControl()
         self.with_maintenance = maintenance
+        self.scheduler_config = scheduler_config
+        self.duties: Duties | None = None
+        self._duties_failed = False
         self.clock = clock
         self.capacity = settings.concurrency
         self.busy = 0
@@ -148,6 +160,9 @@ class Engine:
             self._stop_graceful = graceful
         self._quiet = True
         self._stop_event.set()
+        if self.duties is not None:
+            # A retiring host stops at once: the supervisor hands the duties on.
+            self.duties.stop()
         if not graceful:
             self._fast_event.set()
         self._slot_free.set()
@@ -156,6 +171,18 @@ class Engine:
         """Stop fetching; running tasks finish and are acknowledged."""
         self._quiet = True
         self._slot_free.set()
+
+    def take_maintenance(self) -> None:
+        """Run the maintenance duties in threads of this process from now on (the
+        supervisor's SIGUSR2 to the worker it chose to host them); once only, and
+        not once stopping."""
+        from fastq.worker.maintenance import Duties
+
+        if self.duties is not None or self._stop_graceful is not None:
+            return
+        self.duties = Duties(self.settings, self.app, self.scheduler_config, self.clock)
+        log.info("running the maintenance duties in this worker process")
+        self.duties.start()
 
     # --- main ----------------------------------------------------------------
 
@@ -182,8 +209,8 @@ class Engine:
         self.cancels = CancelListener(self.settings.redis)
         if self._stop_graceful is not None:
             self._stop_event.set()
-        maint_stop = threading.Event()
-        maint_thread = self._start_maintenance(maint_stop) if self.with_maintenance else None
+        if self.with_maintenance:
+            self.take_maintenance()
         self._fetch_task = asyncio.create_task(self._fetch_loop())
         self._writer_task = asyncio.create_task(self._writer_loop())
         self._tick_task = asyncio.create_task(self._tick_loop())
@@ -192,7 +219,8 @@ class Engine:
             await self._stop_event.wait()
             await self._shutdown(bool(self._stop_graceful))
         finally:
-            maint_stop.set()
+            if self.duties is not None:
+                self.duties.stop()
             for t in (self._fetch_task, self._writer_task, self._tick_task, self._cancel_task):
                 t.cancel()
             for t in (self._fetch_task, self._writer_task, self._tick_task, self._cancel_task):
@@ -203,21 +231,9 @@ class Engine:
             await self.fetcher.close()
             await self.cancels.close()
             await self.conn.close()
-            if maint_thread is not None:
-                maint_thread.join(timeout=5)
+            if self.duties is not None:
+                self.duties.join(timeout=5)
         return self.exit_code
-
-    def _start_maintenance(self, stop: threading.Event) -> threading.Thread:
-        from fastq.scheduler.aggregator import aggregation_hook
-        from fastq.worker.maintenance import Maintenance
-
-        hook = aggregation_hook(self.app, list(self.settings.queues))
-        m = Maintenance(self.settings, clock=self.clock, extras=[hook] if hook else [])
-        t = threading.Thread(
-            target=m.run_forever, args=(stop,), name="fastq-maintenance", daemon=True
-        )
-        t.start()
-        return t
 
     # --- fetch and dispatch ----------------------------------------------------
 
@@ -590,6 +606,13 @@ class Engine:
         for r in list(self._overdue):
             if now >= r.deadline + grace and not self._recycling:
                 self._recycle(f"def handler of task {r.task_id} ignored its deadline")
+        if self.duties is not None and not self.duties.alive() and not self._duties_failed:
+            # As the maintenance process exited: this host is replaced, and the
+            # supervisor hands the duties to another worker once it retires.
+            self._duties_failed = True
+            log.error("maintenance loop ended unexpectedly")
+            if not self._recycling:
+                self._recycle("the maintenance duties ended unexpectedly")
         if now >= self._next_extend or now >= self._next_beat:
             self._ack_wake.set()
 
@@ -699,6 +722,7 @@ def run_worker(
     *,
     control: ChildControl | None = None,
     maintenance: bool = False,
+    scheduler_config: str | None = None,
     index: int = 0,
     clock: Callable[[], float] = time.time,
     hooks: EngineHooks | None = None,
@@ -707,7 +731,8 @@ def run_worker(
 
     Blocking. Creates its own event loop, Redis connections and thread pool, and
     installs the signal handlers (SIGTERM graceful, SIGQUIT/SIGINT fast, SIGUSR1
-    quiet), so call it from the main thread of a fresh (forked) process.
+    quiet, SIGUSR2 take the maintenance duties), so call it from the main thread
+    of a fresh (forked) process.
 
     Args:
         app: the handler registry.
@@ -715,7 +740,11 @@ def run_worker(
             every child of one supervisor).
         control: the supervisor link; None runs standalone (and then this process
             also writes the server heartbeat).
-        maintenance: also run forwarder, recoverer and janitor in this process.
+        maintenance: run the maintenance duties (forwarder, recoverer, janitor,
+            group aggregation) in this process from the start; a supervised worker
+            takes them on SIGUSR2 instead.
+        scheduler_config: with the duties, also the periodic-task scheduler with
+            this entries file (``""``: the app's entries; None: no scheduler).
         index: the child's slot number under the supervisor (logging only).
         clock: unix time source (tests inject one).
         hooks: metrics/tracing observer (None: nothing observed).
@@ -723,17 +752,24 @@ def run_worker(
     loop = new_event_loop(settings.uvloop)
     asyncio.set_event_loop(loop)
     engine = Engine(
-        app, settings, control=control, maintenance=maintenance, clock=clock, hooks=hooks
+        app,
+        settings,
+        control=control,
+        maintenance=maintenance,
+        scheduler_config=scheduler_config,
+        clock=clock,
+        hooks=hooks,
     )
     loop.add_signal_handler(signal.SIGTERM, engine.stop, True)
     loop.add_signal_handler(signal.SIGQUIT, engine.stop, False)
     loop.add_signal_handler(signal.SIGINT, engine.stop, False)
     loop.add_signal_handler(signal.SIGUSR1, engine.quiet)
+    loop.add_signal_handler(signal.SIGUSR2, engine.take_maintenance)
     structlog.contextvars.bind_contextvars(worker=index, pid=os.getpid())
     try:
         return loop.run_until_complete(engine.run())
     finally:
-        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGUSR1):
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
             loop.remove_signal_handler(sig)
         loop.close()
         asyncio.set_event_loop(None)

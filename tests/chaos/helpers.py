@@ -94,18 +94,22 @@ def worker_pids(p: SupervisorProc) -> list[int]:
 
 
 def wait_all_up(p: SupervisorProc, workers: int, timeout: float = 15) -> None:
-    """Wait for ``workers`` worker processes and the maintenance process, each titled.
+    """Wait for ``workers`` worker processes, each titled, one of them hosting the
+    maintenance duties (``--maintenance-in worker``, the default: no process of their own).
 
-    Right after a fork a child still carries the supervisor's command line, so the
-    maintenance process can pass for a worker until it renames itself.
+    Right after a fork a child still carries the supervisor's command line.
     """
 
     def up() -> bool:
         kids = p.children()
         titled = sum(1 for k in kids if _titled(k))
-        return len(kids) == workers + 1 and titled == workers + 1 and len(p.workers()) == workers
+        return (
+            len(kids) == workers
+            and titled == workers
+            and "maintenance duties run in worker process" in p.log()
+        )
 
-    wait_for(up, timeout=timeout, what=f"{workers} workers and maintenance")
+    wait_for(up, timeout=timeout, what=f"{workers} workers, one with the maintenance duties")
 
 
 def _titled(proc: psutil.Process) -> bool:
@@ -113,7 +117,7 @@ def _titled(proc: psutil.Process) -> bool:
         title = " ".join(proc.cmdline())
     except psutil.NoSuchProcess:
         return False
-    return title.startswith(("fastq-worker: worker", "fastq-worker: maintenance"))
+    return title.startswith("fastq-worker: worker")
 
 
 def all_pids(p: SupervisorProc) -> set[int]:
