@@ -26,14 +26,12 @@ for j = 1, n do ids[j] = ARGV[4*j-2] end
 -- owned[j]: the lease zset holds task j at exactly the score this worker holds.
 local owned = {}
 -- A small lease zset is listpack (ziplist) encoded: each member lookup or
--- removal is a linear scan. When the batch is a large part of the set, read the
--- members of each distinct held score once (a batch usually shares one or two)
--- and remove a whole score at once when all of its members are acked here. A
--- small batch (tasks that finish one by one) or a skiplist zset gets one ZMSCORE
--- instead: copying every member of a score into Lua costs more than n scans.
+-- removal is a linear scan. Then read the members of each distinct held score
+-- once (a batch usually shares one or two) and remove a whole score at once when
+-- all of its members are acked here. A skiplist zset gets one ZMSCORE instead.
 local by_score = nil
 local enc = redis.pcall("OBJECT", "ENCODING", lease)
-if (enc == "ziplist" or enc == "listpack") and n * 4 >= redis.call("ZCARD", lease) then
+if enc == "ziplist" or enc == "listpack" then
     by_score = {}
     for j = 1, n do
         local held = ARGV[4*j-1]
