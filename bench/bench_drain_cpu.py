@@ -11,6 +11,7 @@ busy), and the drain rate (noisy here). The tasks are enqueued while their queue
 are paused (``asynq:{q}:paused``); ``fastq-worker --processes 2 --concurrency 50``
 starts and goes idle; the queues are unpaused and woken, and the CPU of the worker
 tree and of redis-server is counted from there until every task is recorded.
+``--redis-arg=--name=value`` starts redis-server with that setting.
 ``--redis-stats`` also prints Redis calls and microseconds per task of each script
 (``SLOWLOG`` at 0 us, which costs Redis some CPU of its own).
 """
@@ -116,12 +117,19 @@ def main() -> int:
     ap.add_argument("--queues", default="1,4", help="queue sets: 1 (default) and/or 4 (weighted)")
     ap.add_argument("--roots", default="", help="fastq checkouts to alternate (default: this)")
     ap.add_argument("--redis-stats", action="store_true")
+    ap.add_argument(
+        "--redis-arg",
+        action="append",
+        default=[],
+        help="extra redis-server argument, e.g. --redis-arg=--zset-max-ziplist-entries=16",
+    )
     args = ap.parse_args()
     roots = [Path(p).resolve() for p in args.roots.split(",") if p] or [ROOT]
     for root in roots:
         _name_scripts(root)
     sets = {"1": ["default"], "4": list(QUEUES)}
-    server = RedisServer()
+    extra = [w for a in args.redis_arg for w in a.split("=", 1)]
+    server = RedisServer(extra=extra)
     server.start()
     os.environ["BENCH_REDIS_URL"] = server.url
     try:

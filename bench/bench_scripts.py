@@ -10,7 +10,8 @@ round robin over 1 or 4 weighted queues), then, as two workers would, fetches
 ``--batch`` tasks per call and acknowledges each fetched batch in one call per
 queue. Redis's own CPU (``INFO cpu``, user + system) over the fetches and over the
 acks is divided by N: microseconds of redis-server CPU per task for each script,
-medians of ``--runs`` alternated runs. Client time is not counted.
+medians of ``--runs`` alternated runs. Client time is not counted. ``--held K`` keeps
+K more leases (another worker's) in each queue's lease set, at the same score.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path[:0] = [str(BENCH), str(ROOT)]
 from common import QUEUES  # noqa: E402
 
 import fastq  # noqa: E402
+from fastq import keys  # noqa: E402
 from fastq.devredis import RedisServer  # noqa: E402
 from fastq.rdb import worker as rdb  # noqa: E402
 from fastq.rdb.conn import _evalsha_args  # noqa: E402
@@ -56,7 +58,7 @@ def cpu(r: redis.Redis) -> float:
 
 
 def one(
-    r: redis.Redis, url: str, root: Path, queues: list[str], n: int, batch: int
+    r: redis.Redis, url: str, root: Path, queues: list[str], n: int, batch: int, held: int = 0
 ) -> tuple[float, float]:
     r.flushdb()
     shas = {name: r.script_load(src) for name, src in sources(root).items()}
@@ -64,6 +66,9 @@ def one(
         tasks = [fastq.Task("noop", b"%d" % i, queue=queues[i % len(queues)]) for i in range(n)]
         for i in range(0, n, 5000):
             c.enqueue_many(tasks[i : i + 5000])
+    for q in queues:
+        for i in range(held):
+            r.zadd(keys.lease_key(q), {f"other-{i}": int(time.time() + 30)})
     weights = [QUEUES[q] for q in queues] if len(queues) > 1 else [1]
 
     def ev(call: rdb.Call) -> object:
@@ -103,6 +108,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--queues", default="1,4")
     ap.add_argument("--roots", default="")
+    ap.add_argument("--held", type=int, default=0)
     args = ap.parse_args()
     roots = [Path(p).resolve() for p in args.roots.split(",") if p] or [ROOT]
     sets = {"1": ["default"], "4": list(QUEUES)}
@@ -114,7 +120,9 @@ def main() -> int:
         got: dict[tuple[str, Path], list[tuple[float, float]]] = {k: [] for k in names}
         for _ in range(args.runs):
             for qs, root in names:
-                got[(qs, root)].append(one(r, server.url, root, sets[qs], args.n, args.batch))
+                got[(qs, root)].append(
+                    one(r, server.url, root, sets[qs], args.n, args.batch, args.held)
+                )
         for (qs, root), res in got.items():
             f = statistics.median(x[0] for x in res)
             a = statistics.median(x[1] for x in res)
