@@ -572,9 +572,9 @@ class AsyncConn:
     async def call_many(self, calls: Sequence[Call]) -> list[Any]:
         parts = self._wire_parts(calls) if calls else None
         if parts is not None:
-            replies = await self.call_parts(parts)
+            got = await self.call_parts(parts)
             with translate_errors(self.target):
-                return _raise_outage(replies)  # e.g. LOADING: an outage, as below
+                return _raise_outage(got)  # e.g. LOADING: an outage, as below
         replies: list[Any] = [None] * len(calls)
         todo: list[int] = list(range(len(calls)))
         for attempt in range(2):
