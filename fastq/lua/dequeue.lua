@@ -62,39 +62,36 @@ local function take(i, n)
     local moved = 0
     while n > 0 and not (budget > 0 and bytes >= budget) do
         -- Take the oldest `n` ids at once (as that many RPOPLPUSHes would,
-        -- in three commands): LRANGE lists them head to tail. Sizes are read first
-        -- (HSTRLEN, no copy) so the batch stops at the byte budget.
+        -- in three commands): LRANGE lists them head to tail. Each message is read
+        -- before the next id is taken, so the batch stops at the byte budget.
         local ids = redis.call("LRANGE", pending, -n, -1)
-        local popped = {}
+        local popped, good = 0, {}
         for c = #ids, 1, -1 do
             if budget > 0 and bytes >= budget then break end
-            local ok, size = pcall(redis.call, "HSTRLEN", prefix .. ids[c], "msg")
-            if ok then bytes = bytes + size end
-            popped[#popped + 1] = ids[c]
-        end
-        local k = #popped
-        if k == 0 then break end
-        redis.call("LTRIM", pending, 0, -k - 1)
-        for c = 1, k, 4000 do
-            redis.call("LPUSH", active, unpack(popped, c, math.min(c + 3999, k)))
-        end
-        for c = 1, k do
-            local id = popped[c]
+            local id = ids[c]
             local key = prefix .. id
+            popped = popped + 1
             -- pcall: a key of another type answers WRONGTYPE instead of aborting the batch
             local got = redis.pcall("HMGET", key, "msg", "pending_since")
             local msg = got[1]
             if got.err or type(msg) ~= "string" then
-                redis.call("LREM", active, 1, id)
-                table.insert(out, -i); table.insert(out, id); table.insert(out, "task hash missing or not a hash"); table.insert(out, false)
+                -- taken off pending, never made active
+                out[#out+1] = -i; out[#out+1] = id; out[#out+1] = "task hash missing or not a hash"; out[#out+1] = false
             else
+                bytes = bytes + #msg
                 redis.call("HSET", key, "state", "active")
                 redis.call("HDEL", key, "pending_since")
-                table.insert(leased, ARGV[1]); table.insert(leased, id)
-                table.insert(out, i); table.insert(out, id); table.insert(out, msg); table.insert(out, got[2])
+                good[#good+1] = id
+                leased[#leased+1] = ARGV[1]; leased[#leased+1] = id
+                out[#out+1] = i; out[#out+1] = id; out[#out+1] = msg; out[#out+1] = got[2]
                 n = n - 1
                 moved = moved + 1
             end
+        end
+        if popped == 0 then break end
+        redis.call("LTRIM", pending, 0, -popped - 1)
+        for c = 1, #good, 4000 do
+            redis.call("LPUSH", active, unpack(good, c, math.min(c + 3999, #good)))
         end
     end
     -- one ZADD for the batch (chunked below Lua's unpack limit)

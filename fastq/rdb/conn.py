@@ -542,7 +542,26 @@ class AsyncConn:
                     if attempt:
                         raise
 
+    def _wire_parts(self, calls: Sequence[Call]) -> list[bytes] | None:
+        """The calls as RESP bytes for the kept pipelined connection, or None (no wire,
+        or an argument hiredis does not pack: redis-py's pipeline takes them)."""
+        if self.wire is None or _hiredis_pack is None:
+            return None
+        try:
+            return [_hiredis_pack(_evalsha_args(c)) for c in calls]
+        except (TypeError, ValueError):
+            return None
+
     async def call(self, call: Call) -> Any:
+        # The worker's fetches and acknowledgements: on one server, the kept pipelined
+        # connection (no redis-py command or pipeline object per call).
+        parts = self._wire_parts((call,))
+        if parts is not None:
+            reply = (await self.call_parts(parts))[0]
+            if isinstance(reply, Exception):
+                with translate_errors(self.target):
+                    raise reply
+            return reply
         with translate_errors(self.target):
             try:
                 return await self.redis.execute_command(*_evalsha_args(call))
@@ -551,6 +570,11 @@ class AsyncConn:
                 return await self.redis.execute_command(*_evalsha_args(call))
 
     async def call_many(self, calls: Sequence[Call]) -> list[Any]:
+        parts = self._wire_parts(calls) if calls else None
+        if parts is not None:
+            got = await self.call_parts(parts)
+            with translate_errors(self.target):
+                return _raise_outage(got)  # e.g. LOADING: an outage, as below
         replies: list[Any] = [None] * len(calls)
         todo: list[int] = list(range(len(calls)))
         for attempt in range(2):

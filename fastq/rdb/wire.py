@@ -18,7 +18,8 @@ redis-py's retry policy and fastq's error mapping. Used only for plain TCP and u
 sockets on the single-server topology (``usable``); everything else goes through
 redis-py as before.
 
-``AsyncWire`` is the asyncio counterpart for ``AsyncClient``: one pipelined
+``AsyncWire`` is the asyncio counterpart for ``AsyncClient`` and for a worker's
+fetches and acknowledgements (``AsyncConn.call``/``call_many``): one pipelined
 connection whose requests go out as they come and whose replies are matched to
 them in order, with no pool checkout or pipeline object per request.
 """

@@ -61,6 +61,13 @@ MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
 FINAL_FLUSH_TIMEOUT = 10.0  # seconds a stopping process keeps retrying its last acks
+# Acknowledgement coalescing: while outcomes keep coming (the last flush was less than
+# ACK_STEADY ago) and enough tasks still run to fill a batch, the writer waits up to
+# ACK_LINGER for ACK_BATCH outcomes before it flushes, so tasks that start one by one
+# (prefetch) are still acknowledged in batches. A lone outcome is flushed at once.
+ACK_BATCH = 32
+ACK_LINGER = 0.002
+ACK_STEADY = 0.010
 
 
 def task_deadline(msg: TaskMessage, now: float) -> float:
@@ -149,6 +156,9 @@ class Engine:
         self._fast_event = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._ack_wake = asyncio.Event()
+        self._ack_batch = max(1, min(ACK_BATCH, self.capacity // 2))
+        self._linger: asyncio.Future[None] | None = None  # set while the writer lingers
+        self._last_flush = float("-inf")  # loop time of the last acknowledgement flush
         self._idle = asyncio.Event()
         self._flush_lock = asyncio.Lock()  # one flush at a time: shutdown waits for the writer
 
@@ -488,6 +498,9 @@ class Engine:
             except Exception as err:  # never lose the slot over a bookkeeping error
                 log.error("could not record task outcome", task_id=r.task_id, error=repr(err))
             self._ack_wake.set()
+            linger = self._linger
+            if linger is not None and not linger.done() and len(self.acker) >= self._ack_batch:
+                linger.set_result(None)  # a full batch: flush now
         if r.thread_done:
             self._overdue.discard(r)
             self.busy -= 1
@@ -511,10 +524,32 @@ class Engine:
             await self._ack_wake.wait()
             self._ack_wake.clear()
             try:
+                await self._coalesce()
+                self._last_flush = self.loop.time()
                 await self._flush()
             except Exception as exc:  # e.g. a Redis error reply: log, keep the loop alive
                 self._errors.failed("acknowledge", exc)
                 await asyncio.sleep(BACKOFF)
+
+    async def _coalesce(self) -> None:
+        """Wait up to ACK_LINGER for a fuller acknowledgement batch, if one is coming
+        (see ACK_BATCH): fewer, larger script calls for Redis and this process."""
+        waiting = len(self.acker)
+        if (
+            not waiting
+            or self.busy < self._ack_batch
+            or waiting >= self._ack_batch
+            or self.loop.time() - self._last_flush >= ACK_STEADY
+            or self._stop_graceful is not None
+        ):
+            return
+        linger = self._linger = self.loop.create_future()
+        timer = self.loop.call_later(ACK_LINGER, _resolve, linger)
+        try:
+            await linger
+        finally:
+            timer.cancel()
+            self._linger = None
 
     async def _flush(self) -> None:
         async with self._flush_lock:
@@ -698,6 +733,11 @@ class Engine:
             for task_id, _ in held:
                 self.leases.remove(task_id)  # no longer ours: not extended again
         log.info("requeued unfinished tasks", count=sum(len(h) for h in by_queue.values()))
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def new_event_loop(prefer_uvloop: bool) -> asyncio.AbstractEventLoop:
