@@ -18,6 +18,13 @@ its ``_core`` built): each run then starts that one too, the two alternated, and
 the medians of both are printed. ``--debug-log`` runs the supervisor with
 ``--log-level debug`` and appends its log to FILE, each line prefixed with its
 time since the start (the timeline of a start).
+
+``--bytecode`` runs each checkout with its bytecode cached (a private
+``PYTHONPYCACHEPREFIX`` per checkout, filled by one uncounted start), as an
+installed fastq runs: pip compiles a package's bytecode when it installs it.
+Without it, a checkout that has no ``__pycache__`` (``PYTHONDONTWRITEBYTECODE=1``,
+as on the machine these numbers come from) compiles each of fastq's modules
+from source at every start.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -47,10 +55,15 @@ LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 
 
 def one(
-    url: str, r: redis.Redis, processes: int, root: Path = ROOT, debug_log: Path | None = None
+    url: str,
+    r: redis.Redis,
+    processes: int,
+    root: Path = ROOT,
+    debug_log: Path | None = None,
+    pycache: Path | None = None,
 ) -> tuple[float, list[tuple[str, int, int]]]:
     """(seconds to the first task, [(process title, RSS, PSS)]) for one start of the
-    fastq checkout at ``root``."""
+    fastq checkout at ``root`` (bytecode cached under ``pycache`` if given)."""
     import fastq_peer
 
     r.flushdb()
@@ -62,6 +75,9 @@ def one(
         PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
         BENCH_REDIS_URL=url,
     )
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     t0 = time.time()
     sup = subprocess.Popen(
         [
@@ -117,6 +133,9 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--compare", type=Path, help="another fastq checkout, alternated with this one")
     ap.add_argument("--debug-log", type=Path, help="append the supervisor's debug log here")
+    ap.add_argument(
+        "--bytecode", action="store_true", help="cache each checkout's bytecode (see above)"
+    )
     args = ap.parse_args()
     roots = {"this": ROOT}
     if args.compare:
@@ -125,14 +144,21 @@ def main() -> int:
     server.start()
     os.environ["BENCH_REDIS_URL"] = server.url
     mb = 2**20
+    cache_dir = tempfile.TemporaryDirectory(prefix="bench-start-pyc-")
+    pycache = {name: Path(cache_dir.name) / name for name in roots} if args.bytecode else {}
     try:
         r = redis.Redis.from_url(server.url)
+        for name, root in roots.items():
+            if name in pycache:  # fills the cache; not counted
+                one(server.url, r, args.processes, root, None, pycache[name])
         got: dict[str, dict[str, list[float]]] = {
             name: {"first": [], "rss": [], "pss": [], "top": []} for name in roots
         }
         for i in range(args.runs):
             for name, root in roots.items():
-                first, mem = one(server.url, r, args.processes, root, args.debug_log)
+                first, mem = one(
+                    server.url, r, args.processes, root, args.debug_log, pycache.get(name)
+                )
                 g = got[name]
                 g["first"].append(first)
                 g["rss"].append(sum(m[1] for m in mem) / mb)
@@ -156,6 +182,7 @@ def main() -> int:
             )
     finally:
         server.cleanup()
+        cache_dir.cleanup()
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import socket
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -283,7 +284,7 @@ def test_restart_backoff_doubles_for_young_deaths_and_is_capped() -> None:
     assert crash(HEALTHY_UPTIME + 1) == 0.1
 
 
-def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
+def test_maintenance_forks_a_tick_after_the_workers_even_once_they_are_ready() -> None:
     from fastq.supervisor.children import MAINTENANCE_INDEX, Child
     from fastq.supervisor.options import resolve
     from fastq.supervisor.supervisor import LOOP_TICK, Supervisor
@@ -305,18 +306,57 @@ def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
         )
     sup._manage_maintenance(now)
     assert forked == []  # the workers are still booting
-    sup.children[101].ready = True
+    # Ready means a first beat, sent before a worker has connected: its first
+    # fetch is still to come, and maintenance would compete with it for the CPU.
+    sup.children[101].ready = sup.children[102].ready = True
     sup._manage_maintenance(now)
     assert forked == []
-    sup.children[102].ready = True
-    sup._manage_maintenance(now)
+    sup._manage_maintenance(now + LOOP_TICK)
     assert forked == [MAINTENANCE_INDEX]
     # Workers that never get ready do not hold maintenance back past the tick.
     forked.clear()
-    sup.maintenance_first_spawn = now + LOOP_TICK
-    sup.children[102].ready = False
+    sup.children.clear()
     sup._manage_maintenance(now + LOOP_TICK)
     assert forked == [MAINTENANCE_INDEX]
+
+
+def test_the_first_server_state_write_waits_for_the_deferral() -> None:
+    from fastq.supervisor.housekeeping import Housekeeper
+    from fastq.supervisor.sdnotify import SdNotifier
+
+    writes: list[str] = []
+
+    class State:
+        def beat(self, settings: object, *, processes: int, status: str, active: int) -> None:
+            writes.append("beat")
+
+        def prune(self) -> None:
+            writes.append("prune")
+
+        def forget_process(self, pid: int) -> None:
+            pass
+
+        def clear(self) -> None:
+            pass
+
+    keeper = Housekeeper(SdNotifier(), State())
+    keeper.defer_redis_writes(time.monotonic() + 3600)
+    sup = types.SimpleNamespace(
+        children={},
+        options=types.SimpleNamespace(max_memory_per_child=0),
+        settings=types.SimpleNamespace(heartbeat_interval=5.0),
+        target=1,
+        stopping=None,
+        quiet=False,
+    )
+    keeper.tick(sup)  # type: ignore[arg-type]
+    assert writes == []
+    keeper.defer_redis_writes(0.0)  # an earlier time never brings the write forward
+    keeper.tick(sup)  # type: ignore[arg-type]
+    assert writes == []
+    fresh = Housekeeper(SdNotifier(), State())
+    fresh.tick(sup)  # type: ignore[arg-type]
+    assert writes == ["beat"]
 
 
 def test_reload_frees_the_replaced_app_that_the_last_fork_froze() -> None:

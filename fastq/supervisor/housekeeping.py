@@ -85,6 +85,10 @@ class Housekeeper:
         self._last_status = ""
         self._redis_failing = False
 
+    def defer_redis_writes(self, until: float) -> None:
+        """Write nothing to Redis before ``until`` (time.monotonic())."""
+        self._next_beat = max(self._next_beat, until)
+
     @property
     def redis_ok(self) -> bool:
         """False while the server-state writes fail (Redis unreachable)."""

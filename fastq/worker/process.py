@@ -56,6 +56,10 @@ PREFETCH_SHARE = 4
 MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
+# The writer (acks, worker info, heartbeats) and the cancel subscription start once the
+# first fetch is done, at the latest this many seconds after boot: their connections
+# would otherwise be set up beside the first fetch's, on the same CPU.
+FIRST_FETCH_WAIT = 1.0
 FINAL_FLUSH_TIMEOUT = 10.0  # seconds a stopping process keeps retrying its last acks
 
 
@@ -139,6 +143,7 @@ class Engine:
         self._ack_wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._flush_lock = asyncio.Lock()  # one flush at a time: shutdown waits for the writer
+        self._first_fetch = asyncio.Event()  # set when the first fetch is done (or failed)
 
     # --- control -------------------------------------------------------------
 
@@ -288,6 +293,7 @@ class Engine:
         finally:
             self._reserved -= want
             self._inflight -= 1
+            self._first_fetch.set()
         if failed:
             await asyncio.sleep(BACKOFF)
         else:
@@ -490,7 +496,13 @@ class Engine:
 
     # --- acknowledgements, leases, worker info ----------------------------------
 
+    async def _after_first_fetch(self) -> None:
+        """Wait for the first fetch to be done, at most FIRST_FETCH_WAIT seconds."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._first_fetch.wait(), FIRST_FETCH_WAIT)
+
     async def _writer_loop(self) -> None:
+        await self._after_first_fetch()
         while True:
             await self._ack_wake.wait()
             self._ack_wake.clear()
@@ -594,6 +606,7 @@ class Engine:
             self._ack_wake.set()
 
     async def _cancel_loop(self) -> None:
+        await self._after_first_fetch()
         while True:
             try:
                 async for task_id in self.cancels.listen():
