@@ -23,8 +23,8 @@ from .helpers import (
     missing,
     report,
     scale,
+    wait_all_up,
     wait_for,
-    worker_pids,
 )
 
 OUTAGE = scale(5.0, 30.0)
@@ -79,7 +79,7 @@ def test_redis_restart_loses_nothing_acknowledged(
         "2",
         record_url=redis_url,
     )
-    wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
+    wait_all_up(p, 2)  # the maintenance process forks once the workers are ready
     before = all_pids(p)
     producer = Producer(aof_redis.url)
     producer.start()
@@ -135,7 +135,7 @@ def test_outage_keeps_every_process_and_resumes_alone(
         "10",
         record_url=redis_url,
     )
-    wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
+    wait_all_up(p, 2)
     first = enqueue_recs(aof_redis.url, 20, sleep=0.01)
     wait_for(lambda: not missing(first, done_counts(r)), timeout=20, what="warm-up tasks")
     before = all_pids(p)
