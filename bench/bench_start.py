@@ -13,7 +13,8 @@ maintenance child) and reports:
   ``memory_full_info``) and their sums. PSS splits pages shared after the fork
   among their sharers, so the sum of PSS is the tree's real footprint.
 
-Prints each run and the medians. ``--compare`` names another fastq checkout (with
+Prints each run and the medians (and the fastest start: on a loaded machine
+the least disturbed one). ``--compare`` names another fastq checkout (with
 its ``_core`` built): each run then starts that one too, the two alternated, and
 the medians of both are printed. ``--debug-log`` runs the supervisor with
 ``--log-level debug`` and appends its log to FILE, each line prefixed with its
@@ -175,7 +176,8 @@ def main() -> int:
             g = got[name]
             label = f" ({name}: {root})" if args.compare else ""
             print(
-                f"median{label}: start to first task {statistics.median(g['first']):.3f} s;"
+                f"median{label}: start to first task {statistics.median(g['first']):.3f} s"
+                f" (fastest {min(g['first']):.3f} s);"
                 f" tree RSS {statistics.median(g['rss']):.0f} MB,"
                 f" PSS {statistics.median(g['pss']):.0f} MB;"
                 f" largest child RSS {statistics.median(g['top']):.1f} MB"

@@ -284,7 +284,7 @@ def test_restart_backoff_doubles_for_young_deaths_and_is_capped() -> None:
     assert crash(HEALTHY_UPTIME + 1) == 0.1
 
 
-def test_maintenance_forks_a_tick_after_the_workers_even_once_they_are_ready() -> None:
+def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
     from fastq.supervisor.children import MAINTENANCE_INDEX, Child
     from fastq.supervisor.options import resolve
     from fastq.supervisor.supervisor import LOOP_TICK, Supervisor
@@ -304,23 +304,26 @@ def test_maintenance_forks_a_tick_after_the_workers_even_once_they_are_ready() -
         sup.children[pid] = Child(
             index=pid - 100, pid=pid, fd=-1, generation=0, started=now, last_seen=now
         )
+    sup.housekeeper.hold_redis_writes = True  # as run() sets it
     sup._manage_maintenance(now)
     assert forked == []  # the workers are still booting
-    # Ready means a first beat, sent before a worker has connected: its first
-    # fetch is still to come, and maintenance would compete with it for the CPU.
-    sup.children[101].ready = sup.children[102].ready = True
+    assert sup.housekeeper.hold_redis_writes  # nor the server state: same wait
+    sup.children[101].ready = True
     sup._manage_maintenance(now)
     assert forked == []
-    sup._manage_maintenance(now + LOOP_TICK)
+    sup.children[102].ready = True
+    sup._manage_maintenance(now)
     assert forked == [MAINTENANCE_INDEX]
+    assert not sup.housekeeper.hold_redis_writes
     # Workers that never get ready do not hold maintenance back past the tick.
     forked.clear()
-    sup.children.clear()
+    sup.maintenance_first_spawn = now + LOOP_TICK
+    sup.children[102].ready = False
     sup._manage_maintenance(now + LOOP_TICK)
     assert forked == [MAINTENANCE_INDEX]
 
 
-def test_the_first_server_state_write_waits_for_the_deferral() -> None:
+def test_held_server_state_writes_wait_until_released() -> None:
     from fastq.supervisor.housekeeping import Housekeeper
     from fastq.supervisor.sdnotify import SdNotifier
 
@@ -340,7 +343,6 @@ def test_the_first_server_state_write_waits_for_the_deferral() -> None:
             pass
 
     keeper = Housekeeper(SdNotifier(), State())
-    keeper.defer_redis_writes(time.monotonic() + 3600)
     sup = types.SimpleNamespace(
         children={},
         options=types.SimpleNamespace(max_memory_per_child=0),
@@ -349,13 +351,11 @@ def test_the_first_server_state_write_waits_for_the_deferral() -> None:
         stopping=None,
         quiet=False,
     )
+    keeper.hold_redis_writes = True
     keeper.tick(sup)  # type: ignore[arg-type]
     assert writes == []
-    keeper.defer_redis_writes(0.0)  # an earlier time never brings the write forward
+    keeper.hold_redis_writes = False
     keeper.tick(sup)  # type: ignore[arg-type]
-    assert writes == []
-    fresh = Housekeeper(SdNotifier(), State())
-    fresh.tick(sup)  # type: ignore[arg-type]
     assert writes == ["beat"]
 
 

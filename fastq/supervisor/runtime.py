@@ -63,7 +63,6 @@ def engine_maintenance(
     def body(control: PipeControl) -> int:
         from fastq.errors import FastqError
         from fastq.scheduler.aggregator import aggregation_hook
-        from fastq.scheduler.main import build_scheduler
         from fastq.worker.maintenance import Maintenance
 
         stop = threading.Event()
@@ -81,6 +80,8 @@ def engine_maintenance(
         thread.start()
         threads = [thread]
         if scheduler_config is not None:
+            from fastq.scheduler.main import build_scheduler  # cron parsing, zones
+
             try:
                 sched = build_scheduler(app, settings.redis, scheduler_config or None)
             except FastqError as exc:  # a bad entries file must not stop maintenance
@@ -120,13 +121,16 @@ def preload_engine(options: WorkerOptions) -> None:
             import uvloop  # noqa: F401
 
 
-def preload_maintenance() -> None:
+def preload_maintenance(scheduler: bool) -> None:
     """The maintenance process's modules, imported by the supervisor (shared after
     the fork). Called when that process is forked, after the workers: it does not
-    delay their start."""
+    delay their start. The scheduler's only with ``--scheduler``: what the
+    supervisor imports after the workers' fork writes to pages it shares with them."""
     import fastq.scheduler.aggregator
-    import fastq.scheduler.main
-    import fastq.worker.maintenance  # noqa: F401
+    import fastq.worker.maintenance
+
+    if scheduler:
+        import fastq.scheduler.main  # noqa: F401
 
 
 def build_supervisor(
@@ -162,7 +166,7 @@ def build_supervisor(
     def maintenance(settings: WorkerSettings) -> ChildBody:
         # Read at each fork: a reload (SIGHUP) brings a new app and new options.
         o = sup.options
-        preload_maintenance()
+        preload_maintenance(o.scheduler)
         return engine_maintenance(settings, sup.app, o.scheduler_config if o.scheduler else None)
 
     sup.maintenance_factory = maintenance

@@ -139,8 +139,8 @@ class Supervisor:
         self.young_deaths = {"workers": 0, "maintenance": 0}
         self.next_spawn = 0.0
         self.maintenance_next_spawn = 0.0
-        # The first maintenance process waits a LOOP_TICK after the workers' fork:
-        # booting it beside them would slow their way to the first task.
+        # The first maintenance process waits for the workers to be ready (at most a
+        # LOOP_TICK): booting it beside them would slow their way to the first task.
         self.maintenance_first_spawn = 0.0
         self.housekeeper = Housekeeper(self.notifier, server_state)
         self._stop_requested = 0.0
@@ -161,11 +161,11 @@ class Supervisor:
             redis=RedisConfig.from_url(self.options.redis_url).redacted_url,
             server_id=self.identity.server_id,
         )
-        # Maintenance and the first server-state write wait a LOOP_TICK: with few
-        # cores they would take the CPU the workers need on their way to the first
-        # fetch (a worker is "ready" at its first beat, before it has connected).
+        # The first server-state write waits like the maintenance process: with few
+        # cores it would take CPU the workers need on their way to their first fetch
+        # (a worker's first beat, "ready", comes once that fetch is done).
         self.maintenance_first_spawn = time.monotonic() + LOOP_TICK
-        self.housekeeper.defer_redis_writes(self.maintenance_first_spawn)
+        self.housekeeper.hold_redis_writes = True
         try:
             self.manage()  # fork now: the first wait would otherwise delay it a LOOP_TICK
             while True:
@@ -524,9 +524,13 @@ class Supervisor:
         self._manage_maintenance(now)
 
     def _manage_maintenance(self, now: float) -> None:
-        if self.maintenance_factory is None or now < self.maintenance_next_spawn:
-            return
         if now < self.maintenance_first_spawn:
+            workers = [c for c in self.children.values() if not c.is_maintenance]
+            if len(workers) < self.target or not all(c.ready for c in workers):
+                return
+            self.maintenance_first_spawn = 0.0
+        self.housekeeper.hold_redis_writes = False
+        if self.maintenance_factory is None or now < self.maintenance_next_spawn:
             return
         if not any(c.is_maintenance and c.retiring_since is None for c in self.children.values()):
             self.spawn(MAINTENANCE_INDEX)

@@ -56,10 +56,12 @@ PREFETCH_SHARE = 4
 MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
-# The writer (acks, worker info, heartbeats) and the cancel subscription start once the
-# first fetch is done, at the latest this many seconds after boot: their connections
-# would otherwise be set up beside the first fetch's, on the same CPU.
-FIRST_FETCH_WAIT = 1.0
+# The writer (acks, worker info, heartbeats), the cancel subscription and the periodic
+# checks (whose first beat tells the supervisor this process is ready) start once the
+# first fetch is done, at the latest this many seconds after boot (under half the
+# shortest --child-timeout): they would otherwise set up their connections beside the
+# first fetch's on the same CPU, and the supervisor would start the maintenance process.
+FIRST_FETCH_WAIT = 0.5
 FINAL_FLUSH_TIMEOUT = 10.0  # seconds a stopping process keeps retrying its last acks
 
 
@@ -581,6 +583,7 @@ class Engine:
 
     async def _tick_loop(self) -> None:
         grace = self.settings.sync_grace
+        await self._after_first_fetch()
         while True:
             try:
                 self._tick(grace)
