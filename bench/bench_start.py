@@ -14,11 +14,19 @@ maintenance child) and reports:
   ``memory_full_info``) and their sums. PSS splits pages shared after the fork
   among their sharers, so the sum of PSS is the tree's real footprint.
 
-Prints each run and the medians. ``--compare`` names another fastq checkout (with
+Prints each run and the medians (and the fastest start: on a loaded machine
+the least disturbed one). ``--compare`` names another fastq checkout (with
 its ``_core`` built): each run then starts that one too, the two alternated, and
 the medians of both are printed. ``--debug-log`` runs the supervisor with
 ``--log-level debug`` and appends its log to FILE, each line prefixed with its
 time since the start (the timeline of a start).
+
+``--bytecode`` runs each checkout with its bytecode cached (a private
+``PYTHONPYCACHEPREFIX`` per checkout, filled by one uncounted start), as an
+installed fastq runs: pip compiles a package's bytecode when it installs it.
+Without it, a checkout that has no ``__pycache__`` (``PYTHONDONTWRITEBYTECODE=1``,
+as on the machine these numbers come from) compiles each of fastq's modules
+from source at every start.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -48,10 +57,15 @@ LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 
 
 def one(
-    url: str, r: redis.Redis, processes: int, root: Path = ROOT, debug_log: Path | None = None
+    url: str,
+    r: redis.Redis,
+    processes: int,
+    root: Path = ROOT,
+    debug_log: Path | None = None,
+    pycache: Path | None = None,
 ) -> tuple[float, list[tuple[str, int, int]]]:
     """(seconds to the first task, [(process title, RSS, PSS)]) for one start of the
-    fastq checkout at ``root``."""
+    fastq checkout at ``root`` (bytecode cached under ``pycache`` if given)."""
     import fastq_peer
 
     r.flushdb()
@@ -63,6 +77,9 @@ def one(
         PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
         BENCH_REDIS_URL=url,
     )
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     t0 = time.time()
     sup = subprocess.Popen(
         [
@@ -118,6 +135,9 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--compare", type=Path, help="another fastq checkout, alternated with this one")
     ap.add_argument("--debug-log", type=Path, help="append the supervisor's debug log here")
+    ap.add_argument(
+        "--bytecode", action="store_true", help="cache each checkout's bytecode (see above)"
+    )
     args = ap.parse_args()
     roots = {"this": ROOT}
     if args.compare:
@@ -126,14 +146,21 @@ def main() -> int:
     server.start()
     os.environ["BENCH_REDIS_URL"] = server.url
     mb = 2**20
+    cache_dir = tempfile.TemporaryDirectory(prefix="bench-start-pyc-")
+    pycache = {name: Path(cache_dir.name) / name for name in roots} if args.bytecode else {}
     try:
         r = redis.Redis.from_url(server.url)
+        for name, root in roots.items():
+            if name in pycache:  # fills the cache; not counted
+                one(server.url, r, args.processes, root, None, pycache[name])
         got: dict[str, dict[str, list[float]]] = {
             name: {"first": [], "rss": [], "pss": [], "top": []} for name in roots
         }
         for i in range(args.runs):
             for name, root in roots.items():
-                first, mem = one(server.url, r, args.processes, root, args.debug_log)
+                first, mem = one(
+                    server.url, r, args.processes, root, args.debug_log, pycache.get(name)
+                )
                 g = got[name]
                 g["first"].append(first)
                 g["rss"].append(sum(m[1] for m in mem) / mb)
@@ -150,13 +177,15 @@ def main() -> int:
             g = got[name]
             label = f" ({name}: {root})" if args.compare else ""
             print(
-                f"median{label}: start to first task {statistics.median(g['first']):.3f} s;"
+                f"median{label}: start to first task {statistics.median(g['first']):.3f} s"
+                f" (fastest {min(g['first']):.3f} s);"
                 f" tree RSS {statistics.median(g['rss']):.0f} MB,"
                 f" PSS {statistics.median(g['pss']):.0f} MB;"
                 f" largest child RSS {statistics.median(g['top']):.1f} MB"
             )
     finally:
         server.cleanup()
+        cache_dir.cleanup()
     return 0
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import inspect
 import random
 from collections.abc import Callable, Generator
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 # Re-exported: handlers import the task view and the context from here.
 from fastq.context import Context as Context
@@ -35,9 +35,11 @@ from fastq.context import IncomingTask as IncomingTask
 from fastq.errors import InvalidOptionError, UnknownTaskTypeError
 from fastq.flow.limits import Rate, parse_rate
 from fastq.lifecycle import H, Lifecycle, State
-from fastq.scheduler.entry import Entry, make_entry
 from fastq.task import Task
 from fastq.tasks import KeyFunc, TaskDecorator, TaskFunction, TaskSpec, declare
+
+if TYPE_CHECKING:
+    from fastq.scheduler.entry import Entry
 
 Handler = Callable[["IncomingTask", "Context"], Any]
 Middleware = Callable[["IncomingTask", "Context"], Generator[None, None, None]]
@@ -233,6 +235,9 @@ class App:
             **options: enqueue options over the task's own, plus ``entry_id`` to
                 name the entry (default: derived from spec, zone, task and options).
         """
+        # Imported here: cron parsing and time zones only for apps that schedule.
+        from fastq.scheduler.entry import make_entry
+
         entry = make_entry(spec, task, tz=tz, missed=missed, **options)
         if any(e.id == entry.id for e in self.entries):
             raise InvalidOptionError("entry_id", f"entry {entry.id!r} is already scheduled")

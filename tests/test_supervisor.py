@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -304,14 +305,17 @@ def test_maintenance_forks_once_the_workers_are_ready_or_a_tick_later() -> None:
         sup.children[pid] = Child(
             index=pid - 100, pid=pid, fd=-1, generation=0, started=now, last_seen=now
         )
+    sup.housekeeper.hold_redis_writes = True  # as run() sets it
     sup._manage_maintenance(now)
     assert forked == []  # the workers are still booting
+    assert sup.housekeeper.hold_redis_writes  # nor the server state: same wait
     sup.children[101].ready = True
     sup._manage_maintenance(now)
     assert forked == []
     sup.children[102].ready = True
     sup._manage_maintenance(now)
     assert forked == [MAINTENANCE_INDEX]
+    assert not sup.housekeeper.hold_redis_writes
     # Workers that never get ready do not hold maintenance back past the tick.
     forked.clear()
     sup.maintenance_first_spawn = now + LOOP_TICK
@@ -371,6 +375,42 @@ def test_maintenance_duties_go_to_one_ready_worker_and_move_when_it_leaves(
     assert sent[-1] == (4, signal.SIGUSR2)
     hosts = [c.index for c in sup.children.values() if c.hosts_maintenance]
     assert hosts == [1, 4]  # 1 is stopping: its duties stopped with its first TERM
+
+
+def test_held_server_state_writes_wait_until_released() -> None:
+    from fastq.supervisor.housekeeping import Housekeeper
+    from fastq.supervisor.sdnotify import SdNotifier
+
+    writes: list[str] = []
+
+    class State:
+        def beat(self, settings: object, *, processes: int, status: str, active: int) -> None:
+            writes.append("beat")
+
+        def prune(self) -> None:
+            writes.append("prune")
+
+        def forget_process(self, pid: int) -> None:
+            pass
+
+        def clear(self) -> None:
+            pass
+
+    keeper = Housekeeper(SdNotifier(), State())
+    sup = types.SimpleNamespace(
+        children={},
+        options=types.SimpleNamespace(max_memory_per_child=0),
+        settings=types.SimpleNamespace(heartbeat_interval=5.0),
+        target=1,
+        stopping=None,
+        quiet=False,
+    )
+    keeper.hold_redis_writes = True
+    keeper.tick(sup)  # type: ignore[arg-type]
+    assert writes == []
+    keeper.hold_redis_writes = False
+    keeper.tick(sup)  # type: ignore[arg-type]
+    assert writes == ["beat"]
 
 
 def test_reload_frees_the_replaced_app_that_the_last_fork_froze() -> None:

@@ -48,17 +48,22 @@ def merged_flags(current: str) -> str | None:
     return current + ("" if keyspace else "K") + ("" if lists else "l")
 
 
-def enable_keyspace_events(config: RedisConfig) -> tuple[bool, str]:
+def enable_keyspace_events(
+    config: RedisConfig, client: redis.Redis | None = None
+) -> tuple[bool, str]:
     """Make the server publish keyspace events for lists (CONFIG SET), keeping the
     flags already set. Returns (published now, what happened) and never raises:
     a managed Redis that refuses CONFIG leaves the workers on their poll.
 
     Args:
         config: how to reach Redis.
+        client: an open client to ``config`` to use (left open), instead of a new one.
     """
     if is_cluster(config):
         return False, "a cluster: each node has its own CONFIG; workers poll its queues"
-    client = sync_client(config)
+    own = client is None
+    if client is None:
+        client = sync_client(config)
     try:
         current = client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
         current = current.decode() if isinstance(current, bytes) else str(current)
@@ -70,7 +75,8 @@ def enable_keyspace_events(config: RedisConfig) -> tuple[bool, str]:
     except redis.RedisError as exc:
         return False, str(exc)
     finally:
-        client.close()
+        if own:
+            client.close()
 
 
 class KeyspaceWaker:

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
@@ -30,6 +30,9 @@ from fastq.supervisor.options import PROG, WorkerOptions, as_argv, build_command
 from fastq.supervisor.sdnotify import SdNotifier
 from fastq.supervisor.supervisor import build_settings
 from fastq.worker.settings import ServerIdentity
+
+if TYPE_CHECKING:
+    from fastq.rdb.conn import SyncConn
 
 log = structlog.stdlib.get_logger("fastq.supervisor.cli")
 
@@ -91,11 +94,13 @@ def load_options(cli: Mapping[str, Any] | Sequence[str], env: Mapping[str, str])
     return options
 
 
-def enable_keyspace_wakeups(options: WorkerOptions) -> None:
-    """Ask Redis to publish list keyspace events; log what happened (never fatal)."""
+def enable_keyspace_wakeups(options: WorkerOptions, conn: SyncConn | None = None) -> None:
+    """Ask Redis to publish list keyspace events; log what happened (never fatal).
+    ``conn``: the connection ``wait_for_redis`` opened, reused (no second handshake)."""
     from fastq.rdb.notify import enable_keyspace_events
 
-    on, what = enable_keyspace_events(RedisConfig.from_url(options.redis_url))
+    config = RedisConfig.from_url(options.redis_url)
+    on, what = enable_keyspace_events(config, conn.redis if conn is not None else None)
     if on:
         log.info("keyspace wake-ups on", notify_keyspace_events=what)
     else:
@@ -105,8 +110,9 @@ def enable_keyspace_wakeups(options: WorkerOptions) -> None:
         )
 
 
-def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
-    """Ping Redis until it answers; one log line per attempt. False if --redis-wait ran out."""
+def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> SyncConn | None:
+    """Ping Redis until it answers; one log line per attempt. Returns the connection
+    that answered (the caller closes it), None if --redis-wait ran out."""
     from fastq.rdb.conn import SyncConn
 
     config = RedisConfig.from_url(options.redis_url, connect_timeout=2.0, socket_timeout=2.0)
@@ -115,11 +121,13 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
     while True:
         attempt += 1
         conn = SyncConn(config)
+        answered = False
         try:
             conn.ping()
             if attempt > 1:
                 log.info("Redis is reachable", redis=config.redacted_url, attempts=attempt)
-            return True
+            answered = True
+            return conn
         except BrokerConfigError:
             raise  # a wrong password or DB index: waiting cannot fix it
         except BrokerError as exc:  # unreachable, loading, out of clients
@@ -132,7 +140,7 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
                     waited=round(waited, 1),
                     redis_wait=options.redis_wait,
                 )
-                return False
+                return None
             if options.redis_wait:  # the last wait ends at --redis-wait, not before it
                 delay = min(delay, options.redis_wait - waited)
             log.warning(
@@ -144,7 +152,8 @@ def wait_for_redis(options: WorkerOptions, notifier: SdNotifier) -> bool:
             )
             notifier.status(f"waiting for Redis at {config.redacted_url} (attempt {attempt})")
         finally:
-            conn.close()
+            if not answered:
+                conn.close()
         time.sleep(delay)
         delay = min(delay * 2, REDIS_RETRY_MAX)
 
@@ -198,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # end the wait for Redis like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if not wait_for_redis(options, notifier):
+        conn = wait_for_redis(options, notifier)
+        if conn is None:
             return ExitCode.REDIS_UNREACHABLE
     except BrokerConfigError as exc:
         log.critical("Redis refused the configuration", error=str(exc), exit_code=2)
@@ -207,8 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if options.keyspace_wakeups:
-        enable_keyspace_wakeups(options)
+    try:
+        if options.keyspace_wakeups:
+            enable_keyspace_wakeups(options, conn)
+    finally:
+        conn.close()  # before the fork: no child inherits it
     from fastq.supervisor.runtime import build_supervisor
 
     def reloader() -> tuple[WorkerOptions, Any]:

@@ -84,6 +84,7 @@ class Housekeeper:
         self._next_watchdog = 0.0
         self._last_status = ""
         self._redis_failing = False
+        self.hold_redis_writes = False  # True: nothing is written to Redis (yet)
 
     @property
     def redis_ok(self) -> bool:
@@ -111,7 +112,7 @@ class Housekeeper:
         if self.notifier.watchdog_interval and now >= self._next_watchdog:
             self._next_watchdog = now + self.notifier.watchdog_interval
             self.notifier.watchdog()
-        if self.server_state is not None:
+        if self.server_state is not None and not self.hold_redis_writes:
             self._beat(sup, now, workers)
 
     def status_text(self, sup: Supervised) -> str:

@@ -39,7 +39,6 @@ from fastq.optstack import (
     parse_context,
     read_values,
 )
-from fastq.supervisor.config_file import load_config_file
 from fastq.worker.settings import DEFAULT_CONCURRENCY, DEFAULT_SKEW_ALLOWANCE, parse_queues
 
 ENV_CONFIG = ENV_PREFIX + "CONFIG"
@@ -287,6 +286,8 @@ OPTION_NAMES = {name for name, _default, _spec in declared(WorkerOptions)}
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--config`` is eager: its file becomes the default map before other options resolve."""
     if value:
+        from fastq.supervisor.config_file import load_config_file  # TOML only with a file
+
         ctx.default_map = load_config_file(value, OPTION_NAMES)
     return value
 

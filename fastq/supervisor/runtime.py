@@ -111,13 +111,16 @@ def preload_engine(options: WorkerOptions) -> None:
             import uvloop  # noqa: F401
 
 
-def preload_maintenance() -> None:
+def preload_maintenance(scheduler: bool) -> None:
     """The maintenance process's modules, imported by the supervisor (shared after
     the fork). Called when that process is forked, after the workers: it does not
-    delay their start."""
+    delay their start. The scheduler's only with ``--scheduler``: what the
+    supervisor imports after the workers' fork writes to pages it shares with them."""
     import fastq.scheduler.aggregator
-    import fastq.scheduler.main
-    import fastq.worker.maintenance  # noqa: F401
+    import fastq.worker.maintenance
+
+    if scheduler:
+        import fastq.scheduler.main  # noqa: F401
 
 
 def build_supervisor(
@@ -162,7 +165,7 @@ def build_supervisor(
     def maintenance(settings: WorkerSettings) -> ChildBody:
         # Read at each fork: a reload (SIGHUP) brings a new app and new options.
         o = sup.options
-        preload_maintenance()
+        preload_maintenance(o.scheduler)
         return engine_maintenance(settings, sup.app, o.scheduler_config if o.scheduler else None)
 
     sup.maintenance_factory = maintenance

@@ -176,7 +176,11 @@ class Supervisor:
             redis=RedisConfig.from_url(self.options.redis_url).redacted_url,
             server_id=self.identity.server_id,
         )
+        # The first server-state write waits like the maintenance process: with few
+        # cores it would take CPU the workers need on their way to their first fetch
+        # (a worker's first beat, "ready", comes once that fetch is done).
         self.maintenance_first_spawn = time.monotonic() + LOOP_TICK
+        self.housekeeper.hold_redis_writes = True
         try:
             self.manage()  # fork now: the first wait would otherwise delay it a LOOP_TICK
             while True:
@@ -542,15 +546,17 @@ class Supervisor:
         """Keep the maintenance duties running once: in a process of their own
         (``--maintenance-in process``), or in the lowest-numbered ready worker, which a
         SIGUSR2 makes their host (``worker``). A host that dies or starts retiring
-        stops them; the next pass hands them to another worker."""
-        if self.maintenance_factory is None or now < self.maintenance_next_spawn:
-            return
-        in_worker = self.options.maintenance_in == "worker"
+        stops them; the next pass hands them to another worker. Nothing starts, and
+        the server state is not written, before the workers first report ready."""
         if now < self.maintenance_first_spawn:
             workers = [c for c in self.children.values() if not c.is_maintenance]
             if len(workers) < self.target or not all(c.ready for c in workers):
                 return
             self.maintenance_first_spawn = 0.0
+        self.housekeeper.hold_redis_writes = False
+        if self.maintenance_factory is None or now < self.maintenance_next_spawn:
+            return
+        in_worker = self.options.maintenance_in == "worker"
         current = [
             c
             for c in self.children.values()

@@ -60,6 +60,12 @@ PREFETCH_SHARE = 4
 MAX_PREFETCH = 200
 LEASE_CHECK_EVERY = 1.0  # seconds between scans for leases due for extension
 BACKOFF = 0.5  # seconds to wait after a lost Redis connection
+# The writer (acks, worker info, heartbeats), the cancel subscription and the periodic
+# checks (whose first beat tells the supervisor this process is ready) start once the
+# first fetch is done, at the latest this many seconds after boot (under half the
+# shortest --child-timeout): they would otherwise set up their connections beside the
+# first fetch's on the same CPU, and the supervisor would start the maintenance process.
+FIRST_FETCH_WAIT = 0.5
 FINAL_FLUSH_TIMEOUT = 10.0  # seconds a stopping process keeps retrying its last acks
 # Acknowledgement coalescing: while outcomes keep coming (the last flush was less than
 # ACK_STEADY ago) and enough tasks still run to fill a batch, the writer waits up to
@@ -161,6 +167,7 @@ class Engine:
         self._last_flush = float("-inf")  # loop time of the last acknowledgement flush
         self._idle = asyncio.Event()
         self._flush_lock = asyncio.Lock()  # one flush at a time: shutdown waits for the writer
+        self._first_fetch = asyncio.Event()  # set when the first fetch is done (or failed)
 
     # --- control -------------------------------------------------------------
 
@@ -314,6 +321,7 @@ class Engine:
         finally:
             self._reserved -= want
             self._inflight -= 1
+            self._first_fetch.set()
         if failed:
             await asyncio.sleep(BACKOFF)
         else:
@@ -519,7 +527,13 @@ class Engine:
 
     # --- acknowledgements, leases, worker info ----------------------------------
 
+    async def _after_first_fetch(self) -> None:
+        """Wait for the first fetch to be done, at most FIRST_FETCH_WAIT seconds."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._first_fetch.wait(), FIRST_FETCH_WAIT)
+
     async def _writer_loop(self) -> None:
+        await self._after_first_fetch()
         while True:
             await self._ack_wake.wait()
             self._ack_wake.clear()
@@ -620,6 +634,7 @@ class Engine:
 
     async def _tick_loop(self) -> None:
         grace = self.settings.sync_grace
+        await self._after_first_fetch()
         while True:
             try:
                 self._tick(grace)
@@ -652,6 +667,7 @@ class Engine:
             self._ack_wake.set()
 
     async def _cancel_loop(self) -> None:
+        await self._after_first_fetch()
         while True:
             try:
                 async for task_id in self.cancels.listen():
