@@ -129,6 +129,11 @@ class LocalCluster:
 
         _wait(ok, "cluster_state:ok", timeout)
 
+    def wait_role(self, node: RedisServer, role: str, timeout: float = 30.0) -> None:
+        """Until ``node`` reports ``role`` ("master" or "replica"): ``CLUSTER FAILOVER``
+        answers OK before the switch, and the cluster may stay ok throughout."""
+        _wait(lambda: self.roles().get(node.port) == role, f"{node.port} {role}", timeout)
+
     def roles(self) -> dict[int, str]:
         """Port -> "master" or "replica", as each live node reports itself."""
         out = {}

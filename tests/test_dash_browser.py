@@ -110,6 +110,16 @@ def html_of(driver: Any, selector: str) -> str:
     )
 
 
+def text_of(driver: Any, selector: str) -> str:
+    """innerText looked up now, in one call (a re-render between finding the element
+    and reading it would make a found element stale)."""
+    return str(
+        driver.execute_script(
+            "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector
+        )
+    )
+
+
 def no_alert(driver: Any) -> bool:
     try:
         alert = driver.switch_to.alert
@@ -209,7 +219,7 @@ def test_retry_archived_task_leaves_the_archive(base: str, driver: Any, r: redis
     assert tid in driver.page_source
     css(driver, f'input[name="id"][value="{tid}"]').click()
     css(driver, "#run-selected").click()
-    wait_for(lambda: "1 task(s) moved to pending" in css(driver, "main").text, what="the banner")
+    wait_for(lambda: "1 task(s) moved to pending" in text_of(driver, "main"), what="the banner")
     rows = css(driver, "#tasks").get_attribute("innerHTML")
     assert tid not in rows and keep in rows
     assert css(driver, "nav.tabs a[aria-current] .chip").text == "1"

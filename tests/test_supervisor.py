@@ -233,7 +233,9 @@ def test_a_hung_orphan_is_killed_after_the_shutdown_timeout(
     started_at = time.monotonic()
     for kid in kids:
         kid.wait(timeout=10)
-    assert time.monotonic() - started_at < 8  # shutdown timeout + 5 s grace + polling
+    # A bound, not a measurement: 0.5 s shutdown timeout + 5 s grace + polling, with
+    # room for a loaded machine (an orphan never killed fails kid.wait above).
+    assert time.monotonic() - started_at < 15
 
 
 def test_sd_notify_messages(started: list[SupervisorProc], tmp_path: Path) -> None:
