@@ -4,23 +4,18 @@ handler sees there (its Task, timeouts, context) is what a Task would give it.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import redis
-from workerapps.helpers import enqueue, task_msg
+from workerapps.helpers import engine, enqueue, task_msg, until
 
 from fastq import keys
 from fastq.app import App, Context, IncomingTask
-from fastq.config import RedisConfig
 from fastq.worker import executor
-from fastq.worker.process import Engine
-from fastq.worker.settings import WorkerSettings
 
 eager_311 = pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="3.11's own eager start")
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
@@ -211,25 +206,6 @@ async def test_an_error_in_the_first_step_fails_the_task() -> None:
 # --- through the engine, against a real Redis ---------------------------------------
 
 
-async def _until(cond: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
-@contextlib.asynccontextmanager
-async def _engine(app: App, redis_url: str) -> AsyncIterator[Engine]:
-    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), poll_interval=0.05)
-    e = Engine(app, settings)
-    task = asyncio.create_task(e.run())
-    try:
-        yield e
-    finally:
-        e.stop(graceful=False)
-        assert await asyncio.wait_for(task, 10) == 0
-
-
 def _state(r: redis.Redis, tid: str) -> bytes | None:
     return r.hget(keys.task_key("default", tid), "state")  # type: ignore[return-value]
 
@@ -258,15 +234,15 @@ async def test_engine_outcomes_of_eagerly_started_handlers(redis_url: str, r: re
         async with asyncio.timeout(0.05):
             await asyncio.sleep(30)
 
-    async with _engine(app, redis_url):
+    async with engine(app, redis_url):
         done = [enqueue(r, "quick", b"%d" % i) for i in range(20)]
         failed = enqueue(r, "raises", retry=3)
         late = enqueue(r, "overrun", retry=3, timeout=1)
         own = enqueue(r, "own_timeout", retry=3)
-        await _until(lambda: all(not r.exists(keys.task_key("default", t)) for t in done))
-        await _until(lambda: _state(r, failed) == b"retry")
-        await _until(lambda: _state(r, own) == b"retry")
-        await _until(lambda: _state(r, late) == b"retry", timeout=5)
+        await until(lambda: all(not r.exists(keys.task_key("default", t)) for t in done))
+        await until(lambda: _state(r, failed) == b"retry")
+        await until(lambda: _state(r, own) == b"retry")
+        await until(lambda: _state(r, late) == b"retry", timeout=5)
     assert sorted(ran) == sorted(str(i) for i in range(20))
     assert task_msg(r, "default", failed).error_msg == "ValueError: before any await"
     assert task_msg(r, "default", own).error_msg.startswith("TimeoutError")

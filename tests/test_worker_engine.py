@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import redis
-from workerapps.helpers import enqueue, task_msg
+from workerapps.helpers import engine, enqueue, task_msg, until
 
 from fastq import keys
 from fastq.app import App, Context, IncomingTask
@@ -18,28 +17,6 @@ from fastq.config import RedisConfig
 from fastq.errors import RevokeTask, SkipRetry
 from fastq.worker.process import Engine
 from fastq.worker.settings import WorkerSettings
-
-
-@contextlib.asynccontextmanager
-async def engine(
-    app: App, redis_url: str, clock: Callable[[], float] = time.time, **kw: Any
-) -> AsyncIterator[Engine]:
-    kw.setdefault("poll_interval", 0.05)
-    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), **kw)
-    e = Engine(app, settings, clock=clock)
-    task = asyncio.create_task(e.run())
-    try:
-        yield e
-    finally:
-        e.stop(graceful=False)
-        assert await asyncio.wait_for(task, 10) == 0
-
-
-async def until(cond: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def _gone(r: redis.Redis, q: str, tid: str) -> Callable[[], bool]:

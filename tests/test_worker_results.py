@@ -4,41 +4,16 @@ was lost; from def and async def handlers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 import redis
-from workerapps.helpers import enqueue
+from workerapps.helpers import engine, enqueue, until
 
 from fastq import keys
 from fastq.app import App, Context, IncomingTask
-from fastq.config import RedisConfig
 from fastq.errors import LeaseLostError
-from fastq.worker.process import Engine
-from fastq.worker.settings import WorkerSettings
-
-
-@contextlib.asynccontextmanager
-async def engine(app: App, redis_url: str) -> AsyncIterator[Engine]:
-    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), poll_interval=0.05)
-    e = Engine(app, settings)
-    task = asyncio.create_task(e.run())
-    try:
-        yield e
-    finally:
-        e.stop(graceful=False)
-        assert await asyncio.wait_for(task, 10) == 0
-
-
-async def until(cond: Callable[[], Any], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def _result(r: redis.Redis, tid: str) -> bytes | None:

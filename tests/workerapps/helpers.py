@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis
 
 from fastq import keys
 from fastq._core import TaskMessage
+from fastq.app import App
+from fastq.config import RedisConfig
+from fastq.worker.process import Engine
+from fastq.worker.settings import WorkerSettings
 
 
 def enqueue(
@@ -70,3 +77,28 @@ def wait_for(cond: Any, timeout: float = 5.0, interval: float = 0.01) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+# --- the engine in-process ---------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def engine(
+    app: App, redis_url: str, clock: Callable[[], float] = time.time, **kw: Any
+) -> AsyncIterator[Engine]:
+    kw.setdefault("poll_interval", 0.05)
+    settings = WorkerSettings(redis=RedisConfig.from_url(redis_url), **kw)
+    e = Engine(app, settings, clock=clock)
+    task = asyncio.create_task(e.run())
+    try:
+        yield e
+    finally:
+        e.stop(graceful=False)
+        assert await asyncio.wait_for(task, 10) == 0
+
+
+async def until(cond: Callable[[], Any], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
