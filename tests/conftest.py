@@ -12,6 +12,8 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 from redis_harness import RedisServer
 
+pytest_plugins = ["leak_guard"]
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
