@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,7 +21,10 @@ from fastq.worker.fetcher import split_batch
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
-WEIGHTS = {"critical": 6, "high": 4, "default": 2, "low": 1}
+# Names no other worker listens on: a stray worker on "default" would take that
+# queue's tasks and halve its share.
+_RUN = uuid.uuid4().hex[:8]
+WEIGHTS = {f"{q}-{_RUN}": w for q, w in {"critical": 6, "high": 4, "default": 2, "low": 1}.items()}
 PER_QUEUE = 2500  # the sample below stays under this for every queue: all stay saturated
 SAMPLE = 3000
 
