@@ -48,6 +48,15 @@ def _alive(p: psutil.Process) -> bool:
         return False
 
 
+def _is_server(p: psutil.Process) -> bool:
+    # Tests restart the session's Redis (an outage, then recovery): that server is
+    # the fixture's, and a stray server takes nobody's tasks; the session end stops it.
+    try:
+        return p.name().startswith("redis-")
+    except psutil.Error:
+        return False
+
+
 def _kill(procs: list[psutil.Process]) -> None:
     for p in procs:
         with contextlib.suppress(psutil.Error):
@@ -68,7 +77,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     before = _started.pop(item.nodeid, None)
     if before is None:
         return
-    leaked = [p for pid, p in _descendants().items() if pid not in before and _alive(p)]
+    leaked = [
+        p
+        for pid, p in _descendants().items()
+        if pid not in before and _alive(p) and not _is_server(p)
+    ]
     if leaked:
         names = "; ".join(_describe(p) for p in leaked)
         _kill(leaked)
