@@ -159,6 +159,11 @@ def test_maintenance_duties_move_to_another_worker_when_their_host_is_killed(
     p = worker(started, tmp_path, redis_url, "--processes", "2", "--lease-duration", "2")
     [host] = wait_for(lambda: maintenance_hosts(p), timeout=10, what="a maintenance host")
     assert len(p.children()) == 2  # no maintenance process: the duties are threads of one
+
+    def titled_hosts() -> list[int]:
+        return [c.pid for c in p.workers() if "+maintenance" in " ".join(c.cmdline())]
+
+    assert wait_for(titled_hosts, timeout=10, what="the host's title") == [host]
     forwarded_and_done(redis_url, r)
     for _ in range(2):  # the host, then the worker that took the duties over
         kill_quietly(host)
@@ -188,7 +193,7 @@ def test_kill_9_of_the_maintenance_process_restarts_it(
         pids = []
         for c in p.children():
             try:
-                if "maintenance" in " ".join(c.cmdline()):
+                if " ".join(c.cmdline()).startswith("fastq-worker: maintenance"):
                     pids.append(c.pid)
             except psutil.Error:  # killed, not reaped yet
                 pass

@@ -219,6 +219,9 @@ async def test_def_handler_overrunning_deadline_requests_recycle(
         def parent_alive(self) -> bool:
             return True
 
+        def hosting_maintenance(self) -> None:
+            pass
+
     settings = WorkerSettings(
         redis=RedisConfig.from_url(redis_url),
         sync_grace=0.2,
@@ -339,6 +342,9 @@ class _Control:
 
     def parent_alive(self) -> bool:
         return self.alive
+
+    def hosting_maintenance(self) -> None:
+        pass
 
 
 async def test_max_tasks_per_child_recycles(redis_url: str, r: redis.Redis) -> None:

@@ -193,6 +193,7 @@ def _engine(redis_url: str) -> Engine:
 class _RecordingControl:
     def __init__(self) -> None:
         self.recycles: list[str] = []
+        self.hosting = 0
 
     def heartbeat(self, *, busy: int, capacity: int, processed: int) -> None:
         return None
@@ -202,6 +203,9 @@ class _RecordingControl:
 
     def parent_alive(self) -> bool:
         return True
+
+    def hosting_maintenance(self) -> None:
+        self.hosting += 1
 
 
 def test_a_worker_takes_the_duties_once_and_stops_them_when_it_stops(
@@ -215,6 +219,8 @@ def test_a_worker_takes_the_duties_once_and_stops_them_when_it_stops(
     assert duties is not None and duties.started
     engine.take_maintenance()
     assert engine.duties is duties  # a second signal starts nothing more
+    assert isinstance(engine.control, _RecordingControl)
+    assert engine.control.hosting == 1  # told once: the process title says it hosts them
     deadline = time.monotonic() + 10
     while r.llen(keys.pending_key("q")) == 0:  # the forwarder runs in this process now
         assert time.monotonic() < deadline
@@ -230,6 +236,8 @@ def test_a_stopping_worker_does_not_take_the_duties(redis_url: str) -> None:
     engine.stop(graceful=True)
     engine.take_maintenance()
     assert engine.duties is None
+    assert isinstance(engine.control, _RecordingControl)
+    assert engine.control.hosting == 0
 
 
 def test_a_host_whose_duties_died_asks_to_be_replaced(redis_url: str) -> None:

@@ -38,13 +38,17 @@ PR_SET_PDEATHSIG = 1
 log = structlog.stdlib.get_logger("fastq.worker.child")
 
 
-def title_for(index: int, busy: int | None = None, capacity: int | None = None) -> str:
-    """``fastq-worker: worker 3 (busy 7/10)``; index 0 is the maintenance process."""
+def title_for(
+    index: int, busy: int | None = None, capacity: int | None = None, *, hosting: bool = False
+) -> str:
+    """``fastq-worker: worker 3 (busy 7/10)``; index 0 is the maintenance process, and
+    a worker that hosts the maintenance duties says so (``worker 1 +maintenance``)."""
     if index == 0:
         return "fastq-worker: maintenance"
+    name = f"fastq-worker: worker {index}" + (" +maintenance" if hosting else "")
     if busy is None:
-        return f"fastq-worker: worker {index} (booting)"
-    return f"fastq-worker: worker {index} (busy {busy}/{capacity})"
+        return f"{name} (booting)"
+    return f"{name} (busy {busy}/{capacity})"
 
 
 class PipeControl(ChildControl):
@@ -63,6 +67,7 @@ class PipeControl(ChildControl):
         self._last_sent = 0.0
         self._last_load: tuple[int, int] | None = None
         self._parent_gone = False
+        self._hosting = False
         self.ready = False  # set by the first heartbeat: boot is over
 
     def _send(self, line: str) -> None:
@@ -81,7 +86,7 @@ class PipeControl(ChildControl):
         changed = load != self._last_load
         if changed:
             self._last_load = load
-            setproctitle(title_for(self._index, busy, capacity))
+            setproctitle(title_for(self._index, busy, capacity, hosting=self._hosting))
         now = time.monotonic()
         if changed or now - self._last_sent >= HEARTBEAT_MIN_INTERVAL:
             self._last_sent = now
@@ -92,6 +97,11 @@ class PipeControl(ChildControl):
 
     def parent_alive(self) -> bool:
         return not self._parent_gone and os.getppid() == self._ppid
+
+    def hosting_maintenance(self) -> None:
+        self._hosting = True
+        if self._last_load is not None:
+            setproctitle(title_for(self._index, *self._last_load, hosting=True))
 
 
 def _set_parent_death_signal(sig: int) -> None:

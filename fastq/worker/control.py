@@ -24,6 +24,9 @@ class ChildControl(Protocol):
     def parent_alive(self) -> bool:
         """False once the supervisor is gone; the child then stops gracefully."""
 
+    def hosting_maintenance(self) -> None:
+        """This process now runs the maintenance duties (its title says so)."""
+
 
 class NullControl:
     """Control for a worker process that runs without a supervisor."""
@@ -36,3 +39,6 @@ class NullControl:
 
     def parent_alive(self) -> bool:
         return True
+
+    def hosting_maintenance(self) -> None:
+        return None

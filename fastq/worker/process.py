@@ -200,6 +200,7 @@ class Engine:
         self.duties = Duties(self.settings, self.app, self.scheduler_config, self.clock)
         log.info("running the maintenance duties in this worker process")
         self.duties.start()
+        self.control.hosting_maintenance()
 
     # --- main ----------------------------------------------------------------
 

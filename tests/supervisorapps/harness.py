@@ -79,7 +79,8 @@ class SupervisorProc:
         out = []
         for k in self.children():
             try:
-                if "maintenance" not in " ".join(k.cmdline()):
+                # the maintenance process, not a worker that hosts the duties
+                if not " ".join(k.cmdline()).startswith("fastq-worker: maintenance"):
                     out.append(k)
             except psutil.NoSuchProcess:
                 pass
