@@ -4,6 +4,7 @@
 -- none: no worker can be blocked on a non-empty list, and the list ends the same
 -- as after pushing and trimming, for one LLEN instead of an LPUSH and an LTRIM.
 local function wake(key, n, cap)
+    if n <= 0 then return end
     local room = tonumber(cap) - redis.call("LLEN", key)
     for _ = 1, math.min(n, room) do
         redis.call("LPUSH", key, "1")
