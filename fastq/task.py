@@ -275,7 +275,12 @@ def prepare(
     if not isinstance(task, Task):
         raise InvalidOptionError("task", f"must be a fastq.Task, got {type(task).__name__}")
     # Without overrides the task's own resolution is reused: nothing is re-validated.
-    merged = resolve(merge_options(task._options, overrides)) if overrides else task._resolved
+    if not overrides:
+        merged = task._resolved
+    elif len(overrides) == 1 and "queue" in overrides and not task._options:
+        merged = _queue_only(overrides["queue"])  # enqueue(task, queue=q), shared per name
+    else:
+        merged = resolve(merge_options(task._options, overrides))
     queue, retry, timeout, deadline, retention, group, headers, unique, task_id, at, delay = merged
     ttype, payload = task._type, task._payload
     msg = TaskMessage(

@@ -487,3 +487,10 @@ def test_a_task_naming_only_its_queue_resolves_as_with_any_other_option() -> Non
                 Task("x", queue=bad)
     with pytest.raises(InvalidOptionError):
         Task("x", queue=5)  # type: ignore[arg-type]
+    # The same at enqueue time: a queue given alone for a task with no options.
+    general = prep(Task("x", b"1", max_retry=25), queue="mail").msg
+    for _ in range(2):
+        m = prep(Task("x", b"1"), queue="mail").msg
+        assert (m.queue, m.retry, m.timeout, m.deadline) == ("mail", 25, 1800, 0)
+        assert (m.queue, m.retry, m.timeout) == (general.queue, general.retry, general.timeout)
+    assert prep(Task("x", queue="low", max_retry=1), queue="mail").msg.retry == 1
