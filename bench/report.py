@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import statistics
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -322,12 +323,15 @@ def target_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def _of_floor(doc: dict[str, Any], t: Target) -> str:
     """For the one-by-one enqueue row: fastq's rate as a share of the sequential
-    floor measured in the same runs (the Go script's round trip on a raw socket)."""
-    v = _value(doc, t.system, t.key)
-    floor = _value(doc, t.system, "enqueue_floor_go")
-    if t.key != "enqueue" or not v or not floor:
+    floor (the Go script's round trip on a raw socket), the median of each run's
+    rate over the floor measured right after it, under the same load."""
+    res = doc["results"].get(t.system, {})
+    rates = res.get("enqueue", {}).get("runs") or []
+    floors = res.get("enqueue_floor_go", {}).get("runs") or []
+    if t.key != "enqueue" or not rates or len(rates) != len(floors) or not all(floors):
         return ""
-    return f" ({v / floor:.0%} of the floor)"
+    share = statistics.median(r / f for r, f in zip(rates, floors, strict=True))
+    return f" ({share:.0%} of the floor)"
 
 
 def _columns(doc: dict[str, Any]) -> list[str]:

@@ -46,6 +46,12 @@ def test_the_targets_show_fastqs_share_of_the_floor_and_the_system_table_no_floo
     head, body = report.target_rows(_doc(18_000, 24_000))
     rows = {row[0]: row for row in body}
     assert rows["enqueue one by one, sync"][1] == "18,000 (75% of the floor)"
+    # Each run's rate over the floor measured right after it, then the median.
+    doc = _doc(18_000, 24_000)
+    doc["results"]["fastq"]["enqueue"]["runs"] = [10_000, 18_000, 20_000]
+    doc["results"]["fastq"]["enqueue_floor_go"]["runs"] = [40_000, 12_000, 36_000]
+    share = {r[0]: r[1] for r in report.target_rows(doc)[1]}["enqueue one by one, sync"]
+    assert share.endswith("(56% of the floor)")  # not 18,000 / 36,000
     floor_row = rows["sequential floor, Go's enqueue script (raw socket)"]
     assert floor_row[1] == "24,000" and floor_row[3] == "-"  # no "best peer" for the machine
     assert rows["sequential floor, PING (raw socket)"][1] == "30,000"
