@@ -10,6 +10,10 @@ loopback send/receive and moves with the machine's load; the user part is fastq.
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
                                    [--concurrent 50000] [--only-async | --alternatives]
 
+The sequential floor (bench/floor.py) is the same Redis answering PING and Go
+Asynq's enqueue script on a raw socket, one request per reply: the most any
+one-by-one producer can reach here.
+
 "enqueue x100 coroutines" is 100 coroutines sharing one AsyncClient, each
 awaiting ``enqueue`` one task at a time. ``--alternatives`` compares the sync
 one-by-one loop with the same enqueue through plain redis-py.
@@ -29,8 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import redis  # noqa: E402
+from floor import sequential_floor  # noqa: E402
 from redis_harness import RedisServer  # noqa: E402
 
 from fastq import scripts  # noqa: E402
@@ -227,6 +233,12 @@ def main() -> None:
                     reset,
                 ),
             )
+        floors = [sequential_floor(server.url) for _ in range(args.runs)]
+        print(
+            f"{'sequential floor (raw socket):':<30} PING"
+            f" {statistics.median(f[0] for f in floors):,.0f}/s, Go's enqueue script"
+            f" {statistics.median(f[1] for f in floors):,.0f}/s"
+        )
         show(
             "enqueue one by one (async):",
             meter.rates(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from report import METRICS, _columns
+from report import FLOORS, METRICS, _columns
 
 FASTQ = "#d62728"
 PEER = "#7f7f7f"
@@ -22,7 +22,7 @@ def draw(doc: dict[str, Any], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = _columns(doc)
+    keys = [k for k in _columns(doc) if k not in FLOORS]
     cols = min(4, len(keys))
     nrows = (len(keys) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)

@@ -39,6 +39,7 @@ from common import (
     verify_runs,
     wait_done,
 )
+from floor import sequential_floor
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ MIN_ENQUEUE = 250
 MAIN_WORKLOADS = ("enqueue", "bulk", "drain", "latency", "gopickup", "rss")
 METRIC_KEYS = (
     "enqueue",
+    "enqueue_floor_ping",
+    "enqueue_floor_go",
     "bulk",
     "drain",
     "weighted",
@@ -266,6 +269,14 @@ class Bench:
         try:
             if n_one:
                 rates["enqueue"] = self.timed("enqueue", self.peer.enqueue, numbered(n_one))
+                # The machine's round-trip floor, right after: the same load (report.FLOORS).
+                ping, go = sequential_floor(self.url)
+                rates["enqueue_floor_ping"], rates["enqueue_floor_go"] = ping, go
+                print(
+                    f"    sequential floor (raw socket): PING {ping:,.0f}/s,"
+                    f" Go's enqueue script {go:,.0f}/s",
+                    flush=True,
+                )
             if rest and self.want("bulk") and self.peer.has_bulk:
                 rates["bulk"] = self.timed("bulk", self.peer.enqueue_bulk, rest)
             elif rest:

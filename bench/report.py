@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import statistics
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "io": ("I/O 10 ms", "tasks/s", True),
     "io1k": ("I/O 10 ms x1000", "tasks/s", True),
     "enqueue": ("enqueue 1-by-1", "tasks/s", True),
+    "enqueue_floor_ping": ("sequential floor: PING", "calls/s", True),
+    "enqueue_floor_go": ("sequential floor: Go's enqueue script", "calls/s", True),
     "aenq": ("enqueue, 100 coroutines", "tasks/s", True),
     "bulk": ("bulk enqueue", "tasks/s", True),
     "drain": ("no-op drain 1 queue", "tasks/s", True),
@@ -34,6 +37,9 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "pss_mb": ("worker PSS", "MB", False),
     "proc_rss_mb": ("largest process RSS", "MB", False),
 }
+# The machine's round trip measured beside each system's enqueue (bench/floor.py):
+# shown against fastq's rate in the targets table, not as a system's own column.
+FLOORS = ("enqueue_floor_ping", "enqueue_floor_go")
 PACKAGES = {
     "fastq": ("fastq",),
     "fastq-def": ("fastq",),
@@ -253,6 +259,14 @@ TARGETS = [
     Target("10 ms sleep, 50 per process", "fastq", "io", ">= 9,000/s (90 %)", _at_least(9_000)),
     Target("10 ms sleep, 1,000 per process", "fastq", "io1k", ">= 25,000/s", _at_least(25_000)),
     Target("enqueue one by one, sync", "fastq", "enqueue", ">= Go", _at_least(71_000)),
+    Target("sequential floor, PING (raw socket)", "fastq", "enqueue_floor_ping", "-", _no_target),
+    Target(
+        "sequential floor, Go's enqueue script (raw socket)",
+        "fastq",
+        "enqueue_floor_go",
+        "-",
+        _no_target,
+    ),
     Target("enqueue, 100 coroutines", "fastq", "aenq", ">= 150,000/s", _at_least(150_000)),
     Target("bulk enqueue", "fastq", "bulk", "-", _no_target),
     Target("pickup p50, fastq producer (ms)", "fastq", "latency_p50", "-", _no_target),
@@ -285,7 +299,7 @@ def target_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 r_lo, r_hi = sorted((v / hi, v / lo) if higher else (lo / v, hi / v))
                 ratio = f"{r_lo:.2f}x" if lo == hi else f"{r_lo:.2f}-{r_hi:.2f}x"
                 go_cell += f" (fastq {ratio})"
-        best = best_peer(doc, t.key)
+        best = None if t.key in FLOORS else best_peer(doc, t.key)
         peer_cell = "-"
         if best:
             b, who = best
@@ -297,7 +311,7 @@ def target_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         body.append(
             [
                 t.label,
-                "-" if v is None else _fmt(v),
+                "-" if v is None else _fmt(v) + _of_floor(doc, t),
                 go_cell,
                 peer_cell,
                 t.goal,
@@ -305,6 +319,19 @@ def target_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             ]
         )
     return head, body
+
+
+def _of_floor(doc: dict[str, Any], t: Target) -> str:
+    """For the one-by-one enqueue row: fastq's rate as a share of the sequential
+    floor (the Go script's round trip on a raw socket), the median of each run's
+    rate over the floor measured right after it, under the same load."""
+    res = doc["results"].get(t.system, {})
+    rates = res.get("enqueue", {}).get("runs") or []
+    floors = res.get("enqueue_floor_go", {}).get("runs") or []
+    if t.key != "enqueue" or not rates or len(rates) != len(floors) or not all(floors):
+        return ""
+    share = statistics.median(r / f for r, f in zip(rates, floors, strict=True))
+    return f" ({share:.0%} of the floor)"
 
 
 def _columns(doc: dict[str, Any]) -> list[str]:
@@ -319,7 +346,7 @@ def _columns(doc: dict[str, Any]) -> list[str]:
 
 
 def rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    keys = _columns(doc)
+    keys = [k for k in _columns(doc) if k not in FLOORS]
     head = ["system"] + [f"{METRICS[k][0]} ({METRICS[k][1]})" for k in keys]
     body = [[s] + [cell(doc, s, k) for k in keys] for s in doc["systems"]]
     if "fastq" in doc["systems"] and len(doc["systems"]) > 1:
@@ -434,7 +461,9 @@ in `async def` handlers, redis-py in `def` ones); the no-op drains measure the
 queue alone. Go Asynq v0.26 cannot be built here (Go modules cannot be
 downloaded), so its column quotes the lowest and highest of the runs issue 19
 measured on this machine class, with fastq's ratio to each; it is not part of
-this run. "best Python peer" is the best of the peers below in this run.
+this run. "best Python peer" is the best of the peers below in this run. The two
+"sequential floor" rows are this machine's bare round trip, measured in this run
+right after fastq's one-by-one enqueue (see "What each number is").
 
 {targets}
 
@@ -473,6 +502,11 @@ and so does a bounded wait that runs out.
 - **enqueue 1-by-1**: a quarter of the pool (at least 250, at most {n_enqueue}), one call each,
   from one producer thread (`Client.enqueue`, `Queue.enqueue`, `apply_async`,
   `send`, `enqueue_job`, `enqueue`, `kiq`, a Huey call). Workers are not running.
+- **sequential floor**: right after each enqueue 1-by-1 measurement, 2,000 `PING`s
+  and 2,000 calls of Go Asynq's own enqueue script, each sent on a raw socket
+  only after the previous reply (`bench/floor.py`: no client library, no task
+  encoding). No sequential producer can beat it on this machine under this
+  load; the targets table gives fastq's one-by-one rate as a share of it.
 - **bulk enqueue**: the rest of the pool (at least 250) with the system's many-at-once API
   (`enqueue_many` for fastq and RQ, a `group` for Celery and Dramatiq); n/a
   where there is none.

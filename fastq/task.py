@@ -60,6 +60,21 @@ class TaskState(str, Enum):
 # Task
 
 
+_BY_QUEUE: dict[str, Resolved] = {}  # queue name -> the options of a task naming only it
+_MAX_BY_QUEUE = 1024  # names beyond this are resolved each time, not kept
+
+
+def _queue_only(queue: str) -> Resolved:
+    """The resolved options of a task that sets only ``queue`` (validated once per name:
+    building a task with ``queue=`` cost more than the rest of its enqueue)."""
+    got = _BY_QUEUE.get(queue)
+    if got is None:
+        got = resolve({"queue": validate_queue_name(queue)})
+        if len(_BY_QUEUE) < _MAX_BY_QUEUE:
+            _BY_QUEUE[queue] = got
+    return got
+
+
 # Compact UTF-8 JSON; one encoder object saves json.dumps building one per call.
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -131,12 +146,19 @@ class Task:
             group,
             headers,
         )
-        if given.count(None) == len(given):
+        unset = given.count(None)
+        if unset == len(given):
             # Most tasks set no option: nothing to validate, and the defaults are shared.
             self._options = {}
             self._resolved = DEFAULTS
+        elif unset == len(given) - 1 and isinstance(queue, str):
+            # The next most common: a queue alone, its resolution shared per name.
+            resolved = _queue_only(queue)
+            self._options = {"queue": resolved.queue}
+            self._resolved = resolved
         else:
-            self._options = normalize_options(dict(zip(OPTION_NAMES, given, strict=True)))
+            given_only = {n: v for n, v in zip(OPTION_NAMES, given, strict=True) if v is not None}
+            self._options = normalize_options(given_only)
             self._resolved = resolve(self._options)  # reused by every enqueue w/o overrides
 
     @classmethod
@@ -253,7 +275,12 @@ def prepare(
     if not isinstance(task, Task):
         raise InvalidOptionError("task", f"must be a fastq.Task, got {type(task).__name__}")
     # Without overrides the task's own resolution is reused: nothing is re-validated.
-    merged = resolve(merge_options(task._options, overrides)) if overrides else task._resolved
+    if not overrides:
+        merged = task._resolved
+    elif len(overrides) == 1 and "queue" in overrides and not task._options:
+        merged = _queue_only(overrides["queue"])  # enqueue(task, queue=q), shared per name
+    else:
+        merged = resolve(merge_options(task._options, overrides))
     queue, retry, timeout, deadline, retention, group, headers, unique, task_id, at, delay = merged
     ttype, payload = task._type, task._payload
     msg = TaskMessage(

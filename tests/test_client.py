@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -240,6 +242,34 @@ def test_wake_tokens(redis_url: str, r: redis.Redis) -> None:
         assert r.llen(wake) == 3
         c.enqueue(Task("u"), unique=5)
         assert r.llen(wake) == 3
+
+
+def test_a_full_wake_list_gets_no_token_and_a_drained_one_wakes_a_blocked_worker(
+    redis_url: str, r: redis.Redis
+) -> None:
+    wake = keys.wake_key("default")
+    with Client(redis_url, wake_tokens=20) as c:
+        for _ in range(25):
+            c.enqueue(Task("x"))
+    assert r.llen(wake) == 20
+    with Client(redis_url) as c:  # a smaller cap: no push (and no trim) on a fuller list
+        c.enqueue(Task("x"))
+        c.enqueue_many([Task("x"), Task("y")])
+        assert r.llen(wake) == 20
+        r.delete(wake)  # a worker took every token
+        got: list[Any] = []
+        waiter = redis.Redis.from_url(redis_url)
+        blocked = threading.Thread(target=lambda: got.append(waiter.blpop([wake], timeout=30)))
+        blocked.start()
+        try:
+            while not any(cl.get("cmd") == "blpop" for cl in r.client_list()):
+                time.sleep(0.005)
+            c.enqueue(Task("x"))
+        finally:
+            blocked.join()
+            waiter.close()
+    assert got == [(wake.encode(), b"1")]
+    assert r.llen(wake) == 0
 
 
 def test_script_cache_flush_is_survived(client: Client, r: redis.Redis) -> None:

@@ -96,6 +96,22 @@ def test_no_traceparent_without_an_active_span(redis_url: str, r: redis.Redis) -
     assert "traceparent" not in stored_message(r, "q", info.id).headers
 
 
+def test_a_context_without_a_span_adds_nothing_and_a_span_in_it_is_carried() -> None:
+    from opentelemetry import baggage, context
+
+    from fastq.metrics.tracing import with_trace
+
+    token = context.attach(baggage.set_baggage("tenant", "a"))  # a value, but no span
+    try:
+        assert with_trace(None) is None
+        with TRACER.start_as_current_span("produce") as span:
+            got = with_trace({"h": "1"})
+        assert got is not None and got["h"] == "1"
+        assert got["traceparent"].split("-")[1] == format(span.get_span_context().trace_id, "032x")
+    finally:
+        context.detach(token)
+
+
 def test_without_the_extra_nothing_is_imported_and_headers_stay(redis_url: str) -> None:
     code = textwrap.dedent(
         f"""

@@ -469,3 +469,28 @@ def test_client_refuses_a_surrogate_task_id_before_touching_redis() -> None:
             client.enqueue(Task("ok"), task_id="\udc80")
     finally:
         client.close()
+
+
+def test_a_task_naming_only_its_queue_resolves_as_with_any_other_option() -> None:
+    from fastq.options import resolve
+
+    for _ in range(2):  # the second time from the per-name cache
+        t = Task("x", b"1", queue="mail")
+        assert t._resolved == resolve(normalize_options({"queue": "mail"}))
+        assert t._options == {"queue": "mail"}
+        assert prep(t).msg.queue == "mail"
+    t._options["max_retry"] = 1  # a task's options are its own, never shared
+    assert Task("x", queue="mail")._options == {"queue": "mail"}
+    for bad in ("a{b}", " ", "x\n"):
+        for _ in range(2):  # refused every time: a bad name is never kept
+            with pytest.raises(InvalidOptionError):
+                Task("x", queue=bad)
+    with pytest.raises(InvalidOptionError):
+        Task("x", queue=5)  # type: ignore[arg-type]
+    # The same at enqueue time: a queue given alone for a task with no options.
+    general = prep(Task("x", b"1", max_retry=25), queue="mail").msg
+    for _ in range(2):
+        m = prep(Task("x", b"1"), queue="mail").msg
+        assert (m.queue, m.retry, m.timeout, m.deadline) == ("mail", 25, 1800, 0)
+        assert (m.queue, m.retry, m.timeout) == (general.queue, general.retry, general.timeout)
+    assert prep(Task("x", queue="low", max_retry=1), queue="mail").msg.retry == 1

@@ -31,6 +31,7 @@ from common import (
     run_async,
     run_sync,
 )
+from floor import GO_ENQUEUE  # no fastq wake token announces such a task
 
 CONCURRENCY = 50  # async no-op handlers: enough free slots for batch fetches to pay off
 app = fastq.App()
@@ -80,20 +81,6 @@ def _task(j: Job) -> fastq.Task:
     return fastq.Task(j.kind, _payload(j), queue=j.queue)
 
 
-# Go Asynq v0.26's enqueue script (rdb.enqueueCmd): the task hash and an LPUSH on the
-# pending list, and nothing else, so no fastq wake token announces the task.
-# KEYS[1] -> asynq:{<qname>}:t:<taskid>, KEYS[2] -> asynq:{<qname>}:pending
-# ARGV[1] -> task message data, ARGV[2] -> task ID, ARGV[3] -> current unix time in nsec
-_GO_ENQUEUE = """
-if redis.call("EXISTS", KEYS[1]) == 1 then
-  return 0
-end
-redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "pending", "pending_since", ARGV[3])
-redis.call("LPUSH", KEYS[2], ARGV[2])
-return 1
-"""
-
-
 class FastqPeer(Peer):
     name = "fastq"
     packages = ("fastq",)
@@ -130,7 +117,7 @@ class FastqPeer(Peer):
             type=job.kind, payload=_payload(job), id=tid, queue=job.queue, retry=25, timeout=1800
         )
         task_key, pending = keys.task_key(job.queue, tid), keys.pending_key(job.queue)
-        self.raw.eval(_GO_ENQUEUE, 2, task_key, pending, msg.encode(), tid, time.time_ns())
+        self.raw.eval(GO_ENQUEUE, 2, task_key, pending, msg.encode(), tid, time.time_ns())
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         for j in jobs:

@@ -29,16 +29,16 @@ def _available() -> bool:
 
 
 AVAILABLE = _available()
-_otel: Any = None  # (propagate, trace, Status, StatusCode) once loaded
+_otel: Any = None  # (propagate, trace, Status, StatusCode, SpanKind, context) once loaded
 
 
 def _load() -> Any:
     global _otel
     if _otel is None:
-        from opentelemetry import propagate, trace
+        from opentelemetry import context, propagate, trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
-        _otel = (propagate, trace, Status, StatusCode, SpanKind)
+        _otel = (propagate, trace, Status, StatusCode, SpanKind, context)
     return _otel
 
 
@@ -54,8 +54,12 @@ def with_trace(headers: dict[str, str] | None) -> dict[str, str] | None:
     """
     if not AVAILABLE:
         return headers
-    propagate, trace, *_ = _otel or _load()
-    span = trace.get_current_span()
+    otel = _otel or _load()
+    ctx = otel[5].get_current()
+    if not ctx:  # an empty context holds no span: the usual case, two calls cheaper
+        return headers
+    propagate, trace = otel[0], otel[1]
+    span = trace.get_current_span(ctx)
     if span is trace.INVALID_SPAN or not span.get_span_context().is_valid:
         return headers
     carrier: dict[str, str] = {}
@@ -80,7 +84,7 @@ def trace_tasks(task: Any, ctx: Any) -> Generator[None, None, None]:
     """
     if not AVAILABLE:
         raise RuntimeError("trace_tasks needs OpenTelemetry: pip install 'fastq-asynq[otel]'")
-    propagate, trace, status_cls, status_code, span_kind = _load()
+    propagate, trace, status_cls, status_code, span_kind, _ = _load()
     parent = propagate.extract({k: v for k, v in task.headers.items() if k in _CARRIER_KEYS})
     tracer = trace.get_tracer(TRACER_NAME)
     attrs = {

@@ -10,7 +10,9 @@ BLPOP on each push (``CLIENT UNBLOCK`` on the waiting connection's id), and the
 fetch pipelined behind that BLPOP runs at once. Where Redis refuses CLIENT UNBLOCK
 (an ACL without it), it pushes a wake token instead. It also hears the wake lists:
 a push that came with a fastq wake token (both events arrive together) ends no
-wait, since the token wakes a worker already. The poll stays as the fallback.
+wait, since the token wakes a worker already. (A fastq push onto a full wake list
+brings no token event; no worker is blocked on a non-empty list, so at most a
+CLIENT UNBLOCK that ends nothing follows.) The poll stays as the fallback.
 """
 
 from __future__ import annotations
