@@ -33,7 +33,9 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "uss_mb": ("worker USS", "MB", False),
     "pss_mb": ("worker PSS", "MB", False),
     "proc_rss_mb": ("largest process RSS", "MB", False),
+    "proc_pss_mb": ("largest process PSS", "MB", False),
 }
+MEMORY_KEYS = ("rss_mb", "uss_mb", "pss_mb", "proc_rss_mb", "proc_pss_mb")  # the "rss" workload
 PACKAGES = {
     "fastq": ("fastq",),
     "fastq-def": ("fastq",),
@@ -312,7 +314,7 @@ def _columns(doc: dict[str, Any]) -> list[str]:
     keys = []
     for key in METRICS:
         base = key.split("_")[0]  # latency_p50 -> latency, start_s -> start
-        base = "rss" if key in ("rss_mb", "uss_mb", "pss_mb", "proc_rss_mb") else base
+        base = "rss" if key in MEMORY_KEYS else base
         if base in wanted:
             keys.append(key)
     return keys
