@@ -19,6 +19,8 @@ Redis and waits in BLPOP).
 supervisor's (``/proc/PID/pagemap``, needs root): still shared with the
 supervisor, copied (a write on either side since the fork: reference counts,
 3.11's specialised bytecode, allocations into partly used pages), or new.
+``--imports`` prints how a process grows, step by step, as it imports what the
+supervisor holds at its first fork (RSS and anonymous memory after each step).
 ``--compare`` names another fastq checkout (its ``_core`` built), alternated with
 this one. fastq's bytecode is compiled first, as ``bench/run.py`` does.
 """
@@ -64,6 +66,48 @@ asyncio.run(main(sys.argv[1]))
 """,
 }
 PAGE = 4096
+# What the supervisor imports before its first fork, in the order that shows each
+# part's own cost (fastq's imports go through fastq._lazyrich first, as in fastq).
+IMPORT_STEPS = [
+    ("interpreter", ""),
+    (
+        "stdlib basics",
+        "typing,re,dataclasses,enum,inspect,logging,threading,subprocess,socket,json",
+    ),
+    ("ssl", "ssl"),
+    ("asyncio", "asyncio"),
+    ("importlib.metadata (redis.utils)", "importlib.metadata"),
+    ("redis-py", "redis,redis.asyncio"),
+    ("uvloop", "uvloop"),
+    ("fastq, structlog", "fastq,fastq.supervisor"),
+    ("click", "click"),
+    ("fastq CLI, options, supervisor", "fastq.supervisor.cli"),
+    ("fastq engine, client", "fastq.client,fastq.worker.process,fastq.supervisor.runtime"),
+    ("the bench's helpers (statistics, decimal)", "common"),
+    ("the bench's app module", "fastq_peer"),
+]
+STEPS_CODE = """
+import ctypes, importlib, sys
+def roll():
+    f = {}
+    for line in open("/proc/self/smaps_rollup"):
+        p = line.split()
+        if len(p) == 3 and p[2] == "kB":
+            f[p[0].rstrip(":")] = int(p[1]) / 1024
+    return f
+prev = None
+for arg in sys.argv[1:]:
+    label, _, mods = arg.partition("=")
+    for m in filter(None, mods.split(",")):
+        importlib.import_module(m)
+    if label == "malloc_trim":
+        ctypes.CDLL(None).malloc_trim(0)
+    cur = roll()
+    d = "" if prev is None else f" (+{cur['Rss'] - prev['Rss']:.1f})"
+    print(f"  {label:34s} RSS {cur['Rss']:5.1f}{d:8s} anon {cur['Anonymous']:5.1f}"
+          f"  modules {len(sys.modules)}")
+    prev = cur
+"""
 
 Mem = dict[str, float]  # field -> MB
 
@@ -194,6 +238,17 @@ def one(
             sup.wait()
 
 
+def import_steps(url: str) -> None:
+    args = [f"{label}={mods}" for label, mods in IMPORT_STEPS] + ["malloc_trim="]
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(ROOT)])
+    )
+    env["BENCH_REDIS_URL"] = url
+    subprocess.run(
+        [sys.executable, "-c", STEPS_CODE, *args], env=env, cwd=BENCH / "peers", check=True
+    )
+
+
 def floor(url: str, code: str) -> Mem:
     proc = subprocess.Popen([sys.executable, "-c", code, url])
     try:
@@ -211,6 +266,7 @@ def main() -> int:
     ap.add_argument("--compare", type=Path, help="another fastq checkout, alternated")
     ap.add_argument("--floor", action="store_true", help="first the bare processes (above)")
     ap.add_argument("--pages", action="store_true", help="children's pages: shared/copied/new")
+    ap.add_argument("--imports", action="store_true", help="the pre-fork imports, step by step")
     args = ap.parse_args()
     roots = {"this": ROOT}
     if args.compare:
@@ -222,6 +278,9 @@ def main() -> int:
     os.environ["BENCH_REDIS_URL"] = server.url
     try:
         r = redis.Redis.from_url(server.url)
+        if args.imports:
+            print("a process importing what the supervisor holds at its first fork:")
+            import_steps(server.url)
         for label, code in FLOOR.items() if args.floor else ():
             fl = [floor(server.url, code) for _ in range(args.runs)]
             med = {k: statistics.median(f[k] for f in fl) for k in FIELDS}
