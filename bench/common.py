@@ -365,9 +365,9 @@ class Workers:
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
 
-    def memory(self) -> tuple[int, int, int, int]:
+    def memory(self) -> tuple[int, int, int, int, int]:
         """(RSS, USS, PSS) in bytes summed over every process of the worker groups,
-        and the largest RSS of one process.
+        and the largest RSS and the largest PSS of one process.
 
         RSS counts pages that forked children share with their parent once per
         process; USS counts only each process's own pages, so the two bracket the
@@ -375,7 +375,7 @@ class Workers:
         """
         import psutil
 
-        rss = uss = pss = top = 0
+        rss = uss = pss = top = top_pss = 0
         for p in self.procs:
             try:
                 root = psutil.Process(p.pid)
@@ -391,9 +391,10 @@ class Workers:
                 uss += info.uss
                 pss += getattr(info, "pss", 0)
                 top = max(top, info.rss)
+                top_pss = max(top_pss, getattr(info, "pss", 0))
                 if os.environ.get("BENCH_MEMORY_DETAIL"):
                     print("      " + memory_detail(proc, info))
-        return rss, uss, pss, top
+        return rss, uss, pss, top, top_pss
 
     def process_count(self) -> int:
         import psutil

@@ -79,6 +79,7 @@ METRIC_KEYS = (
     "uss_mb",
     "pss_mb",
     "proc_rss_mb",
+    "proc_pss_mb",
 )
 
 
@@ -195,6 +196,7 @@ class Bench:
             "uss_mb",
             "pss_mb",
             "proc_rss_mb",
+            "proc_pss_mb",
         )
         needs_pool = ("enqueue", "bulk", "drain", "weighted", "latency", "gopickup", "rss", "aenq")
         if any(self.want(w) for w in needs_pool) and not self.guard(
@@ -301,14 +303,16 @@ class Bench:
             self.probe_latency(w, "gopickup")
         if self.want("rss"):
             time.sleep(1.0)
-            rss, uss, pss, top = (b / 2**20 for b in w.memory())
+            rss, uss, pss, top, top_pss = (b / 2**20 for b in w.memory())
             self.m["rss_mb"].runs.append(rss)
             self.m["uss_mb"].runs.append(uss)
             self.m["pss_mb"].runs.append(pss)
             self.m["proc_rss_mb"].runs.append(top)
+            self.m["proc_pss_mb"].runs.append(top_pss)
             print(
                 f"    memory: RSS {rss:.0f} MB, USS {uss:.0f} MB, PSS {pss:.0f} MB over"
-                f" {w.process_count()} processes (largest RSS {top:.0f} MB)",
+                f" {w.process_count()} processes (largest RSS {top:.0f} MB,"
+                f" largest PSS {top_pss:.0f} MB)",
                 flush=True,
             )
 

@@ -75,3 +75,43 @@ def test_scheduling_and_a_config_file_still_import_what_they_need(tmp_path: Path
     )
     code = PREFORK.format(argv=["x:app"], extra=extra, lazy=LAZY)
     assert run(code, tmp_path) == str(sorted(LAZY))
+
+
+# What the supervisor has imported when it builds a worker's body, just before
+# that worker's fork.
+BEFORE_WORKER_FORK = """
+import sys
+import fastq
+from fastq.supervisor.cli import load_options
+from fastq.supervisor.runtime import build_supervisor
+
+app = fastq.App()
+
+@app.task("t")
+def t(task, ctx):
+    pass
+
+sup = build_supervisor(load_options({argv!r}, {{}}), app)
+sup.worker_factory(app, sup.settings, 1)
+print(sorted(m for m in {mods!r} if m in sys.modules))
+"""
+MAINTENANCE = ("fastq.worker.maintenance", "fastq.scheduler.aggregator", "fastq.scheduler.main")
+
+
+def test_workers_are_forked_with_the_maintenance_modules_they_may_host(tmp_path: Path) -> None:
+    # Any worker may come to host the duties: imported in the host after its fork,
+    # those modules would be built there privately (docs/performance.md).
+    code = BEFORE_WORKER_FORK.format(argv=["x:app"], mods=MAINTENANCE)
+    assert run(code, tmp_path) == str(sorted(MAINTENANCE[:2]))
+
+
+def test_the_scheduler_and_a_maintenance_process_keep_their_own_imports(
+    tmp_path: Path,
+) -> None:
+    # The scheduler only with --scheduler; with a maintenance process of their own
+    # the workers never run the duties.
+    code = BEFORE_WORKER_FORK.format(argv=["x:app", "--scheduler"], mods=MAINTENANCE)
+    assert run(code, tmp_path) == str(sorted(MAINTENANCE))
+    argv = ["x:app", "--maintenance-in", "process"]
+    code = BEFORE_WORKER_FORK.format(argv=argv, mods=MAINTENANCE)
+    assert run(code, tmp_path) == "[]"

@@ -112,10 +112,15 @@ def preload_engine(options: WorkerOptions) -> None:
 
 
 def preload_maintenance(scheduler: bool) -> None:
-    """The maintenance process's modules, imported by the supervisor (shared after
-    the fork). Called when that process is forked, after the workers: it does not
-    delay their start. The scheduler's only with ``--scheduler``: what the
-    supervisor imports after the workers' fork writes to pages it shares with them."""
+    """The maintenance duties' modules, imported by the supervisor (shared after
+    the fork). With ``--maintenance-in process``, when that process is forked,
+    after the workers: it does not delay their start. With ``worker``, before each
+    worker's fork, since any worker may come to host them: imported in the host
+    after its fork, they cost 0.8 MB more of the tree's PSS (the import writes to
+    pages the host shares with the supervisor), for about 2 ms before the first
+    fork (docs/performance.md). The scheduler's only with
+    ``--scheduler``: what the supervisor imports after the workers' fork writes to
+    pages it shares with them."""
     import fastq.scheduler.aggregator
     import fastq.worker.maintenance
 
@@ -147,6 +152,8 @@ def build_supervisor(
         # Read at each fork, as for the maintenance process below.
         o = sup.options
         scheduler_config = o.scheduler_config if o.scheduler else None
+        if o.maintenance_in == "worker":
+            preload_maintenance(o.scheduler)
         return engine_worker(
             app, settings, index, metrics=port is not None, scheduler_config=scheduler_config
         )
