@@ -204,6 +204,9 @@ class RunStats:
 
 # Producer requests (_enqreq.pxi)
 
+def plain_text(s: object) -> bool:
+    """True when ``s`` is an exact ASCII str with a non-space character."""
+
 def uuid4_strings(rnd: bytes) -> list[str]:
     """Version 4 UUID strings, one per 16 bytes of ``rnd``."""
 

@@ -6,6 +6,24 @@
 cdef char* _HEX = b"0123456789abcdef"
 
 
+def plain_text(object s):
+    """True when ``s`` is an exact ASCII str with a non-whitespace character: a name
+    ``fastq.options.non_blank`` would return unchanged, checked without building
+    anything. False means "ask non_blank" (it accepts other Unicode or raises).
+    """
+    if type(s) is not str or not PyUnicode_IS_COMPACT_ASCII(s):
+        return False
+    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(s)
+    cdef const unsigned char* c = <const unsigned char*>PyUnicode_DATA(s)
+    cdef unsigned char ch
+    for i in range(n):
+        ch = c[i]
+        # str.isspace() in ASCII: \t \n \v \f \r, \x1c-\x1f and the space.
+        if not (ch == 32 or 9 <= ch <= 13 or 28 <= ch <= 31):
+            return True
+    return False
+
+
 def uuid4_strings(bytes rnd):
     """Version 4 UUID strings (``uuid.NewString()``'s form), one per 16 bytes of ``rnd``.
 

@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any
 
 from fastq import keys
-from fastq._core import TaskMessage, uuid4_strings
+from fastq._core import TaskMessage, plain_text, uuid4_strings
 from fastq.config import DEFAULT_MAX_RETRY
 from fastq.errors import InvalidOptionError, PayloadTooLargeError
 from fastq.metrics.tracing import with_trace
@@ -130,8 +130,9 @@ class Task:
         group: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._type = non_blank("type", type)
-        self._payload = check_payload(payload)
+        # A plain ASCII name and bytes pass without a Python-level check.
+        self._type = type if plain_text(type) else non_blank("type", type)
+        self._payload = payload if payload.__class__ is bytes else check_payload(payload)
         # In OPTION_NAMES order.
         given = (
             queue,

@@ -260,11 +260,23 @@ def test_process_at_and_in_together_is_an_error() -> None:
         Task("x", process_at=time.time() + 5, process_in=5)
 
 
-@pytest.mark.parametrize("tname", ["", "  ", None, 3])
+@pytest.mark.parametrize(
+    "tname", ["", "  ", None, 3, "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ", "\u2003", b"x"]
+)
 def test_bad_type(tname: Any) -> None:
     with pytest.raises(InvalidOptionError) as exc:
         Task(tname)
     assert exc.value.option == "type"
+
+
+class _Str(str):
+    pass
+
+
+@pytest.mark.parametrize("tname", ["x", " x ", "\x00", "naïve", "\u2003x", _Str("x")])
+def test_good_type_is_kept_as_given(tname: str) -> None:
+    # The compiled ASCII check and non_blank must agree (plain_text only skips work).
+    assert Task(tname).type == tname == normalize_options({"group": tname})["group"]
 
 
 @pytest.mark.parametrize("payload", ["text", {"a": 1}, 5, 1.5])
