@@ -202,6 +202,14 @@ class RunStats:
     ) -> None: ...
     def finished(self, running: Any, exc: BaseException | None) -> None: ...
 
+# Slotted instances without __init__ (_slots.pxi)
+
+class SlotBuilder:
+    """Makes instances of ``cls`` with the slots ``names`` set from a tuple."""
+
+    def __init__(self, cls: type, names: Iterable[str]) -> None: ...
+    def build(self, values: tuple[Any, ...]) -> Any: ...
+
 # Producer requests (_enqreq.pxi)
 
 def plain_text(s: object) -> bool:

@@ -309,8 +309,12 @@ class AsyncClient(_Producer):
 
     async def enqueue(self, task: Task, /, **options: Any) -> TaskInfo:
         """Enqueue one task; see ``Client.enqueue`` (``wait_replicas`` included)."""
-        wait = int(options.pop("wait_replicas", 0) or 0) if options else 0
-        p = self._prepare_one(task, options)
+        if options or self._retention is not None:
+            wait = int(options.pop("wait_replicas", 0) or 0)
+            p = self._prepare_one(task, options)
+        else:  # the common case, without a method call (_prepare_one's own fast path)
+            wait = 0
+            p = prepare(task, options, time.time_ns(), self._max_bytes)
         if wait > 0:
             call = enqueue_call(p, self._wake_tokens)
             if p.queue not in self._published:

@@ -506,3 +506,22 @@ def test_a_task_naming_only_its_queue_resolves_as_with_any_other_option() -> Non
         assert (m.queue, m.retry, m.timeout, m.deadline) == ("mail", 25, 1800, 0)
         assert (m.queue, m.retry, m.timeout) == (general.queue, general.retry, general.timeout)
     assert prep(Task("x", queue="low", max_retry=1), queue="mail").msg.retry == 1
+
+
+def test_slot_builder_matches_the_constructor_and_refuses_what_it_cannot_fill() -> None:
+    from fastq._core import SlotBuilder
+
+    p = prep(Task("x", b"p"))
+    names = [f.name for f in dataclasses.fields(p)]
+    built = SlotBuilder(type(p), names).build(tuple(getattr(p, n) for n in names))
+    assert type(built) is type(p) and built == p
+    with pytest.raises(ValueError):
+        SlotBuilder(type(p), names).build((1, 2))
+    with pytest.raises(TypeError):
+        SlotBuilder(type(p), ["nope"])
+
+    class Plain:  # a __dict__, no slots
+        pass
+
+    with pytest.raises(TypeError):
+        SlotBuilder(Plain, [])

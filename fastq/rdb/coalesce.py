@@ -61,9 +61,13 @@ class Coalescer:
         caller awaits the future itself: one coroutine less per task."""
         if not (self._in_flight or self._queued):
             return None
-        fut: asyncio.Future[TaskInfo] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[TaskInfo] = loop.create_future()
         self._queued.append((p, fut))
-        self._schedule()
+        # _schedule() inlined: this runs once per task.
+        if not self._flush_soon and self._in_flight < IN_FLIGHT:
+            self._flush_soon = True
+            loop.call_soon(self._flush)
         return fut
 
     async def send_alone(self, p: Prepared) -> TaskInfo:
