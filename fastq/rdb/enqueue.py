@@ -248,9 +248,11 @@ def wire_plan(
     are written by the compiled core; any other mix is planned and packed call by call.
     """
     queue = prepared[0].queue
-    if all(
-        p.state is TaskState.PENDING and not p.unique_ttl and p.queue == queue for p in prepared
-    ):
+    pending = TaskState.PENDING
+    for p in prepared:  # a loop, not all(<generator>): one resumed frame less per task
+        if p.state is not pending or p.unique_ttl or p.queue != queue:
+            break
+    else:
         parts: list[bytes] = []
         covers: list[int | list[int]] = []
         for i in range(0, len(prepared), BATCH_SIZE):
