@@ -90,6 +90,8 @@ def non_blank(name: str, value: object) -> str:
         raise InvalidOptionError(name, f"must be a str, got {type(value).__name__}")
     if not value.strip():
         raise InvalidOptionError(name, "must contain a non-space character")
+    if type(value) is not str:  # a str subclass: the plain text (the codec takes exact str)
+        value = str.__str__(value)
     return _utf8(name, value)
 
 

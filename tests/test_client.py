@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from fastq import keys
+from fastq._core import TaskMessage
 from fastq.client import Client
 from fastq.config import RedisConfig
 from fastq.devredis import RedisServer, free_port
@@ -54,6 +55,17 @@ def test_enqueue_pending(client: Client, r: redis.Redis) -> None:
     assert before <= int(h[b"pending_since"]) <= after
     assert r.lrange(keys.pending_key("default"), 0, -1) == [info.id.encode()]
     assert r.smembers(keys.ALL_QUEUES) == {b"default"}
+
+
+def test_str_subclasses_are_taken_as_their_text(client: Client, r: redis.Redis) -> None:
+    class Name(str):
+        def __str__(self) -> str:
+            return "not this"
+
+    info = client.enqueue(Task(Name("email:send"), b"{}"), queue=Name("mail"), task_id=Name("t1"))
+    assert (type(info.type), info.type, info.queue, info.id) == (str, "email:send", "mail", "t1")
+    assert TaskMessage.decode(task_hash(r, "mail", "t1")[b"msg"]).type == "email:send"
+    assert r.lrange(keys.pending_key("mail"), 0, -1) == [b"t1"]
 
 
 def test_pending_order_is_fifo(client: Client, r: redis.Redis) -> None:
