@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.cluster
 
 from fastq import keys
 from fastq._core import TaskMessage
@@ -256,32 +257,46 @@ def test_wake_tokens(redis_url: str, r: redis.Redis) -> None:
         assert r.llen(wake) == 3
 
 
+def _node_of(r: redis.Redis, key: str) -> redis.Redis:
+    """A plain connection to the server holding ``key`` (the master on a cluster or
+    behind Sentinel): BLPOP and CLIENT LIST are per server."""
+    if isinstance(r, redis.cluster.RedisCluster):
+        node = r.get_node_from_key(key)
+        return redis.Redis(host=node.host, port=node.port)
+    kw = r.connection_pool.connection_kwargs
+    return redis.Redis(
+        host=kw["host"], port=kw["port"], db=kw.get("db", 0), password=kw.get("password")
+    )
+
+
 def test_a_full_wake_list_gets_no_token_and_a_drained_one_wakes_a_blocked_worker(
     redis_url: str, r: redis.Redis
 ) -> None:
     wake = keys.wake_key("default")
+    node = _node_of(r, wake)
     with Client(redis_url, wake_tokens=20) as c:
         for _ in range(25):
             c.enqueue(Task("x"))
-    assert r.llen(wake) == 20
+    assert node.llen(wake) == 20
     with Client(redis_url) as c:  # a smaller cap: no push (and no trim) on a fuller list
         c.enqueue(Task("x"))
         c.enqueue_many([Task("x"), Task("y")])
-        assert r.llen(wake) == 20
-        r.delete(wake)  # a worker took every token
+        assert node.llen(wake) == 20
+        node.delete(wake)  # a worker took every token
         got: list[Any] = []
-        waiter = redis.Redis.from_url(redis_url)
+        waiter = _node_of(r, wake)
         blocked = threading.Thread(target=lambda: got.append(waiter.blpop([wake], timeout=30)))
         blocked.start()
         try:
-            while not any(cl.get("cmd") == "blpop" for cl in r.client_list()):
+            while not any(cl.get("cmd") == "blpop" for cl in node.client_list()):
                 time.sleep(0.005)
             c.enqueue(Task("x"))
         finally:
             blocked.join()
             waiter.close()
     assert got == [(wake.encode(), b"1")]
-    assert r.llen(wake) == 0
+    assert node.llen(wake) == 0
+    node.close()
 
 
 def test_script_cache_flush_is_survived(client: Client, r: redis.Redis) -> None:
