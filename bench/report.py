@@ -8,6 +8,7 @@ import os
 import platform
 import statistics
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,22 @@ def machine(url: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "redis_py": _version("redis"),
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "cpu_ref_s": cpu_reference(),
     }
+
+
+def cpu_reference(steps: int = 2_000_000) -> float:
+    """Seconds for a fixed pure-Python loop (median of 3): how fast this machine's
+    cores ran during the run, so runs on different days can be told apart from a
+    change in the code (shared VMs vary several-fold)."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(steps):
+            total += i
+        times.append(time.perf_counter() - start)
+    return round(sorted(times)[1], 3)
 
 
 def build(
@@ -431,6 +447,7 @@ def markdown(doc: dict[str, Any]) -> str:
         redis_py=mach["redis_py"],
         platform=mach["platform"],
         load=" / ".join(str(x) for x in mach.get("loadavg_end", [])),
+        cpu_ref=mach.get("cpu_ref_s", "-"),
         versions=versions,
         runs=cfg["runs"],
         n_drain=f"{cfg['n_drain']:,}",
@@ -559,6 +576,7 @@ and so does a bounded wait that runs out.
 | Python | {python} (redis-py {redis_py}) |
 | OS | {platform} |
 | load average (1/5/15 min) at the end | {load} |
+| CPU reference at the end: a 2,000,000-step pure-Python loop (s, median of 3) | {cpu_ref} |
 
 The 2 cores are shared by the Redis server, the producer and the workers, and
 during this run also by other work on the machine (see the load average), so
