@@ -197,9 +197,9 @@ def merge_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
 
 
 def check_payload(value: object) -> bytes | None:
-    if value is None or isinstance(value, bytes):
+    if value is None or type(value) is bytes:
         return value
-    if isinstance(value, (bytearray, memoryview)):
+    if isinstance(value, (bytes, bytearray, memoryview)):  # a bytes subclass: its bytes
         return bytes(value)
     hint = "; use Task.json(...) for JSON" if isinstance(value, (str, dict, list)) else ""
     raise InvalidOptionError("payload", f"must be bytes, got {type(value).__name__}{hint}")

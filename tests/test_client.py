@@ -58,14 +58,19 @@ def test_enqueue_pending(client: Client, r: redis.Redis) -> None:
     assert r.smembers(keys.ALL_QUEUES) == {b"default"}
 
 
-def test_str_subclasses_are_taken_as_their_text(client: Client, r: redis.Redis) -> None:
+def test_str_and_bytes_subclasses_are_taken_as_their_text(client: Client, r: redis.Redis) -> None:
     class Name(str):
         def __str__(self) -> str:
             return "not this"
 
-    info = client.enqueue(Task(Name("email:send"), b"{}"), queue=Name("mail"), task_id=Name("t1"))
+    class Body(bytes):
+        pass
+
+    task = Task(Name("email:send"), Body(b"{}"))
+    info = client.enqueue(task, queue=Name("mail"), task_id=Name("t1"))
     assert (type(info.type), info.type, info.queue, info.id) == (str, "email:send", "mail", "t1")
-    assert TaskMessage.decode(task_hash(r, "mail", "t1")[b"msg"]).type == "email:send"
+    msg = TaskMessage.decode(task_hash(r, "mail", "t1")[b"msg"])
+    assert (msg.type, msg.payload) == ("email:send", b"{}")
     assert r.lrange(keys.pending_key("mail"), 0, -1) == [b"t1"]
 
 
