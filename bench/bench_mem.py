@@ -45,11 +45,10 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT)]
 
-from common import QUEUES, numbered, wait_done  # noqa: E402
+from common import QUEUES, numbered, start_fastq_worker, wait_done  # noqa: E402
 
 from fastq.devredis import RedisServer  # noqa: E402
 
-LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 FIELDS = ("Rss", "USS", "Pss", "Pss_Anon", "Pss_File")
 FLOOR = {
     "python -c pass": "import sys, time; time.sleep(60)",
@@ -127,11 +126,13 @@ def rollup(pid: int) -> Mem:
 def role(proc: psutil.Process) -> str:
     """``supervisor``, ``worker 1``, ... from the process title fastq sets."""
     title = " ".join(proc.cmdline())
-    for name in ("supervisor", "maintenance"):
-        if name in title:
-            return name
-    if "worker " in title:
-        return "worker " + title.split("worker ", 1)[1].split()[0]
+    if "supervisor" in title:
+        return "supervisor"
+    if title.startswith("fastq-worker: maintenance"):  # its own process
+        return "maintenance"
+    if "worker " in title:  # "worker 1 +maintenance" hosts the duties
+        name = "worker " + title.split("worker ", 1)[1].split()[0]
+        return name + " +maintenance" if "+maintenance" in title else name
     return title[:30]
 
 
@@ -198,20 +199,11 @@ def one(
     r.flushdb()
     fastq_peer.PEER.open(url)
     fastq_peer.PEER.enqueue(numbered(1))
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
-        BENCH_REDIS_URL=url,
-    )
     queues = ",".join(f"{q}={w}" for q, w in QUEUES.items())
-    cmd = [sys.executable, "-c", LAUNCHER, "fastq_peer:app", "--processes", "2"]
-    cmd += ["--concurrency", "50", "--queues", queues, "--redis-url", url]
-    sup = subprocess.Popen(
-        cmd,
-        env=env,
-        cwd=str(BENCH / "peers"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    sup = start_fastq_worker(
+        url,
+        root,
+        *("--processes", "2", "--concurrency", "50", "--queues", queues, "--redis-url", url),
         start_new_session=True,
     )
     try:

@@ -20,7 +20,6 @@ import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,13 +31,11 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT), str(ROOT / "tests")]
 
 from asynq_writer import put_task  # noqa: E402
-from common import LATENCY, percentile, verify_runs, wait_done  # noqa: E402
+from common import LATENCY, percentile, start_fastq_worker, verify_runs, wait_done  # noqa: E402
 
 from fastq.client import Client  # noqa: E402
 from fastq.devredis import RedisServer  # noqa: E402
 from fastq.task import Task  # noqa: E402
-
-LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 
 
 def calls(r: redis.Redis) -> dict[str, int]:
@@ -51,21 +48,8 @@ def one(
 ) -> tuple[list[float], dict[str, float]]:
     r.flushdb()
     r.config_set("notify-keyspace-events", "")  # fastq-worker turns it on when asked to
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(ROOT)]),
-        BENCH_REDIS_URL=url,
-    )
     flag = "--keyspace-wakeups" if keyspace else "--no-keyspace-wakeups"
-    cmd = [sys.executable, "-c", LAUNCHER, "fastq_peer:app", "--processes", "2"]
-    cmd += ["--redis-url", url, flag]
-    sup = subprocess.Popen(
-        cmd,
-        env=env,
-        cwd=str(BENCH / "peers"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sup = start_fastq_worker(url, ROOT, "--processes", "2", "--redis-url", url, flag)
     client = Client(url) if producer == "fastq" else None
     try:
         time.sleep(1.5)  # started and idle

@@ -49,11 +49,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT)]
 
-from common import BOUNDS, numbered, wait_done  # noqa: E402
+from common import BOUNDS, numbered, peer_env, start_fastq_worker, wait_done  # noqa: E402
 
 from fastq.devredis import RedisServer  # noqa: E402
-
-LAUNCHER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
 
 
 def one(
@@ -72,30 +70,17 @@ def one(
     fastq_peer.PEER.open(url)
     fastq_peer.PEER.enqueue(numbered(1))
     fastq_peer.PEER.close()
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
-        BENCH_REDIS_URL=url,
-    )
+    env = peer_env(url, root)
     if pycache is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
     t0 = time.time()
-    sup = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            LAUNCHER,
-            "fastq_peer:app",
-            "--processes",
-            str(processes),
-            "--redis-url",
-            url,
-            *(["--log-level", "debug"] if debug_log else []),
-        ],
+    sup = start_fastq_worker(
+        url,
+        root,
+        *("--processes", str(processes), "--redis-url", url),
+        *(["--log-level", "debug"] if debug_log else []),
         env=env,
-        cwd=str(BENCH / "peers"),
-        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE if debug_log else subprocess.DEVNULL,
         text=True,
     )

@@ -30,6 +30,32 @@ import redis
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+
+# fastq-worker's console script, run by module so no install step is needed.
+FASTQ_WORKER = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
+
+
+def start_fastq_worker(
+    url: str, root: Path, *args: str, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[Any]:
+    """``fastq-worker`` serving bench/peers/fastq_peer.py's app from the checkout
+    ``root`` on ``url``, with ``args``; its output is dropped unless ``popen`` says
+    otherwise, and ``env`` (default: this one with the peer's path and URL) is
+    passed as is."""
+    if env is None:
+        env = peer_env(url, root)
+    popen.setdefault("stdout", subprocess.DEVNULL)
+    popen.setdefault("stderr", subprocess.DEVNULL)
+    argv = [sys.executable, "-c", FASTQ_WORKER, "fastq_peer:app", *args]
+    return subprocess.Popen(argv, env=env, cwd=str(BENCH_DIR / "peers"), **popen)
+
+
+def peer_env(url: str, root: Path) -> dict[str, str]:
+    """This environment with bench/peers, bench and ``root`` first on the path."""
+    path = os.pathsep.join([str(BENCH_DIR / "peers"), str(BENCH_DIR), str(root)])
+    return dict(os.environ, PYTHONPATH=path, BENCH_REDIS_URL=url)
+
+
 PEERS_DIR = BENCH_DIR / "peers"
 
 # Keys the handlers write; the bench Redis is flushed between measurements.

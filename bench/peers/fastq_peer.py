@@ -21,6 +21,7 @@ from fastq import keys
 from fastq._core import TaskMessage
 
 from common import (
+    FASTQ_WORKER,
     IO_CONCURRENCY,
     PROCESSES,
     QUEUES,
@@ -133,13 +134,11 @@ class FastqPeer(Peer):
         queues = ",".join(f"{q}={w}" for q, w in QUEUES.items() if q in spec.queues)
         self._env = {}
         if importlib.util.find_spec("fastq.supervisor.cli") is not None:
-            # The console script's entry point, run by module so no install step is needed.
-            launcher = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
             return [
                 [
                     python(),
                     "-c",
-                    launcher,
+                    FASTQ_WORKER,
                     "fastq_peer:app",
                     "--processes",
                     str(PROCESSES),
