@@ -24,6 +24,8 @@ import uuid
 import hiredis
 import redis
 
+from fastq import keys
+
 # Go Asynq v0.26's enqueue script (rdb.enqueueCmd): the task hash and an LPUSH on the
 # pending list, and nothing else.
 # KEYS[1] -> asynq:{<qname>}:t:<taskid>, KEYS[2] -> asynq:{<qname>}:pending
@@ -70,9 +72,9 @@ def sequential_floor(url: str, n: int = 2000) -> tuple[float, float]:
     else:
         sock = socket.create_connection((kw.get("host", "localhost"), kw.get("port", 6379)))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    pending = f"asynq:{{{FLOOR_QUEUE}}}:pending"
+    pending = keys.pending_key(FLOOR_QUEUE)
     ids = [str(uuid.uuid4()) for _ in range(n)]
-    task_keys = [f"asynq:{{{FLOOR_QUEUE}}}:t:{i}" for i in ids]
+    task_keys = [keys.task_key(FLOOR_QUEUE, i) for i in ids]
     try:
         sock.sendall(hiredis.pack_command(("SELECT", kw.get("db", 0))))
         sock.recv(64)
