@@ -15,7 +15,7 @@ from fastq.inspect.inspector import Inspector
 from fastq.task import Task, TaskInfo
 from fastq.worker.settings import DEFAULT_RECOVER_CAP
 
-from .apps.chaos_app import BLOCKED, STARTS
+from .apps.chaos_app import BLOCKED, RELEASED, STARTS
 from .helpers import (
     LONG,
     Workers,
@@ -136,7 +136,7 @@ def test_late_ack_after_lease_expiry_is_refused(
     wait_for(lambda: len(worker_pids(p)) == 2, timeout=15, what="2 workers")
     with Client(redis_url) as client:
         # retention keeps the completed record, so a second completion would show.
-        slow = client.enqueue(Task("block_once", b'{"block": 6}'), retention=3600).id
+        slow = client.enqueue(Task("block_once", b'{"block": 60}'), retention=3600).id
     wait_for(lambda: r.hexists(BLOCKED, slow), timeout=10, what="the slow run to start")
     blocked_pid = int(r.hget(BLOCKED, slow) or 0)
     others = enqueue_recs(redis_url, 20, sleep=0.01)
@@ -144,6 +144,9 @@ def test_late_ack_after_lease_expiry_is_refused(
     # the other process while the first one is still inside the handler.
     wait_for(lambda: done_counts(r).get(slow) == 1, timeout=20, what="the recovered run")
     wait_for(lambda: not missing(others, done_counts(r)), timeout=20, what="other tasks")
+    # Released only now: ended before the recoverer took its task (a loaded machine),
+    # the slow run would still hold the lease and be acknowledged.
+    r.sadd(RELEASED, slow)
     # The slow run finishes too (at-least-once), but its acknowledgement is refused.
     wait_for(lambda: done_counts(r).get(slow) == 2, timeout=20, what="the slow run's end")
     wait_for(lambda: "lease lost" in p.log(), timeout=10, what="the refusal in the log")

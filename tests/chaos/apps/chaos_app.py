@@ -22,6 +22,7 @@ app = App()
 DONE = "chaos:done"
 STARTS = "chaos:starts"
 BLOCKED = "chaos:blocked"
+RELEASED = "chaos:released"  # a blocked first run ends once its id is in this set
 
 _client: tuple[int, redis.Redis] | None = None
 
@@ -63,7 +64,11 @@ def segfault(task: IncomingTask, ctx: Context) -> None:
 @app.task("block_once")
 async def block_once(task: IncomingTask, ctx: Context) -> None:
     # The first run blocks the whole event loop (no lease extension, no heartbeat),
-    # as a CPU-bound or stuck async handler would; later runs finish at once.
-    if record_redis().hsetnx(BLOCKED, task.id, os.getpid()):
-        time.sleep(float(task.json()["block"]))
+    # as a CPU-bound or stuck async handler would, until the test releases it (at
+    # most "block" seconds); later runs finish at once.
+    rec = record_redis()
+    if rec.hsetnx(BLOCKED, task.id, os.getpid()):
+        until = time.monotonic() + float(task.json()["block"])
+        while time.monotonic() < until and not rec.sismember(RELEASED, task.id):
+            time.sleep(0.05)
     record_redis().hincrby(DONE, task.id, 1)
