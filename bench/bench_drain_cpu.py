@@ -2,6 +2,7 @@
 
     python3 bench/bench_drain_cpu.py [--n 60000] [--runs 3] [--queues 1,4]
                                      [--roots A_CHECKOUT,B_CHECKOUT] [--redis-stats]
+                                     [--concurrency 50]
 
 On 2 cores the drain rate is capped by the CPU each task costs everywhere, not only
 in the worker: this prints, per checkout and queue set, the median of worker CPU,
@@ -9,8 +10,9 @@ redis-server CPU and their sum per task, the share of the 2 cores that sum used
 during the drain (below 2.0: the processes waited on each other or the machine was
 busy), and the drain rate (noisy here). The tasks are enqueued while their queues
 are paused (``asynq:{q}:paused``); ``fastq-worker --processes 2 --concurrency 50``
-starts and goes idle; the queues are unpaused and woken, and the CPU of the worker
-tree and of redis-server is counted from there until every task is recorded.
+(``--concurrency`` sets it) starts and goes idle; the queues are unpaused and
+woken, and the CPU of the worker tree and of redis-server is counted from there
+until every task is recorded.
 ``--redis-arg=--name=value`` starts redis-server with that setting.
 ``--redis-stats`` also prints Redis calls and microseconds per task of each script
 (``SLOWLOG`` at 0 us, which costs Redis some CPU of its own).
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT)]
 
 from bench_cpu import _name_scripts, _tally_slowlog  # noqa: E402
-from common import QUEUES, Job, verify_runs, wait_done  # noqa: E402
+from common import QUEUES, Job, start_fastq_worker, verify_runs, wait_done  # noqa: E402
 
 from fastq import keys  # noqa: E402
 from fastq.devredis import RedisServer  # noqa: E402
@@ -59,6 +60,7 @@ def one(
     queues: list[str],
     n: int,
     stats: dict[str, list[float]] | None,
+    concurrency: int = 50,
 ) -> tuple[float, float, float, float]:
     """(worker us/task, redis us/task, cores used, tasks/s) of one drain."""
     import fastq_peer
@@ -71,16 +73,11 @@ def one(
     peer.enqueue_bulk([Job(seq=i, queue=queues[i % len(queues)]) for i in range(n)])
     peer.close()
     spec = ",".join(f"{q}={QUEUES[q]}" for q in queues)
-    launcher = "import sys; from fastq.supervisor.cli import main; sys.exit(main())"
-    cmd = [sys.executable, "-c", launcher, "fastq_peer:app", "--processes", "2"]
-    cmd += ["--concurrency", "50", "--queues", spec, "--redis-url", url]
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(BENCH / "peers"), str(BENCH), str(root)]),
-        BENCH_REDIS_URL=url,
-    )
-    sup = subprocess.Popen(
-        cmd, env=env, cwd=str(BENCH / "peers"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    sup = start_fastq_worker(
+        url,
+        root,
+        *("--processes", "2", "--concurrency", str(concurrency), "--queues", spec),
+        *("--redis-url", url),
     )
     try:
         proc = psutil.Process(sup.pid)
@@ -117,6 +114,7 @@ def main() -> int:
     ap.add_argument("--queues", default="1,4", help="queue sets: 1 (default) and/or 4 (weighted)")
     ap.add_argument("--roots", default="", help="fastq checkouts to alternate (default: this)")
     ap.add_argument("--redis-stats", action="store_true")
+    ap.add_argument("--concurrency", type=int, default=50, help="per worker process (run.py: 50)")
     ap.add_argument(
         "--redis-arg",
         action="append",
@@ -150,6 +148,7 @@ def main() -> int:
                     sets[qs],
                     args.n,
                     rstats[(qs, root)] if args.redis_stats else None,
+                    args.concurrency,
                 )
                 got[(qs, root)].append(res)
                 w, s, cores, rate = res

@@ -75,12 +75,18 @@ def test_two_processes_follow_the_weights(redis_url: str, r: redis.Redis, concur
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(15)
+    # Counted once both have stopped: every task that ran is acknowledged by then (the
+    # final flush) and every one fetched but not started is back in its queue. While
+    # they run, each queue's counter trails by the acks still on their way, and on a
+    # cluster each queue's acks go to its own node, so one queue's can trail the rest.
+    # (This test failed twice in full cluster runs, reading the counters mid-run.)
+    sampled, counts = counts, _processed(r)
     total = sum(counts.values())
     assert max(counts.values()) < PER_QUEUE  # no queue ran dry: the sample is saturated
     share = {q: 100 * n / total for q, n in counts.items()}
     for q, w in WEIGHTS.items():
         expected = 100 * w / sum(WEIGHTS.values())
-        assert abs(share[q] - expected) <= 3.0, (concurrency, share)
+        assert abs(share[q] - expected) <= 3.0, (concurrency, share, sampled)
 
 
 def test_split_batch_gives_each_queue_its_exact_share_on_average() -> None:
