@@ -15,6 +15,8 @@ import uvicorn
 from asynq_writer import encode, put_task
 from starlette.testclient import TestClient
 
+from fastq.dash.cli import server_class
+
 CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
@@ -41,8 +43,17 @@ def free_port() -> int:
 def live_server(app: Any) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    # fastq dash's own server: it ends the event streams when asked to stop (a page
+    # left open holds one, and plain uvicorn waits for it to end).
+    server = server_class()(app.state.dash.sampler, config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -55,6 +66,7 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        assert not thread.is_alive(), "the dashboard server did not stop within 10 s"
 
 
 HOSTILE = [

@@ -156,7 +156,7 @@ def dash(
         f"auth: {auth}{', read-only' if config.read_only else ''})",
         err=True,
     )
-    server = _server_class()(
+    server = server_class()(
         app.state.dash.sampler,
         uvicorn.Config(
             app,
@@ -172,7 +172,9 @@ def dash(
         server.run()
 
 
-def _server_class() -> Any:
+def server_class() -> Any:
+    """The uvicorn ``Server`` subclass that serves the dashboard: built here so uvicorn
+    is imported only when a dashboard is served (the tests' live servers use it too)."""
     import uvicorn
 
     class Server(uvicorn.Server):
