@@ -13,19 +13,24 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hiredis
 import pytest
 import redis
+import redis.asyncio as aioredis
 from failover_drain import QUEUES, Drain
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
 from test_worker_engine import engine
 from workerapps.helpers import enqueue
 
 from fastq import keys
 from fastq.app import App, Context, IncomingTask
 from fastq.client import AsyncClient, Client
-from fastq.devcluster import LocalCluster, LocalSentinel
+from fastq.devcluster import MASTER_NAME, LocalCluster, LocalSentinel
 from fastq.errors import NotReplicatedError
+from fastq.rdb import wire
 from fastq.task import Task
 
 pytestmark = pytest.mark.cluster
@@ -197,6 +202,19 @@ async def test_cancel_reaches_a_worker_whose_first_listed_node_is_dead(
         r.close()
 
 
+def _wait_role(port: int, role: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with redis.Redis(port=port, socket_timeout=2) as c:
+                if c.info("replication")["role"] == role:
+                    return
+        except redis.RedisError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server on {port} did not become a {role}")
+
+
 def _wait_new_master(sentinel: LocalSentinel, old: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -207,3 +225,72 @@ def _wait_new_master(sentinel: LocalSentinel, old: int) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("the sentinels did not promote a replica")
+
+
+def test_clients_follow_a_sentinel_failover_on_their_kept_connections(
+    sentinel: LocalSentinel,
+) -> None:
+    """Behind Sentinel, Client and AsyncClient enqueue on their kept connections (the
+    fast path of fastq/rdb/wire.py); after SENTINEL FAILOVER the next enqueue of the
+    same clients lands on the new master."""
+    old = sentinel.master_port()
+
+    async def run() -> list[str]:
+        with Client(sentinel.url) as c:
+            async with AsyncClient(sentinel.url) as ac:
+                assert c._conn.wire and ac._conn.wire is not None
+                ids = [(await ac.enqueue(Task("record"))).id]
+                ids.append(c.enqueue(Task("record", b"1"), wait_replicas=2).id)
+                with redis.Redis(port=sentinel.sentinel_ports[0]) as s:
+                    s.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+                _wait_new_master(sentinel, old)
+                # Writes the old master takes between the promotion and its own
+                # reconfiguration are lost with its data set (Sentinel's failover
+                # is asynchronous), whoever the client: wait until it is a replica.
+                _wait_role(old, "slave")
+                ids.append(c.enqueue(Task("record", b"2")).id)
+                ids.append((await ac.enqueue(Task("record"))).id)
+                return ids
+
+    ids = asyncio.run(run())
+    new = sentinel.master_port()
+    assert new != old
+    with redis.Redis(port=new) as m:
+        assert m.info("replication")["role"] == "master"
+        pending = {x.decode() for x in m.lrange(keys.pending_key("default"), 0, -1)}
+    assert set(ids) <= pending
+
+
+def test_a_readonly_reply_on_a_master_connection_drops_it(sentinel: LocalSentinel) -> None:
+    """A kept master connection that reaches a demoted server without being dropped
+    (a reconnect racing the failover) gets READONLY, raw or inside a script's error:
+    the connection is dropped and ConnectionError raised, so the retry asks the
+    sentinels again, as redis-py's SentinelManagedConnection does. On a plain
+    connection the same reply stays an error reply in place."""
+    with Client(sentinel.url) as c:
+        assert c._conn._checkout_wire().demotable  # a Sentinel master connection
+    replica = next(s for s in sentinel.servers if s.port != sentinel.master_port())
+    write = hiredis.pack_command(("SET", "k", "v"))
+    script = hiredis.pack_command(("EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "k"))
+    plain = wire.WireConn(redis.Connection(port=replica.port))
+    assert not plain.demotable
+    assert isinstance(plain.roundtrip(write), ReadOnlyError)
+    plain.close()
+    w = wire.WireConn(redis.Connection(port=replica.port))
+    w.demotable = True  # as follows_master() finds for a Sentinel master connection
+    with pytest.raises(RedisConnectionError, match="demoted"):
+        w.roundtrip(write)
+    assert w.sock is None
+    with pytest.raises(RedisConnectionError, match="demoted"):
+        w.pipeline([script], 1)  # dials again, and leaves again
+    assert w.sock is None
+
+    async def run() -> None:
+        aw = wire.AsyncWire(aioredis.ConnectionPool(port=replica.port), 5.0)
+        aw._demotable = True
+        with pytest.raises(RedisConnectionError, match="demoted"):
+            await aw.request(script, 1)
+        assert aw._proto is not None and aw._proto.lost is not None
+        aw.close()
+
+    asyncio.run(run())

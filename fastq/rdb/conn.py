@@ -252,10 +252,10 @@ class SyncConn:
         self.redis: redis.Redis = sync_client(config)
         # On a cluster every call goes through redis-py's cluster pipeline, which
         # sends each script to its slot's master and follows MOVED/ASK. Behind
-        # Sentinel too: only the pool's own checkout asks the sentinels for the
-        # current master (a bare connection would dial its default host).
+        # Sentinel, a connection built from the pool's options asks the sentinels
+        # for the current master whenever it dials (the options carry the pool).
         self.cluster = is_cluster(config)
-        self._fast = config.topology == "single"
+        self._fast = config.topology in ("single", "sentinel")
         self.wire = self._fast and wire.usable(self.redis.connection_pool.connection_class)
         self._idle: list[redis.connection.AbstractConnection] = []
         self._idle_wire: list[wire.WireConn] = []
@@ -481,10 +481,11 @@ class AsyncConn:
         self._node_clients: dict[str, aioredis.Redis] = {}  # wait_replicas on a cluster
         if not self.cluster:
             use_fast_packer(self.redis)
-        # One server over plain TCP or a unix socket: script calls built as RESP
-        # bytes ahead go out on one pipelined connection (fastq/rdb/wire.py).
+        # One server (or Sentinel's master) over plain TCP or a unix socket: script
+        # calls built as RESP bytes ahead go out on one pipelined connection
+        # (fastq/rdb/wire.py).
         self.wire: wire.AsyncWire | None = None
-        if config.topology == "single":
+        if config.topology in ("single", "sentinel"):
             pool = self.redis.connection_pool
             cls = pool.connection_class
             if cls is FastPackConnection or wire.usable(cls):

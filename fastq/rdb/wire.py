@@ -14,9 +14,13 @@ AUTH, SELECT, HELLO, client name) and does the rest itself:
   redis-py's error classes (``NOSCRIPT``, ``OOM``, ``READONLY``...) returned in place.
 
 Failures raise redis-py's ``ConnectionError``/``TimeoutError``, so callers keep
-redis-py's retry policy and fastq's error mapping. Used only for plain TCP and unix
-sockets on the single-server topology (``usable``); everything else goes through
-redis-py as before.
+redis-py's retry policy and fastq's error mapping. Used for plain TCP and unix
+sockets, on one server or behind Sentinel (``usable``); TLS and the cluster go
+through redis-py as before. Behind Sentinel, redis-py's connection dials whatever
+the sentinels name as the master at each (re)connect, and a ``READONLY`` reply on a
+master connection (the server it reached was demoted) drops the connection and
+raises ``ConnectionError``, as redis-py's ``SentinelManagedConnection`` does: the
+retry reconnects to the new master.
 
 ``AsyncWire`` is the asyncio counterpart for ``AsyncClient`` and for a worker's
 fetches and acknowledgements (``AsyncConn.call``/``call_many``): one pipelined
@@ -39,9 +43,11 @@ from typing import Any
 import hiredis
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
 from redis._parsers.base import BaseParser
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse
+from redis.exceptions import InvalidResponse, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _READ_SIZE = 64 * 1024
@@ -50,13 +56,32 @@ _PING = b"*1\r\n$4\r\nPING\r\n"
 
 def usable(conn_class: type) -> bool:
     """Whether connections of ``conn_class`` may take the fast path (plain TCP or unix
-    socket: no TLS layer between fastq and the socket)."""
+    socket, behind Sentinel too: no TLS layer between fastq and the socket)."""
     return conn_class in (
         redis.Connection,
         redis.UnixDomainSocketConnection,
+        redis.sentinel.SentinelManagedConnection,
         aioredis.Connection,
         aioredis.UnixDomainSocketConnection,
+        aiosentinel.SentinelManagedConnection,
     )
+
+
+def follows_master(conn: object) -> bool:
+    """Whether ``conn`` is a Sentinel-managed connection to the master (it dials the
+    address the sentinels give, so a demoted server is left by reconnecting)."""
+    return bool(getattr(getattr(conn, "connection_pool", None), "is_master", False))
+
+
+def demoted(replies: Sequence[Any]) -> RedisConnectionError | None:
+    """The error to raise when a master connection's replies say the server is a
+    replica now (``READONLY``, raw or inside a script error), else None."""
+    for reply in replies:
+        if isinstance(reply, ReadOnlyError) or (
+            isinstance(reply, ResponseError) and "READONLY You can't write" in str(reply)
+        ):
+            return RedisConnectionError("the master was demoted to a replica")
+    return None
 
 
 def _reader() -> hiredis.Reader:
@@ -71,10 +96,11 @@ class WireConn:
         conn: an unconnected redis-py connection carrying the pool's options.
     """
 
-    __slots__ = ("buf", "conn", "idle_check", "reader", "sock", "used")
+    __slots__ = ("buf", "conn", "demotable", "idle_check", "reader", "sock", "used")
 
     def __init__(self, conn: redis.connection.AbstractConnection) -> None:
         self.conn = conn
+        self.demotable = follows_master(conn)
         self.sock: socket.socket | None = None
         self.reader = _reader()
         self.buf = bytearray(_READ_SIZE)
@@ -139,6 +165,8 @@ class WireConn:
         except BaseException:  # a bad reply, an interrupt: replies may be left unread
             self.close()
             raise
+        if self.demotable and isinstance(reply, ResponseError):
+            self._leave_if_demoted((reply,))
         return reply
 
     def pipeline(self, requests: Sequence[bytes], n_replies: int, between: Any = None) -> list[Any]:
@@ -162,7 +190,15 @@ class WireConn:
         except BaseException:
             self.close()
             raise
+        if self.demotable:
+            self._leave_if_demoted(out)
         return out
+
+    def _leave_if_demoted(self, replies: Sequence[Any]) -> None:
+        error = demoted(replies)
+        if error is not None:
+            self.close()  # the next request asks the sentinels again
+            raise error
 
     def _more(self, sock: socket.socket, reader: hiredis.Reader) -> Any:
         n = sock.recv_into(self.buf)
@@ -256,6 +292,7 @@ class AsyncWire:
     def __init__(self, pool: aioredis.ConnectionPool, timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._demotable = bool(getattr(pool, "is_master", False))
         self._idle_check = float(pool.connection_kwargs.get("health_check_interval") or 0)
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
@@ -296,7 +333,13 @@ class AsyncWire:
             await self._health_check(proto)
         if proto is None or proto.lost is not None:
             proto = await self._connect()
-        return await self._send(proto, data, n_replies, between)
+        replies = await self._send(proto, data, n_replies, between)
+        if self._demotable:
+            error = demoted(replies)
+            if error is not None:
+                proto.fail(error)  # the next request asks the sentinels again
+                raise error
+        return replies
 
     def _idle_for_long(self, proto: _Protocol) -> bool:
         if proto.lost is not None or proto.waiters or not self._idle_check:
