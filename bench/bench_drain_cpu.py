@@ -2,7 +2,7 @@
 
     python3 bench/bench_drain_cpu.py [--n 60000] [--runs 3] [--queues 1,4]
                                      [--roots A_CHECKOUT,B_CHECKOUT] [--redis-stats]
-                                     [--concurrency 50]
+                                     [--concurrency 50] [--sentinel]
 
 On 2 cores the drain rate is capped by the CPU each task costs everywhere, not only
 in the worker: this prints, per checkout and queue set, the median of worker CPU,
@@ -14,6 +14,8 @@ are paused (``asynq:{q}:paused``); ``fastq-worker --processes 2 --concurrency 50
 woken, and the CPU of the worker tree and of redis-server is counted from there
 until every task is recorded.
 ``--redis-arg=--name=value`` starts redis-server with that setting.
+``--sentinel`` puts the worker behind Sentinel (a private master, 2 replicas and
+3 sentinels; Redis CPU is the master's, and the replicas share the cores too).
 ``--redis-stats`` also prints Redis calls and microseconds per task of each script
 (``SLOWLOG`` at 0 us, which costs Redis some CPU of its own).
 """
@@ -38,6 +40,7 @@ from bench_cpu import _name_scripts, _tally_slowlog  # noqa: E402
 from common import QUEUES, Job, start_fastq_worker, verify_runs, wait_done  # noqa: E402
 
 from fastq import keys  # noqa: E402
+from fastq.devcluster import LocalSentinel  # noqa: E402
 from fastq.devredis import RedisServer  # noqa: E402
 
 
@@ -61,8 +64,10 @@ def one(
     n: int,
     stats: dict[str, list[float]] | None,
     concurrency: int = 50,
+    worker_url: str = "",
 ) -> tuple[float, float, float, float]:
-    """(worker us/task, redis us/task, cores used, tasks/s) of one drain."""
+    """(worker us/task, redis us/task, cores used, tasks/s) of one drain; the worker
+    connects to ``worker_url`` (default ``url``, the server's own)."""
     import fastq_peer
 
     r.flushdb()
@@ -77,7 +82,7 @@ def one(
         url,
         root,
         *("--processes", "2", "--concurrency", str(concurrency), "--queues", spec),
-        *("--redis-url", url),
+        *("--redis-url", worker_url or url),
     )
     try:
         proc = psutil.Process(sup.pid)
@@ -116,6 +121,12 @@ def main() -> int:
     ap.add_argument("--redis-stats", action="store_true")
     ap.add_argument("--concurrency", type=int, default=50, help="per worker process (run.py: 50)")
     ap.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="the worker behind Sentinel (LocalSentinel: 1 master, 2 replicas); Redis CPU"
+        " is the master's",
+    )
+    ap.add_argument(
         "--redis-arg",
         action="append",
         default=[],
@@ -127,9 +138,14 @@ def main() -> int:
         _name_scripts(root)
     sets = {"1": ["default"], "4": list(QUEUES)}
     extra = [w for a in args.redis_arg for w in a.split("=", 1)]
-    server = RedisServer(extra=extra)
-    server.start()
-    os.environ["BENCH_REDIS_URL"] = server.url
+    sentinel = LocalSentinel() if args.sentinel else None
+    if sentinel is not None:
+        sentinel.start()
+        server = sentinel.server_on(sentinel.master_port())
+    else:
+        server = RedisServer(extra=extra)
+        server.start()
+    os.environ["BENCH_REDIS_URL"] = server.url  # the handlers' own records: the master
     try:
         r = redis.Redis.from_url(server.url)
         sp = psutil.Process(server.proc.pid if server.proc else 0)
@@ -149,6 +165,7 @@ def main() -> int:
                     args.n,
                     rstats[(qs, root)] if args.redis_stats else None,
                     args.concurrency,
+                    sentinel.url if sentinel is not None else "",
                 )
                 got[(qs, root)].append(res)
                 w, s, cores, rate = res
@@ -176,7 +193,10 @@ def main() -> int:
                     f" {u:6.2f} us/task"
                 )
     finally:
-        server.cleanup()
+        if sentinel is not None:
+            sentinel.cleanup()
+        else:
+            server.cleanup()
     return 0
 
 

@@ -9,6 +9,11 @@ loopback send/receive and moves with the machine's load; the user part is fastq.
 
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
                                    [--concurrent 50000] [--only-async | --alternatives]
+                                   [--sentinel]
+
+``--sentinel`` runs it all behind Sentinel (a private master, 2 replicas and 3
+sentinels): the clients find the master through the sentinels; the floor is
+measured on the master.
 
 The sequential floor (bench/floor.py) is the same Redis answering PING and Go
 Asynq's enqueue script on a raw socket, one request per reply: the most any
@@ -42,6 +47,7 @@ from redis_harness import RedisServer  # noqa: E402
 from fastq import scripts  # noqa: E402
 from fastq.client import AsyncClient, Client  # noqa: E402
 from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES  # noqa: E402
+from fastq.devcluster import LocalSentinel  # noqa: E402
 from fastq.rdb.enqueue import enqueue_call, finish_one  # noqa: E402
 from fastq.task import Task, prepare  # noqa: E402
 
@@ -208,10 +214,22 @@ def main() -> None:
         action="store_true",
         help="only sync one by one: fastq's Client against plain redis-py",
     )
+    ap.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="behind Sentinel (fastq.devcluster.LocalSentinel: 1 master, 2 replicas)",
+    )
     args = ap.parse_args()
 
-    server = RedisServer()
-    server.start()
+    sentinel = LocalSentinel() if args.sentinel else None
+    if sentinel is not None:
+        sentinel.start()
+        server = sentinel.server_on(sentinel.master_port())
+        url = sentinel.url
+    else:
+        server = RedisServer()
+        server.start()
+        url = server.url
     raw = redis.Redis(port=server.port)
     try:
 
@@ -219,10 +237,10 @@ def main() -> None:
             raw.flushall()
 
         if args.alternatives:
-            alternatives(server.url, raw, args.runs, args.one_by_one)
+            alternatives(url, raw, args.runs, args.one_by_one)
             return
         meter = Meter(raw)
-        with Client(server.url) as client:
+        with Client(url) as client:
             client.enqueue(Task("warmup"))  # load scripts, publish the queue
             show(
                 "enqueue one by one (sync):",
@@ -244,7 +262,7 @@ def main() -> None:
             meter.rates(
                 args.runs,
                 args.one_by_one,
-                lambda: bench_async_one_by_one(server.url, args.one_by_one),
+                lambda: bench_async_one_by_one(url, args.one_by_one),
                 reset,
             ),
         )
@@ -253,13 +271,13 @@ def main() -> None:
             meter.rates(
                 args.runs,
                 args.concurrent,
-                lambda: bench_async_concurrent(server.url, args.concurrent),
+                lambda: bench_async_concurrent(url, args.concurrent),
                 reset,
             ),
         )
         if args.only_async:
             return
-        with Client(server.url) as client:
+        with Client(url) as client:
             for batch in (100, 1000, 10_000):
                 show(
                     f"enqueue_many batch {batch}:",
@@ -272,7 +290,10 @@ def main() -> None:
                 )
     finally:
         raw.close()
-        server.cleanup()
+        if sentinel is not None:
+            sentinel.cleanup()
+        else:
+            server.cleanup()
 
 
 if __name__ == "__main__":
