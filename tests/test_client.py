@@ -268,9 +268,11 @@ def _node_of(r: redis.Redis, key: str) -> redis.Redis:
     if isinstance(r, redis.cluster.RedisCluster):
         node = r.get_node_from_key(key)
         return redis.Redis(host=node.host, port=node.port)
-    kw = r.connection_pool.connection_kwargs
+    pool = r.connection_pool  # its own connection class and options (TLS included)
     return redis.Redis(
-        host=kw["host"], port=kw["port"], db=kw.get("db", 0), password=kw.get("password")
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, **pool.connection_kwargs
+        )
     )
 
 

@@ -14,13 +14,14 @@ AUTH, SELECT, HELLO, client name) and does the rest itself:
   redis-py's error classes (``NOSCRIPT``, ``OOM``, ``READONLY``...) returned in place.
 
 Failures raise redis-py's ``ConnectionError``/``TimeoutError``, so callers keep
-redis-py's retry policy and fastq's error mapping. Used for plain TCP and unix
-sockets, on one server or behind Sentinel (``usable``); TLS and the cluster go
-through redis-py as before. Behind Sentinel, redis-py's connection dials whatever
-the sentinels name as the master at each (re)connect, and a ``READONLY`` reply on a
-master connection (the server it reached was demoted) drops the connection and
-raises ``ConnectionError``, as redis-py's ``SentinelManagedConnection`` does: the
-retry reconnects to the new master.
+redis-py's retry policy and fastq's error mapping. Used for TCP, TLS and unix
+sockets, on one server or behind Sentinel (``usable``); the cluster goes through
+redis-py as before. A TLS socket keeps Python's own timeout (a ``poll`` before each
+call), since OpenSSL reports a kernel timeout as "want read". Behind Sentinel,
+redis-py's connection dials whatever the sentinels name as the master at each
+(re)connect, and a ``READONLY`` reply on a master connection (the server it reached
+was demoted) drops the connection and raises ``ConnectionError``, as redis-py's
+``SentinelManagedConnection`` does: the retry reconnects to the new master.
 
 ``AsyncWire`` is the asyncio counterpart for ``AsyncClient`` and for a worker's
 fetches and acknowledgements (``AsyncConn.call``/``call_many``): one pipelined
@@ -34,6 +35,7 @@ import asyncio
 import collections
 import contextlib
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -55,13 +57,16 @@ _PING = b"*1\r\n$4\r\nPING\r\n"
 
 
 def usable(conn_class: type) -> bool:
-    """Whether connections of ``conn_class`` may take the fast path (plain TCP or unix
-    socket, behind Sentinel too: no TLS layer between fastq and the socket)."""
+    """Whether connections of ``conn_class`` may take the fast path: redis-py's own
+    TCP, TLS and unix socket connections, and Sentinel's (not a subclass of the
+    caller's, whose I/O fastq would bypass)."""
     return conn_class in (
         redis.Connection,
+        redis.SSLConnection,
         redis.UnixDomainSocketConnection,
         redis.sentinel.SentinelManagedConnection,
         aioredis.Connection,
+        aioredis.SSLConnection,
         aioredis.UnixDomainSocketConnection,
         aiosentinel.SentinelManagedConnection,
     )
@@ -137,7 +142,9 @@ class WireConn:
         if sock is None:  # pragma: no cover - connect() raises instead
             raise RedisConnectionError("no socket after connect")
         timeout = sock.gettimeout()
-        if sys.platform != "win32":  # Windows takes milliseconds there: keep Python's timeout
+        # Windows takes milliseconds there, and OpenSSL reports a kernel timeout as
+        # "want read" rather than a timeout: both keep Python's own timeout.
+        if sys.platform != "win32" and not isinstance(sock, ssl.SSLSocket):
             sock.settimeout(None)
             if timeout:
                 tv = struct.pack("@ll", int(timeout), int((timeout % 1) * 1_000_000))
