@@ -9,11 +9,13 @@ loopback send/receive and moves with the machine's load; the user part is fastq.
 
     python3 bench/bench_enqueue.py [--runs 5] [--one-by-one 5000] [--total 100000]
                                    [--concurrent 50000] [--only-async | --alternatives]
-                                   [--sentinel]
+                                   [--sentinel | --tls]
 
 ``--sentinel`` runs it all behind Sentinel (a private master, 2 replicas and 3
 sentinels): the clients find the master through the sentinels; the floor is
-measured on the master.
+measured on the master. ``--tls`` runs it over TLS (a private TLS-only server
+with a throwaway CA and client certificate, tests/tls_support.py; it needs
+``openssl`` and a redis-server built with TLS); no floor then.
 
 The sequential floor (bench/floor.py) is the same Redis answering PING and Go
 Asynq's enqueue script on a raw socket, one request per reply: the most any
@@ -28,9 +30,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import redis  # noqa: E402
 from floor import sequential_floor  # noqa: E402
 from redis_harness import RedisServer  # noqa: E402
+from tls_support import admin_client, tls_server, tls_url  # noqa: E402
 
 from fastq import scripts  # noqa: E402
 from fastq.client import AsyncClient, Client  # noqa: E402
@@ -214,23 +220,40 @@ def main() -> None:
         action="store_true",
         help="only sync one by one: fastq's Client against plain redis-py",
     )
-    ap.add_argument(
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument(
         "--sentinel",
         action="store_true",
         help="behind Sentinel (fastq.devcluster.LocalSentinel: 1 master, 2 replicas)",
     )
+    where.add_argument(
+        "--tls",
+        action="store_true",
+        help="over TLS (rediss://, a client certificate; tests/tls_support.py)",
+    )
     args = ap.parse_args()
 
-    sentinel = LocalSentinel() if args.sentinel else None
-    if sentinel is not None:
+    stack = contextlib.ExitStack()
+    floor_url: str | None = None  # a raw socket cannot speak TLS: no floor then
+    if args.tls:
+        certs_dir = Path(tempfile.mkdtemp(prefix="fastq-bench-tls-"))
+        stack.callback(shutil.rmtree, certs_dir, ignore_errors=True)
+        port, certs = stack.enter_context(tls_server(certs_dir))
+        url = tls_url(port, certs)
+        raw = admin_client(port, certs)
+    elif args.sentinel:
+        sentinel = LocalSentinel()
         sentinel.start()
-        server = sentinel.server_on(sentinel.master_port())
+        stack.callback(sentinel.cleanup)
         url = sentinel.url
+        floor_url = sentinel.server_on(sentinel.master_port()).url
+        raw = redis.Redis.from_url(floor_url)
     else:
         server = RedisServer()
         server.start()
-        url = server.url
-    raw = redis.Redis(port=server.port)
+        stack.callback(server.cleanup)
+        url = floor_url = server.url
+        raw = redis.Redis.from_url(floor_url)
     try:
 
         def reset() -> None:
@@ -251,12 +274,13 @@ def main() -> None:
                     reset,
                 ),
             )
-        floors = [sequential_floor(server.url) for _ in range(args.runs)]
-        print(
-            f"{'sequential floor (raw socket):':<30} PING"
-            f" {statistics.median(f[0] for f in floors):,.0f}/s, Go's enqueue script"
-            f" {statistics.median(f[1] for f in floors):,.0f}/s"
-        )
+        if floor_url is not None:
+            floors = [sequential_floor(floor_url) for _ in range(args.runs)]
+            print(
+                f"{'sequential floor (raw socket):':<30} PING"
+                f" {statistics.median(f[0] for f in floors):,.0f}/s, Go's enqueue script"
+                f" {statistics.median(f[1] for f in floors):,.0f}/s"
+            )
         show(
             "enqueue one by one (async):",
             meter.rates(
@@ -290,10 +314,7 @@ def main() -> None:
                 )
     finally:
         raw.close()
-        if sentinel is not None:
-            sentinel.cleanup()
-        else:
-            server.cleanup()
+        stack.close()
 
 
 if __name__ == "__main__":
