@@ -17,7 +17,8 @@ Failures raise redis-py's ``ConnectionError``/``TimeoutError``, so callers keep
 redis-py's retry policy and fastq's error mapping. Used for TCP, TLS and unix
 sockets, on one server or behind Sentinel (``usable``); the cluster goes through
 redis-py as before. A TLS socket keeps Python's own timeout (a ``poll`` before each
-call), since OpenSSL reports a kernel timeout as "want read". Behind Sentinel,
+call): a read on a blocking TLS socket goes on waiting past ``SO_RCVTIMEO`` (with
+0.2 s set, one was still blocked after 3 s). Behind Sentinel,
 redis-py's connection dials whatever the sentinels name as the master at each
 (re)connect, and a ``READONLY`` reply on a master connection (the server it reached
 was demoted) drops the connection and raises ``ConnectionError``, as redis-py's
@@ -142,8 +143,8 @@ class WireConn:
         if sock is None:  # pragma: no cover - connect() raises instead
             raise RedisConnectionError("no socket after connect")
         timeout = sock.gettimeout()
-        # Windows takes milliseconds there, and OpenSSL reports a kernel timeout as
-        # "want read" rather than a timeout: both keep Python's own timeout.
+        # Windows takes milliseconds there, and a read on a blocking TLS socket retries
+        # past the kernel's timeout (it would wait for ever): both keep Python's own.
         if sys.platform != "win32" and not isinstance(sock, ssl.SSLSocket):
             sock.settimeout(None)
             if timeout:
