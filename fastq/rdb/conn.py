@@ -481,7 +481,7 @@ class AsyncConn:
         self._node_clients: dict[str, aioredis.Redis] = {}  # wait_replicas on a cluster
         if not self.cluster:
             use_fast_packer(self.redis)
-        # One server (or Sentinel's master) over plain TCP or a unix socket: script
+        # One server (or Sentinel's master) over TCP, TLS or a unix socket: script
         # calls built as RESP bytes ahead go out on one pipelined connection
         # (fastq/rdb/wire.py).
         self.wire: wire.AsyncWire | None = None

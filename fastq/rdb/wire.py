@@ -7,7 +7,8 @@ timeout. ``WireConn`` keeps what redis-py does well (dialing and the handshake:
 AUTH, SELECT, HELLO, client name) and does the rest itself:
 
 - the socket is put in blocking mode with ``SO_SNDTIMEO``/``SO_RCVTIMEO`` set to the
-  configured socket timeout, so the kernel enforces the timeout without a ``poll``;
+  configured socket timeout, so the kernel enforces the timeout without a ``poll``
+  (not a TLS socket: below);
 - requests are bytes built ahead (``fastq._core.enqueue_request``, or hiredis'
   ``pack_command``), sent with one ``sendall``;
 - replies are read into one reusable buffer and parsed by hiredis' ``Reader``, with
@@ -18,10 +19,10 @@ redis-py's retry policy and fastq's error mapping. Used for TCP, TLS and unix
 sockets, on one server or behind Sentinel (``usable``); the cluster goes through
 redis-py as before. A TLS socket keeps Python's own timeout (a ``poll`` before each
 call): a read on a blocking TLS socket goes on waiting past ``SO_RCVTIMEO`` (with
-0.2 s set, one was still blocked after 3 s). Behind Sentinel,
-redis-py's connection dials whatever the sentinels name as the master at each
-(re)connect, and a ``READONLY`` reply on a master connection (the server it reached
-was demoted) drops the connection and raises ``ConnectionError``, as redis-py's
+0.2 s set, one was still blocked after 3 s). Behind Sentinel, redis-py's connection
+dials whatever the sentinels name as the master at each (re)connect, and a
+``READONLY`` reply on a master connection (the server it reached was demoted)
+drops the connection and raises ``ConnectionError``, as redis-py's
 ``SentinelManagedConnection`` does: the retry reconnects to the new master.
 
 ``AsyncWire`` is the asyncio counterpart for ``AsyncClient`` and for a worker's
