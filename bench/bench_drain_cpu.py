@@ -2,7 +2,7 @@
 
     python3 bench/bench_drain_cpu.py [--n 60000] [--runs 3] [--queues 1,4]
                                      [--roots A_CHECKOUT,B_CHECKOUT] [--redis-stats]
-                                     [--concurrency 50] [--sentinel]
+                                     [--concurrency 50] [--sentinel | --tls]
 
 On 2 cores the drain rate is capped by the CPU each task costs everywhere, not only
 in the worker: this prints, per checkout and queue set, the median of worker CPU,
@@ -16,6 +16,8 @@ until every task is recorded.
 ``--redis-arg=--name=value`` starts redis-server with that setting.
 ``--sentinel`` puts the worker behind Sentinel (a private master, 2 replicas and
 3 sentinels; Redis CPU is the master's, and the replicas share the cores too).
+``--tls`` has the worker connect over TLS with a client certificate
+(tests/tls_support.py); the bench's handlers record on the same server over TCP.
 ``--redis-stats`` also prints Redis calls and microseconds per task of each script
 (``SLOWLOG`` at 0 us, which costs Redis some CPU of its own).
 """
@@ -23,9 +25,12 @@ until every task is recorded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,14 +39,15 @@ import redis
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT)]
+sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT), str(ROOT / "tests")]
 
 from bench_cpu import _name_scripts, _tally_slowlog  # noqa: E402
 from common import QUEUES, Job, start_fastq_worker, verify_runs, wait_done  # noqa: E402
+from tls_support import tls_server, tls_url  # noqa: E402
 
 from fastq import keys  # noqa: E402
 from fastq.devcluster import LocalSentinel  # noqa: E402
-from fastq.devredis import RedisServer  # noqa: E402
+from fastq.devredis import RedisServer, free_port  # noqa: E402
 
 
 def tree_cpu(p: psutil.Process) -> float:
@@ -120,11 +126,17 @@ def main() -> int:
     ap.add_argument("--roots", default="", help="fastq checkouts to alternate (default: this)")
     ap.add_argument("--redis-stats", action="store_true")
     ap.add_argument("--concurrency", type=int, default=50, help="per worker process (run.py: 50)")
-    ap.add_argument(
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument(
         "--sentinel",
         action="store_true",
         help="the worker behind Sentinel (LocalSentinel: 1 master, 2 replicas); Redis CPU"
         " is the master's",
+    )
+    where.add_argument(
+        "--tls",
+        action="store_true",
+        help="the worker over TLS (tests/tls_support.py; the handlers record over TCP)",
     )
     ap.add_argument(
         "--redis-arg",
@@ -138,17 +150,30 @@ def main() -> int:
         _name_scripts(root)
     sets = {"1": ["default"], "4": list(QUEUES)}
     extra = [w for a in args.redis_arg for w in a.split("=", 1)]
-    sentinel = LocalSentinel() if args.sentinel else None
-    if sentinel is not None:
+    stack = contextlib.ExitStack()
+    worker_url = ""  # the server's own plain URL
+    if args.sentinel:
+        sentinel = LocalSentinel()
         sentinel.start()
-        server = sentinel.server_on(sentinel.master_port())
+        stack.callback(sentinel.cleanup)
+        url = sentinel.server_on(sentinel.master_port()).url
+        worker_url = sentinel.url
+    elif args.tls:
+        certs_dir = Path(tempfile.mkdtemp(prefix="fastq-bench-tls-"))
+        stack.callback(shutil.rmtree, certs_dir, ignore_errors=True)
+        plain = free_port()
+        port, certs = stack.enter_context(tls_server(certs_dir, plain_port=plain))
+        url = f"redis://127.0.0.1:{plain}/0"
+        worker_url = tls_url(port, certs)
     else:
         server = RedisServer(extra=extra)
         server.start()
-    os.environ["BENCH_REDIS_URL"] = server.url  # the handlers' own records: the master
+        stack.callback(server.cleanup)
+        url = server.url
+    os.environ["BENCH_REDIS_URL"] = url  # the handlers' own records: plain TCP
     try:
-        r = redis.Redis.from_url(server.url)
-        sp = psutil.Process(server.proc.pid if server.proc else 0)
+        r = redis.Redis.from_url(url)
+        sp = psutil.Process(int(r.info("server")["process_id"]))
         names = [(qs, root) for qs in args.queues.split(",") for root in roots]
         got: dict[tuple[str, Path], list[tuple[float, float, float, float]]] = {
             k: [] for k in names
@@ -157,7 +182,7 @@ def main() -> int:
         for i in range(args.runs):
             for qs, root in names:
                 res = one(
-                    server.url,
+                    url,
                     r,
                     sp,
                     root,
@@ -165,7 +190,7 @@ def main() -> int:
                     args.n,
                     rstats[(qs, root)] if args.redis_stats else None,
                     args.concurrency,
-                    sentinel.url if sentinel is not None else "",
+                    worker_url,
                 )
                 got[(qs, root)].append(res)
                 w, s, cores, rate = res
@@ -193,10 +218,7 @@ def main() -> int:
                     f" {u:6.2f} us/task"
                 )
     finally:
-        if sentinel is not None:
-            sentinel.cleanup()
-        else:
-            server.cleanup()
+        stack.close()
     return 0
 
 

@@ -45,16 +45,17 @@ def _tls_binaries() -> list[str]:
 
 
 @contextmanager
-def tls_server(d: Path) -> Iterator[tuple[int, Path]]:
-    """(port, certificate directory ``d``) of a redis-server that speaks only TLS and
-    requires a client certificate; skips the test where none can be started."""
+def tls_server(d: Path, plain_port: int = 0) -> Iterator[tuple[int, Path]]:
+    """(port, certificate directory ``d``) of a redis-server that speaks TLS and
+    requires a client certificate; skips the test where none can be started. It
+    also takes plain TCP on ``plain_port`` if given (the benches' own records)."""
     if shutil.which("openssl") is None:
         pytest.skip("no openssl command to make certificates")
     _make_certs(d)
     for binary in _tls_binaries():
         port = free_port()
         proc = subprocess.Popen(
-            [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+            [binary, "--port", str(plain_port), "--tls-port", str(port), "--bind", "127.0.0.1",
              "--tls-cert-file", str(d / "server.pem"), "--tls-key-file", str(d / "server.key"),
              "--tls-ca-cert-file", str(d / "ca.pem"), "--tls-auth-clients", "yes",
              "--save", "", "--appendonly", "no", "--dir", str(d)],
