@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -61,15 +62,7 @@ def tls_server(d: Path, plain_port: int = 0) -> Iterator[tuple[int, Path]]:
              "--save", "", "--appendonly", "no", "--dir", str(d)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        admin = redis.Redis(
-            host="127.0.0.1",
-            port=port,
-            ssl=True,
-            ssl_ca_certs=str(d / "ca.pem"),
-            ssl_certfile=str(d / "client.pem"),
-            ssl_keyfile=str(d / "client.key"),
-            socket_connect_timeout=0.2,
-        )
+        admin = admin_client(port, d, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while proc.poll() is None and time.monotonic() < deadline:
             try:
@@ -95,7 +88,8 @@ def tls_url(port: int, d: Path, query: str = FULL) -> str:
     return f"rediss://127.0.0.1:{port}/0?{query.format(d=d)}"
 
 
-def admin_client(port: int, d: Path) -> redis.Redis:
+def admin_client(port: int, d: Path, **options: Any) -> redis.Redis:
+    """A plain redis-py client of the TLS server, with the client certificate."""
     return redis.Redis(
         host="127.0.0.1",
         port=port,
@@ -103,4 +97,5 @@ def admin_client(port: int, d: Path) -> redis.Redis:
         ssl_ca_certs=str(d / "ca.pem"),
         ssl_certfile=str(d / "client.pem"),
         ssl_keyfile=str(d / "client.key"),
+        **options,
     )
