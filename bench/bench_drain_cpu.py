@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,15 +37,13 @@ import redis
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(BENCH / "peers"), str(BENCH), str(ROOT)]
 
 from bench_cpu import _name_scripts, _tally_slowlog  # noqa: E402
 from common import QUEUES, Job, start_fastq_worker, verify_runs, wait_done  # noqa: E402
-from tls_support import tls_server, tls_url  # noqa: E402
+from targets import start_target  # noqa: E402
 
 from fastq import keys  # noqa: E402
-from fastq.devcluster import LocalSentinel  # noqa: E402
-from fastq.devredis import RedisServer, free_port  # noqa: E402
 
 
 def tree_cpu(p: psutil.Process) -> float:
@@ -151,25 +147,8 @@ def main() -> int:
     sets = {"1": ["default"], "4": list(QUEUES)}
     extra = [w for a in args.redis_arg for w in a.split("=", 1)]
     stack = contextlib.ExitStack()
-    worker_url = ""  # the server's own plain URL
-    if args.sentinel:
-        sentinel = LocalSentinel()
-        sentinel.start()
-        stack.callback(sentinel.cleanup)
-        url = sentinel.server_on(sentinel.master_port()).url
-        worker_url = sentinel.url
-    elif args.tls:
-        certs_dir = Path(tempfile.mkdtemp(prefix="fastq-bench-tls-"))
-        stack.callback(shutil.rmtree, certs_dir, ignore_errors=True)
-        plain = free_port()
-        port, certs = stack.enter_context(tls_server(certs_dir, plain_port=plain))
-        url = f"redis://127.0.0.1:{plain}/0"
-        worker_url = tls_url(port, certs)
-    else:
-        server = RedisServer(extra=extra)
-        server.start()
-        stack.callback(server.cleanup)
-        url = server.url
+    kind = "tls" if args.tls else "sentinel" if args.sentinel else "plain"
+    worker_url, url = start_target(stack, kind, extra)
     os.environ["BENCH_REDIS_URL"] = url  # the handlers' own records: plain TCP
     try:
         r = redis.Redis.from_url(url)

@@ -32,10 +32,8 @@ import argparse
 import asyncio
 import contextlib
 import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,13 +45,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import redis  # noqa: E402
 from floor import sequential_floor  # noqa: E402
-from redis_harness import RedisServer  # noqa: E402
-from tls_support import admin_client, tls_server, tls_url  # noqa: E402
+from targets import start_target  # noqa: E402
 
 from fastq import scripts  # noqa: E402
 from fastq.client import AsyncClient, Client  # noqa: E402
 from fastq.config import DEFAULT_MAX_PAYLOAD_BYTES  # noqa: E402
-from fastq.devcluster import LocalSentinel  # noqa: E402
 from fastq.rdb.enqueue import enqueue_call, finish_one  # noqa: E402
 from fastq.task import Task, prepare  # noqa: E402
 
@@ -234,26 +230,10 @@ def main() -> None:
     args = ap.parse_args()
 
     stack = contextlib.ExitStack()
-    floor_url: str | None = None  # a raw socket cannot speak TLS: no floor then
-    if args.tls:
-        certs_dir = Path(tempfile.mkdtemp(prefix="fastq-bench-tls-"))
-        stack.callback(shutil.rmtree, certs_dir, ignore_errors=True)
-        port, certs = stack.enter_context(tls_server(certs_dir))
-        url = tls_url(port, certs)
-        raw = admin_client(port, certs)
-    elif args.sentinel:
-        sentinel = LocalSentinel()
-        sentinel.start()
-        stack.callback(sentinel.cleanup)
-        url = sentinel.url
-        floor_url = sentinel.server_on(sentinel.master_port()).url
-        raw = redis.Redis.from_url(floor_url)
-    else:
-        server = RedisServer()
-        server.start()
-        stack.callback(server.cleanup)
-        url = floor_url = server.url
-        raw = redis.Redis.from_url(floor_url)
+    kind = "tls" if args.tls else "sentinel" if args.sentinel else "plain"
+    url, plain_url = start_target(stack, kind)
+    floor_url = None if args.tls else plain_url  # the floor is a plain socket's
+    raw = redis.Redis.from_url(plain_url)
     try:
 
         def reset() -> None:
