@@ -26,7 +26,6 @@ from fastq._core import SlotBuilder, TaskMessage, plain_text, uuid4_strings
 from fastq.config import DEFAULT_MAX_RETRY
 from fastq.errors import InvalidOptionError, PayloadTooLargeError
 from fastq.metrics import tracing as _tracing
-from fastq.metrics.tracing import with_trace
 from fastq.options import (
     DEFAULTS,
     OPTION_NAMES,
@@ -290,7 +289,7 @@ def prepare(
     queue, retry, timeout, deadline, retention, group, headers, unique, task_id, at, delay = merged
     ttype, payload = task._type, task._payload
     if _tracing.AVAILABLE:  # + the W3C traceparent with fastq-asynq[otel]
-        headers = with_trace(headers)
+        headers = _tracing.with_trace(headers)
     # Positional, in TaskMessage's order (type, payload, id, queue, retry, retried,
     # error_msg, timeout, deadline, unique_key, last_failed_at, retention,
     # completed_at, group_key, headers): cheaper to pass than keywords.

@@ -74,10 +74,10 @@ def usable(conn_class: type) -> bool:
     )
 
 
-def follows_master(conn: object) -> bool:
-    """Whether ``conn`` is a Sentinel-managed connection to the master (it dials the
-    address the sentinels give, so a demoted server is left by reconnecting)."""
-    return bool(getattr(getattr(conn, "connection_pool", None), "is_master", False))
+def follows_master(pool: object) -> bool:
+    """Whether ``pool`` is Sentinel's pool for the master: its connections dial the
+    address the sentinels give, so a demoted server is left by reconnecting."""
+    return bool(getattr(pool, "is_master", False))
 
 
 def demoted(replies: Sequence[Any]) -> RedisConnectionError | None:
@@ -107,7 +107,7 @@ class WireConn:
 
     def __init__(self, conn: redis.connection.AbstractConnection) -> None:
         self.conn = conn
-        self.demotable = follows_master(conn)
+        self.demotable = follows_master(getattr(conn, "connection_pool", None))
         self.sock: socket.socket | None = None
         self.reader = _reader()
         self.buf = bytearray(_READ_SIZE)
@@ -301,7 +301,7 @@ class AsyncWire:
     def __init__(self, pool: aioredis.ConnectionPool, timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
-        self._demotable = bool(getattr(pool, "is_master", False))
+        self._demotable = follows_master(pool)
         self._idle_check = float(pool.connection_kwargs.get("health_check_interval") or 0)
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
