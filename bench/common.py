@@ -391,9 +391,11 @@ class Workers:
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
 
-    def memory(self) -> tuple[int, int, int, int, int]:
+    def memory(self) -> tuple[int, int, int, int, int, int]:
         """(RSS, USS, PSS) in bytes summed over every process of the worker groups,
-        and the largest RSS and the largest PSS of one process.
+        the largest RSS and the largest PSS of one process, and the largest RSS of a
+        process the bench did not start itself (a child of a group's first process:
+        fastq's workers, not their supervisor; a group of one process counts that one).
 
         RSS counts pages that forked children share with their parent once per
         process; USS counts only each process's own pages, so the two bracket the
@@ -401,7 +403,7 @@ class Workers:
         """
         import psutil
 
-        rss = uss = pss = top = top_pss = 0
+        rss = uss = pss = top = top_pss = top_child = 0
         for p in self.procs:
             try:
                 root = psutil.Process(p.pid)
@@ -418,9 +420,11 @@ class Workers:
                 pss += getattr(info, "pss", 0)
                 top = max(top, info.rss)
                 top_pss = max(top_pss, getattr(info, "pss", 0))
+                if proc is not root or len(procs) == 1:
+                    top_child = max(top_child, info.rss)
                 if os.environ.get("BENCH_MEMORY_DETAIL"):
                     print("      " + memory_detail(proc, info))
-        return rss, uss, pss, top, top_pss
+        return rss, uss, pss, top, top_pss, top_child
 
     def process_count(self) -> int:
         import psutil

@@ -80,6 +80,7 @@ METRIC_KEYS = (
     "pss_mb",
     "proc_rss_mb",
     "proc_pss_mb",
+    "child_rss_mb",
 )
 
 
@@ -197,6 +198,7 @@ class Bench:
             "pss_mb",
             "proc_rss_mb",
             "proc_pss_mb",
+            "child_rss_mb",
         )
         needs_pool = ("enqueue", "bulk", "drain", "weighted", "latency", "gopickup", "rss", "aenq")
         if any(self.want(w) for w in needs_pool) and not self.guard(
@@ -303,16 +305,17 @@ class Bench:
             self.probe_latency(w, "gopickup")
         if self.want("rss"):
             time.sleep(1.0)
-            rss, uss, pss, top, top_pss = (b / 2**20 for b in w.memory())
+            rss, uss, pss, top, top_pss, top_child = (b / 2**20 for b in w.memory())
             self.m["rss_mb"].runs.append(rss)
             self.m["uss_mb"].runs.append(uss)
             self.m["pss_mb"].runs.append(pss)
             self.m["proc_rss_mb"].runs.append(top)
             self.m["proc_pss_mb"].runs.append(top_pss)
+            self.m["child_rss_mb"].runs.append(top_child)
             print(
                 f"    memory: RSS {rss:.0f} MB, USS {uss:.0f} MB, PSS {pss:.0f} MB over"
                 f" {w.process_count()} processes (largest RSS {top:.0f} MB,"
-                f" largest PSS {top_pss:.0f} MB)",
+                f" largest PSS {top_pss:.0f} MB, largest child RSS {top_child:.0f} MB)",
                 flush=True,
             )
 

@@ -38,11 +38,13 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "pss_mb": ("worker PSS", "MB", False),
     "proc_rss_mb": ("largest process RSS", "MB", False),
     "proc_pss_mb": ("largest process PSS", "MB", False),
+    "child_rss_mb": ("largest child process RSS", "MB", False),
 }
 # The machine's round trip measured beside each system's enqueue (bench/floor.py):
 # shown against fastq's rate in the targets table, not as a system's own column.
 FLOORS = ("enqueue_floor_ping", "enqueue_floor_go")
-MEMORY_KEYS = ("rss_mb", "uss_mb", "pss_mb", "proc_rss_mb", "proc_pss_mb")  # the "rss" workload
+# the "rss" workload
+MEMORY_KEYS = ("rss_mb", "uss_mb", "pss_mb", "proc_rss_mb", "proc_pss_mb", "child_rss_mb")
 PACKAGES = {
     "fastq": ("fastq",),
     "fastq-def": ("fastq",),
@@ -293,7 +295,11 @@ TARGETS = [
     Target("pickup p99, Go-layout writes (ms)", "fastq", "gopickup_p99", "<= 5 ms", _at_most(5.0)),
     Target("start to first task (s)", "fastq", "start_s", "<= 0.25 s", _at_most(0.25)),
     Target("worker tree PSS (MB)", "fastq", "pss_mb", "<= best peer", _vs_peer("pss_mb", 1)),
-    Target("largest process RSS (MB)", "fastq", "proc_rss_mb", "<= 30 MB", _at_most(30)),
+    # Issue 19 asks it of each worker process; the supervisor runs no task.
+    Target("worker process RSS, largest (MB)", "fastq", "child_rss_mb", "<= 30 MB", _at_most(30)),
+    Target(
+        "largest process RSS, supervisor included (MB)", "fastq", "proc_rss_mb", "-", _no_target
+    ),
 ]
 
 
@@ -564,7 +570,9 @@ and so does a bounded wait that runs out.
   systems (fastq, Celery, Dramatiq, Huey); USS counts only each process's own
   pages and understates them; PSS splits each shared page among the processes
   sharing it, so it is the fair sum. "largest process RSS" is the biggest one
-  process at rest.
+  process at rest; "largest child process RSS" the biggest one that the
+  bench's command did not start itself (fastq's workers without their
+  supervisor, which runs no task; a system of one process counts that one).
 
 ## Machine
 

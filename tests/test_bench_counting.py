@@ -96,3 +96,39 @@ def test_run_counts_reads_redis_bitfield_layout(r: redis.Redis) -> None:
     )
     assert got == values
     assert bench.run_counts(r.get(bench.RUNS) or b"")[: len(values)] == values
+
+
+PARENT_BIGGER = """
+import os, sys, time
+child = os.fork()
+if child == 0:
+    time.sleep(60)
+    os._exit(0)
+ballast = bytearray(64 * 2**20)  # touched: the parent's RSS grows, the child's does not
+ballast[::4096] = b"x" * len(ballast[::4096])
+print("ready".upper(), flush=True)  # the log also holds this command's text
+time.sleep(60)
+"""
+
+
+def test_memory_tells_the_largest_child_from_the_largest_process(tmp_path: Path) -> None:
+    import time
+
+    group = bench.Workers([[sys.executable, "-c", PARENT_BIGGER]], {}, tmp_path / "log")
+    alone = bench.Workers(
+        [[sys.executable, "-c", "import time; time.sleep(60)"]], {}, tmp_path / "log"
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while b"READY" not in (tmp_path / "log").read_bytes():
+            assert time.monotonic() < deadline, (tmp_path / "log").read_text()
+            time.sleep(0.05)
+        rss, _uss, _pss, top, _top_pss, top_child = group.memory()
+        assert top > 64 * 2**20  # the parent, with its ballast
+        assert top_child < 32 * 2**20  # the forked child, without it
+        assert rss > top + top_child - 2**20
+        *_, lone_top, _, lone_child = alone.memory()
+        assert lone_child == lone_top > 0  # a group of one process counts that one
+    finally:
+        group.stop()
+        alone.stop()
