@@ -7,30 +7,12 @@ The import checks run in a fresh interpreter: this process has imported everythi
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_startup_lazy_imports import run  # a fresh interpreter, in tmp_path
 
 from fastq import _lazymeta
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(code: str, tmp_path: Path) -> str:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]))
-    p = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip().splitlines()[-1]
 
 
 def test_fastq_imports_redis_without_importlib_metadata(tmp_path: Path) -> None:
