@@ -54,10 +54,12 @@ def find_version(name: str) -> str | None:
     directory on ``sys.path`` (then ask the real module)."""
     wanted = _normalized(name)
     for entry in sys.path:
+        if entry.lower().endswith(".egg") or os.path.isfile(entry):
+            return None  # an egg or a zip comes first: only the real module reads those
         try:
             children = os.listdir(entry or ".")
         except OSError:
-            continue  # a zip file, or gone: the real module knows those
+            continue  # gone, or not a directory: the real module skips it too
         for child in children:
             low = child.lower()
             if not low.endswith((".dist-info", ".egg-info")):

@@ -101,3 +101,22 @@ def test_what_it_cannot_read_goes_to_importlib_metadata(
     with pytest.raises(importlib.metadata.PackageNotFoundError):
         stand_in.version("fastq-no-such-distribution")
     assert stand_in.version("redis") == importlib.metadata.version("redis")
+
+
+def test_a_zip_first_on_sys_path_is_left_to_importlib_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    plain = tmp_path / "plain"
+    (plain / "fastq_zipped-1.0.dist-info").mkdir(parents=True)
+    (plain / "fastq_zipped-1.0.dist-info" / "METADATA").write_text("Version: 1.0\n")
+    archive = tmp_path / "dists.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("fastq_zipped-2.0.dist-info/METADATA", "Version: 2.0\n")
+    monkeypatch.syspath_prepend(str(plain))
+    assert _lazymeta.find_version("fastq-zipped") == "1.0"
+    monkeypatch.syspath_prepend(str(archive))
+    assert _lazymeta.find_version("fastq-zipped") is None
+    assert _lazymeta._StandIn().version("fastq-zipped") == "2.0"
+    assert importlib.metadata.version("fastq-zipped") == "2.0"
