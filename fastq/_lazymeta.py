@@ -8,7 +8,8 @@ So while redis is imported, a stand-in takes the place of ``importlib.metadata``
 its ``version()`` reads the Version header of the distribution that
 ``importlib.metadata`` would find (the first ``<name>-*.dist-info`` or
 ``.egg-info`` directory on ``sys.path``) without the email parser, and anything
-else, or a distribution it cannot read that way, goes to the real module. The
+else, or a distribution it cannot read that way (an egg or a zip file comes first
+on ``sys.path``, say), goes to the real module. The
 stand-in leaves ``sys.modules`` as soon as redis is imported, so
 ``import importlib.metadata`` anywhere else gets the real module.
 
