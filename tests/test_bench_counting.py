@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -112,8 +113,6 @@ time.sleep(60)
 
 
 def test_memory_tells_the_largest_child_from_the_largest_process(tmp_path: Path) -> None:
-    import time
-
     group = bench.Workers([[sys.executable, "-c", PARENT_BIGGER]], {}, tmp_path / "log")
     alone = bench.Workers(
         [[sys.executable, "-c", "import time; time.sleep(60)"]], {}, tmp_path / "log"
