@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from supervisorapps.harness import SupervisorProc, kill_quietly, wait_for
+from supervisorapps.harness import SupervisorProc, alive, kill_quietly, wait_for
 
 from fastq.supervisor.exitcodes import ExitCode
 
@@ -141,9 +141,7 @@ def test_stuck_child_is_aborted_and_replaced(started: list[SupervisorProc], tmp_
     wait_for(lambda: any(e[1] == "stuck" for e in p.events()), what="a stuck child")
     stuck = next(int(e[0]) for e in p.events() if e[1] == "stuck")
     wait_for(
-        lambda: (
-            not psutil.pid_exists(stuck) or psutil.Process(stuck).status() == psutil.STATUS_ZOMBIE
-        ),
+        lambda: not alive(stuck),
         timeout=8,
         what="the stuck child to die",
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
-from supervisorapps.harness import ROOT, TESTS, SupervisorProc, kill_quietly, wait_for
+from supervisorapps.harness import ROOT, TESTS, SupervisorProc, alive, kill_quietly, wait_for
 
 from fastq import keys
 from fastq._core import ServerInfo, WorkerInfo
@@ -468,13 +468,6 @@ def _forked(r: redis.Redis, n: int) -> list[int]:
     )
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_processes_forked_by_handlers_are_named_and_end_with_the_worker(
     started: list[SupervisorProc], tmp_path: Path, redis_url: str, r: redis.Redis
 ) -> None:
@@ -487,7 +480,7 @@ def test_processes_forked_by_handlers_are_named_and_end_with_the_worker(
         assert title == "fastq-worker: worker 1: forked by a handler"
         p.signal(signal.SIGTERM)
         assert p.wait(15) == ExitCode.OK
-        wait_for(lambda: _gone(pid), timeout=5, what="the forked process ended")
+        wait_for(lambda: not alive(pid), timeout=5, what="the forked process ended")
         assert "ended processes that handlers left running" in p.log()
     finally:
         kill_quietly(pid)
@@ -502,7 +495,7 @@ def test_processes_forked_by_a_killed_workers_handlers_are_ended_by_the_supervis
     try:
         [victim] = p.workers()
         kill_quietly(victim.pid)
-        wait_for(lambda: _gone(pid), timeout=10, what="the forked process ended")
+        wait_for(lambda: not alive(pid), timeout=10, what="the forked process ended")
         assert "ending processes left by a dead worker process's handlers" in p.log()
         p.signal(signal.SIGTERM)
         assert p.wait(15) == ExitCode.OK

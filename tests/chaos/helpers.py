@@ -125,13 +125,6 @@ def all_pids(p: SupervisorProc) -> set[int]:
     return {p.pid, *(c.pid for c in p.children())}
 
 
-def alive(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-
-
 def running(proc: psutil.Process) -> bool:
     """Whether a process recorded earlier still runs (a reused pid is not it; a zombie is dead)."""
     try:

@@ -123,6 +123,15 @@ class SupervisorProc:
         self._log.close()
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie is dead, and so is a process that ends while
+    it is looked at."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def kill_quietly(pid: int, sig: int = signal.SIGKILL) -> None:
     try:
         os.kill(pid, sig)
